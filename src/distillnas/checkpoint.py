@@ -1,0 +1,57 @@
+"""Student checkpoints that carry what is needed to rebuild them: arch string and config."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from .errors import DistillnasError
+
+FORMAT = "distillnas/1"
+
+
+def save_checkpoint(path: str | Path, model: nn.Module, arch: str, num_classes: int, in_channels: int,
+                    input_size: int, config: dict[str, Any], metrics: dict[str, Any] | None = None) -> Path:
+    """Write atomically (temp file + rename) so a crash never leaves half a checkpoint."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    payload = {"format": FORMAT, "arch": arch, "num_classes": num_classes, "in_channels": in_channels,
+               "input_size": input_size, "config": config, "metrics": metrics or {}, "state_dict": state}
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The checkpoint's dict, loaded with weights_only=True; unreadable files are one-line errors."""
+    path = Path(path)
+    if not path.is_file():
+        raise DistillnasError(f"checkpoint {str(path)!r} does not exist")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises several types for truncated or foreign files
+        raise DistillnasError(f"checkpoint {str(path)!r} is truncated or not a checkpoint "
+                              f"({type(e).__name__}: {str(e).splitlines()[0][:120]})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise DistillnasError(f"{str(path)!r} is not a distillnas checkpoint (no format={FORMAT!r} entry)")
+    return payload
+
+
+def load_student(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild a saved student in one call: (model in eval mode, the checkpoint's metadata)."""
+    from .models import build_model
+
+    payload = read_checkpoint(path)
+    model = build_model(payload["arch"], payload["num_classes"], payload["in_channels"], payload["input_size"])
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except RuntimeError as e:
+        raise DistillnasError(f"checkpoint {str(path)!r} does not fit arch {payload['arch']!r}: "
+                              f"{str(e).splitlines()[0][:160]}") from None
+    meta = {k: v for k, v in payload.items() if k != "state_dict"}
+    return model.eval(), meta

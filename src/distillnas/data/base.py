@@ -1,0 +1,124 @@
+"""Datasets held in memory as uint8 tensors, and seeded stratified splits.
+
+A dataset is one pool of examples. Datasets with an official test set (CIFAR, ImageFolder
+`val/`) keep it at the end of the pool and say where it starts; the others get a held-out
+test split carved from the pool. Split indices always point into the pool, so a teacher's
+logits file in pool order lines up with every split.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ..errors import DistillnasError
+
+SPLIT_NAMES = ("train", "minitrain", "minival", "test")
+
+
+@dataclass(frozen=True, eq=False)
+class ImageDataset:
+    """Images (N, C, H, W) uint8 and labels (N,) int64, plus how to normalise and augment."""
+
+    name: str
+    images: torch.Tensor
+    labels: torch.Tensor
+    num_classes: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    flip: bool  # horizontal flips keep the label (never for digits)
+    pad: int  # zero padding of random crops; 0 turns crops off
+    test_start: int | None = None  # pool rows from here on are the official test set
+    _identity: list[str] = field(default_factory=list, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.images.dtype != torch.uint8 or self.images.dim() != 4:
+            raise DistillnasError(f"dataset {self.name!r}: images must be uint8 (N, C, H, W)")
+        if len(self.images) != len(self.labels):
+            raise DistillnasError(f"dataset {self.name!r}: {len(self.images)} images but {len(self.labels)} labels")
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def in_channels(self) -> int:
+        return int(self.images.shape[1])
+
+    @property
+    def input_size(self) -> int:
+        return int(self.images.shape[-1])
+
+    @property
+    def identity(self) -> str:
+        """Content hash (name, shape, labels, a sample of pixels): keys the teacher cache."""
+        if not self._identity:
+            h = hashlib.sha256(f"{self.name}|{tuple(self.images.shape)}|{self.test_start}".encode())
+            h.update(self.labels.numpy().tobytes())
+            h.update(self.images[:: max(1, len(self) // 64)].numpy().tobytes())
+            self._identity.append(h.hexdigest()[:16])
+        return self._identity[0]
+
+
+@dataclass(frozen=True)
+class Splits:
+    """Index tensors into the pool. `train` = minitrain + minival (for final training)."""
+
+    minitrain: torch.Tensor
+    minival: torch.Tensor
+    test: torch.Tensor
+
+    @property
+    def train(self) -> torch.Tensor:
+        return torch.cat([self.minitrain, self.minival])
+
+    def get(self, name: str) -> torch.Tensor:
+        if name not in SPLIT_NAMES:
+            raise DistillnasError(f"unknown split {name!r}; choose one of: {', '.join(SPLIT_NAMES)}")
+        return getattr(self, name)
+
+
+def _stratified(labels: np.ndarray, idx: np.ndarray, fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Split `idx` into (rest, held) with `fraction` of every class held out."""
+    rest, held = [], []
+    for c in np.unique(labels[idx]):
+        members = idx[labels[idx] == c]
+        members = members[rng.permutation(len(members))]
+        k = int(round(fraction * len(members)))
+        held.append(members[:k])
+        rest.append(members[k:])
+    return np.sort(np.concatenate(rest)), np.sort(np.concatenate(held))
+
+
+def make_splits(
+    ds: ImageDataset,
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+    train_subset: int | None = None,
+) -> Splits:
+    """Seeded, stratified mini-train / mini-val / test split.
+
+    `test_fraction` is used only when the dataset has no official test set.
+    `train_subset` keeps a stratified sample of that many training examples (AKD's proxy
+    uses ~10K of ImageNet) before mini-val is taken from it.
+    """
+    for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+        if not 0.0 < value < 1.0:
+            raise DistillnasError(f"{name} must be between 0 and 1 (exclusive), got {value}")
+    rng = np.random.default_rng(seed)
+    labels = ds.labels.numpy()
+    pool = np.arange(len(ds))
+    if ds.test_start is not None:
+        train_idx, test_idx = pool[: ds.test_start], pool[ds.test_start :]
+    else:
+        train_idx, test_idx = _stratified(labels, pool, test_fraction, rng)
+    if train_subset is not None:
+        if not 0 < train_subset <= len(train_idx):
+            raise DistillnasError(f"train_subset must be in 1..{len(train_idx)} for {ds.name!r}, got {train_subset}")
+        if train_subset < len(train_idx):
+            _, train_idx = _stratified(labels, train_idx, train_subset / len(train_idx), rng)
+    minitrain, minival = _stratified(labels, train_idx, val_fraction, rng)
+    as_t = lambda a: torch.from_numpy(a.astype(np.int64))  # noqa: E731
+    return Splits(as_t(minitrain), as_t(minival), as_t(test_idx))

@@ -1,0 +1,45 @@
+"""One generic registry for everything chosen by name (datasets, models, losses, ...)."""
+from __future__ import annotations
+
+from typing import Callable, Generic, Iterator, TypeVar
+
+from .errors import DistillnasError, suggest
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """Maps names to factories; an unknown name is an error that lists the choices."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._items: dict[str, T] = {}
+
+    def register(self, name: str) -> Callable[[T], T]:
+        def add(obj: T) -> T:
+            if name in self._items:
+                raise KeyError(f"{self.kind} {name!r} is registered twice")
+            self._items[name] = obj
+            return obj
+
+        return add
+
+    def get(self, name: str) -> T:
+        if name not in self._items:
+            raise DistillnasError(
+                f"unknown {self.kind} {name!r}{suggest(name, self._items)}; "
+                f"choose one of: {', '.join(sorted(self._items))}"
+            )
+        return self._items[name]
+
+    def build(self, name: str, **kwargs):  # noqa: ANN201 - returns whatever the factory makes
+        return self.get(name)(**kwargs)  # type: ignore[operator]
+
+    def names(self) -> list[str]:
+        return sorted(self._items)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._items
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._items))

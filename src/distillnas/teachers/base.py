@@ -1,0 +1,117 @@
+"""Teachers: anything that gives logits for examples of a dataset, alone or as an ensemble.
+
+A teacher answers ``outputs(x, pool_idx)`` with a `TeacherOutput` whose logits have shape
+(members, batch, classes). Module teachers read the images; a logits-file teacher reads
+the pool indices (it cannot see augmentations: every view gets the plain image's logits).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn as nn
+
+from ..distill import TeacherOutput
+from ..errors import DistillnasError
+
+
+@dataclass(eq=False)
+class ModuleTeacher:
+    """A network in eval mode; features come from `forward_features` when it has one."""
+
+    module: nn.Module
+    name: str
+    identity: str
+    num_classes: int
+    num_members: int = 1
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    def __post_init__(self) -> None:
+        self.module.eval()
+
+    def to(self, device: torch.device) -> "ModuleTeacher":
+        self.module.to(device)
+        self.device = device
+        return self
+
+    @property
+    def has_features(self) -> bool:
+        return hasattr(self.module, "forward_features") and hasattr(self.module, "classifier")
+
+    @torch.inference_mode()
+    def outputs(self, x: torch.Tensor, pool_idx: torch.Tensor, features: bool = False) -> TeacherOutput:
+        x = x.to(self.device)
+        if features:
+            if not self.has_features:
+                raise DistillnasError(f"teacher {self.name!r} exposes no penultimate features (forward_features)")
+            f = self.module.forward_features(x)
+            return TeacherOutput(self.module.classifier(f).float().unsqueeze(0), f.float().unsqueeze(0))
+        return TeacherOutput(self.module(x).float().unsqueeze(0))
+
+
+@dataclass(eq=False)
+class LogitsTeacher:
+    """Precomputed logits, one row per pool example (or per training-pool example)."""
+
+    logits: torch.Tensor  # (rows, classes)
+    name: str
+    identity: str
+    num_classes: int
+    num_members: int = 1
+    has_features: bool = False
+
+    def to(self, device: torch.device) -> "LogitsTeacher":
+        return self
+
+    def outputs(self, x: torch.Tensor | None, pool_idx: torch.Tensor, features: bool = False) -> TeacherOutput:
+        if features:
+            raise DistillnasError(f"teacher {self.name!r} is a logits file: it has no features")
+        if int(pool_idx.max()) >= len(self.logits):
+            raise DistillnasError(f"teacher {self.name!r} has logits for the first {len(self.logits)} examples "
+                                  "only (the training pool); this split reaches beyond them")
+        return TeacherOutput(self.logits[pool_idx.cpu()].float().unsqueeze(0))
+
+
+@dataclass(eq=False)
+class Ensemble:
+    """Several teachers answered together: member logits stacked along the first axis."""
+
+    members: list
+    name: str = "ensemble"
+
+    def __post_init__(self) -> None:
+        classes = {m.num_classes for m in self.members}
+        if len(classes) != 1:
+            raise DistillnasError(f"ensemble members disagree on the number of classes: {sorted(classes)}")
+
+    @property
+    def identity(self) -> str:
+        return "+".join(m.identity for m in self.members)
+
+    @property
+    def num_classes(self) -> int:
+        return self.members[0].num_classes
+
+    @property
+    def num_members(self) -> int:
+        return sum(m.num_members for m in self.members)
+
+    @property
+    def has_features(self) -> bool:
+        return all(m.has_features for m in self.members)
+
+    def to(self, device: torch.device) -> "Ensemble":
+        for m in self.members:
+            m.to(device)
+        return self
+
+    def outputs(self, x: torch.Tensor | None, pool_idx: torch.Tensor, features: bool = False) -> TeacherOutput:
+        outs = [m.outputs(x, pool_idx, features) for m in self.members]
+        feats = None
+        if features:
+            dims = {o.features.shape[-1] for o in outs}  # type: ignore[union-attr]
+            if len(dims) != 1:
+                raise DistillnasError(f"ensemble members have different feature widths {sorted(dims)}; "
+                                      "feature losses need one width")
+            feats = torch.cat([o.features.to("cpu") for o in outs])  # type: ignore[union-attr]
+        return TeacherOutput(torch.cat([o.logits.to("cpu") for o in outs]), feats)

@@ -1,0 +1,171 @@
+"""Teacher specs -> teachers.
+
+A spec is one of
+  * a distillnas checkpoint (``*.pt``) written by ``distillnas train`` or ``teacher train``;
+  * a TorchScript file (``torch.jit.save``);
+  * ``python:pkg.module:factory`` or ``python:pkg.module:factory@weights.pt`` - the factory is
+    called with ``num_classes=`` when it accepts it; the weights are a state_dict;
+  * a logits file (``.npy`` or ``.pt`` tensor) with one row per dataset pool example, or
+    per training-pool example, in the dataset's order;
+  * a directory (every ``*.pt`` checkpoint in it) or a comma-separated list: an ensemble.
+Every teacher is checked against the dataset: its class count must match.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib
+import inspect
+import zipfile
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from ..checkpoint import read_checkpoint
+from ..data import ImageDataset, Normalizer
+from ..errors import DistillnasError
+from .base import Ensemble, LogitsTeacher, ModuleTeacher
+
+
+def _file_hash(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+def _is_torchscript(path: Path) -> bool:
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as z:
+        return any(n.endswith("constants.pkl") or "/code/" in n for n in z.namelist())
+
+
+def _check_classes(teacher: ModuleTeacher | LogitsTeacher, ds: ImageDataset) -> None:
+    if teacher.num_classes != ds.num_classes:
+        raise DistillnasError(f"teacher {teacher.name!r} predicts {teacher.num_classes} classes but dataset "
+                              f"{ds.name!r} has {ds.num_classes}")
+
+
+def _probe_classes(module: nn.Module, name: str, ds: ImageDataset) -> int:
+    """Run one example through the module to learn its output width (and that it runs)."""
+    x = Normalizer(ds)(ds.images[:2])
+    try:
+        with torch.inference_mode():
+            out = module.eval()(x)
+    except Exception as e:
+        raise DistillnasError(f"teacher {name!r} fails on {ds.name!r} inputs of shape {tuple(x.shape)}: "
+                              f"{str(e).splitlines()[0][:160]}") from None
+    if not isinstance(out, torch.Tensor) or out.dim() != 2:
+        raise DistillnasError(f"teacher {name!r} must return logits (batch, classes), got {type(out).__name__}")
+    return int(out.shape[1])
+
+
+def _from_checkpoint(path: Path, ds: ImageDataset) -> ModuleTeacher:
+    from ..checkpoint import load_student
+
+    meta = read_checkpoint(path)
+    if meta["in_channels"] != ds.in_channels:
+        raise DistillnasError(f"teacher {str(path)!r} takes {meta['in_channels']}-channel images but dataset "
+                              f"{ds.name!r} has {ds.in_channels}")
+    model, meta = load_student(path)
+    return ModuleTeacher(model, str(path), _file_hash(path), int(meta["num_classes"]))
+
+
+def _from_torchscript(path: Path, ds: ImageDataset) -> ModuleTeacher:
+    try:
+        module = torch.jit.load(str(path), map_location="cpu")
+    except Exception as e:
+        raise DistillnasError(f"TorchScript teacher {str(path)!r} cannot be loaded: {str(e).splitlines()[0][:160]}") from None
+    return ModuleTeacher(module, str(path), _file_hash(path), _probe_classes(module, str(path), ds))
+
+
+def _from_python(spec: str, ds: ImageDataset) -> ModuleTeacher:
+    target, _, weights = spec[len("python:"):].partition("@")
+    mod_name, _, fn_name = target.partition(":")
+    if not mod_name or not fn_name:
+        raise DistillnasError(f"bad teacher spec {spec!r}; write python:package.module:factory[@weights.pt]")
+    try:
+        factory = getattr(importlib.import_module(mod_name), fn_name)
+    except (ImportError, AttributeError) as e:
+        raise DistillnasError(f"teacher factory {target!r} cannot be imported: {e}") from None
+    kwargs = {"num_classes": ds.num_classes} if "num_classes" in inspect.signature(factory).parameters else {}
+    module = factory(**kwargs)
+    identity = hashlib.sha256(target.encode()).hexdigest()[:8]
+    if weights:
+        wpath = Path(weights)
+        try:
+            state = torch.load(wpath, map_location="cpu", weights_only=True)
+        except Exception as e:
+            raise DistillnasError(f"teacher weights {weights!r} are truncated or unreadable ({type(e).__name__})") from None
+        state = state.get("state_dict", state) if isinstance(state, dict) else state
+        module.load_state_dict(state)
+        identity += _file_hash(wpath)
+    return ModuleTeacher(module, spec, identity, _probe_classes(module, spec, ds))
+
+
+def _from_logits(path: Path, ds: ImageDataset) -> LogitsTeacher:
+    try:
+        if path.suffix == ".npy":
+            arr = torch.from_numpy(np.load(path, allow_pickle=False))
+        else:
+            arr = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise DistillnasError(f"logits file {str(path)!r} is truncated or unreadable ({type(e).__name__})") from None
+    if not isinstance(arr, torch.Tensor) or arr.dim() != 2:
+        raise DistillnasError(f"logits file {str(path)!r} must hold a (examples, classes) array")
+    allowed = sorted({len(ds), ds.test_start or len(ds)})
+    if len(arr) not in allowed:
+        raise DistillnasError(f"logits file {str(path)!r} has {len(arr)} rows; dataset {ds.name!r} needs "
+                              + " or ".join(str(a) for a in allowed) + " (one per example, in dataset order)")
+    return LogitsTeacher(arr.float(), str(path), _file_hash(path), int(arr.shape[1]))
+
+
+def _load_one(spec: str, ds: ImageDataset) -> ModuleTeacher | LogitsTeacher:
+    if spec.startswith("python:"):
+        teacher: ModuleTeacher | LogitsTeacher = _from_python(spec, ds)
+    else:
+        path = Path(spec).expanduser()
+        if not path.is_file():
+            raise DistillnasError(f"teacher {spec!r} is neither a file, a directory of checkpoints, nor python:...")
+        if path.suffix == ".npy":
+            teacher = _from_logits(path, ds)
+        elif _is_torchscript(path):
+            teacher = _from_torchscript(path, ds)
+        else:
+            try:
+                teacher = _from_checkpoint(path, ds)
+            except DistillnasError as e:
+                if "not a distillnas checkpoint" not in str(e):
+                    raise
+                teacher = _from_logits(path, ds)  # a .pt tensor of logits
+    _check_classes(teacher, ds)
+    return teacher
+
+
+def expand_spec(spec: str | Sequence[str]) -> list[str]:
+    """A spec, list, comma list or directory -> the member specs, in a stable order."""
+    items = [spec] if isinstance(spec, str) else list(spec)
+    out: list[str] = []
+    for item in items:
+        for part in (p.strip() for p in item.split(",") if p.strip()):
+            path = Path(part).expanduser()
+            if not part.startswith("python:") and path.is_dir():
+                found = sorted(str(p) for p in path.glob("*.pt"))
+                if not found:
+                    raise DistillnasError(f"teacher directory {part!r} holds no *.pt checkpoints")
+                out.extend(found)
+            else:
+                out.append(part)
+    if not out:
+        raise DistillnasError("no teacher given")
+    return out
+
+
+def load_teacher(spec: str | Sequence[str], ds: ImageDataset) -> ModuleTeacher | LogitsTeacher | Ensemble:
+    """Load a teacher (or an ensemble when the spec names several) for dataset `ds`."""
+    members = [_load_one(s, ds) for s in expand_spec(spec)]
+    return members[0] if len(members) == 1 else Ensemble(members)

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from distillnas.config import DataConfig, TrainConfig, validate
+from distillnas.data import load_dataset, make_splits
+
+torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="session")
+def synth():
+    ds = load_dataset("synthetic")
+    return ds, make_splits(ds, 0.1, 0.2, seed=0)
+
+
+def quick_cfg(**kw) -> TrainConfig:
+    """A training config small enough for unit tests (a few hundred images, a few epochs)."""
+    base = {"optim": {"epochs": 3, "batch_size": 32, "lr": 0.2, "warmup_epochs": 0.5}, "loss": {"name": "ce"},
+            "device": "cpu"}
+    for k, v in kw.items():
+        if isinstance(v, dict):
+            base.setdefault(k, {}).update(v)
+        else:
+            base[k] = v
+    return validate(TrainConfig, base)
+
+
+@pytest.fixture(scope="session")
+def teacher_dir(tmp_path_factory):
+    """Three tiny ResNet teachers trained on the synthetic data (a real ensemble)."""
+    from distillnas.teachers import train_teachers
+
+    out = tmp_path_factory.mktemp("teachers")
+    train_teachers("resnet8-w0.25", [0, 1, 2], DataConfig(name="synthetic"), quick_cfg(augment="random"), out)
+    return out

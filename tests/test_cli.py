@@ -1,0 +1,53 @@
+import json
+
+import pytest
+
+from distillnas.cli import main, parse_seeds
+from distillnas.errors import DistillnasError
+
+
+def run(capsys, *argv):
+    with pytest.raises(SystemExit) as e:
+        main(list(argv))
+    out = capsys.readouterr()
+    return e.value.code, out.out, out.err
+
+
+def test_teacher_train_then_student_train_and_eval(capsys, tmp_path):
+    code, out, _ = run(capsys, "teacher", "train", "--arch", "resnet8-w0.25", "--seeds", "0-1", "--dataset",
+                       "synthetic", "--out", str(tmp_path / "t"), "--epochs", "2", "--batch-size", "32", "--no-progress")
+    assert code == 0 and "oracle" in out and len(list((tmp_path / "t").glob("*.pt"))) == 2
+    code, out, _ = run(capsys, "train", "--arch", "resnet8-w0.25", "--teacher", str(tmp_path / "t"), "--loss", "od",
+                       "--epochs", "1", "--seeds", "0,1", "--dataset", "synthetic", "--out", str(tmp_path / "s"),
+                       "--batch-size", "32", "--no-progress")
+    assert code == 0 and "±" in out
+    results = json.loads((tmp_path / "s" / "results.json").read_text())
+    assert [r["seed"] for r in results] == [0, 1] and all(r["status"] == "ok" for r in results)
+    code, out, _ = run(capsys, "teacher", "eval", "--teacher", str(tmp_path / "t"), "--dataset", "synthetic")
+    assert code == 0 and "average logits" in out
+
+
+@pytest.mark.parametrize("argv,msg", [
+    (["train", "--arch", "vgg", "--dataset", "synthetic"], "unknown model family 'vgg'"),
+    (["train", "--arch", "resnet8", "--dataset", "imagenet"], "unknown dataset 'imagenet'"),
+    (["train", "--arch", "resnet8", "--loss", "kld", "--dataset", "synthetic"], "unknown loss 'kld'"),
+    (["train", "--arch", "resnet8", "--dataset", "cifar10", "--data-root", "/"], "not in the cifar10 python layout"),
+    (["train", "--arch", "resnet8", "--dataset", "synthetic", "--augment", "mixup"], "augment='mixup'"),
+    (["train", "--arch", "resnet8", "--dataset", "synthetic", "--seeds", "x"], "bad seeds 'x'"),
+])
+def test_bad_input_is_one_line_and_exit_2(capsys, argv, msg):
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and msg in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_truncated_teacher_checkpoint_on_the_cli(capsys, tmp_path):
+    bad = tmp_path / "t.pt"
+    bad.write_bytes(b"PK\x03\x04 not really")
+    code, _, err = run(capsys, "train", "--arch", "resnet8", "--teacher", str(bad), "--dataset", "synthetic")
+    assert code == 2 and "truncated or not a checkpoint" in err
+
+
+def test_parse_seeds():
+    assert parse_seeds("0-4") == [0, 1, 2, 3, 4] and parse_seeds("3,1") == [3, 1]
+    with pytest.raises(DistillnasError):
+        parse_seeds("1,1")

@@ -1,0 +1,124 @@
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from distillnas.checkpoint import load_student
+from distillnas.data import load_dataset, make_splits, make_views
+from distillnas.errors import DistillnasError
+from distillnas.teachers import (Ensemble, TeacherCache, ensemble_report, evaluate_teacher, expand_spec,
+                                 load_teacher)
+
+
+def test_zoo_members_form_an_ensemble(teacher_dir, synth):
+    ds, sp = synth
+    t = load_teacher(str(teacher_dir), ds)
+    assert isinstance(t, Ensemble) and t.num_members == 3 and t.num_classes == 10
+    report = evaluate_teacher(t, ds, "test", sp.test)
+    assert report.oracle >= max(report.members) and sum(report.right_counts) == pytest.approx(1.0)
+    assert (teacher_dir / "ensemble.json").is_file()
+
+
+def test_ensemble_report_by_hand():
+    logits = torch.tensor([[[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]],
+                           [[0.0, 0.5], [1.0, 0.0], [0.0, 2.0]]])  # 2 members, 3 examples
+    r = ensemble_report(logits, torch.tensor([0, 0, 0]))
+    assert r.members == pytest.approx([2 / 3, 1 / 3])
+    assert r.average == pytest.approx(2 / 3)  # mean logits: (0.5, 0.25) right, (1, 0) right, (0, 1.5) wrong
+    assert r.oracle == pytest.approx(2 / 3)
+    assert r.right_counts == pytest.approx([1 / 3, 1 / 3, 1 / 3])
+
+
+def test_torchscript_python_and_logits_teachers(teacher_dir, synth, tmp_path, monkeypatch):
+    ds, sp = synth
+    ckpt = sorted(teacher_dir.glob("*.pt"))[0]
+    model, meta = load_student(ckpt)
+    assert meta["arch"] == "resnet8-w0.25" and "train" in meta["config"]
+    x = ds.images[sp.test[:8]].float()
+    # TorchScript
+    ts = tmp_path / "teacher.ts"
+    torch.jit.save(torch.jit.trace(model, torch.randn(1, 3, 16, 16)), str(ts))
+    t_ts = load_teacher(str(ts), ds)
+    assert torch.allclose(t_ts.outputs(x, sp.test[:8]).logits, load_teacher(str(ckpt), ds).outputs(x, sp.test[:8]).logits,
+                          atol=1e-5)
+    # python factory with weights
+    (tmp_path / "my_teachers.py").write_text(
+        "from distillnas.models import build_model\n"
+        "def small(num_classes):\n    return build_model('resnet8-w0.25', num_classes, 3, 16)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    torch.save(model.state_dict(), tmp_path / "w.pt")
+    t_py = load_teacher(f"python:my_teachers:small@{tmp_path / 'w.pt'}", ds)
+    assert torch.allclose(t_py.outputs(x, sp.test[:8]).logits, t_ts.outputs(x, sp.test[:8]).logits, atol=1e-5)
+    # logits files (.npy and .pt) in pool order
+    full = torch.randn(len(ds), 10)
+    np.save(tmp_path / "l.npy", full.numpy())
+    t_np = load_teacher(str(tmp_path / "l.npy"), ds)
+    assert torch.equal(t_np.outputs(None, torch.tensor([3, 7])).logits[0], full[[3, 7]])
+    torch.save(full, tmp_path / "l.pt")
+    assert load_teacher(str(tmp_path / "l.pt"), ds).num_classes == 10
+    # a mixed ensemble through a comma list
+    assert load_teacher(f"{ckpt},{tmp_path / 'l.npy'}", ds).num_members == 2
+    sys.modules.pop("my_teachers", None)
+
+
+def test_bad_teachers(teacher_dir, synth, tmp_path):
+    ds, _ = synth
+    ckpt = sorted(teacher_dir.glob("*.pt"))[0]
+    np.save(tmp_path / "short.npy", np.zeros((17, 10), dtype=np.float32))
+    with pytest.raises(DistillnasError, match="has 17 rows; dataset 'synthetic' needs 600"):
+        load_teacher(str(tmp_path / "short.npy"), ds)
+    np.save(tmp_path / "wide.npy", np.zeros((600, 100), dtype=np.float32))
+    with pytest.raises(DistillnasError, match="predicts 100 classes but dataset 'synthetic' has 10"):
+        load_teacher(str(tmp_path / "wide.npy"), ds)
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(ckpt.read_bytes()[: ckpt.stat().st_size // 2])
+    with pytest.raises(DistillnasError, match="truncated or not a checkpoint"):
+        load_teacher(str(broken), ds)
+    with pytest.raises(DistillnasError, match="takes 3-channel images but dataset 'digits' has 1"):
+        load_teacher(str(ckpt), load_dataset("digits"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DistillnasError, match="holds no"):
+        expand_spec(str(tmp_path / "empty"))
+    with pytest.raises(DistillnasError, match="neither a file"):
+        load_teacher(str(tmp_path / "missing.pt"), ds)
+
+
+def test_cache_runs_the_teacher_once_and_persists(teacher_dir, synth, tmp_path):
+    ds, sp = synth
+    t = load_teacher(str(teacher_dir), ds)
+    views = make_views(len(sp.minitrain), 3, ds.pad, ds.flip, 0)
+    cache = TeacherCache(tmp_path / "c", batch_size=100)
+    out = cache.get(t, ds, "minitrain", sp.minitrain, views)
+    assert out.logits.shape == (3, 3, len(sp.minitrain), 10)
+    first = cache.teacher_batches
+    assert first == 3 * -(-len(sp.minitrain) // 100)
+    cache.get(t, ds, "minitrain", sp.minitrain, views)
+    fresh = TeacherCache(tmp_path / "c")
+    again = fresh.get(t, ds, "minitrain", sp.minitrain, views)
+    assert cache.teacher_batches == first and fresh.teacher_batches == 0
+    assert torch.equal(again.logits, out.logits)
+    # a different view table is a different entry
+    fresh.get(t, ds, "minitrain", sp.minitrain, make_views(len(sp.minitrain), 3, ds.pad, ds.flip, 1))
+    assert fresh.teacher_batches > 0
+    # the cached logits are the teacher's on exactly those views
+    from distillnas.data import Normalizer, render_view
+    pos = torch.tensor([0, 5])
+    live = t.outputs(render_view(ds, sp.minitrain, views, 2, pos, Normalizer(ds)), sp.minitrain[pos]).logits
+    assert torch.allclose(out.batch(pos, torch.tensor([2, 2])).logits, live, atol=2e-2)
+    # a torn file is recomputed, not fatal
+    for f in (tmp_path / "c").glob("*.pt"):
+        f.write_bytes(b"garbage")
+    torn = TeacherCache(tmp_path / "c")
+    torn.get(t, ds, "minitrain", sp.minitrain, views)
+    assert torn.teacher_batches == views.num_views  # recomputed: one batch of <= 500 per view
+    from distillnas.teachers.cache import cache_key
+    entry = tmp_path / "c" / f"{cache_key(t, ds, 'minitrain', sp.minitrain, views, False)}.pt"
+    assert torch.equal(TeacherCache._read(entry).logits, out.logits)  # the torn entry was rewritten
+
+
+def test_features_through_the_cache(teacher_dir, synth):
+    ds, sp = synth
+    t = load_teacher(str(teacher_dir), ds)
+    out = TeacherCache(None).get(t, ds, "minival", sp.minival, make_views(len(sp.minival), 1, 0, False, 0), True)
+    assert out.features.shape == (1, 3, len(sp.minival), 16)  # resnet8-w0.25: widths 4/8/16

@@ -1,0 +1,89 @@
+import math
+
+import pytest
+import torch
+import torch.nn as nn
+
+from distillnas.checkpoint import load_student
+from distillnas.config import OptimConfig
+from distillnas.data import TensorLoader
+from distillnas.distill import build_loss
+from distillnas.errors import DistillnasError
+from distillnas.models import build_model
+from distillnas.teachers import TeacherCache, load_teacher
+from distillnas.train import fit, lr_lambda, train_student
+
+from conftest import quick_cfg
+
+
+def test_schedule_warmup_cosine_and_step():
+    cfg = OptimConfig(epochs=10, warmup_epochs=2, warmup_start=0.1, schedule="cosine")
+    f = lr_lambda(cfg, steps_per_epoch=10)
+    assert f(0) == pytest.approx(0.1) and f(10) == pytest.approx(0.55) and f(20) == pytest.approx(1.0)
+    assert f(60) == pytest.approx(0.5) and f(100) == pytest.approx(0.0, abs=1e-9)
+    g = lr_lambda(OptimConfig(epochs=10, warmup_epochs=0, schedule="step", milestones=[0.5, 0.75]), 10)
+    assert [g(49), g(50), g(75)] == pytest.approx([1.0, 0.1, 0.01])
+
+
+def test_ce_training_learns_the_synthetic_task(synth):
+    ds, sp = synth
+    run = train_student("resnet8-w0.25", quick_cfg(optim={"epochs": 4}), ds, sp, train_split="minitrain",
+                        eval_splits=("minival", "test"))
+    assert run.status == "ok" and run.metrics["test"] > 0.5 and run.params > 0
+
+
+@pytest.mark.parametrize("augment", ["views", "random", "none"])
+def test_kd_and_od_train_from_the_ensemble(teacher_dir, synth, tmp_path, augment):
+    ds, sp = synth
+    t = load_teacher(str(teacher_dir), ds)
+    cache = TeacherCache(tmp_path / "cache")
+    for loss in ("kd", "od"):
+        cfg = quick_cfg(loss={"name": loss, "temperature": 3.0, "kd_weight": 0.9}, augment=augment, teacher_views=2)
+        run = train_student("resnet8-w0.25", cfg, ds, sp, teacher=t, cache=cache, out_dir=tmp_path, seed=1)
+        assert run.status == "ok" and run.metrics["test"] > 0.3
+    ran_teacher = cache.teacher_batches
+    assert (ran_teacher == 0) == (augment == "random")  # random augmentation runs the teacher online
+
+
+def test_feature_loss_trains_a_projection(teacher_dir, synth):
+    ds, sp = synth
+    t = load_teacher(str(teacher_dir), ds)
+    run = train_student("resnet8-w0.5", quick_cfg(loss={"name": "kd+0.5*feature_mse"}), ds, sp, teacher=t)
+    assert run.status == "ok"
+
+
+def test_checkpoint_rebuilds_the_trained_student(synth, tmp_path):
+    ds, sp = synth
+    run = train_student("resnet-1-1-2-w0.25", quick_cfg(optim={"epochs": 1}), ds, sp, out_dir=tmp_path, seed=4)
+    model, meta = load_student(run.checkpoint)
+    assert meta["arch"] == "resnet-1-1-2-w0.25" and meta["metrics"]["test"] == pytest.approx(run.metrics["test"])
+    loader = TensorLoader(ds, sp.test, 1000)
+    b = next(iter(loader))
+    with torch.no_grad():
+        acc = (model(b.x).argmax(-1) == b.y).float().mean().item()
+    assert acc == pytest.approx(run.metrics["test"])
+
+
+def test_divergence_ends_the_run_with_a_status(synth):
+    ds, sp = synth
+
+    class Exploding(nn.Module):
+        needs_features = False
+
+        def forward(self, logits, targets, teacher=None, features=None):
+            return logits.sum() * math.inf
+
+    model = build_model("resnet8-w0.25", 10, 3, 16)
+    res = fit(model, Exploding(), TensorLoader(ds, sp.minitrain, 32), OptimConfig(epochs=1))
+    assert res.status == "diverged" and "loss became" in res.error and res.steps == 0 and res.metrics == {}
+
+
+def test_od_needs_an_ensemble_and_kd_a_teacher(teacher_dir, synth):
+    ds, sp = synth
+    single = load_teacher(str(sorted(teacher_dir.glob("*.pt"))[0]), ds)
+    with pytest.raises(DistillnasError, match="oracle KD\\) needs an ensemble"):
+        train_student("resnet8", quick_cfg(loss={"name": "od"}), ds, sp, teacher=single)
+    with pytest.raises(DistillnasError, match="distils from a teacher"):
+        train_student("resnet8", quick_cfg(loss={"name": "kd"}), ds, sp)
+    with pytest.raises(DistillnasError, match="unknown config key 'optim.lrr' \\(did you mean 'lr'\\?\\)"):
+        quick_cfg(optim={"lrr": 0.1})
