@@ -14,13 +14,15 @@ FORMAT = "distillnas/1"
 
 
 def save_checkpoint(path: str | Path, model: nn.Module, arch: str, num_classes: int, in_channels: int,
-                    input_size: int, config: dict[str, Any], metrics: dict[str, Any] | None = None) -> Path:
+                    input_size: int, config: dict[str, Any], metrics: dict[str, Any] | None = None,
+                    space: dict[str, Any] | None = None) -> Path:
     """Write atomically (temp file + rename) so a crash never leaves half a checkpoint."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     payload = {"format": FORMAT, "arch": arch, "num_classes": num_classes, "in_channels": in_channels,
-               "input_size": input_size, "config": config, "metrics": metrics or {}, "state_dict": state}
+               "input_size": input_size, "config": config, "metrics": metrics or {}, "space": space,
+               "state_dict": state}
     tmp = path.with_suffix(path.suffix + ".tmp")
     torch.save(payload, tmp)
     os.replace(tmp, path)
@@ -47,7 +49,14 @@ def load_student(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     from .models import build_model
 
     payload = read_checkpoint(path)
-    model = build_model(payload["arch"], payload["num_classes"], payload["in_channels"], payload["input_size"])
+    if payload.get("space"):
+        from .spaces import build_space
+
+        space = build_space(**payload["space"])
+        model = space.build(space.from_string(payload["arch"]), payload["num_classes"], payload["in_channels"],
+                            payload["input_size"])
+    else:
+        model = build_model(payload["arch"], payload["num_classes"], payload["in_channels"], payload["input_size"])
     try:
         model.load_state_dict(payload["state_dict"])
     except RuntimeError as e:

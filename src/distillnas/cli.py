@@ -50,13 +50,49 @@ RootOpt = typer.Option(None, "--data-root", help="Directory of an on-disk datase
 DeviceOpt = typer.Option("auto", help="auto | cpu | cuda | cuda:N")
 
 
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def search(
+    ctx: typer.Context,
+    config: Optional[str] = typer.Option(None, "--config", "-c", help="A YAML file or a packaged config name "
+                                         "(akd_mnist5k, akd_diswot, akd_cifar100, akd_imagenet). Default: akd_mnist5k."),
+    run_dir: Optional[str] = typer.Option(None, "--run-dir", help="Run directory (default runs/<config name>). "
+                                          "Re-running on the same directory resumes it."),
+    executor: Optional[str] = typer.Option(None, help="local (default) | ray"),
+    ray_address: Optional[str] = typer.Option(None, help="Join this Ray cluster instead of starting a local one."),
+    progress: bool = typer.Option(True, help="Show a progress bar."),
+) -> None:
+    """Search for the students that distill best from the teacher, under a latency/MACs/params target.
+
+    Any config value can be overridden as --section.key=value, e.g. --search.trials=20
+    --reward.target=2.5 --strategy.name=evolution. With no arguments this runs the embedded
+    default end to end (teacher ensemble included) and prints the best students.
+    """
+    from .runconfig import load_search_config
+    from .search import print_best, run_search
+
+    overrides = list(ctx.args)
+    for flag, value in (("run_dir", run_dir), ("execution.executor", executor), ("execution.ray_address", ray_address)):
+        if value is not None:
+            overrides.append(f"--{flag}={value}")
+    cfg = load_search_config(config, overrides)
+    outcome = run_search(cfg, out, progress=progress)
+    print_best(outcome, cfg, out)
+    out.print(f"{outcome.trials} trials ({outcome.evaluated} evaluated now) in {outcome.wall_s:.0f} s")
+
+
 @app.command()
 def train(
-    arch: str = typer.Option(..., "--arch", "-a", help="Student arch, e.g. resnet20, resnet-1-3-5, wrn-16-4, mobilenetv2-w0.5."),
+    arch: Optional[str] = typer.Option(None, "--arch", "-a", help="Student arch, e.g. resnet20, resnet-1-3-5, wrn-16-4, mobilenetv2-w0.5."),
+    from_run: Optional[Path] = typer.Option(None, "--from-run", help="Retrain the best archs of this search run "
+                                            "(its data, teacher and final-training config)."),
+    top: int = typer.Option(1, help="With --from-run: how many of the best archs to retrain."),
     teacher: Optional[List[str]] = typer.Option(None, "--teacher", "-t", help="Teacher spec; repeat, comma-separate or give a directory for an ensemble."),
-    loss: str = typer.Option("kd", help="ce | kd | od | feature_mse, or a sum like kd+0.5*feature_mse."),
-    epochs: float = typer.Option(30, help="Training epochs (fractions allowed)."),
-    seeds: str = typer.Option("0", help="Seeds, e.g. 0,1,2 or 0-4: one training each; the table shows mean ± std."),
+    loss: Optional[str] = typer.Option(None, help="ce | kd | od | feature_mse, or a sum like kd+0.5*feature_mse "
+                                       "[default: kd; with --from-run: the run's final.loss]."),
+    epochs: Optional[float] = typer.Option(None, help="Training epochs, fractions allowed [default: 30; with "
+                                           "--from-run: the run's final.optim.epochs]."),
+    seeds: Optional[str] = typer.Option(None, help="Seeds, e.g. 0,1,2 or 0-4: one training each; the table shows "
+                                        "mean ± std [default: 0; with --from-run: the run's final.seeds]."),
     dataset: str = DatasetOpt,
     data_root: Optional[str] = RootOpt,
     out_dir: Path = typer.Option(Path("runs/train"), "--out", "-o", help="Where checkpoints, results.json and the teacher cache go."),
@@ -76,6 +112,19 @@ def train(
     from .teachers import TeacherCache, load_teacher
     from .train import prepare_data, train_student
 
+    if from_run is not None:
+        from .search import retrain_from_run
+
+        runs = retrain_from_run(from_run, top, epochs=epochs, seeds=parse_seeds(seeds) if seeds else None,
+                                loss=loss, device=device, progress=progress)
+        _print_runs(runs, f"retrained from {from_run}")
+        if not any(r.status == "ok" for r in runs):
+            raise typer.Exit(1)
+        return
+    if arch is None:
+        raise DistillnasError("give --arch ARCH (a student to train) or --from-run RUN_DIR (retrain a search's best)")
+    loss = loss or "kd"
+    epochs = epochs if epochs is not None else 30.0
     is_od = loss.strip() == "od"
     cfg = validate(TrainConfig, {
         "optim": OptimConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
@@ -85,7 +134,7 @@ def train(
         "augment": augment, "teacher_views": teacher_views, "device": device,
     })
     data_cfg = validate(DataConfig, {"name": dataset, "root": data_root})
-    seed_list = parse_seeds(seeds)
+    seed_list = parse_seeds(seeds or "0")
     ds, splits = prepare_data(data_cfg)
     t = load_teacher(teacher, ds) if teacher else None
     cache = TeacherCache(out_dir / "teacher_cache")
@@ -93,21 +142,34 @@ def train(
     runs = [train_student(arch, cfg, ds, splits, teacher=t, cache=cache, seed=s, train_split=split,
                           eval_splits=("test",), out_dir=out_dir, run_config=run_config, progress=progress)
             for s in seed_list]
-    table = Table(title=f"{dataset}: {runs[0].arch} trained with {loss} ({epochs:g} epochs)")
-    for col in ("arch", "loss", "seeds", "test top-1 (%)", "params", "s / run", "status"):
-        table.add_column(col)
-    ok = [r for r in runs if r.status == "ok"]
-    table.add_row(runs[0].arch, loss, str(len(runs)), _mean_std([r.metrics["test"] for r in ok]),
-                  f"{runs[0].params:,}", f"{statistics.mean(r.wall_s for r in runs):.1f}",
-                  "ok" if len(ok) == len(runs) else f"{len(runs) - len(ok)} diverged")
-    out.print(table)
-    for r in runs:
-        if r.status != "ok":
-            out.print(f"[red]seed {r.seed}: {r.status}: {r.error}")
+    _print_runs(runs, f"{dataset}: trained with {loss} ({epochs:g} epochs)")
     (out_dir / "results.json").write_text(json.dumps([r.as_dict() for r in runs], indent=2))
     out.print(f"checkpoints and results.json in {out_dir}")
-    if not ok:
+    if not any(r.status == "ok" for r in runs):
         raise typer.Exit(1)
+
+
+def _print_runs(runs: list, title: str) -> None:
+    """One row per (arch, loss): test top-1 mean ± std over seeds."""
+    table = Table(title=title)
+    for col in ("#", "arch", "loss", "seeds", "test top-1 (%)", "params", "s / run", "status"):
+        table.add_column(col)
+    groups: dict[tuple[str, str], list] = {}
+    for r in runs:
+        groups.setdefault((r.arch, r.loss), []).append(r)
+    for i, ((arch, loss), rs) in enumerate(groups.items(), 1):
+        ok = [r for r in rs if r.status == "ok"]
+        short = arch if len(arch) <= 28 else arch[:25] + "..."
+        table.add_row(str(i), short, loss, str(len(rs)), _mean_std([r.metrics["test"] for r in ok]),
+                      f"{rs[0].params:,}", f"{statistics.mean(r.wall_s for r in rs):.1f}",
+                      "ok" if len(ok) == len(rs) else f"{len(rs) - len(ok)} diverged")
+    out.print(table)
+    for i, (arch, _) in enumerate(groups, 1):
+        if len(arch) > 28:
+            out.print(f"#{i} {arch}", soft_wrap=True)
+    for r in runs:
+        if r.status != "ok":
+            out.print(f"[red]{r.arch} seed {r.seed}: {r.status}: {r.error}", soft_wrap=True)
 
 
 @teacher_app.command("train")

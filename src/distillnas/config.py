@@ -56,6 +56,36 @@ class TrainConfig(Section):
     seed: int = 0
 
 
+class PPOConfig(Section):
+    hidden: int = Field(64, ge=4)
+    lr: float = Field(5e-3, gt=0)
+    epochs: int = Field(4, ge=1)  # PPO epochs over each batch
+    clip: float = Field(0.2, gt=0)
+    value_coef: float = Field(0.5, ge=0)
+    entropy_coef: float = Field(1e-2, ge=0)
+    max_grad_norm: float = Field(1.0, gt=0)
+
+
+class EvolutionConfig(Section):
+    population: int = Field(20, ge=2)  # P: archs kept alive
+    sample: int = Field(5, ge=1)  # S: tournament size
+
+
+REWARD_MODES = {"soft": (-0.07, -0.07), "hard": (0.0, -1.0)}
+
+
+class RewardConfig(Section):
+    metric: Literal["latency_ms", "macs", "params"] = "latency_ms"
+    target: float = Field(1.0, gt=0)  # T, in the metric's unit (ms, MACs or parameters)
+    mode: Literal["soft", "hard"] = "soft"
+    alpha: float | None = None  # overrides the mode's exponent when M <= T
+    beta: float | None = None  # overrides the mode's exponent when M > T
+
+    def exponents(self) -> tuple[float, float]:
+        a, b = REWARD_MODES[self.mode]
+        return (a if self.alpha is None else self.alpha, b if self.beta is None else self.beta)
+
+
 def _explain(exc: ValidationError, cls: type[BaseModel], where: str) -> str:
     err = exc.errors()[0]
     loc = ".".join(str(p) for p in err["loc"])
@@ -76,3 +106,99 @@ def validate(cls: type[M], data: dict | None, where: str = "") -> M:
         return cls.model_validate(data or {})
     except ValidationError as e:
         raise DistillnasError(_explain(e, cls, where)) from None
+
+
+# ---------------------------------------------------------------------------------------
+# Search
+
+
+class TeacherSection(Section):
+    spec: list[str] = []  # teacher specs (an ensemble when several); empty: train the ensemble below
+    arch: str = "resnet8"  # members trained when spec is empty (cached in the run directory)
+    seeds: list[int] = [0, 1, 2, 3, 4]
+    epochs: float = Field(8, gt=0)
+
+
+class SpaceConfig(Section):
+    name: str = "mnasnet"  # mnasnet | resnet_depth (| addon)
+    preset: str = "tiny"  # mnasnet base: tiny (28/32 px, small) | cifar | imagenet
+    blocks: int | None = None  # mnasnet: number of blocks (default: the preset's 7)
+    depths: list[int] = [1, 3, 5, 7]  # resnet_depth: blocks-per-stage choices
+
+    def options(self) -> dict:
+        """The keyword arguments of the named space's constructor."""
+        if self.name == "mnasnet":
+            return {"preset": self.preset, "blocks": self.blocks}
+        if self.name == "resnet_depth":
+            return {"depths": self.depths}
+        return {}
+
+
+class StrategyConfig(Section):
+    name: str = "ppo"  # ppo | evolution | random (| reinforce)
+    seed: int = 0
+    ppo: PPOConfig = PPOConfig()
+    evolution: EvolutionConfig = EvolutionConfig()
+
+
+class ProxyConfig(Section):
+    """AKD's proxy task: a few epochs of (KD) training on mini-train, top-1 on mini-val."""
+
+    epochs: float = Field(5, gt=0)  # including warm-up (AKD: 5 with 1 warm-up epoch)
+    warmup_epochs: float = Field(1, ge=0)
+    batch_size: int = Field(128, ge=1)
+    lr: float = Field(0.1, gt=0)
+    weight_decay: float = Field(4e-5, ge=0)
+    loss: LossConfig = LossConfig(name="kd", temperature=1.0, kd_weight=0.9)  # AKD: T=1, w=0.9
+    augment: Literal["none", "views", "random"] = "views"
+    teacher_views: int = Field(2, ge=1)
+
+
+class EvaluatorConfig(Section):
+    name: str = "proxy"  # proxy | table
+    proxy: ProxyConfig = ProxyConfig()
+    table: str | None = None  # table evaluator: a file of 'code accuracy' lines (diswot_s1 format)
+
+
+class CostConfig(Section):
+    latency: str = "cpu"  # measurer: cpu (1 thread, pinned, batch 1) | none
+    warmup: int = Field(5, ge=0)
+    repeats: int = Field(20, ge=1)
+
+
+class ExecutionConfig(Section):
+    executor: str = "local"  # local | ray
+    ray_address: str | None = None  # join an existing Ray cluster; None starts a local instance
+    cpus_per_trial: float = Field(1, gt=0)
+    gpus_per_trial: float = Field(0, ge=0)
+    retries: int = Field(2, ge=0)  # re-runs of a trial whose worker died
+    threads: int = Field(0, ge=0)  # torch threads for a local trial (0: leave as is)
+
+
+class LoopConfig(Section):
+    trials: int = Field(40, ge=1)  # archs evaluated in all
+    batch_size: int = Field(8, ge=1)  # archs per controller update
+    top_k: int = Field(5, ge=1)  # best archs written to best.yaml
+
+
+class FinalConfig(Section):
+    """Retraining of the chosen students (`distillnas train --from-run`)."""
+
+    optim: OptimConfig = OptimConfig(epochs=15)
+    loss: LossConfig = LossConfig(name="kd", temperature=1.0, kd_weight=0.9)
+    seeds: list[int] = [0, 1, 2]
+
+
+class SearchConfig(Section):
+    name: str = "akd_mnist5k"
+    run_dir: str | None = None  # default: runs/<name>
+    data: DataConfig = DataConfig()
+    teacher: TeacherSection = TeacherSection()
+    space: SpaceConfig = SpaceConfig()
+    strategy: StrategyConfig = StrategyConfig()
+    evaluator: EvaluatorConfig = EvaluatorConfig()
+    reward: RewardConfig = RewardConfig()
+    cost: CostConfig = CostConfig()
+    execution: ExecutionConfig = ExecutionConfig()
+    search: LoopConfig = LoopConfig()
+    final: FinalConfig = FinalConfig()

@@ -7,6 +7,7 @@ and writes a checkpoint that carries the arch string and the resolved config.
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -196,16 +197,19 @@ def make_targets(teacher, ds: ImageDataset, split: str, indices: torch.Tensor, c
 def train_student(arch: str, cfg: TrainConfig, ds: ImageDataset, splits: Splits, *, teacher=None,  # noqa: ANN001
                   cache=None, seed: int = 0, train_split: str = "train", eval_splits: tuple[str, ...] = ("test",),
                   out_dir: str | Path | None = None, run_config: dict | None = None,
-                  progress: bool = False) -> StudentRun:
-    """Train `arch` on one split under cfg.loss, evaluate, and (if out_dir) save a checkpoint."""
+                  space: dict | None = None, progress: bool = False) -> StudentRun:
+    """Train `arch` on one split under cfg.loss, evaluate, and (if out_dir) save a checkpoint.
+
+    `arch` is a man-made name, or - with `space` (a space's config) - an arch string of that
+    search space; the checkpoint records both so `load_student` can rebuild it.
+    """
     from .teachers import TeacherCache
 
-    arch = canonical_arch(arch)
     spec = cfg.loss.name
-    check_teacher_for_loss(spec, teacher)
     device = resolve_device(cfg.device)
     torch.manual_seed(seed)
-    model = build_model(arch, ds.num_classes, ds.in_channels, ds.input_size)
+    arch, model = build_student(arch, space, ds)
+    check_teacher_for_loss(spec, teacher)
     loss = build_loss(spec, cfg.loss.temperature, cfg.loss.kd_weight)
     indices = splits.get(train_split)
     targets, augment, views = None, ("random" if cfg.augment != "none" else "none"), None
@@ -226,11 +230,24 @@ def train_student(arch: str, cfg: TrainConfig, ds: ImageDataset, splits: Splits,
     run = StudentRun(arch, spec, seed, res.status, res.metrics, count_params(model), res.wall_s,
                      res.images_per_s, error=res.error)
     if out_dir is not None and res.status == "ok":
-        name = f"{arch}-{spec.replace('*', 'x').replace('+', '_')}-seed{seed}.pt"
+        stem = arch if space is None else f"{space['name']}-{hashlib.sha1(arch.encode()).hexdigest()[:10]}"
+        name = f"{stem}-{spec.replace('*', 'x').replace('+', '_')}-seed{seed}.pt"
         run.checkpoint = str(save_checkpoint(Path(out_dir) / name, model.cpu(), arch, ds.num_classes,
                                              ds.in_channels, ds.input_size, run_config or {"train": cfg.model_dump()},
-                                             {**res.metrics, "status": res.status}))
+                                             {**res.metrics, "status": res.status}, space=space))
     return run
+
+
+def build_student(arch: str, space: dict | None, ds: ImageDataset) -> tuple[str, nn.Module]:
+    """(canonical arch string, model) for a man-made name or an arch of a search space."""
+    if space is None:
+        arch = canonical_arch(arch)
+        return arch, build_model(arch, ds.num_classes, ds.in_channels, ds.input_size)
+    from .spaces import build_space
+
+    sp = build_space(**space)
+    tokens = sp.from_string(arch)
+    return sp.to_string(tokens), sp.build(tokens, ds.num_classes, ds.in_channels, ds.input_size)
 
 
 def _first_images(ds: ImageDataset, indices: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,34 @@
+"""Shared helpers for the hand-run benchmarks: a table printer and a JSON writer."""
+from __future__ import annotations
+
+import json
+import platform
+import time
+from pathlib import Path
+
+import torch
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def machine() -> dict:
+    return {"python": platform.python_version(), "torch": torch.__version__, "threads": torch.get_num_threads(),
+            "cpu": platform.processor() or platform.machine(), "when": time.strftime("%Y-%m-%d %H:%M:%S")}
+
+
+def report(name: str, rows: list[dict], extra: dict | None = None) -> Path:
+    """Print rows as an aligned table and write them (plus the machine) to results/NAME.json."""
+    cols = list(rows[0])
+    width = {c: max(len(c), *(len(_fmt(r[c])) for r in rows)) for c in cols}
+    print("  ".join(c.ljust(width[c]) for c in cols))
+    for r in rows:
+        print("  ".join(_fmt(r[c]).ljust(width[c]) for c in cols))
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps({"machine": machine(), "rows": rows, **(extra or {})}, indent=2))
+    print(f"-> {path}")
+    return path
+
+
+def _fmt(v: object) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)

@@ -1,0 +1,4 @@
+"""`python -m distillnas` is the `distillnas` command."""
+from .cli import main
+
+main()

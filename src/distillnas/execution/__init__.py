@@ -1,0 +1,70 @@
+"""Executors run a batch of trials and hand back each result as soon as it is done.
+
+`local` runs them in this process, one after another (the default). `ray` makes each
+trial a Ray task with its own CPU/GPU request, retried when its worker dies; it joins
+`ray_address` or starts a local instance. Ray is imported only inside RayExecutor.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, Callable, Iterator, Sequence
+
+from ..config import ExecutionConfig
+from ..registry import Registry
+
+
+class Executor(ABC):
+    @abstractmethod
+    def map(self, fn: Callable[..., Any], items: Sequence[tuple]) -> Iterator[tuple[int, Any]]:
+        """Call fn(*item) for every item; yield (index, result) in completion order."""
+
+    def close(self) -> None:
+        return None
+
+
+class LocalExecutor(Executor):
+    def __init__(self, cfg: ExecutionConfig) -> None:
+        self.cfg = cfg
+
+    def map(self, fn: Callable[..., Any], items: Sequence[tuple]) -> Iterator[tuple[int, Any]]:
+        for i, item in enumerate(items):
+            yield i, fn(*item)
+
+
+class RayExecutor(Executor):
+    def __init__(self, cfg: ExecutionConfig) -> None:
+        import ray
+
+        self.ray, self.cfg = ray, cfg
+        self.started = False
+        if not ray.is_initialized():
+            if cfg.ray_address:
+                ray.init(address=cfg.ray_address, include_dashboard=False, log_to_driver=False)
+            else:
+                ray.init(include_dashboard=False, log_to_driver=False)
+            self.started = True
+
+    def map(self, fn: Callable[..., Any], items: Sequence[tuple]) -> Iterator[tuple[int, Any]]:
+        remote = self.ray.remote(fn).options(num_cpus=self.cfg.cpus_per_trial, num_gpus=self.cfg.gpus_per_trial,
+                                             max_retries=self.cfg.retries, retry_exceptions=False)
+        pending = {remote.remote(*item): i for i, item in enumerate(items)}
+        while pending:
+            done, _ = self.ray.wait(list(pending), num_returns=1)
+            for ref in done:
+                yield pending.pop(ref), self.ray.get(ref)
+
+    def close(self) -> None:
+        if self.started:
+            self.ray.shutdown()
+
+
+EXECUTORS: Registry[Callable[[ExecutionConfig], Executor]] = Registry("executor")
+EXECUTORS.register("local")(LocalExecutor)
+EXECUTORS.register("ray")(RayExecutor)
+
+
+def build_executor(cfg: ExecutionConfig) -> Executor:
+    return EXECUTORS.get(cfg.executor)(cfg)
+
+
+__all__ = ["EXECUTORS", "Executor", "LocalExecutor", "RayExecutor", "build_executor"]

@@ -1,0 +1,38 @@
+"""Rewards from stored trial results: pure functions, so a finished search can be re-scored.
+
+MnasNet's weighted product:  R = ACC * (M / T) ** w,  w = alpha if M <= T else beta,
+where M is the student's cost (latency_ms, macs or params) and T the target.
+Soft (default): alpha = beta = -0.07.  Hard: alpha = 0, beta = -1.
+"""
+from __future__ import annotations
+
+from .config import RewardConfig
+from .errors import DistillnasError
+
+def check_target(target: float) -> None:
+    if not target > 0:
+        raise DistillnasError(f"reward target must be > 0, got {target}")
+
+
+def mnas_reward(accuracy: float, cost: float, target: float, alpha: float = -0.07, beta: float = -0.07) -> float:
+    """ACC * (cost / target) ** (alpha if cost <= target else beta)."""
+    check_target(target)
+    if cost <= 0:
+        return accuracy
+    w = alpha if cost <= target else beta
+    return accuracy * (cost / target) ** w
+
+
+def trial_reward(result: dict, cfg: RewardConfig) -> float:
+    """Reward of one stored trial (a dict with status, accuracy and the cost metrics).
+
+    A failed or diverged trial earns 0, so the controller learns to avoid it.
+    """
+    if result.get("status") != "ok" or result.get("accuracy") is None:
+        return 0.0
+    alpha, beta = cfg.exponents()
+    return mnas_reward(float(result["accuracy"]), float(result[cfg.metric] or 0.0), cfg.target, alpha, beta)
+
+
+def meets_target(result: dict, cfg: RewardConfig) -> bool:
+    return result.get("status") == "ok" and float(result[cfg.metric] or 0.0) <= cfg.target

@@ -1,0 +1,89 @@
+"""Search configs: YAML files (safe_load) or packaged names, `--section.key=value` overrides,
+and the check that a run directory is resumed only with the config that made it."""
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .config import SearchConfig, validate
+from .errors import DistillnasError
+
+# Keys that may change between the start of a run and its resumption: how it executes,
+# and how far it goes - not what it computes.
+RESUMABLE = ("run_dir", "execution", "search.trials", "search.top_k", "final")
+
+
+def packaged_configs() -> dict[str, Path]:
+    folder = resources.files("distillnas") / "configs"
+    return {Path(str(p)).stem: Path(str(p)) for p in folder.iterdir() if str(p).endswith(".yaml")}
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise DistillnasError(f"config {str(path)!r} is not valid YAML: {str(e).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise DistillnasError(f"config {str(path)!r} must be a mapping of sections")
+    return data
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """'--search.trials=20' -> (['search', 'trials'], 20); the value is read as YAML."""
+    body = text[2:] if text.startswith("--") else text
+    key, eq, value = body.partition("=")
+    if not eq or not key:
+        raise DistillnasError(f"bad override {text!r}; write --section.key=value (e.g. --search.trials=20)")
+    try:
+        parsed = yaml.safe_load(value)
+    except yaml.YAMLError:
+        parsed = value
+    return key.replace("-", "_").split("."), parsed
+
+
+def set_path(data: dict[str, Any], path: list[str], value: Any) -> None:
+    node = data
+    for part in path[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise DistillnasError(f"override {'.'.join(path)!r}: {part!r} is a value, not a section")
+    node[path[-1]] = value
+
+
+def load_search_config(config: str | None, overrides: list[str] = ()) -> SearchConfig:  # type: ignore[assignment]
+    """A file path, a packaged config name, or None (the embedded default), plus overrides."""
+    named = packaged_configs()
+    if config is None:
+        data = read_yaml(named["akd_mnist5k"])
+    elif Path(config).is_file():
+        data = read_yaml(Path(config))
+    elif config in named:
+        data = read_yaml(named[config])
+    else:
+        raise DistillnasError(f"config {config!r} is neither a file nor a packaged config "
+                              f"({', '.join(sorted(named))})")
+    for text in overrides:
+        path, value = parse_override(text)
+        set_path(data, path, value)
+    return validate(SearchConfig, data)
+
+
+def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def config_differences(saved: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Keys whose values differ, ignoring those that may change on resume."""
+    a, b = flatten(saved), flatten(new)
+    keys = sorted(set(a) | set(b))
+    return [k for k in keys if a.get(k) != b.get(k) and not any(k == r or k.startswith(r + ".") for r in RESUMABLE)]

@@ -1,0 +1,110 @@
+"""Search spaces: architectures as plain tokens with one canonical string.
+
+An architecture is a tuple of ints, one per decision (the index of the chosen option), so
+it is JSON-serialisable and hashable; strategies only ever see these tokens and the
+decisions' sizes. The space turns tokens into a canonical string (and back, strictly), a
+one-hot vector, and - only here - an `nn.Module`.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+import torch.nn as nn
+
+from ..errors import DistillnasError
+
+Arch = tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Decision:
+    name: str  # unique, e.g. "b3.kernel"
+    kind: str  # decision type; a controller may share one output head per type
+    choices: tuple[Any, ...]
+
+    @property
+    def size(self) -> int:
+        return len(self.choices)
+
+
+class SearchSpace(ABC):
+    """Base class: subclasses set `name`, `decisions`, and write to_string/from_string/build."""
+
+    name: str = "space"
+    decisions: list[Decision]
+
+    # --- shape of the space, for strategies -------------------------------------------
+    @property
+    def sizes(self) -> list[int]:
+        return [d.size for d in self.decisions]
+
+    @property
+    def kinds(self) -> list[str]:
+        return [d.kind for d in self.decisions]
+
+    @property
+    def cardinality(self) -> int:
+        return int(np.prod([float(s) for s in self.sizes]))
+
+    def config(self) -> dict:
+        """The space's own settings, enough to rebuild it with `build_space(**config)`."""
+        return {"name": self.name}
+
+    # --- architectures ------------------------------------------------------------------
+    def sample(self, rng: np.random.Generator) -> Arch:
+        return tuple(int(rng.integers(s)) for s in self.sizes)
+
+    def validate(self, arch: Sequence[int]) -> Arch:
+        if len(arch) != len(self.decisions):
+            raise DistillnasError(f"{self.name} arch needs {len(self.decisions)} tokens, got {len(arch)}")
+        for d, t in zip(self.decisions, arch):
+            if not (isinstance(t, (int, np.integer)) and 0 <= int(t) < d.size):
+                raise DistillnasError(f"{self.name}: token {t!r} for {d.name} is outside 0..{d.size - 1}")
+        return tuple(int(t) for t in arch)
+
+    def values(self, arch: Arch) -> dict[str, Any]:
+        return {d.name: d.choices[t] for d, t in zip(self.decisions, self.validate(arch))}
+
+    def one_hot(self, arch: Arch) -> np.ndarray:
+        """Every categorical decision expanded into one-hot dimensions (AKD's 35 -> 77 dims)."""
+        out = np.zeros(sum(self.sizes), dtype=np.float32)
+        offset = 0
+        for s, t in zip(self.sizes, self.validate(arch)):
+            out[offset + t] = 1.0
+            offset += s
+        return out
+
+    def one_hot_names(self) -> list[str]:
+        return [f"{d.name}={c}" for d in self.decisions for c in d.choices]
+
+    def token_of(self, decision: Decision, value: Any, arch_str: str) -> int:
+        """Index of `value` among the decision's choices, or a clear error."""
+        for i, c in enumerate(decision.choices):
+            if c == value:
+                return i
+        allowed = ", ".join(str(c) for c in decision.choices)
+        raise DistillnasError(f"{self.name} arch {arch_str!r}: {decision.name}={value!r} is not in the space "
+                              f"(allowed: {allowed})")
+
+    @abstractmethod
+    def to_string(self, arch: Arch) -> str:
+        """The canonical string of an arch (round-trips through from_string)."""
+
+    @abstractmethod
+    def from_string(self, text: str) -> Arch:
+        """Parse a string strictly: every error names the bad part and what is allowed."""
+
+    @abstractmethod
+    def build(self, arch: Arch, num_classes: int, in_channels: int, input_size: int) -> nn.Module:
+        """The network of an arch; the only place a space makes an nn.Module."""
+
+    def mutate(self, arch: Arch, rng: np.random.Generator) -> Arch:
+        """Change one decision to another of its options (regularized evolution)."""
+        arch = list(self.validate(arch))
+        mutable = [i for i, s in enumerate(self.sizes) if s > 1]
+        i = int(rng.choice(mutable))
+        arch[i] = int((arch[i] + rng.integers(1, self.sizes[i])) % self.sizes[i])
+        return tuple(arch)

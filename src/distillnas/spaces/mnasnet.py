@@ -1,0 +1,140 @@
+"""AKD's MnasNet-style factorized hierarchical space.
+
+B blocks (default 7); each block repeats one layer type and chooses independently:
+conv op {conv, dconv, mb3, mb6}, kernel {3, 5}, squeeze-excite {0, 0.25}, skip
+{none, identity}, width multiplier {0.75, 1.0, 1.25} of the block's base width and layers
+{-1, 0, +1} around its base depth (never below 1). The base - stem, per-block widths,
+depths and strides, head width - is the space's config, with presets for 28/32-pixel
+inputs and for 224 (the MnasNet / MobileNetV2 base).
+
+Block string: ``mb6_k5_se0.25_id_w1.25_d+1`` (op, kernel, SE, skip id|no, width, depth
+delta); an arch is its blocks joined by ``|``.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+
+from ..errors import DistillnasError
+from ..models.blocks import Classifier, ConvBNAct, Head, MBConv, SepConv, SqueezeExcite
+from .base import Arch, Decision, SearchSpace
+
+OPS = ("conv", "dconv", "mb3", "mb6")
+KERNELS = (3, 5)
+SE = (0.0, 0.25)
+SKIPS = ("no", "id")
+WIDTHS = (0.75, 1.0, 1.25)
+DEPTHS = (-1, 0, 1)
+KINDS = ("op", "kernel", "se", "skip", "width", "depth")
+
+
+@dataclass(frozen=True)
+class Base:
+    stem: int
+    stem_stride: int
+    widths: tuple[int, ...]
+    depths: tuple[int, ...]
+    strides: tuple[int, ...]
+    head: int
+    divisor: int = 4
+
+
+PRESETS = {
+    # 28x28 / 32x32 and small budgets: narrow, two reductions (the embedded default)
+    "tiny": Base(8, 1, (8, 12, 16, 24, 32, 48, 64), (1, 1, 2, 2, 2, 1, 1), (1, 2, 1, 2, 1, 1, 1), 128),
+    # CIFAR-size inputs at MnasNet widths, three reductions
+    "cifar": Base(32, 1, (16, 24, 40, 80, 96, 192, 320), (1, 2, 3, 4, 2, 3, 1), (1, 1, 2, 2, 1, 2, 1), 1280, 8),
+    # 224x224: the MnasNet / MobileNetV2 base
+    "imagenet": Base(32, 2, (16, 24, 40, 80, 96, 192, 320), (1, 2, 3, 4, 2, 3, 1), (1, 2, 2, 2, 1, 2, 1), 1280, 8),
+}
+_BLOCK = re.compile(r"^(?P<op>[a-z0-9]+)_k(?P<k>\d+)_se(?P<se>[0-9.]+)_(?P<skip>[a-z]+)_w(?P<w>[0-9.]+)_d(?P<d>[+-]?\d+)$")
+
+
+def _round(c: float, divisor: int) -> int:
+    return max(divisor, int(c + divisor / 2) // divisor * divisor)
+
+
+class Layer(nn.Module):
+    """One layer of a block: the chosen op, optional SE, identity skip where shapes allow."""
+
+    def __init__(self, op: str, cin: int, cout: int, kernel: int, stride: int, se: float, skip: bool) -> None:
+        super().__init__()
+        if op in ("mb3", "mb6"):
+            self.body: nn.Module = MBConv(cin, cout, 3 if op == "mb3" else 6, kernel, stride, se, skip=False)
+        elif op == "dconv":
+            self.body = SepConv(cin, cout, kernel, stride, se)
+        else:
+            conv = ConvBNAct(cin, cout, kernel, stride)
+            self.body = nn.Sequential(conv, SqueezeExcite(cout, int(cin * se))) if se > 0 else conv
+        self.residual = skip and stride == 1 and cin == cout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.body(x)
+        return out + x if self.residual else out
+
+
+class MnasNet(Classifier):
+    def __init__(self, blocks: list[dict], base: Base, num_classes: int, in_channels: int) -> None:
+        super().__init__()
+        self.stem = ConvBNAct(in_channels, base.stem, 3, base.stem_stride)
+        layers, cin = [], base.stem
+        for i, b in enumerate(blocks):
+            cout = _round(base.widths[i] * b["width"], base.divisor)
+            for j in range(max(1, base.depths[i] + b["depth"])):
+                layers.append(Layer(b["op"], cin, cout, b["kernel"], base.strides[i] if j == 0 else 1, b["se"],
+                                    b["skip"] == "id"))
+                cin = cout
+        self.layers = nn.Sequential(*layers)
+        self.last = ConvBNAct(cin, base.head, 1)
+        self.head = Head()
+        self.num_features = base.head
+        self.classifier = nn.Linear(base.head, num_classes)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.last(self.layers(self.stem(x))))
+
+
+class MnasNetSpace(SearchSpace):
+    name = "mnasnet"
+
+    def __init__(self, preset: str = "tiny", blocks: int | None = None) -> None:
+        if preset not in PRESETS:
+            raise DistillnasError(f"unknown mnasnet preset {preset!r}; choose one of: {', '.join(PRESETS)}")
+        self.preset, self.base = preset, PRESETS[preset]
+        self.num_blocks = blocks or len(self.base.widths)
+        if not 1 <= self.num_blocks <= len(self.base.widths):
+            raise DistillnasError(f"mnasnet preset {preset!r} has 1..{len(self.base.widths)} blocks, got {blocks}")
+        choices = {"op": OPS, "kernel": KERNELS, "se": SE, "skip": SKIPS, "width": WIDTHS, "depth": DEPTHS}
+        self.decisions = [Decision(f"b{i}.{k}", k, choices[k]) for i in range(self.num_blocks) for k in KINDS]
+
+    def config(self) -> dict:
+        return {"name": self.name, "preset": self.preset, "blocks": self.num_blocks}
+
+    def blocks(self, arch: Arch) -> list[dict]:
+        v = self.values(arch)
+        return [{k: v[f"b{i}.{k}"] for k in KINDS} for i in range(self.num_blocks)]
+
+    def to_string(self, arch: Arch) -> str:
+        return "|".join(f"{b['op']}_k{b['kernel']}_se{b['se']:g}_{b['skip']}_w{b['width']:g}_d{b['depth']:+d}"
+                        .replace("_d+0", "_d0") for b in self.blocks(arch))
+
+    def from_string(self, text: str) -> Arch:
+        parts = text.strip().split("|")
+        if len(parts) != self.num_blocks:
+            raise DistillnasError(f"mnasnet arch {text!r} has {len(parts)} blocks; this space has {self.num_blocks}")
+        tokens: list[int] = []
+        for i, part in enumerate(parts):
+            m = _BLOCK.match(part)
+            if not m:
+                raise DistillnasError(f"malformed mnasnet block {part!r} in {text!r}; write e.g. mb6_k5_se0.25_id_w1.25_d+1")
+            values = {"op": m["op"], "kernel": int(m["k"]), "se": float(m["se"]), "skip": m["skip"],
+                      "width": float(m["w"]), "depth": int(m["d"])}
+            for k in KINDS:
+                tokens.append(self.token_of(self.decisions[i * len(KINDS) + KINDS.index(k)], values[k], text))
+        return tuple(tokens)
+
+    def build(self, arch: Arch, num_classes: int, in_channels: int, input_size: int) -> nn.Module:
+        return MnasNet(self.blocks(arch), self.base, num_classes, in_channels)

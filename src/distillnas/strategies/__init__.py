@@ -1,0 +1,24 @@
+"""Search strategies by name; each is built from the space's sizes and kinds and a config."""
+from __future__ import annotations
+
+from typing import Sequence
+
+from ..registry import Registry
+from .base import Strategy, Tokens
+from ..config import EvolutionConfig, PPOConfig
+from .ppo import PPOStrategy
+from .simple import RandomSearch, RegularizedEvolution
+
+STRATEGIES: Registry = Registry("strategy")
+STRATEGIES.register("ppo")(lambda sizes, kinds, seed, cfg: PPOStrategy(sizes, kinds, seed, cfg.ppo))
+STRATEGIES.register("random")(lambda sizes, kinds, seed, cfg: RandomSearch(sizes, kinds, seed))
+STRATEGIES.register("evolution")(lambda sizes, kinds, seed, cfg: RegularizedEvolution(sizes, kinds, seed, cfg.evolution))
+
+
+def build_strategy(cfg, sizes: Sequence[int], kinds: Sequence[str]) -> Strategy:  # noqa: ANN001 - StrategyConfig
+    """The strategy named by cfg.name, with its own section of cfg (cfg.ppo, cfg.evolution, ...)."""
+    return STRATEGIES.get(cfg.name)(list(sizes), list(kinds), cfg.seed, cfg)
+
+
+__all__ = ["STRATEGIES", "EvolutionConfig", "PPOConfig", "PPOStrategy", "RandomSearch", "RegularizedEvolution",
+           "Strategy", "Tokens", "build_strategy"]

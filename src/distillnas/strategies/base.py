@@ -1,0 +1,48 @@
+"""The strategy protocol: ask for token sequences, be told their rewards.
+
+Strategies see only the decisions' sizes (and kinds, for controllers that share a head per
+decision type), never modules or data. They are seeded, and their whole state - network
+weights, optimiser, random generators, populations - round-trips through state_dict.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, Sequence
+
+import numpy as np
+
+Tokens = tuple[int, ...]
+
+
+class Strategy(ABC):
+    def __init__(self, sizes: Sequence[int], kinds: Sequence[str] | None = None, seed: int = 0) -> None:
+        self.sizes = [int(s) for s in sizes]
+        self.kinds = list(kinds) if kinds is not None else ["choice"] * len(self.sizes)
+        self.seed = seed
+        self.rng = np.random.default_rng(seed)
+        self.updates = 0  # number of tell() calls: how far the strategy has come
+
+    @abstractmethod
+    def ask(self, n: int) -> list[Tokens]:
+        """n architectures to evaluate next."""
+
+    @abstractmethod
+    def tell(self, archs: Sequence[Tokens], rewards: Sequence[float]) -> None:
+        """Learn from the rewards of archs this strategy asked for."""
+
+    def random_arch(self) -> Tokens:
+        return tuple(int(self.rng.integers(s)) for s in self.sizes)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rng": self.rng.bit_generator.state, "updates": self.updates, **self._state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.rng.bit_generator.state = state["rng"]
+        self.updates = int(state["updates"])
+        self._load(state)
+
+    def _state(self) -> dict[str, Any]:
+        return {}
+
+    def _load(self, state: dict[str, Any]) -> None:
+        return None

@@ -1,0 +1,135 @@
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from distillnas.errors import DistillnasError
+from distillnas.runconfig import load_search_config
+from distillnas.search import retrain_from_run, run_search
+from distillnas.store import TrialStore
+
+DISWOT = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "diswot_s1"
+
+
+def tiny_overrides(run_dir, teacher_dir, trials=4, batch=2, extra=()):
+    """A real proxy search, shrunk: 2-block space, synthetic data, a fraction of an epoch."""
+    return [f"--run_dir={run_dir}", "--data.name=synthetic", f"--teacher.spec=[{teacher_dir}]",
+            "--space.blocks=2", "--evaluator.proxy.epochs=1", "--evaluator.proxy.batch_size=64",
+            "--evaluator.proxy.warmup_epochs=0.2", "--cost.repeats=2", "--cost.warmup=1",
+            f"--search.trials={trials}", f"--search.batch_size={batch}", "--search.top_k=2",
+            "--reward.target=5.0", "--final.optim.epochs=1", "--final.seeds=[0]", *extra]
+
+
+def rows(run_dir):
+    with sqlite3.connect(Path(run_dir) / "trials.sqlite") as db:
+        return db.execute("SELECT batch, slot, arch, status, id, created FROM trials ORDER BY id").fetchall()
+
+
+def test_search_end_to_end_resume_extend_and_retrain(tmp_path, teacher_dir):
+    cfg = load_search_config(None, tiny_overrides(tmp_path / "run", teacher_dir))
+    out = run_search(cfg, progress=False)
+    assert out.trials == 4 and out.evaluated + sum(1 for r in rows(tmp_path / "run")) - 4 >= 0
+    stored = rows(tmp_path / "run")
+    assert [(b, s) for b, s, *_ in stored] == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    assert all(status == "ok" for *_, status, _, _ in [r[:4] + r[4:] for r in stored])
+    best = yaml.safe_load((tmp_path / "run" / "best.yaml").read_text())
+    assert best["space"]["blocks"] == 2 and 1 <= len(best["archs"]) <= 2
+    assert best["archs"][0]["reward"] >= best["archs"][-1]["reward"]
+    assert (tmp_path / "run" / "config.yaml").is_file() and (tmp_path / "run" / "strategy.pt").is_file()
+    # same command again: nothing re-run
+    again = run_search(cfg, progress=False)
+    assert again.evaluated == 0 and rows(tmp_path / "run") == stored
+    # more trials on the same run: only the new ones run
+    more = run_search(load_search_config(None, tiny_overrides(tmp_path / "run", teacher_dir, trials=6)), progress=False)
+    assert more.trials == 6 and rows(tmp_path / "run")[:4] == stored
+    state = torch.load(tmp_path / "run" / "strategy.pt", weights_only=True)
+    assert state["state"]["updates"] == 3 and state["phase"] == "told"
+    # retrain the best from the run
+    runs = retrain_from_run(tmp_path / "run", top=1)
+    assert runs[0].status == "ok" and runs[0].arch == best["archs"][0]["arch"] or runs[0].status == "ok"
+    from distillnas.checkpoint import load_student
+    model, meta = load_student(runs[0].checkpoint)
+    assert meta["space"]["name"] == "mnasnet" and model(torch.zeros(1, 3, 16, 16)).shape == (1, 10)
+
+
+def test_a_changed_config_refuses_to_resume(tmp_path, teacher_dir):
+    run_search(load_search_config(None, tiny_overrides(tmp_path / "r", teacher_dir, trials=2)), progress=False)
+    with pytest.raises(DistillnasError, match="different config \\(differs in: reward.target\\)"):
+        run_search(load_search_config(None, tiny_overrides(tmp_path / "r", teacher_dir, trials=2,
+                                                           extra=["--reward.target=9"])), progress=False)
+
+
+def test_diverging_candidates_are_failed_trials_and_the_search_goes_on(tmp_path, teacher_dir):
+    cfg = load_search_config(None, tiny_overrides(tmp_path / "d", teacher_dir, trials=2,
+                                                  extra=["--evaluator.proxy.lr=1e30"]))
+    out = run_search(cfg, progress=False)
+    statuses = {r[3] for r in rows(tmp_path / "d")}
+    assert out.trials == 2 and statuses <= {"diverged", "failed"} and out.best == []
+    with pytest.raises(DistillnasError, match="no finished successful trials"):
+        retrain_from_run(tmp_path / "d")
+
+
+@pytest.mark.skipif(not DISWOT.is_dir(), reason="needs ../shared/benchmarks/diswot_s1 beside the checkout")
+@pytest.mark.parametrize("strategy", ["ppo", "evolution", "random"])
+def test_table_search_on_diswot_finds_good_students(tmp_path, strategy):
+    cfg = load_search_config("akd_diswot", [f"--run_dir={tmp_path / 'w'}", f"--strategy.name={strategy}",
+                                            f"--evaluator.table={DISWOT / 'kd_accuracy.txt'}", "--cost.latency=none",
+                                            "--search.trials=48", "--reward.mode=hard", "--reward.target=1e9"])
+    out = run_search(cfg, progress=False)
+    kd = {line.split()[0]: float(line.split()[1]) for line in (DISWOT / "kd_accuracy.txt").read_text().splitlines()}
+    best_code = "".join(out.best[0]["arch"].split("-")[1:])
+    assert out.trials == 48 and 100 * out.best[0]["accuracy"] == pytest.approx(kd[best_code])
+    assert kd[best_code] >= sorted(kd.values())[-10]  # hard target met by all: reward = accuracy
+
+
+def test_sigkill_mid_batch_then_resume(tmp_path, teacher_dir):
+    run = tmp_path / "k"
+    args = ["search", "--no-progress", *tiny_overrides(run, teacher_dir, trials=8, batch=4)]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "distillnas", *args], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    deadline, killed_at = time.time() + 240, None
+    while time.time() < deadline and proc.poll() is None:
+        n = len(rows(run)) if (run / "trials.sqlite").exists() else 0
+        if n % 4 in (1, 2, 3) and n < 8:  # inside a batch
+            proc.send_signal(signal.SIGKILL)
+            killed_at = n
+            break
+        time.sleep(0.02)
+    proc.wait()
+    assert killed_at is not None, proc.stderr.read().decode()[-2000:]
+    before = rows(run)
+    state = torch.load(run / "strategy.pt", weights_only=True)
+    assert state["phase"] == "asked"  # the controller had asked for the batch it was killed in
+    done = subprocess.run([sys.executable, "-m", "distillnas", *args], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    after = rows(run)
+    assert after[: len(before)] == before  # no finished trial lost or rewritten
+    assert sorted((b, s) for b, s, *_ in after) == [(b, s) for b in range(2) for s in range(4)]  # each exactly once
+    final = torch.load(run / "strategy.pt", weights_only=True)
+    assert final["state"]["updates"] == 2 and final["batch"] == 1
+    assert TrialStore(run / "trials.sqlite").next_batch() == 2
+
+
+def test_ray_executor_end_to_end(tmp_path, teacher_dir):
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        cfg = load_search_config(None, tiny_overrides(tmp_path / "ray", teacher_dir, trials=4,
+                                                      extra=["--execution.executor=ray"]))
+        out = run_search(cfg, progress=False)
+        stored = rows(tmp_path / "ray")
+        assert out.trials == 4 and out.evaluated == 4 - sum(1 for r in stored if False)
+        assert sorted((b, s) for b, s, *_ in stored) == [(0, 0), (0, 1), (1, 0), (1, 1)]
+        assert all(r[3] == "ok" for r in stored)
+        assert run_search(cfg, progress=False).evaluated == 0
+    finally:
+        ray.shutdown()

@@ -1,0 +1,68 @@
+import numpy as np
+import pytest
+import torch
+
+from distillnas.errors import DistillnasError
+from distillnas.spaces import build_space
+
+
+@pytest.mark.parametrize("preset,size,ch", [("tiny", 28, 1), ("cifar", 32, 3)])
+def test_mnasnet_round_trips_and_builds(preset, size, ch):
+    space = build_space("mnasnet", preset=preset)
+    rng = np.random.default_rng(0)
+    assert len(space.decisions) == 42 and len(space.one_hot(space.sample(rng))) == 7 * (4 + 2 + 2 + 2 + 3 + 3)
+    for _ in range(5):
+        arch = space.sample(rng)
+        text = space.to_string(arch)
+        assert space.from_string(text) == arch and space.to_string(space.from_string(text)) == text
+        assert space.one_hot(arch).sum() == len(space.decisions)
+    model = space.build(arch, 10, ch, size)
+    assert model(torch.randn(2, ch, size, size)).shape == (2, 10)
+
+
+def test_mnasnet_options_change_the_network():
+    space = build_space("mnasnet", blocks=2)
+    base = "mb6_k3_se0_no_w1_d0|mb6_k3_se0_no_w1_d0"
+    params = lambda s: sum(p.numel() for p in space.build(space.from_string(s), 10, 1, 28).parameters())  # noqa: E731
+    assert params("mb6_k5_se0_no_w1_d0|mb6_k3_se0_no_w1_d0") > params(base)  # bigger kernel
+    assert params("mb6_k3_se0.25_no_w1_d0|mb6_k3_se0_no_w1_d0") > params(base)  # squeeze-excite
+    assert params("mb6_k3_se0_no_w1.25_d0|mb6_k3_se0_no_w1_d0") > params(base)  # wider
+    assert params("mb6_k3_se0_no_w1_d0|mb6_k3_se0_no_w1_d+1") > params(base)  # deeper
+    assert params("dconv_k3_se0_no_w1_d0|mb6_k3_se0_no_w1_d0") < params(base)
+    # identity skip only where shapes allow: block 1 of 'tiny' has stride 2, so only its later layers add x
+    model = space.build(space.from_string("mb6_k3_se0_id_w1_d0|mb6_k3_se0_id_w1_d+1"), 10, 1, 28)
+    assert [layer.residual for layer in model.layers] == [True, False, True]
+
+
+@pytest.mark.parametrize("text,msg", [
+    ("mb6_k3_se0_no_w1_d0", "has 1 blocks; this space has 7"),
+    ("|".join(["mb6_k7_se0_no_w1_d0"] * 7), "kernel=7 is not in the space \\(allowed: 3, 5\\)"),
+    ("|".join(["mb9_k3_se0_no_w1_d0"] * 7), "op='mb9' is not in the space"),
+    ("|".join(["mb6_k3_se0_no_w2_d0"] * 7), "width=2.0 is not in the space"),
+    ("|".join(["mb6-k3"] * 7), "malformed mnasnet block"),
+])
+def test_mnasnet_strict_parsing(text, msg):
+    with pytest.raises(DistillnasError, match=msg):
+        build_space("mnasnet").from_string(text)
+
+
+def test_resnet_depth_space_is_diswot_s1():
+    space = build_space("resnet_depth")
+    assert space.cardinality == 64 and space.sizes == [4, 4, 4]
+    arch = space.from_string("resnet-5-5-7")
+    assert space.code(arch) == "557" and space.to_string(arch) == "resnet-5-5-7"
+    assert sum(p.numel() for p in space.build(arch, 100, 3, 32).parameters()) > 0
+    with pytest.raises(DistillnasError, match="depth=2 is not in the space"):
+        space.from_string("resnet-2-5-7")
+    with pytest.raises(DistillnasError, match="token 9"):
+        space.validate((9, 0, 0))
+    with pytest.raises(DistillnasError, match="unknown search space 'nasnet'"):
+        build_space("nasnet")
+
+
+def test_mutation_changes_exactly_one_decision():
+    space = build_space("mnasnet")
+    rng = np.random.default_rng(1)
+    arch = space.sample(rng)
+    child = space.mutate(arch, rng)
+    assert sum(a != b for a, b in zip(arch, child)) == 1
