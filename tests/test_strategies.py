@@ -13,7 +13,7 @@ def reward(arch):
     return sum(t == s - 1 for t, s in zip(arch, SIZES)) / len(SIZES)
 
 
-@pytest.mark.parametrize("name", ["ppo", "evolution", "random"])
+@pytest.mark.parametrize("name", ["ppo", "reinforce", "evolution", "random"])
 def test_strategies_ask_valid_archs_and_round_trip_their_state(name):
     s = build_strategy(StrategyConfig(name=name, seed=3), SIZES, KINDS)
     archs = s.ask(6)
@@ -31,15 +31,15 @@ def test_strategies_are_seeded():
     assert a != build_strategy(StrategyConfig(name="ppo", seed=2), SIZES, KINDS).ask(4)
 
 
-@pytest.mark.parametrize("name", ["ppo", "evolution"])
+@pytest.mark.parametrize("name", ["ppo", "reinforce", "evolution"])
 def test_learning_strategies_beat_random_on_a_known_optimum(name):
     def final_mean(strategy_name, seed):
         s = build_strategy(StrategyConfig(name=strategy_name, seed=seed), SIZES, KINDS)
         for _ in range(25):
             archs = s.ask(8)
             s.tell(archs, [reward(a) for a in archs])
-        return np.mean([reward(a) for a in s.ask(32)]) if strategy_name == "ppo" else \
-            max(r for _, r in s.population)
+        return max(r for _, r in s.population) if strategy_name == "evolution" else \
+            np.mean([reward(a) for a in s.ask(32)])
     learned = np.mean([final_mean(name, seed) for seed in range(3)])
     rand = np.mean([reward(a) for a in build_strategy(StrategyConfig(name="random"), SIZES, KINDS).ask(200)])
     assert learned > rand + 0.25, (learned, rand)
@@ -53,3 +53,15 @@ def test_ppo_update_moves_probability_toward_rewarded_choices():
         s.tell(archs, [1.0 if a[0] == 2 else 0.0 for a in archs])
     assert s.probabilities()[0][2] > before + 0.2
     assert torch.isfinite(torch.tensor(s.probabilities())).all()
+
+
+def test_reinforce_pulls_wiring_toward_the_target_density():
+    from distillnas.config import ReinforceConfig
+
+    cfg = StrategyConfig(name="reinforce", seed=0, reinforce=ReinforceConfig(lr=0.05))
+    s = build_strategy(cfg, [2, 2, 2], ["wire", "wire", "wire"])
+    for _ in range(60):
+        archs = s.ask(8)
+        s.tell(archs, [0.5] * 8)  # rewards say nothing: only the density penalty acts
+    density = np.mean([np.mean(a) for a in s.ask(400)])
+    assert abs(density - 0.4) < 0.08

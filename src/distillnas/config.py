@@ -20,6 +20,7 @@ class DataConfig(Section):
     val_fraction: float = Field(0.1, gt=0, lt=1)  # mini-val share of the training pool (KDAS: 10%)
     test_fraction: float = Field(0.2, gt=0, lt=1)  # held-out test share, only without an official test set
     train_subset: int | None = Field(None, gt=0)  # stratified sample of the training pool (AKD proxy: ~10K)
+    image_size: int | None = Field(None, gt=0)  # imagefolder only: resize to this many pixels (default 32)
     seed: int = 0  # split seed: the same seed gives the same splits everywhere
 
 
@@ -64,6 +65,18 @@ class PPOConfig(Section):
     value_coef: float = Field(0.5, ge=0)
     entropy_coef: float = Field(1e-2, ge=0)
     max_grad_norm: float = Field(1.0, gt=0)
+
+
+class ReinforceConfig(Section):
+    """ENAS controller settings (the values KDAS inherits from ENAS)."""
+
+    hidden: int = Field(64, ge=4)
+    lr: float = Field(3.5e-3, gt=0)
+    tanh_constant: float = Field(1.5, gt=0)
+    entropy_weight: float = Field(1e-4, ge=0)
+    skip_target: float = Field(0.4, gt=0, lt=1)  # target density of add-on skip inputs
+    skip_weight: float = Field(0.8, ge=0)
+    baseline_decay: float = Field(0.99, ge=0, lt=1)
 
 
 class EvolutionConfig(Section):
@@ -124,6 +137,8 @@ class SpaceConfig(Section):
     preset: str = "tiny"  # mnasnet base: tiny (28/32 px, small) | cifar | imagenet
     blocks: int | None = None  # mnasnet: number of blocks (default: the preset's 7)
     depths: list[int] = [1, 3, 5, 7]  # resnet_depth: blocks-per-stage choices
+    backbone: str = "resnet20"  # addon: the backbone student (CIFAR ResNet or WRN)
+    layers: list[int] | None = None  # addon: add-on layers after each stage (default one per stage)
 
     def options(self) -> dict:
         """The keyword arguments of the named space's constructor."""
@@ -131,6 +146,8 @@ class SpaceConfig(Section):
             return {"preset": self.preset, "blocks": self.blocks}
         if self.name == "resnet_depth":
             return {"depths": self.depths}
+        if self.name == "addon":
+            return {"backbone": self.backbone, "layers": self.layers}
         return {}
 
 
@@ -138,6 +155,7 @@ class StrategyConfig(Section):
     name: str = "ppo"  # ppo | evolution | random (| reinforce)
     seed: int = 0
     ppo: PPOConfig = PPOConfig()
+    reinforce: ReinforceConfig = ReinforceConfig()
     evolution: EvolutionConfig = EvolutionConfig()
 
 
@@ -154,9 +172,26 @@ class ProxyConfig(Section):
     teacher_views: int = Field(2, ge=1)
 
 
+class SupernetConfig(Section):
+    """KDAS / ENAS weight sharing: shared-weight training alternates with controller updates."""
+
+    epochs_per_batch: float = Field(1.0, gt=0)  # shared-weight training between controller updates
+    batch_size: int = Field(128, ge=1)
+    lr: float = Field(0.05, gt=0)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    weight_decay: float = Field(5e-4, ge=0)
+    loss: LossConfig = LossConfig(name="od", temperature=3.0, kd_weight=1.0)  # KDAS: T=3, lambda=0
+    augment: Literal["none", "views", "random"] = "views"
+    teacher_views: int = Field(2, ge=1)
+    reward_batch: int = Field(256, ge=1)  # mini-val examples that score one sampled arch
+    selection_samples: int = Field(64, ge=1)  # archs scored on the whole mini-val at the end
+    memory_limit: float = Field(2.0, gt=0)  # params <= M: a multiple of the backbone's (<= 100) or absolute
+
+
 class EvaluatorConfig(Section):
-    name: str = "proxy"  # proxy | table
+    name: str = "proxy"  # proxy | table | supernet
     proxy: ProxyConfig = ProxyConfig()
+    supernet: SupernetConfig = SupernetConfig()
     table: str | None = None  # table evaluator: a file of 'code accuracy' lines (diswot_s1 format)
 
 

@@ -56,7 +56,18 @@ def check_config(cfg: SearchConfig) -> None:
     from .evaluators import EVALUATORS
     from .execution import EXECUTORS
 
-    EVALUATORS.get(cfg.evaluator.name)
+    if cfg.evaluator.name != "supernet":
+        EVALUATORS.get(cfg.evaluator.name)
+    elif cfg.execution.executor != "local":
+        raise DistillnasError("the supernet evaluator shares weights inside one process: use execution.executor=local")
+    elif space.name != "addon":
+        raise DistillnasError(f"the supernet evaluator needs space.name=addon, not {space.name!r}")
+    else:
+        from .evaluators.supernet import check_memory_limit
+        from .train import prepare_data
+
+        ds, _ = prepare_data(cfg.data)
+        check_memory_limit(space, cfg.evaluator.supernet.memory_limit, ds.num_classes, ds.in_channels)  # type: ignore[arg-type]
     EXECUTORS.get(cfg.execution.executor)
     if cfg.evaluator.name == "table" and not hasattr(space, "code"):
         raise DistillnasError(f"the table evaluator needs a space with table codes (resnet_depth), not {space.name!r}")
@@ -85,8 +96,9 @@ def open_run(cfg: SearchConfig) -> Path:
 
 
 def prepare_teacher(cfg: SearchConfig, run_dir: Path, console: Console | None) -> list[str]:
-    """Teacher specs for the proxy; trains the configured ensemble into run_dir/teacher when none is given."""
-    if cfg.evaluator.name != "proxy" or cfg.evaluator.proxy.loss.name == "ce":
+    """Teacher specs for the evaluator; trains the configured ensemble into run_dir/teacher when none is given."""
+    loss = {"proxy": cfg.evaluator.proxy.loss.name, "supernet": cfg.evaluator.supernet.loss.name}
+    if loss.get(cfg.evaluator.name, "ce") == "ce":
         return list(cfg.teacher.spec)
     if cfg.teacher.spec:
         return list(cfg.teacher.spec)
@@ -103,6 +115,14 @@ def prepare_teacher(cfg: SearchConfig, run_dir: Path, console: Console | None) -
         for seed in missing:
             _, report = train_teachers(cfg.teacher.arch, [seed], cfg.data, tcfg, tdir, progress=console is not None)
     return [str(tdir / p.name) for p in sorted(tdir.glob("*.pt"))]
+
+
+def trial_threads(cfg: SearchConfig) -> int:
+    """Torch threads per trial: Ray workers get their CPU share (oversubscribed OpenMP threads
+    were measured 20x slower on 2 cores); local trials keep torch's default unless set."""
+    if cfg.execution.threads:
+        return cfg.execution.threads
+    return max(1, int(cfg.execution.cpus_per_trial)) if cfg.execution.executor == "ray" else 0
 
 
 def save_strategy(strategy: Strategy, path: Path, batch: int, phase: str) -> None:
@@ -129,10 +149,17 @@ def run_search(cfg: SearchConfig, console: Console | None = None, progress: bool
     teacher = prepare_teacher(cfg, run_dir, console)
     ctx = EvalContext(space=space.config(), data=cfg.data.model_dump(), evaluator=cfg.evaluator.model_dump(),
                       cost=cfg.cost.model_dump(), teacher=teacher, run_dir=str(run_dir),
-                      threads=cfg.execution.threads)
+                      threads=trial_threads(cfg))
     strategy = build_strategy(cfg.strategy, space.sizes, space.kinds)
     load_strategy(strategy, run_dir / STRATEGY_FILE)
     store = TrialStore(run_dir / STORE_FILE)
+    supernet = None
+    if cfg.evaluator.name == "supernet":
+        from .evaluators.supernet import Supernet
+
+        supernet = Supernet(cfg, space, teacher, run_dir)  # type: ignore[arg-type]
+        supernet.load()
+    evaluate = supernet.evaluate if supernet is not None else evaluate_trial
     executor = build_executor(cfg.execution) if store.count() < cfg.search.trials else None
     evaluated = 0
     try:
@@ -144,10 +171,16 @@ def run_search(cfg: SearchConfig, console: Console | None = None, progress: bool
                     left = cfg.search.trials - store.count()
                     if left <= 0:
                         break
+                    if supernet is not None and supernet.trained_batches <= b:
+                        supernet.train(strategy, cfg.evaluator.supernet.epochs_per_batch)
+                        supernet.trained_batches = b + 1
+                        supernet.save()
+                        save_strategy(strategy, run_dir / STRATEGY_FILE, b, "trained")
                     archs = [space.validate(a) for a in strategy.ask(min(cfg.search.batch_size, left))]
                     store.add_batch(b, archs)
                     save_strategy(strategy, run_dir / STRATEGY_FILE, b, "asked")
-                evaluated += _run_batch(store, b, archs, space, ctx, executor, cfg, bar)
+                evaluated += _run_batch(store, b, archs, space, ctx, executor, cfg, bar, evaluate,
+                                        reuse=supernet is None)
                 results = store.batch_results(b)
                 rewards = [trial_reward(results[i], cfg.reward) for i in range(len(archs))]
                 strategy.tell(archs, rewards)
@@ -156,22 +189,32 @@ def run_search(cfg: SearchConfig, console: Console | None = None, progress: bool
     finally:
         if executor is not None:
             executor.close()
-    best = select_best(store, cfg, space)
-    write_best(run_dir, cfg, space, best)
+    extra: dict[str, Any] = {}
+    if supernet is not None:
+        best = supernet.select(strategy, cfg.search.top_k)
+        extra = {"memory_limit_params": supernet.limit, "backbone_params": supernet.backbone_params,
+                 "supernet_train_s": supernet.train_s, "selection_s": supernet.select_s}
+        if not best:
+            raise DistillnasError(f"no sampled student fits the memory limit of {supernet.limit:,} params; "
+                                  "raise evaluator.supernet.memory_limit or add fewer add-on layers")
+    else:
+        best = select_best(store, cfg, space)
+    write_best(run_dir, cfg, space, best, extra)
     outcome = SearchOutcome(run_dir, store.count(), evaluated, best, time.perf_counter() - start)
     store.close()
     return outcome
 
 
 def _run_batch(store: TrialStore, b: int, archs: list, space: SearchSpace, ctx: EvalContext,  # noqa: ANN001
-               executor, cfg: SearchConfig, bar: "_SearchProgress") -> int:
-    """Evaluate the slots of batch b that have no stored result; reuse results of archs seen before."""
+               executor, cfg: SearchConfig, bar: "_SearchProgress", evaluate, reuse: bool = True) -> int:  # noqa: ANN001
+    """Evaluate the slots of batch b that have no stored result; reuse results of archs seen
+    before (not under weight sharing, where the same arch scores differently as weights train)."""
     done = store.batch_results(b)
     todo = []
     for slot, tokens in enumerate(archs):
         if slot in done:
             continue
-        seen = store.find(space.to_string(tokens))
+        seen = store.find(space.to_string(tokens)) if reuse else None
         if seen is not None:
             reused = {**seen, "extra": {**seen["extra"], "reused_from": seen["id"]}, "wall_s": 0.0}
             store.add_trial(b, slot, reused)
@@ -182,7 +225,7 @@ def _run_batch(store: TrialStore, b: int, archs: list, space: SearchSpace, ctx: 
         return 0
     seed0 = cfg.strategy.seed * 100_003
     items = [(ctx, archs[slot], seed0 + b * 1000 + slot) for slot in todo]
-    for i, result in executor.map(evaluate_trial, items):
+    for i, result in executor.map(evaluate, items):
         r = result.as_dict()
         store.add_trial(b, todo[i], r)
         bar.update(r)
@@ -205,9 +248,10 @@ def select_best(store: TrialStore, cfg: SearchConfig, space: SearchSpace) -> lis
     return sorted(best.values(), key=lambda d: -d["reward"])[: cfg.search.top_k]
 
 
-def write_best(run_dir: Path, cfg: SearchConfig, space: SearchSpace, best: list[dict[str, Any]]) -> Path:
+def write_best(run_dir: Path, cfg: SearchConfig, space: SearchSpace, best: list[dict[str, Any]],
+               extra: dict[str, Any] | None = None) -> Path:
     path = run_dir / BEST_FILE
-    doc = {"space": space.config(), "reward": cfg.reward.model_dump(), "archs": best}
+    doc = {"space": space.config(), "reward": cfg.reward.model_dump(), **(extra or {}), "archs": best}
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path
 

@@ -257,5 +257,11 @@ def _first_images(ds: ImageDataset, indices: torch.Tensor) -> torch.Tensor:
 
 
 def prepare_data(cfg: DataConfig) -> tuple[ImageDataset, Splits]:
-    ds = load_dataset(cfg.name, cfg.root)
+    options = {}
+    if cfg.image_size is not None:
+        if cfg.name != "imagefolder":
+            raise DistillnasError(f"data.image_size={cfg.image_size} applies to imagefolder only; "
+                                  f"{cfg.name!r} has a fixed size")
+        options["image_size"] = cfg.image_size
+    ds = load_dataset(cfg.name, cfg.root, **options)
     return ds, make_splits(ds, cfg.val_fraction, cfg.test_fraction, cfg.seed, cfg.train_subset)

@@ -1,5 +1,8 @@
 """ImageFolder layout: root/train/<class>/<image> and root/val/<class>/<image>.
 
+TinyImageNet's own layout is read as it comes: train/<wnid>/images/*.JPEG, and
+val/images/* labelled by val/val_annotations.txt.
+
 Images are decoded with Pillow, resized to `image_size` and held in memory, which suits
 the proxy subsets the searches use (AKD: ~10K ImageNet images), not all of ImageNet.
 """
@@ -16,9 +19,22 @@ from .base import ImageDataset
 _EXT = {".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".webp", ".JPEG"}
 
 
+def _images(folder: Path) -> list[Path]:
+    inner = folder / "images"  # TinyImageNet: train/<wnid>/images/
+    return sorted(p for p in (inner if inner.is_dir() else folder).iterdir() if p.suffix in _EXT)
+
+
 def _scan(folder: Path) -> dict[str, list[Path]]:
+    annotations = folder / "val_annotations.txt"
+    if annotations.is_file():  # TinyImageNet's val/: images/ + a file of (image, wnid, box)
+        by_class: dict[str, list[Path]] = {}
+        for line in annotations.read_text().splitlines():
+            parts = line.split("\t")
+            if len(parts) >= 2:
+                by_class.setdefault(parts[1], []).append(folder / "images" / parts[0])
+        return {c: sorted(v) for c, v in sorted(by_class.items())}
     classes = sorted(p.name for p in folder.iterdir() if p.is_dir())
-    return {c: sorted(p for p in (folder / c).iterdir() if p.suffix in _EXT) for c in classes}
+    return {c: _images(folder / c) for c in classes}
 
 
 def imagefolder(root: str | None = None, image_size: int = 32) -> ImageDataset:

@@ -5,12 +5,14 @@ from typing import Sequence
 
 from ..registry import Registry
 from .base import Strategy, Tokens
-from ..config import EvolutionConfig, PPOConfig
+from ..config import EvolutionConfig, PPOConfig, ReinforceConfig
 from .ppo import PPOStrategy
+from .reinforce import ReinforceStrategy
 from .simple import RandomSearch, RegularizedEvolution
 
 STRATEGIES: Registry = Registry("strategy")
 STRATEGIES.register("ppo")(lambda sizes, kinds, seed, cfg: PPOStrategy(sizes, kinds, seed, cfg.ppo))
+STRATEGIES.register("reinforce")(lambda sizes, kinds, seed, cfg: ReinforceStrategy(sizes, kinds, seed, cfg.reinforce))
 STRATEGIES.register("random")(lambda sizes, kinds, seed, cfg: RandomSearch(sizes, kinds, seed))
 STRATEGIES.register("evolution")(lambda sizes, kinds, seed, cfg: RegularizedEvolution(sizes, kinds, seed, cfg.evolution))
 
@@ -21,4 +23,5 @@ def build_strategy(cfg, sizes: Sequence[int], kinds: Sequence[str]) -> Strategy:
 
 
 __all__ = ["STRATEGIES", "EvolutionConfig", "PPOConfig", "PPOStrategy", "RandomSearch", "RegularizedEvolution",
+           "ReinforceConfig", "ReinforceStrategy",
            "Strategy", "Tokens", "build_strategy"]

@@ -1,0 +1,181 @@
+"""ENAS-style weight sharing for KDAS: one supernet, trained between controller updates.
+
+(a) shared weights: for each mini-train batch the controller samples a path (one op and
+    wiring per add-on layer) and that path takes an SGD step under the configured loss
+    (oracle KD against the cached ensemble outputs by default);
+(b) rewards: each arch the controller asks for is scored, with the shared weights, on a
+    mini-val batch (a rotating window), and the controller is told;
+(c) selection (KDAS eq. 7): sample many archs, score each on the whole mini-val, and pick
+    the best whose standalone params fit the memory limit M.
+It lives in the search process (shared weights cannot be a pure function); its state is
+saved after every training phase so a killed search resumes.
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..config import SearchConfig, TrainConfig, validate
+from ..cost import count_macs, count_params
+from ..data import TensorLoader
+from ..distill import TeacherOutput, build_loss
+from ..errors import DistillnasError
+from ..spaces import AddonSpace
+from . import EvalContext, TrialResult
+
+STATE_FILE = "supernet.pt"
+
+
+def memory_limit(limit: float, backbone_params: int) -> int:
+    """M in parameters: a multiple of the backbone's when <= 100, else absolute."""
+    return int(limit * backbone_params) if limit <= 100 else int(limit)
+
+
+def check_memory_limit(space: AddonSpace, limit: float, num_classes: int, in_channels: int) -> tuple[int, int]:
+    """(M, backbone params); an error when not even the plain backbone fits (KDAS eq. 7)."""
+    backbone_params = space.backbone_params(num_classes, in_channels)
+    m = memory_limit(limit, backbone_params)
+    if m < backbone_params:
+        raise DistillnasError(f"memory limit {m:,} params is smaller than the backbone {space.backbone_name!r} "
+                              f"itself ({backbone_params:,} params): no student can fit. Raise "
+                              "evaluator.supernet.memory_limit (a multiple like 2, or an absolute count)")
+    return m, backbone_params
+
+
+class Supernet:
+    def __init__(self, cfg: SearchConfig, space: AddonSpace, teacher_specs: list[str], run_dir: Path) -> None:
+        from ..teachers import TeacherCache, load_teacher
+        from ..train import check_teacher_for_loss, make_targets, prepare_data, resolve_device, use_channels_last
+
+        if not isinstance(space, AddonSpace):
+            raise DistillnasError(f"the supernet evaluator needs the addon space, not {space.name!r}")
+        self.cfg, self.space, self.run_dir = cfg.evaluator.supernet, space, run_dir
+        sc = self.cfg
+        self.ds, self.splits = prepare_data(cfg.data)
+        ds = self.ds
+        self.limit, self.backbone_params = check_memory_limit(space, sc.memory_limit, ds.num_classes, ds.in_channels)
+        self.device = resolve_device("auto")
+        teacher = load_teacher(teacher_specs, ds) if teacher_specs else None
+        check_teacher_for_loss(sc.loss.name, teacher)
+        self.loss = build_loss(sc.loss.name, sc.loss.temperature, sc.loss.kd_weight)
+        tcfg = validate(TrainConfig, {"augment": sc.augment, "teacher_views": sc.teacher_views})
+        idx = self.splits.minitrain
+        self.targets, augment, views = None, ("random" if sc.augment != "none" else "none"), None
+        if self.loss.needs_teacher:
+            self.targets, augment, views = make_targets(teacher, ds, "minitrain", idx, tcfg,
+                                                        TeacherCache(run_dir / "teacher_cache"), False,
+                                                        seed=10_000 + len(idx))
+        self.channels_last = use_channels_last("auto", self.device)
+        torch.manual_seed(cfg.strategy.seed)
+        self.model = space.supernet(ds.num_classes, ds.in_channels).to(self.device)
+        if self.channels_last:
+            self.model.to(memory_format=torch.channels_last)
+        self.loader = TensorLoader(ds, idx, sc.batch_size, shuffle=True, augment=augment, views=views,
+                                   seed=cfg.strategy.seed, drop_last=len(idx) > sc.batch_size,
+                                   channels_last=self.channels_last)
+        self.opt = torch.optim.SGD(self.model.parameters(), lr=sc.lr, momentum=sc.momentum, nesterov=True,
+                                   weight_decay=sc.weight_decay)
+        self.val = next(iter(TensorLoader(ds, self.splits.minival, len(self.splits.minival))))
+        self.trained_batches, self.val_pos, self.train_s = 0, 0, 0.0
+        self.costs: dict[str, dict[str, int]] = {}
+
+    # --- (a) shared-weight training -----------------------------------------------------
+    def train(self, strategy, epochs: float) -> None:  # noqa: ANN001 - any Strategy
+        steps = max(1, int(epochs * len(self.loader)))
+        start, done = time.perf_counter(), 0
+        self.model.train()
+        while done < steps:
+            for b in self.loader:
+                if done >= steps:
+                    break
+                choice = self.space.choice(strategy.ask(1)[0])
+                x, y = b.x.to(self.device), b.y.to(self.device)
+                t = self.targets(b) if self.targets is not None else None
+                t = None if t is None else TeacherOutput(t.logits.to(self.device))
+                loss = self.loss(self.model(x, choice), y, t)
+                if not torch.isfinite(loss):
+                    raise DistillnasError(f"supernet training diverged (loss {loss.item()}); lower "
+                                          "evaluator.supernet.lr")
+                self.opt.zero_grad(set_to_none=True)
+                loss.backward()
+                self.opt.step()
+                done += 1
+        self.train_s += time.perf_counter() - start
+
+    # --- (b) rewards ----------------------------------------------------------------------
+    @torch.no_grad()
+    def accuracy(self, tokens: tuple[int, ...], full: bool = False) -> float:
+        """Top-1 with the shared weights (batch statistics: running stats are shared by all paths)."""
+        n = len(self.val.y)
+        if full:
+            idx = torch.arange(n)
+        else:
+            k = min(self.cfg.reward_batch, n)
+            idx = (torch.arange(k) + self.val_pos) % n
+            self.val_pos = (self.val_pos + k) % n
+        self.model.train()
+        x = self.val.x[idx].to(self.device)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        pred = self.model(x, self.space.choice(tokens)).argmax(-1).cpu()
+        return (pred == self.val.y[idx]).float().mean().item()
+
+    def student_costs(self, tokens: tuple[int, ...]) -> dict[str, int]:
+        arch = self.space.to_string(tokens)
+        if arch not in self.costs:
+            ds = self.ds
+            model = self.space.build(tokens, ds.num_classes, ds.in_channels, ds.input_size)
+            self.costs[arch] = {"params": count_params(model),
+                                "macs": count_macs(model, (1, ds.in_channels, ds.input_size, ds.input_size))}
+        return self.costs[arch]
+
+    def evaluate(self, ctx: EvalContext, tokens: tuple[int, ...], seed: int) -> TrialResult:
+        start = time.perf_counter()
+        acc = self.accuracy(tuple(tokens))
+        return TrialResult(self.space.to_string(tuple(tokens)), list(tokens), "ok", acc, latency_ms=0.0,
+                           wall_s=time.perf_counter() - start, extra={"shared_weights": True},
+                           **self.student_costs(tuple(tokens)))
+
+    # --- (c) selection under the memory limit ---------------------------------------------
+    def select(self, strategy, top_k: int) -> list[dict[str, Any]]:  # noqa: ANN001
+        start = time.perf_counter()
+        seen: dict[str, dict[str, Any]] = {}
+        for tokens in strategy.ask(self.cfg.selection_samples):
+            arch = self.space.to_string(tokens)
+            if arch in seen:
+                continue
+            costs = self.student_costs(tokens)
+            seen[arch] = {"arch": arch, "tokens": list(tokens), "accuracy": self.accuracy(tokens, full=True),
+                          "params": costs["params"], "macs": costs["macs"], "latency_ms": 0.0,
+                          "fits_memory": costs["params"] <= self.limit}
+        fits = [d for d in seen.values() if d["fits_memory"]]
+        for d in seen.values():
+            d["reward"], d["meets_target"] = d["accuracy"], d["fits_memory"]
+        self.select_s = time.perf_counter() - start
+        return sorted(fits, key=lambda d: -d["accuracy"])[:top_k]
+
+    # --- resume ---------------------------------------------------------------------------
+    def save(self) -> None:
+        path = self.run_dir / STATE_FILE
+        tmp = path.with_suffix(".tmp")
+        torch.save({"model": self.model.state_dict(), "opt": self.opt.state_dict(), "trained": self.trained_batches,
+                    "val_pos": self.val_pos, "train_s": self.train_s, "gen": self.loader.gen.get_state()}, tmp)
+        os.replace(tmp, path)
+
+    def load(self) -> None:
+        path = self.run_dir / STATE_FILE
+        if not path.is_file():
+            return
+        try:
+            state = torch.load(path, map_location=self.device, weights_only=True)
+        except Exception as e:
+            raise DistillnasError(f"{str(path)!r} is truncated or unreadable ({type(e).__name__}); delete it and "
+                                  "strategy.pt to restart the search") from None
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["opt"])
+        self.trained_batches, self.val_pos, self.train_s = state["trained"], state["val_pos"], state["train_s"]
+        self.loader.gen.set_state(state["gen"])

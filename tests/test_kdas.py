@@ -1,0 +1,96 @@
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from distillnas.errors import DistillnasError
+from distillnas.models import build_model, count_params
+from distillnas.runconfig import load_search_config
+from distillnas.search import retrain_from_run, run_search
+from distillnas.spaces import build_space
+
+from test_search import rows
+
+
+def test_addon_space_size_strings_and_students():
+    one_stage = build_space("addon", backbone="resnet20", layers=[3])
+    assert one_stage.cardinality == 2 ** (3 * 2 // 2) * 7 ** 3  # the paper's 2^(L(L-1)/2) * 7^L
+    space = build_space("addon", backbone="resnet20", layers=[2, 1, 2])
+    assert space.cardinality == (2 * 7 ** 2) * 7 * (2 * 7 ** 2)
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        arch = space.sample(rng)
+        assert space.from_string(space.to_string(arch)) == arch
+    text = "conv3x3|sep_conv5x5<0>/identity/max_pool3x3|avg_pool3x3"
+    arch = space.from_string(text)
+    assert space.to_string(arch) == text and space.choice(arch)[0] == [("conv3x3", ()), ("sep_conv5x5", (0,))]
+    student = space.build(arch, 10, 1, 28)
+    assert count_params(student) > count_params(build_model("resnet20", 10, 1))
+    plain = space.build(space.from_string("identity|identity/identity/identity|identity"), 10, 1, 28)
+    assert count_params(plain) == count_params(build_model("resnet20", 10, 1))  # identity adds nothing
+    x = torch.randn(2, 1, 28, 28)
+    assert student(x).shape == (2, 10)
+    supernet = space.supernet(10, 1)
+    assert supernet(x, space.choice(arch)).shape == (2, 10) and count_params(supernet) > count_params(student)
+
+
+@pytest.mark.parametrize("kwargs,msg", [
+    ({"backbone": "vgg16"}, "unknown model family 'vgg'"),
+    ({"backbone": "mobilenetv2"}, "must be a CIFAR ResNet"),
+    ({"backbone": "resnet20", "layers": [1, 1, 1, 1]}, "has 3 stages"),
+    ({"backbone": "resnet20", "layers": [0, 0, 0]}, "at least one layer"),
+])
+def test_addon_space_bad_settings(kwargs, msg):
+    with pytest.raises(DistillnasError, match=msg):
+        build_space("addon", **kwargs)
+
+
+@pytest.mark.parametrize("text,msg", [
+    ("conv3x3/identity", "has 2 stages"),
+    ("conv7x7/identity/identity", "op='conv7x7' is not in the space"),
+    ("conv3x3|conv3x3/identity/identity", "stage 0 has 2 add-on layers"),
+])
+def test_addon_strict_parsing(text, msg):
+    with pytest.raises(DistillnasError, match=msg):
+        build_space("addon", backbone="resnet20").from_string(text)
+    with pytest.raises(DistillnasError, match="skip inputs from 0..0 only"):
+        build_space("addon", backbone="resnet20", layers=[2, 1, 1]).from_string("conv3x3|conv3x3<1>/identity/identity")
+
+
+def kdas_overrides(run_dir, teacher, extra=()):
+    return [f"--run_dir={run_dir}", "--data.name=synthetic", f"--teacher.spec={teacher}",
+            "--space.backbone=resnet8-w0.25", "--space.layers=[2, 1, 1]", "--evaluator.supernet.epochs_per_batch=0.5",
+            "--evaluator.supernet.batch_size=64", "--evaluator.supernet.reward_batch=32",
+            "--evaluator.supernet.selection_samples=8", "--search.trials=4", "--search.batch_size=2",
+            "--final.optim.epochs=1", "--final.seeds=[0]", *extra]
+
+
+def test_kdas_search_end_to_end(tmp_path, teacher_dir):
+    cfg = load_search_config("kdas_mnist5k", kdas_overrides(tmp_path / "k", f"[{teacher_dir}]"))
+    out = run_search(cfg, progress=False)
+    stored = rows(tmp_path / "k")
+    assert out.trials == 4 and [(b, s) for b, s, *_ in stored] == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    best = yaml.safe_load((tmp_path / "k" / "best.yaml").read_text())
+    assert best["space"]["name"] == "addon" and best["archs"]
+    assert best["memory_limit_params"] == 2 * best["backbone_params"]
+    assert all(a["params"] <= best["memory_limit_params"] for a in best["archs"])
+    assert (tmp_path / "k" / "supernet.pt").is_file()
+    assert run_search(cfg, progress=False).evaluated == 0  # resumed: nothing re-run
+    runs = retrain_from_run(tmp_path / "k", top=1)
+    assert runs[0].status == "ok" and runs[0].loss == "od"
+
+
+def test_kdas_bad_inputs_fail_before_searching(tmp_path, teacher_dir):
+    with pytest.raises(DistillnasError, match="smaller than the backbone 'resnet8-w0.25' itself"):
+        run_search(load_search_config("kdas_mnist5k", kdas_overrides(
+            tmp_path / "a", f"[{teacher_dir}]", ["--evaluator.supernet.memory_limit=0.5"])), progress=False)
+    single = sorted(teacher_dir.glob("*.pt"))[0]
+    with pytest.raises(DistillnasError, match="oracle KD\\) needs an ensemble"):
+        run_search(load_search_config("kdas_mnist5k", kdas_overrides(tmp_path / "b", f"[{single}]")), progress=False)
+    with pytest.raises(DistillnasError, match="has 3 stages"):
+        run_search(load_search_config("kdas_mnist5k", kdas_overrides(
+            tmp_path / "c", f"[{teacher_dir}]", ["--space.layers=[1, 1, 1, 1, 1]"])), progress=False)
+    with pytest.raises(DistillnasError, match="unknown model family 'densenet'"):
+        run_search(load_search_config("kdas_mnist5k", kdas_overrides(
+            tmp_path / "d", f"[{teacher_dir}]", ["--space.backbone=densenet40"])), progress=False)
+    assert not (tmp_path / "a" / "trials.sqlite").exists()
