@@ -34,6 +34,18 @@ def test_teacher_train_then_student_train_and_eval(capsys, tmp_path):
     (["train", "--arch", "resnet8", "--dataset", "cifar10", "--data-root", "/"], "not in the cifar10 python layout"),
     (["train", "--arch", "resnet8", "--dataset", "synthetic", "--augment", "mixup"], "augment='mixup'"),
     (["train", "--arch", "resnet8", "--dataset", "synthetic", "--seeds", "x"], "bad seeds 'x'"),
+    (["train", "--arch", "mb6_k3", "--space", "mnasnet", "--loss", "ce", "--dataset", "synthetic"],
+     "has 1 blocks; this space has 7"),
+    (["train", "--arch", "resnet-2-3-5", "--space", "resnet_depth", "--loss", "ce", "--dataset", "synthetic"],
+     "depth=2 is not in the space"),
+    (["train", "--arch", "x", "--space", "mnasnet", "--space-opt", "colour=red", "--dataset", "synthetic"],
+     "bad --space-opt for space 'mnasnet'"),
+    (["search", "--search.batch_size=0"], "bad config value search.batch_size=0"),
+    (["search", "--reward.target=-1"], "bad config value reward.target=-1"),
+    (["search", "--serch.trials=3"], "unknown config key 'serch' (did you mean 'search'?)"),
+    (["search", "--config", "nope.yaml"], "neither a file nor a packaged config"),
+    (["search", "--trials"], "bad override '--trials'"),
+    (["train", "--from-run", "/"], "is not a search run"),
 ])
 def test_bad_input_is_one_line_and_exit_2(capsys, argv, msg):
     code, _, err = run(capsys, *argv)
@@ -51,3 +63,13 @@ def test_parse_seeds():
     assert parse_seeds("0-4") == [0, 1, 2, 3, 4] and parse_seeds("3,1") == [3, 1]
     with pytest.raises(DistillnasError):
         parse_seeds("1,1")
+
+
+def test_train_a_searched_arch_string(capsys, tmp_path):
+    arch = "|".join(["dconv_k3_se0_id_w0.75_d-1"] * 2)
+    code, out, err = run(capsys, "train", "--arch", arch, "--space", "mnasnet", "--space-opt", "blocks=2",
+                         "--loss", "ce", "--epochs", "1", "--dataset", "synthetic", "--out", str(tmp_path), "--no-progress")
+    assert code == 0, err
+    from distillnas.checkpoint import load_student
+    model, meta = load_student(next(tmp_path.glob("mnasnet-*.pt")))
+    assert meta["arch"] == arch and meta["space"] == {"name": "mnasnet", "preset": "tiny", "blocks": 2}

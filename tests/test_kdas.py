@@ -94,3 +94,18 @@ def test_kdas_bad_inputs_fail_before_searching(tmp_path, teacher_dir):
         run_search(load_search_config("kdas_mnist5k", kdas_overrides(
             tmp_path / "d", f"[{teacher_dir}]", ["--space.backbone=densenet40"])), progress=False)
     assert not (tmp_path / "a" / "trials.sqlite").exists()
+
+
+def test_supernet_learns_under_random_paths(tmp_path, teacher_dir):
+    """Regression: non-residual add-ons collapsed to chance when a new path was sampled per step."""
+    from distillnas.config import StrategyConfig
+    from distillnas.evaluators.supernet import Supernet
+    from distillnas.strategies import build_strategy
+
+    cfg = load_search_config("kdas_mnist5k", kdas_overrides(tmp_path, f"[{teacher_dir}]"))
+    space = build_space("addon", backbone="resnet8-w0.25", layers=[2, 1, 1])
+    net = Supernet(cfg, space, [str(teacher_dir)], tmp_path)
+    random = build_strategy(StrategyConfig(name="random", seed=0), space.sizes, space.kinds)
+    net.train(random, epochs=12)
+    accs = [net.accuracy(a, full=True) for a in random.ask(6)]
+    assert min(accs) > 0.6, accs

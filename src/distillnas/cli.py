@@ -38,6 +38,28 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
+def parse_space(name: Optional[str], options: list[str]) -> Optional[dict]:
+    """--space NAME --space-opt k=v ... -> a space config dict (checked by building the space)."""
+    import yaml
+
+    from .spaces import build_space
+
+    if name is None:
+        if options:
+            raise DistillnasError("--space-opt needs --space NAME")
+        return None
+    cfg: dict = {"name": name}
+    for opt in options:
+        key, eq, value = opt.partition("=")
+        if not eq:
+            raise DistillnasError(f"bad --space-opt {opt!r}; write key=value, e.g. preset=cifar")
+        cfg[key.strip()] = yaml.safe_load(value)
+    try:
+        return build_space(**cfg).config()
+    except TypeError as e:
+        raise DistillnasError(f"bad --space-opt for space {name!r}: {e}") from None
+
+
 def _mean_std(values: list[float]) -> str:
     if not values:
         return "-"
@@ -86,6 +108,10 @@ def train(
     from_run: Optional[Path] = typer.Option(None, "--from-run", help="Retrain the best archs of this search run "
                                             "(its data, teacher and final-training config)."),
     top: int = typer.Option(1, help="With --from-run: how many of the best archs to retrain."),
+    space: Optional[str] = typer.Option(None, help="The search space of --arch when it is a searched arch string: "
+                                        "mnasnet | resnet_depth | addon."),
+    space_opt: Optional[List[str]] = typer.Option(None, "--space-opt", help="A setting of --space as key=value, "
+                                                  "repeatable: preset=tiny, backbone=resnet32, layers=[2,2,2]."),
     teacher: Optional[List[str]] = typer.Option(None, "--teacher", "-t", help="Teacher spec; repeat, comma-separate or give a directory for an ensemble."),
     loss: Optional[str] = typer.Option(None, help="ce | kd | od | feature_mse, or a sum like kd+0.5*feature_mse "
                                        "[default: kd; with --from-run: the run's final.loss]."),
@@ -139,8 +165,10 @@ def train(
     t = load_teacher(teacher, ds) if teacher else None
     cache = TeacherCache(out_dir / "teacher_cache")
     run_config = {"data": data_cfg.model_dump(), "train": cfg.model_dump(), "teacher": teacher or []}
+    space_cfg = parse_space(space, space_opt or [])
     runs = [train_student(arch, cfg, ds, splits, teacher=t, cache=cache, seed=s, train_split=split,
-                          eval_splits=("test",), out_dir=out_dir, run_config=run_config, progress=progress)
+                          eval_splits=("test",), out_dir=out_dir, run_config=run_config, space=space_cfg,
+                          progress=progress)
             for s in seed_list]
     _print_runs(runs, f"{dataset}: trained with {loss} ({epochs:g} epochs)")
     (out_dir / "results.json").write_text(json.dumps([r.as_dict() for r in runs], indent=2))

@@ -180,6 +180,7 @@ class SupernetConfig(Section):
     lr: float = Field(0.05, gt=0)
     momentum: float = Field(0.9, ge=0, lt=1)
     weight_decay: float = Field(5e-4, ge=0)
+    grad_clip: float = Field(5.0, gt=0)  # ENAS bounds the child's gradient norm; unclipped, it collapsed
     loss: LossConfig = LossConfig(name="od", temperature=3.0, kd_weight=1.0)  # KDAS: T=3, lambda=0
     augment: Literal["none", "views", "random"] = "views"
     teacher_views: int = Field(2, ge=1)

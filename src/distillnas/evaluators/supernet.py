@@ -102,6 +102,7 @@ class Supernet:
                                           "evaluator.supernet.lr")
                 self.opt.zero_grad(set_to_none=True)
                 loss.backward()
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
                 self.opt.step()
                 done += 1
         self.train_s += time.perf_counter() - start

@@ -26,11 +26,29 @@ def make_stage(cin: int, cout: int, depth: int, stride: int) -> nn.Sequential:
     return nn.Sequential(*[BasicBlock(cin if i == 0 else cout, cout, stride if i == 0 else 1) for i in range(depth)])
 
 
-class CifarResNet(Classifier):
-    """ResNet for small images: 3x3 stem, three stages (16/32/64 x width), global pool, fc.
+class StagedNet(Classifier):
+    """stem -> stages -> final -> global pool; `stages` stays a ModuleList so add-on
+    operations (KDAS) can be inserted between stages."""
 
-    `stages` stays a ModuleList so add-on operations (KDAS) can be inserted between stages.
-    """
+    stem: nn.Module
+    stages: nn.ModuleList
+    final: nn.Module
+    widths: list[int]
+
+    def _finish(self, cin: int, num_classes: int) -> None:
+        self.head = Head()
+        self.num_features = cin
+        self.classifier = nn.Linear(cin, num_classes)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)
+        for stage in self.stages:
+            x = stage(x)
+        return self.head(self.final(x))
+
+
+class CifarResNet(StagedNet):
+    """ResNet for small images: 3x3 stem, three stages (16/32/64 x width), global pool, fc."""
 
     def __init__(self, depths: Sequence[int] = (3, 3, 3), num_classes: int = 10, in_channels: int = 3,
                  width: float = 1.0, base_widths: Sequence[int] = (16, 32, 64)) -> None:
@@ -43,15 +61,8 @@ class CifarResNet(Classifier):
             stages.append(make_stage(cin, w, d, 1 if i == 0 else 2))
             cin = w
         self.stages = nn.ModuleList(stages)
-        self.head = Head()
-        self.num_features = cin
-        self.classifier = nn.Linear(cin, num_classes)
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.stem(x)
-        for stage in self.stages:
-            x = stage(x)
-        return self.head(x)
+        self.final = nn.Identity()
+        self._finish(cin, num_classes)
 
 
 class WideBlock(nn.Module):
@@ -71,7 +82,7 @@ class WideBlock(nn.Module):
         return o + short
 
 
-class WideResNet(Classifier):
+class WideResNet(StagedNet):
     """WRN-d-k: (d - 4) / 6 blocks per stage, widths 16k / 32k / 64k."""
 
     def __init__(self, depth: int = 16, k: int = 4, num_classes: int = 10, in_channels: int = 3) -> None:
@@ -87,12 +98,4 @@ class WideResNet(Classifier):
             cin = w
         self.stages = nn.ModuleList(stages)
         self.final = nn.Sequential(nn.BatchNorm2d(cin), nn.ReLU(inplace=True))
-        self.head = Head()
-        self.num_features = cin
-        self.classifier = nn.Linear(cin, num_classes)
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.stem(x)
-        for stage in self.stages:
-            x = stage(x)
-        return self.head(self.final(x))
+        self._finish(cin, num_classes)

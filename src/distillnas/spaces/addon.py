@@ -4,9 +4,16 @@ Stage s of the backbone is followed by n_s add-on layers (default one per stage)
 layer j of a stage (1-based) picks an operation, output channels = input channels:
 identity, conv3x3, conv5x5, sep_conv3x3, sep_conv5x5, max_pool3x3, avg_pool3x3 - and,
 ENAS-style, which earlier outputs of the same stage feed it as extra skip inputs:
-    h_0 = stage output,   h_j = op_j(h_{j-1} + sum_{i in S_j} h_i),   S_j ⊆ {0 .. j-2}
+    h_0 = stage output,   x_j = mean(h_{j-1}, h_i for i in S_j),   S_j ⊆ {0 .. j-2}
+    h_j = x_j + BN(op_j(x_j))      (identity: h_j = x_j)
 so layer j has j-1 binary wiring decisions and a stage of n layers has
 2^(n(n-1)/2) * 7^n candidates (the paper's count). The classifier is not searched.
+
+Each add-on is a residual refinement ending in BatchNorm, so all paths hand the shared
+classifier features of one scale. Plain (non-residual) add-ons made the weight-sharing
+supernet collapse on mnist5k (mini-val ~27% after 9 epochs): pools and identities pass raw
+activations while convolutions pass normalised ones. (A zero-initialised final BN trained
+better still but left every path with the same score: no signal for the controller.)
 
 String: stages separated by ``/``, layers by ``|``, wiring as the set of skip inputs:
 ``conv3x3/sep_conv5x5|identity<0>/max_pool3x3`` (``<0,2>`` lists skip sources).
@@ -19,8 +26,9 @@ import torch
 import torch.nn as nn
 
 from ..errors import DistillnasError
-from ..models import CifarResNet, WideResNet, build_model, count_params, parse_arch
-from ..models.blocks import Classifier, ConvBNAct, SepConv, pool
+from ..models import build_model, count_params, parse_arch
+from ..models.resnet import StagedNet
+from ..models.blocks import Classifier, pool
 from .base import Arch, Decision, SearchSpace
 
 ADDON_OPS = ("identity", "conv3x3", "conv5x5", "sep_conv3x3", "sep_conv5x5", "max_pool3x3", "avg_pool3x3")
@@ -28,16 +36,21 @@ _LAYER = re.compile(r"^(?P<op>[a-z_0-9]+)(?:<(?P<skips>[0-9,]*)>)?$")
 
 
 def make_op(name: str, channels: int) -> nn.Module:
+    """The residual branch of an add-on op: ReLU -> op -> BN (pools: op -> BN)."""
     if name == "identity":
-        return nn.Identity()
+        return nn.Identity()  # never called: identity adds nothing
+    k = int(name[-1]) if name[-1].isdigit() and "pool" not in name else 3
     if name.startswith("conv"):
-        return ConvBNAct(channels, channels, int(name[-1]))
-    if name.startswith("sep_conv"):
-        return SepConv(channels, channels, int(name[-1]), act_out=True)
-    return pool("max" if name.startswith("max") else "avg", 3)
+        body: list[nn.Module] = [nn.ReLU(), nn.Conv2d(channels, channels, k, 1, k // 2, bias=False)]
+    elif name.startswith("sep_conv"):
+        body = [nn.ReLU(), nn.Conv2d(channels, channels, k, 1, k // 2, groups=channels, bias=False),
+                nn.Conv2d(channels, channels, 1, bias=False)]
+    else:
+        body = [pool("max" if name.startswith("max") else "avg", 3)]
+    return nn.Sequential(*body, nn.BatchNorm2d(channels))
 
 
-def backbone(name: str, num_classes: int, in_channels: int) -> CifarResNet | WideResNet:
+def backbone(name: str, num_classes: int, in_channels: int) -> StagedNet:
     family, _ = parse_arch(name)
     if family not in ("resnet", "wrn"):
         raise DistillnasError(f"addon backbone {name!r} must be a CIFAR ResNet (resnet20, resnet32, ...) or a WRN "
@@ -49,7 +62,7 @@ class AddonNet(Classifier):
     """Backbone stages, each followed by its add-on layers; `ops` holds one op per layer
     (a fixed student) or, in the supernet, every candidate op per layer."""
 
-    def __init__(self, net: CifarResNet | WideResNet, layers: list[int], choice: list[list[tuple[str, tuple]]] | None,
+    def __init__(self, net: StagedNet, layers: list[int], choice: list[list[tuple[str, tuple]]] | None,
                  all_ops: bool = False) -> None:
         super().__init__()
         self.net, self.layers = net, layers
@@ -72,13 +85,11 @@ class AddonNet(Classifier):
             for j, ops in enumerate(self.addons[s]):
                 op, skips = choice[s][j]  # type: ignore[index]
                 inp = h[-1]
-                for i in skips:
-                    inp = inp + h[i]
-                h.append(ops[op](inp))
+                if skips:
+                    inp = torch.stack([inp] + [h[i] for i in skips]).mean(0)
+                h.append(inp if op == "identity" else inp + ops[op](inp))
             x = h[-1]
-        if isinstance(self.net, WideResNet):
-            x = self.net.final(x)
-        return self.net.head(x)
+        return self.net.head(self.net.final(x))
 
     def forward(self, x: torch.Tensor, choice: list[list[tuple[str, tuple]]] | None = None) -> torch.Tensor:
         return self.classifier(self.forward_features(x, choice))

@@ -1,0 +1,75 @@
+"""KDAS on mnist5k, shaped like the paper's Table 2.
+
+1. `distillnas search --config kdas_mnist5k` (teacher ensemble, supernet search, selection),
+   timed;
+2. the backbone student (ResNet-20), a man-made ResNet with params closest to the KDAS
+   student, and the KDAS student, each retrained with ce, kd and od over 3 seeds;
+3. beside them the teacher's average and oracle accuracy.
+Writes results/kdas_mnist.json (run directory: results/kdas_run).
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import statistics
+import time
+
+import yaml
+
+from distillnas.config import TrainConfig, validate
+from distillnas.models import build_model, count_params
+from distillnas.runconfig import load_search_config
+from distillnas.search import run_search
+from distillnas.teachers import TeacherCache, evaluate_teacher, load_teacher
+from distillnas.train import prepare_data, train_student
+
+from _common import RESULTS, report
+
+
+def closest_resnet(params: int, num_classes: int, in_channels: int) -> str:
+    """The per-stage-depth ResNet (1..9 blocks per stage) whose size is closest to `params`."""
+    best = min(itertools.product(range(1, 10), repeat=3),
+               key=lambda d: abs(count_params(build_model("resnet-%d-%d-%d" % d, num_classes, in_channels)) - params))
+    return "resnet-%d-%d-%d" % best
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--epochs", type=float, default=8)
+    p.add_argument("--seeds", default="0,1,2")
+    a = p.parse_args()
+    run_dir = RESULTS / "kdas_run"
+    cfg = load_search_config("kdas_mnist5k", [f"--run_dir={run_dir}"])
+    t = time.perf_counter()
+    outcome = run_search(cfg, progress=False)
+    search_s = time.perf_counter() - t
+    best = yaml.safe_load((run_dir / "best.yaml").read_text())
+    ds, splits = prepare_data(cfg.data)
+    teacher = load_teacher(str(run_dir / "teacher"), ds)
+    rep = evaluate_teacher(teacher, ds, "test", splits.test)
+    kdas = best["archs"][0]
+    manmade = closest_resnet(kdas["params"], ds.num_classes, ds.in_channels)
+    students = [("backbone", cfg.space.backbone, None), ("man-made", manmade, None), ("KDAS", kdas["arch"], best["space"])]
+    cache = TeacherCache(run_dir / "teacher_cache")
+    rows = []
+    for label, arch, space in students:
+        for loss in ("ce", "kd", "od"):
+            tcfg = validate(TrainConfig, {"optim": {**cfg.final.optim.model_dump(), "epochs": a.epochs},
+                                          "loss": {"name": loss, "temperature": 3.0, "kd_weight": 1.0}})
+            runs = [train_student(arch, tcfg, ds, splits, teacher=teacher, cache=cache, seed=int(s), space=space)
+                    for s in a.seeds.split(",")]
+            accs = [100 * r.metrics["test"] for r in runs]
+            rows.append({"model": label, "arch": arch if len(arch) < 40 else arch[:37] + "...", "params": runs[0].params,
+                         "loss": loss, "test_mean": statistics.mean(accs), "test_std": statistics.stdev(accs)})
+            print(rows[-1], flush=True)
+    extra = {"kdas_arch": kdas["arch"], "search_total_s": search_s, "supernet_train_s": best["supernet_train_s"],
+             "selection_s": best["selection_s"], "trials": outcome.trials, "memory_limit_params": best["memory_limit_params"],
+             "backbone_params": best["backbone_params"], "teacher": rep.as_dict(), "epochs": a.epochs}
+    report("kdas_mnist", rows, extra)
+    print(f"teacher {cfg.teacher.arch} x{len(rep.members)}: average {100 * rep.average:.2f}, oracle {100 * rep.oracle:.2f}")
+    print(f"search {search_s:.0f} s (supernet training {best['supernet_train_s']:.0f} s, selection "
+          f"{best['selection_s']:.1f} s); KDAS student {kdas['arch']}")
+
+
+if __name__ == "__main__":
+    main()

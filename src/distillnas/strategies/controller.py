@@ -1,0 +1,108 @@
+"""The LSTM policy shared by the RL controllers (AKD's PPO, KDAS/ENAS's REINFORCE).
+
+One categorical decision per step; the input of the next step is the embedding of this
+choice; decisions of one kind share an embedding table and an output head. Optional: a
+tanh-squashed logit range (ENAS: c * tanh(logits), c = 1.5) and a critic head (PPO).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import torch
+import torch.nn as nn
+
+from .base import Strategy, Tokens
+
+
+@dataclass
+class PolicyOutput:
+    tokens: torch.Tensor  # (B, D)
+    log_probs: torch.Tensor  # (B, D)
+    entropies: torch.Tensor  # (B, D)
+    values: torch.Tensor | None  # (B, D): the critic's estimate before each decision
+    probs: list[torch.Tensor]  # per step (B, size)
+
+
+class LSTMPolicy(nn.Module):
+    def __init__(self, sizes: list[int], kinds: list[str], hidden: int, tanh_constant: float | None = None,
+                 critic: bool = False) -> None:
+        super().__init__()
+        self.sizes, self.tanh_constant = sizes, tanh_constant
+        head_kinds = sorted(set(kinds))
+        self.kind_index = [head_kinds.index(k) for k in kinds]
+        width = {k: max(s for s, kk in zip(sizes, kinds) if kk == k) for k in head_kinds}
+        self.start = nn.Parameter(torch.zeros(1, hidden))
+        self.cell = nn.LSTMCell(hidden, hidden)
+        self.embed = nn.ModuleList(nn.Embedding(width[k], hidden) for k in head_kinds)
+        self.heads = nn.ModuleList(nn.Linear(hidden, width[k]) for k in head_kinds)
+        self.critic = nn.Linear(hidden, 1) if critic else None
+
+    def forward(self, batch: int, tokens: torch.Tensor | None = None,
+                generator: torch.Generator | None = None) -> PolicyOutput:
+        """Sample (tokens None) or score the given tokens (B, D)."""
+        x = self.start.expand(batch, -1)
+        h = c = torch.zeros_like(x)
+        out, logps, ents, values, probs = [], [], [], [], []
+        for t, (size, k) in enumerate(zip(self.sizes, self.kind_index)):
+            h, c = self.cell(x, (h, c))
+            logits = self.heads[k](h)[:, :size]
+            if self.tanh_constant is not None:
+                logits = self.tanh_constant * torch.tanh(logits)
+            dist = torch.distributions.Categorical(logits=logits)
+            a = torch.multinomial(dist.probs, 1, generator=generator).squeeze(1) if tokens is None else tokens[:, t]
+            out.append(a)
+            logps.append(dist.log_prob(a))
+            ents.append(dist.entropy())
+            probs.append(dist.probs)
+            if self.critic is not None:
+                values.append(self.critic(h).squeeze(1))
+            x = self.embed[k](a)
+        stack = lambda v: torch.stack(v, 1)  # noqa: E731
+        return PolicyOutput(stack(out), stack(logps), stack(ents), stack(values) if values else None, probs)
+
+    @torch.no_grad()
+    def greedy_probs(self) -> list[list[float]]:
+        """Choice probabilities along the most likely path (for reports and tests)."""
+        x = self.start
+        h = c = torch.zeros_like(x)
+        out = []
+        for size, k in zip(self.sizes, self.kind_index):
+            h, c = self.cell(x, (h, c))
+            logits = self.heads[k](h)[:, :size]
+            if self.tanh_constant is not None:
+                logits = self.tanh_constant * torch.tanh(logits)
+            p = torch.softmax(logits, -1)[0]
+            out.append(p.tolist())
+            x = self.embed[k](p.argmax().view(1))
+        return out
+
+
+class ControllerStrategy(Strategy):
+    """A strategy driven by an LSTMPolicy and Adam; subclasses write tell()."""
+
+    def __init__(self, sizes: Sequence[int], kinds: Sequence[str] | None, seed: int, hidden: int, lr: float,
+                 tanh_constant: float | None = None, critic: bool = False) -> None:
+        super().__init__(sizes, kinds, seed)
+        torch.manual_seed(seed)
+        self.net = LSTMPolicy(self.sizes, self.kinds, hidden, tanh_constant, critic)
+        self.opt = torch.optim.Adam(self.net.parameters(), lr=lr)
+        self.gen = torch.Generator().manual_seed(seed)
+
+    @torch.no_grad()
+    def ask(self, n: int) -> list[Tokens]:
+        return [tuple(int(t) for t in row) for row in self.net(n, generator=self.gen).tokens]
+
+    def probabilities(self) -> list[list[float]]:
+        return self.net.greedy_probs()
+
+    def tokens(self, archs: Sequence[Tokens]) -> torch.Tensor:
+        return torch.tensor([list(a) for a in archs], dtype=torch.long)
+
+    def _state(self) -> dict[str, Any]:
+        return {"net": self.net.state_dict(), "opt": self.opt.state_dict(), "gen": self.gen.get_state()}
+
+    def _load(self, state: dict[str, Any]) -> None:
+        self.net.load_state_dict(state["net"])
+        self.opt.load_state_dict(state["opt"])
+        self.gen.set_state(state["gen"])
