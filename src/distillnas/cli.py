@@ -100,6 +100,66 @@ def search(
     outcome = run_search(cfg, out, progress=progress)
     print_best(outcome, cfg, out)
     out.print(f"{outcome.trials} trials ({outcome.evaluated} evaluated now) in {outcome.wall_s:.0f} s")
+    if outcome.best:
+        from .analysis import build_report
+
+        out.print(f"report: {build_report([outcome.run_dir])}", soft_wrap=True)
+
+
+@app.command()
+def report(
+    runs: List[Path] = typer.Argument(..., help="Run directories; with two or more, the first two are also compared "
+                                      "side by side (e.g. a KD-guided and a CE-guided search)."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Output directory (default RUN/report)."),
+) -> None:
+    """Write one self-contained HTML report (plus PNGs and CSVs) for one or more runs."""
+    from .analysis import build_report
+
+    out.print(f"report: {build_report(runs, out_dir)}", soft_wrap=True)
+
+
+@app.command()
+def rank(
+    archs: str = typer.Option(..., help="Comma-separated students (man-made names, or arch strings with --space)."),
+    teachers: List[str] = typer.Option(..., "--teachers", "-t", help="Two or more teacher specs (repeat the option; "
+                                       "a directory is one ensemble teacher)."),
+    dataset: str = typer.Option("mnist5k", "--dataset", "-d"),
+    data_root: Optional[str] = typer.Option(None, "--data-root"),
+    epochs: float = typer.Option(5, help="Proxy epochs per student and teacher."),
+    seeds: str = typer.Option("0", help="Seeds averaged per cell, e.g. 0,1,2."),
+    space: Optional[str] = typer.Option(None, help="Search space of the arch strings (mnasnet | resnet_depth | addon)."),
+    temperature: float = typer.Option(1.0, help="KD temperature (AKD: 1)."),
+    kd_weight: float = typer.Option(0.9, help="KD weight (AKD: 0.9)."),
+    out_dir: Path = typer.Option(Path("runs/rank"), "--out", "-o"),
+    progress: bool = typer.Option(True),
+) -> None:
+    """Rank students under each teacher by KD proxy accuracy (AKD Table 3), with Kendall tau."""
+    from .rank import rank_students
+
+    arch_list = [a.strip() for a in (archs.split(";") if space else archs.split(",")) if a.strip()]
+    cfg = validate(TrainConfig, {"optim": {"epochs": epochs}, "loss": {"name": "kd", "temperature": temperature,
+                                                                       "kd_weight": kd_weight}})
+    result = rank_students(arch_list, list(teachers), validate(DataConfig, {"name": dataset, "root": data_root}), cfg,
+                           parse_seeds(seeds), parse_space(space, []), str(out_dir / "teacher_cache"), progress)
+    table = Table(title="mini-val top-1 (%) and rank per teacher; ce = trained without a teacher")
+    table.add_column("student")
+    for c in result.columns:
+        table.add_column(c if len(c) < 24 else "..." + c[-21:])
+    for i, arch in enumerate(result.archs):
+        table.add_row(arch if len(arch) < 40 else arch[:37] + "...",
+                      *[f"{100 * result.scores[c][i]:.2f} (#{result.ranks(c)[i]})" for c in result.columns])
+    out.print(table)
+    tau = Table(title="Kendall tau between rankings")
+    tau.add_column("")
+    for c in result.columns:
+        tau.add_column(c if len(c) < 24 else "..." + c[-21:])
+    for a in result.columns:
+        tau.add_row(a if len(a) < 24 else "..." + a[-21:], *[f"{result.tau[a][b]:.3f}" for b in result.columns])
+    out.print(tau)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "rank.json").write_text(json.dumps({"archs": result.archs, "scores": result.scores, "tau": result.tau},
+                                                  indent=2))
+    out.print(f"saved {out_dir / 'rank.json'}")
 
 
 @app.command()
@@ -238,6 +298,51 @@ def teacher_eval(
     ds, splits = prepare_data(validate(DataConfig, {"name": dataset, "root": data_root}))
     report = evaluate_teacher(load_teacher(teacher, ds), ds, split, splits.get(split))
     _print_report(f"teacher on {dataset} ({split})", report)
+
+
+@teacher_app.command("compare")
+def teacher_compare(
+    specs: List[str] = typer.Argument(..., help="Teachers to compare; a directory or comma list is one ensemble."),
+    dataset: str = DatasetOpt,
+    data_root: Optional[str] = RootOpt,
+    split: str = typer.Option("test", help="train | minitrain | minival | test"),
+    out_dir: Path = typer.Option(Path("runs/teacher_compare"), "--out", "-o", help="Where PNGs and CSVs go."),
+) -> None:
+    """KL, L2 and top-1 agreement between teachers and the ground truth (AKD Fig. 2); ensembles'
+    average vs oracle accuracy and examples by members right (KDAS Table 5)."""
+    import csv
+
+    from .analysis.plots import heatmap
+    from .analysis.teachers import compare_teachers
+    from .teachers import TeacherCache, load_teacher
+    from .train import prepare_data
+
+    ds, splits = prepare_data(validate(DataConfig, {"name": dataset, "root": data_root}))
+    teachers = [(Path(s).name or s, load_teacher(s, ds)) for s in specs]
+    cmp = compare_teachers(teachers, ds, split, splits.get(split), TeacherCache(out_dir / "teacher_cache"))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    acc = Table(title=f"teachers on {dataset} ({split})")
+    acc.add_column("teacher")
+    acc.add_column("top-1 (%)", justify="right")
+    for n, a in zip(cmp.names, cmp.accuracy):
+        acc.add_row(n, f"{100 * a:.2f}")
+    out.print(acc)
+    for key, title in (("kl", "mean KL(row || column)"), ("l2", "mean L2 distance"), ("agreement", "top-1 agreement")):
+        t = Table(title=title)
+        t.add_column("")
+        for n in cmp.names:
+            t.add_column(n)
+        for n, row in zip(cmp.names, cmp.matrices[key]):
+            t.add_row(n, *[f"{v:.3f}" for v in row])
+        out.print(t)
+        heatmap(cmp.matrices[key], cmp.names, title, out_dir / f"{key}.png")
+        with open(out_dir / f"{key}.csv", "w", newline="") as f:
+            csv.writer(f).writerows([[""] + cmp.names] + [[n, *row] for n, row in zip(cmp.names, cmp.matrices[key])])
+    for name, rep in cmp.ensembles.items():
+        shares = ", ".join(f"{k} right: {100 * v:.1f}%" for k, v in enumerate(rep["right_counts"]))
+        out.print(f"ensemble {name}: average {100 * rep['average']:.2f}%, oracle {100 * rep['oracle']:.2f}% — {shares}")
+    (out_dir / "ensembles.json").write_text(json.dumps(cmp.ensembles, indent=2))
+    out.print(f"PNGs and CSVs in {out_dir}")
 
 
 def _print_report(title: str, report) -> None:  # noqa: ANN001

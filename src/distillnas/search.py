@@ -343,11 +343,16 @@ def retrain_from_run(run_dir: str | Path, top: int = 1, *, epochs: float | None 
     specs = list(cfg.teacher.spec) or sorted(str(p) for p in (run_dir / "teacher").glob("*.pt"))
     teacher = load_teacher(specs, ds) if specs and tcfg.loss.name != "ce" else None
     cache = TeacherCache(run_dir / "teacher_cache")
+    store = TrialStore(run_dir / STORE_FILE)
     runs = []
     for entry in best["archs"][:top]:
         for seed in seeds or final.seeds:
-            runs.append(train_student(entry["arch"], tcfg, ds, splits, teacher=teacher, cache=cache, seed=seed,
-                                      out_dir=run_dir / "students", space=best["space"],
-                                      run_config={"search": str(run_dir), "train": tcfg.model_dump(),
-                                                  "data": cfg.data.model_dump()}, progress=progress))
+            run = train_student(entry["arch"], tcfg, ds, splits, teacher=teacher, cache=cache, seed=seed,
+                                out_dir=run_dir / "students", space=best["space"],
+                                run_config={"search": str(run_dir), "train": tcfg.model_dump(),
+                                            "data": cfg.data.model_dump()}, progress=progress)
+            store.add_final(run.arch, run.loss, seed, run.status, run.metrics.get("test"), run.params,
+                            tcfg.optim.epochs, run.checkpoint)
+            runs.append(run)
+    store.close()
     return runs

@@ -24,6 +24,9 @@ CREATE TABLE IF NOT EXISTS trials (
     macs INTEGER, latency_ms REAL, wall_s REAL, error TEXT, extra TEXT, created REAL NOT NULL,
     UNIQUE (batch, slot));
 CREATE INDEX IF NOT EXISTS trials_arch ON trials (arch);
+CREATE TABLE IF NOT EXISTS finals (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, arch TEXT NOT NULL, loss TEXT NOT NULL, seed INTEGER NOT NULL,
+    status TEXT NOT NULL, accuracy REAL, params INTEGER, epochs REAL, checkpoint TEXT, created REAL NOT NULL);
 """
 COLUMNS = ("id", "batch", "slot", "arch", "tokens", "status", "accuracy", "params", "macs", "latency_ms",
            "wall_s", "error", "extra", "created")
@@ -99,6 +102,21 @@ class TrialStore:
         """The first finished, successful trial of this arch (to reuse instead of retraining)."""
         rows = self._rows("WHERE arch = ? AND status = 'ok'", (arch,), limit=1)
         return rows[0] if rows else None
+
+    # --- final trainings (train --from-run) ---------------------------------------------
+    def add_final(self, arch: str, loss: str, seed: int, status: str, accuracy: float | None, params: int,
+                  epochs: float, checkpoint: str | None) -> None:
+        self.db.execute("INSERT INTO finals (arch, loss, seed, status, accuracy, params, epochs, checkpoint, created) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (arch, loss, seed, status, accuracy, params, epochs, checkpoint, time.time()))
+
+    def finals(self) -> list[dict[str, Any]]:
+        cols = ("arch", "loss", "seed", "status", "accuracy", "params", "epochs", "checkpoint")
+        try:
+            rows = self.db.execute(f"SELECT {', '.join(cols)} FROM finals ORDER BY id").fetchall()
+        except sqlite3.OperationalError:  # a store written before finals existed
+            return []
+        return [dict(zip(cols, r)) for r in rows]
 
     def count(self) -> int:
         return int(self.db.execute("SELECT COUNT(*) FROM trials").fetchone()[0])

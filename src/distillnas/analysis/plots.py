@@ -1,0 +1,123 @@
+"""Figures (matplotlib, Agg): each function saves one PNG and returns its path."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from .metrics import pareto_front, pca, stages  # noqa: E402
+from .runs import RunData  # noqa: E402
+
+UNITS = {"latency_ms": "latency (ms)", "macs": "MACs (millions)", "params": "parameters (thousands)"}
+SCALE = {"latency_ms": 1.0, "macs": 1e-6, "params": 1e-3}
+
+
+def _save(fig: plt.Figure, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _cost(run: RunData) -> tuple[str, np.ndarray, float]:
+    metric = run.config.reward.metric
+    values = np.array([t[metric] or 0.0 for t in run.ok], dtype=float) * SCALE[metric]
+    return metric, values, run.config.reward.target * SCALE[metric]
+
+
+def cost_histogram(run: RunData, path: Path) -> Path:
+    metric, cost, target = _cost(run)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.hist(cost, bins=min(30, max(5, len(cost) // 3)), color="tab:blue", alpha=0.8, label="sampled students")
+    ax.axvline(target, color="tab:red", ls="--", label=f"target {target:g}")
+    ax.set(xlabel=UNITS[metric], ylabel="students", title=f"{run.name}: sampled {UNITS[metric].split(' (')[0]}")
+    ax.legend()
+    return _save(fig, path)
+
+
+def accuracy_vs_cost(run: RunData, path: Path) -> Path:
+    metric, cost, target = _cost(run)
+    acc = 100 * np.array([t["accuracy"] for t in run.ok])
+    front = pareto_front(list(cost), list(acc))
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.scatter(cost, acc, s=14, alpha=0.6, label="sampled students")
+    ax.plot(cost[front], acc[front], "o-", color="tab:orange", label="Pareto front")
+    ax.axvline(target, color="tab:red", ls="--", label=f"target {target:g}")
+    ax.set(xlabel=UNITS[metric], ylabel="proxy top-1 (%)", title=f"{run.name}: accuracy vs {metric}")
+    ax.legend()
+    return _save(fig, path)
+
+
+def progress_over_trials(run: RunData, path: Path) -> Path:
+    metric, cost, target = _cost(run)
+    acc = 100 * np.array([t["accuracy"] for t in run.ok])
+    idx = np.array([t["id"] for t in run.ok])
+    fig, (a1, a2) = plt.subplots(2, 1, figsize=(6, 5.5), sharex=True)
+    a1.scatter(idx, cost, s=10, alpha=0.6)
+    a1.axhline(target, color="tab:red", ls="--", label=f"target {target:g}")
+    a1.set(ylabel=UNITS[metric], title=f"{run.name}: cost and accuracy along the search")
+    a1.legend()
+    a2.scatter(idx, acc, s=10, alpha=0.6, color="tab:green")
+    a2.set(xlabel="trial", ylabel="proxy top-1 (%)")
+    return _save(fig, path)
+
+
+def macs_vs_latency(run: RunData, path: Path) -> Path | None:
+    lat = np.array([t["latency_ms"] or 0.0 for t in run.ok])
+    macs = np.array([t["macs"] or 0.0 for t in run.ok]) / 1e6
+    if (lat > 0).sum() < 3:
+        return None
+    slope, intercept = np.polyfit(lat, macs, 1)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.scatter(lat, macs, s=14, alpha=0.6, label="sampled students")
+    xs = np.linspace(lat.min(), lat.max(), 50)
+    ax.plot(xs, slope * xs + intercept, color="tab:red", label=f"MMACs = {slope:.2f} x ms {intercept:+.2f}")
+    ax.set(xlabel="latency (ms)", ylabel="MACs (millions)", title=f"{run.name}: MACs vs measured latency")
+    ax.legend()
+    return _save(fig, path)
+
+
+def pca_by_stage(a: RunData, b: RunData, path: Path, count: int = 4) -> Path:
+    xa, xb = a.one_hot(), b.one_hot()
+    proj, ratio = pca(np.concatenate([xa, xb]))
+    pa, pb = proj[: len(xa)], proj[len(xa):]
+    sa, sb = stages(len(xa), count), stages(len(xb), count)
+    n = min(len(sa), len(sb))
+    fig, axes = plt.subplots(1, n, figsize=(3.6 * n, 3.6), sharex=True, sharey=True, squeeze=False)
+    for i in range(n):
+        ax = axes[0, i]
+        ax.scatter(pa[sa[i], 0], pa[sa[i], 1], s=12, alpha=0.6, label=f"{a.name} ({a.guided_by})")
+        ax.scatter(pb[sb[i], 0], pb[sb[i], 1], s=12, alpha=0.6, marker="x", label=f"{b.name} ({b.guided_by})")
+        ax.set(title=f"stage {i + 1}/{n}", xlabel=f"PC1 ({100 * ratio[0]:.0f}%)")
+        if i == 0:
+            ax.set_ylabel(f"PC2 ({100 * ratio[1]:.0f}%)")
+            ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def option_difference_bars(rows: list[dict], a: str, b: str, path: Path, top: int = 20) -> Path:
+    rows = rows[:top][::-1]
+    fig, ax = plt.subplots(figsize=(7, 0.3 * len(rows) + 1.5))
+    ax.barh([r["option"] for r in rows], [r["diff"] for r in rows], xerr=[r["se"] for r in rows],
+            color=["tab:blue" if r["diff"] > 0 else "tab:orange" for r in rows])
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set(xlabel=f"P(option | top archs of {a}) - P(option | top archs of {b})",
+           title="options that separate the two searches (sorted by significance)")
+    return _save(fig, path)
+
+
+def heatmap(matrix: np.ndarray, names: list[str], title: str, path: Path, fmt: str = "{:.2f}") -> Path:
+    fig, ax = plt.subplots(figsize=(1.1 * len(names) + 2.5, 1.0 * len(names) + 1.5))
+    im = ax.imshow(matrix, cmap="viridis")
+    ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
+    ax.set_yticks(range(len(names)), names)
+    for i in range(len(names)):
+        for j in range(len(names)):
+            ax.text(j, i, fmt.format(matrix[i, j]), ha="center", va="center", color="white", fontsize=8)
+    ax.set_title(title)
+    fig.colorbar(im, ax=ax)
+    return _save(fig, path)

@@ -1,0 +1,155 @@
+"""One self-contained HTML page (figures embedded) with PNGs and CSVs beside it."""
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import statistics
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Sequence
+
+import yaml
+
+from . import plots
+from .metrics import gains_by_stage, option_difference, stages
+from .runs import RunData, check_same_space, load_run
+
+
+def _table(rows: Sequence[dict[str, Any]], floatfmt: str = "{:.4g}") -> str:
+    if not rows:
+        return "<p><em>none</em></p>"
+    cols = list(rows[0])
+    cell = lambda v: floatfmt.format(v) if isinstance(v, float) else html.escape(str(v))  # noqa: E731
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+    body = "".join("<tr>" + "".join(f"<td>{cell(r[c])}</td>" for c in cols) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _csv(rows: Sequence[dict[str, Any]], path: Path) -> Path:
+    with open(path, "w", newline="") as f:
+        if rows:
+            w = csv.DictWriter(f, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+    return path
+
+
+def _img(path: Path | None, caption: str) -> str:
+    if path is None:
+        return ""
+    data = base64.b64encode(path.read_bytes()).decode()
+    return f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(caption)}"><figcaption>' \
+           f"{html.escape(caption)}</figcaption></figure>"
+
+
+def _mean_std(values: list[float]) -> str:
+    if not values:
+        return "-"
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{100 * statistics.mean(values):.2f} ± {100 * sd:.2f} (n={len(values)})"
+
+
+def finals_by_arch(run: RunData) -> dict[str, dict[str, list[float]]]:
+    """{arch: {loss: [test accuracies]}} of successful retrainings."""
+    out: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for f in run.finals:
+        if f["status"] == "ok" and f["accuracy"] is not None:
+            out[f["arch"]][f["loss"]].append(f["accuracy"])
+    return out
+
+
+def run_section(run: RunData, out: Path) -> str:
+    stem = run.name
+    rewards = run.rewards()
+    summary = [{"trials": len(run.trials), "ok": len(run.ok), "failed": len(run.trials) - len(run.ok),
+                "best reward": float(rewards.max()), "guided by": run.guided_by,
+                "target": f"{run.config.reward.metric} <= {run.config.reward.target:g}"}]
+    best = [{"#": i + 1, "reward": a.get("reward", 0.0), "top-1 (%)": 100 * a["accuracy"], "params": a["params"],
+             "MMACs": (a.get("macs") or 0) / 1e6, "latency ms": a.get("latency_ms") or 0.0, "arch": a["arch"]}
+            for i, a in enumerate(run.best.get("archs", []))]
+    trial_rows = [{k: t[k] for k in ("id", "batch", "slot", "status", "accuracy", "params", "macs", "latency_ms",
+                                     "wall_s", "arch")} for t in run.trials]
+    _csv(trial_rows, out / f"{stem}_trials.csv")
+    _csv(best, out / f"{stem}_best.csv")
+    finals = [{"arch": arch, **{loss: _mean_std(v) for loss, v in losses.items()}}
+              for arch, losses in finals_by_arch(run).items()]
+    figs = [
+        (plots.cost_histogram(run, out / f"{stem}_cost_hist.png"), "Sampled cost around the target (AKD Fig. 4A)"),
+        (plots.accuracy_vs_cost(run, out / f"{stem}_acc_vs_cost.png"), "Accuracy vs cost, Pareto front (Fig. 4B)"),
+        (plots.progress_over_trials(run, out / f"{stem}_progress.png"), "Cost and accuracy along the search (4C-D)"),
+        (plots.macs_vs_latency(run, out / f"{stem}_macs_latency.png"), "MACs vs measured latency (Fig. 4E)"),
+    ]
+    return (f"<h2>Run {html.escape(stem)}</h2>{_table(summary)}<h3>Best students</h3>{_table(best)}"
+            f"<h3>Retrained students (test top-1 %)</h3>{_table(finals)}"
+            + "".join(_img(p, c) for p, c in figs)
+            + f"<details><summary>config</summary><pre>{html.escape(yaml.safe_dump(run.config.model_dump(), sort_keys=False))}</pre></details>")
+
+
+def comparison_section(a: RunData, b: RunData, out: Path, top: int = 100) -> str:
+    check_same_space([a, b])
+    rank = lambda r: [r.ok[i] for i in r.rewards().argsort()[::-1][:top]]  # noqa: E731
+    rows = option_difference(a.one_hot(rank(a)), b.one_hot(rank(b)), a.space.one_hot_names())
+    _csv(rows, out / "option_difference.csv")
+    pca_png = plots.pca_by_stage(a, b, out / "pca_by_stage.png")
+    diff_png = plots.option_difference_bars(rows, a.name, b.name, out / "option_difference.png")
+    gains = gains_by_stage(_gain_inputs(a), _gain_inputs(b))
+    _csv(gains, out / "relative_gain.csv")
+    return (f"<h2>{html.escape(a.name)} ({a.guided_by}-guided) vs {html.escape(b.name)} ({b.guided_by}-guided)</h2>"
+            + _img(pca_png, "PCA of one-hot arch encodings per search stage (AKD Figs. 5-7)")
+            + _img(diff_png, f"Option probability difference of the top-{top} archs, ± standard error (AKD Fig. 8)")
+            + "<h3>Relative performance gain [KD(A) − CE(A)] − [KD(B) − CE(B)] (AKD eq. 1, Table 4)</h3>"
+            + (_table(gains) if gains else "<p>Needs archs of both runs retrained with both ce and kd "
+               "(distillnas train --from-run RUN --loss ce / --loss kd).</p>"))
+
+
+def _gain_inputs(run: RunData, count: int = 4) -> dict[str, tuple[float, float, int]]:
+    """{arch: (KD acc, CE acc, stage of its first sampling)} for archs retrained with both."""
+    first = {}
+    for i, t in enumerate(run.trials):
+        first.setdefault(t["arch"], i)
+    edges = stages(len(run.trials), count)
+    stage_of = {a: next(s for s, r in enumerate(edges) if i in r) + 1 for a, i in first.items()}
+    out = {}
+    for arch, losses in finals_by_arch(run).items():
+        if losses.get("kd") and losses.get("ce") and arch in stage_of:
+            out[arch] = (statistics.mean(losses["kd"]), statistics.mean(losses["ce"]), stage_of[arch])
+    return out
+
+
+def ablation_grid(runs: list[RunData]) -> list[dict[str, Any]]:
+    """search-by {ce, kd} x train-by {ce, kd}: retrained test top-1 (AKD Table 5)."""
+    cells: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for run in runs:
+        for losses in finals_by_arch(run).values():
+            for loss, accs in losses.items():
+                cells[(run.guided_by, loss)].extend(accs)
+    searched = sorted({s for s, _ in cells})
+    trained = sorted({t for _, t in cells})
+    return [{"searched by": s, **{f"trained by {t}": _mean_std(cells.get((s, t), [])) for t in trained}}
+            for s in searched]
+
+
+STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:0.5em 0 1em}td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px;
+text-align:left;max-width:520px;overflow-wrap:anywhere}th{background:#f3f3f3}figure{display:inline-block;margin:0.5em}
+img{max-width:520px}figcaption{font-size:12px;color:#555}pre{background:#f7f7f7;padding:8px;font-size:12px}"""
+
+
+def build_report(run_dirs: Sequence[str | Path], out: str | Path | None = None) -> Path:
+    """Write index.html (self-contained) plus PNGs and CSVs; returns the HTML path."""
+    runs = [load_run(p) for p in run_dirs]
+    out = Path(out) if out is not None else runs[0].path / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    parts = [run_section(r, out) for r in runs]
+    if len(runs) >= 2:
+        parts.append(comparison_section(runs[0], runs[1], out))
+        grid = ablation_grid(runs)
+        _csv(grid, out / "ablation.csv")
+        parts.append("<h2>Ablation: search-by × train-by (AKD Table 5)</h2>" + _table(grid))
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>distillnas report</title><style>{STYLE}</style>"
+            f"</head><body><h1>distillnas report</h1><p>Runs: {', '.join(html.escape(str(r.path)) for r in runs)}</p>"
+            + "".join(parts) + "</body></html>")
+    path = out / "index.html"
+    path.write_text(page)
+    return path
