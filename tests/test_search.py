@@ -133,3 +133,10 @@ def test_ray_executor_end_to_end(tmp_path, teacher_dir):
         assert run_search(cfg, progress=False).evaluated == 0
     finally:
         ray.shutdown()
+
+
+def test_a_missing_table_fails_before_searching(tmp_path):
+    with pytest.raises(DistillnasError, match="benchmark table '/nowhere.txt' does not exist"):
+        run_search(load_search_config("akd_diswot", [f"--run_dir={tmp_path / 't'}", "--evaluator.table=/nowhere.txt"]),
+                   progress=False)
+    assert not (tmp_path / "t").exists()

@@ -69,8 +69,14 @@ def check_config(cfg: SearchConfig) -> None:
         ds, _ = prepare_data(cfg.data)
         check_memory_limit(space, cfg.evaluator.supernet.memory_limit, ds.num_classes, ds.in_channels)  # type: ignore[arg-type]
     EXECUTORS.get(cfg.execution.executor)
-    if cfg.evaluator.name == "table" and not hasattr(space, "code"):
-        raise DistillnasError(f"the table evaluator needs a space with table codes (resnet_depth), not {space.name!r}")
+    if cfg.evaluator.name == "table":
+        if not hasattr(space, "code"):
+            raise DistillnasError(f"the table evaluator needs a space with table codes (resnet_depth), not {space.name!r}")
+        from .evaluators import read_table
+
+        if not cfg.evaluator.table:
+            raise DistillnasError("the table evaluator needs evaluator.table: a file of 'code accuracy' lines")
+        read_table(cfg.evaluator.table)
 
 
 def open_run(cfg: SearchConfig) -> Path:
@@ -113,7 +119,7 @@ def prepare_teacher(cfg: SearchConfig, run_dir: Path, console: Console | None) -
         tcfg = validate(TrainConfig, {"optim": {"epochs": cfg.teacher.epochs}, "loss": {"name": "ce"},
                                       "augment": "random"})
         for seed in missing:
-            _, report = train_teachers(cfg.teacher.arch, [seed], cfg.data, tcfg, tdir, progress=console is not None)
+            train_teachers(cfg.teacher.arch, [seed], cfg.data, tcfg, tdir, progress=console is not None)
     return [str(tdir / p.name) for p in sorted(tdir.glob("*.pt"))]
 
 
