@@ -21,7 +21,8 @@ from distillnas.models import build_model, count_params
 from distillnas.runconfig import load_search_config
 from distillnas.search import run_search
 from distillnas.teachers import TeacherCache, evaluate_teacher, load_teacher
-from distillnas.train import prepare_data, train_student
+from distillnas.data import prepare_data
+from distillnas.train import train_student
 
 from _common import RESULTS, report
 

@@ -10,7 +10,8 @@ import statistics
 
 from distillnas.config import DataConfig, TrainConfig, validate
 from distillnas.teachers import TeacherCache, load_teacher, train_teachers
-from distillnas.train import prepare_data, train_student
+from distillnas.data import prepare_data
+from distillnas.train import train_student
 
 from _common import RESULTS, report
 

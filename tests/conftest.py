@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -35,3 +38,18 @@ def teacher_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("teachers")
     train_teachers("resnet8-w0.25", [0, 1, 2], DataConfig(name="synthetic"), quick_cfg(augment="random"), out)
     return out
+
+
+def tiny_overrides(run_dir, teacher_dir, trials=4, batch=2, extra=()):
+    """A real proxy search, shrunk: 2-block space, synthetic data, a fraction of an epoch."""
+    return [f"--run_dir={run_dir}", "--data.name=synthetic", f"--teacher.spec=[{teacher_dir}]",
+            "--space.blocks=2", "--evaluator.proxy.epochs=1", "--evaluator.proxy.batch_size=64",
+            "--evaluator.proxy.warmup_epochs=0.2", "--cost.repeats=2", "--cost.warmup=1",
+            f"--search.trials={trials}", f"--search.batch_size={batch}", "--search.top_k=2",
+            "--reward.target=5.0", "--final.optim.epochs=1", "--final.seeds=[0]", *extra]
+
+
+def rows(run_dir):
+    """(batch, slot, arch, status, id, created) of every stored trial, in insertion order."""
+    with sqlite3.connect(Path(run_dir) / "trials.sqlite") as db:
+        return db.execute("SELECT batch, slot, arch, status, id, created FROM trials ORDER BY id").fetchall()

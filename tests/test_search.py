@@ -16,21 +16,9 @@ from distillnas.runconfig import load_search_config
 from distillnas.search import retrain_from_run, run_search
 from distillnas.store import TrialStore
 
+from conftest import rows, tiny_overrides
+
 DISWOT = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "diswot_s1"
-
-
-def tiny_overrides(run_dir, teacher_dir, trials=4, batch=2, extra=()):
-    """A real proxy search, shrunk: 2-block space, synthetic data, a fraction of an epoch."""
-    return [f"--run_dir={run_dir}", "--data.name=synthetic", f"--teacher.spec=[{teacher_dir}]",
-            "--space.blocks=2", "--evaluator.proxy.epochs=1", "--evaluator.proxy.batch_size=64",
-            "--evaluator.proxy.warmup_epochs=0.2", "--cost.repeats=2", "--cost.warmup=1",
-            f"--search.trials={trials}", f"--search.batch_size={batch}", "--search.top_k=2",
-            "--reward.target=5.0", "--final.optim.epochs=1", "--final.seeds=[0]", *extra]
-
-
-def rows(run_dir):
-    with sqlite3.connect(Path(run_dir) / "trials.sqlite") as db:
-        return db.execute("SELECT batch, slot, arch, status, id, created FROM trials ORDER BY id").fetchall()
 
 
 def test_search_end_to_end_resume_extend_and_retrain(tmp_path, teacher_dir):

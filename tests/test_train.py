@@ -87,3 +87,52 @@ def test_od_needs_an_ensemble_and_kd_a_teacher(teacher_dir, synth):
         train_student("resnet8", quick_cfg(loss={"name": "kd"}), ds, sp)
     with pytest.raises(DistillnasError, match="unknown config key 'optim.lrr' \\(did you mean 'lr'\\?\\)"):
         quick_cfg(optim={"lrr": 0.1})
+
+
+class _OverflowingLoss(nn.Module):
+    """CE plus a learned offset whose gradient is 1: a finite loss whose update can overflow."""
+
+    needs_teacher = needs_features = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.offset = nn.Parameter(torch.zeros(()))
+
+    def forward(self, logits, y, t=None, feats=None):
+        return nn.functional.cross_entropy(logits, y) + self.offset
+
+
+@pytest.mark.parametrize("lr", [3e38, 1e300])
+def test_an_overflowing_update_is_diverged_not_ok(synth, lr):
+    """One step with a finite loss whose update leaves inf weights (3e38), or that torch refuses
+    to apply (1e300): both end the run as diverged, never ok with broken weights."""
+    ds, sp = synth
+    loader = TensorLoader(ds, sp.minitrain[:64], 64)
+    res = fit(build_model("resnet8-w0.25", 10, 3, 16), _OverflowingLoss(), loader,
+              OptimConfig(epochs=1, lr=lr, warmup_epochs=0, weight_decay=0))
+    assert res.status == "diverged" and res.metrics == {}
+    assert ("'loss.offset' is not finite" in res.error) if lr == 3e38 else ("overflowed" in res.error)
+
+
+@pytest.mark.parametrize("arch,unsafe", [("resnet8-w0.25", True), ("resnet8-w0.5", False), ("resnet20", False),
+                                         ("mobilenetv2-w0.5", False)])
+def test_channels_last_is_never_used_where_onednn_hangs(arch, unsafe):
+    """resnet8-w0.25's shortcut Conv2d(4, 8, 1, stride=2) hangs oneDNN's channels-last backward."""
+    from distillnas.models.layout import channels_last_hazard
+    from distillnas.train import use_channels_last
+
+    model = build_model(arch, 10, 3, 16)
+    assert (channels_last_hazard(model) is not None) == unsafe
+    cpu = torch.device("cpu")
+    assert use_channels_last("auto", cpu, model) is (not unsafe)
+    assert use_channels_last("on", cpu, model) is (not unsafe)
+    assert use_channels_last("off", cpu, model) is False
+
+
+def test_fit_turns_channels_last_off_for_an_unsafe_model(synth):
+    ds, sp = synth
+    loader = TensorLoader(ds, sp.minitrain[:64], 32, channels_last=True)
+    model = build_model("resnet8-w0.25", 10, 3, 16)
+    res = fit(model, build_loss("ce"), loader, OptimConfig(epochs=1, warmup_epochs=0), channels_last=True)
+    assert res.status == "ok"
+    assert all(p.is_contiguous() for p in model.parameters())

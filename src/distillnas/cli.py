@@ -5,6 +5,7 @@ Every user error is a `DistillnasError`: printed as one line on stderr, exit sta
 from __future__ import annotations
 
 import json
+import logging
 import statistics
 import sys
 from pathlib import Path
@@ -14,8 +15,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .config import DataConfig, LossConfig, OptimConfig, TrainConfig, validate
-from .errors import DistillnasError
+from .config import DataConfig, TrainConfig, validate
+from .errors import DistillnasError, SearchInterrupted
+from .io import ensure_dir
+from .runconfig import packaged_configs
 
 app = typer.Typer(help="Find and train the student that distills best from your teacher.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -70,13 +73,17 @@ def _mean_std(values: list[float]) -> str:
 DatasetOpt = typer.Option("mnist5k", "--dataset", "-d", help="mnist5k | digits | synthetic | cifar10 | cifar100 | imagefolder")
 RootOpt = typer.Option(None, "--data-root", help="Directory of an on-disk dataset (cifar*, imagefolder).")
 DeviceOpt = typer.Option("auto", help="auto | cpu | cuda | cuda:N")
+ChannelsLastOpt = typer.Option("auto", "--channels-last", help="auto | on | off. Channels-last memory format; auto: "
+                               "on for CPU. Never used for models with convolutions that hit the oneDNN hang "
+                               "(see bench/onednn_channels_last_hang.py).")
+err = Console(stderr=True)
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def search(
     ctx: typer.Context,
     config: Optional[str] = typer.Option(None, "--config", "-c", help="A YAML file or a packaged config name "
-                                         "(akd_mnist5k, akd_diswot, akd_cifar100, akd_imagenet). Default: akd_mnist5k."),
+                                         f"({', '.join(sorted(packaged_configs()))}). Default: akd_mnist5k."),
     run_dir: Optional[str] = typer.Option(None, "--run-dir", help="Run directory (default runs/<config name>). "
                                           "Re-running on the same directory resumes it."),
     executor: Optional[str] = typer.Option(None, help="local (default) | ray"),
@@ -100,10 +107,14 @@ def search(
     outcome = run_search(cfg, out, progress=progress)
     print_best(outcome, cfg, out)
     out.print(f"{outcome.trials} trials ({outcome.evaluated} evaluated now) in {outcome.wall_s:.0f} s")
-    if outcome.best:
-        from .analysis import build_report
+    if not outcome.best:
+        raise typer.Exit(1)
+    if outcome.readonly:
+        out.print(f"run directory {outcome.run_dir} is read-only: results printed, report not rewritten")
+        return
+    from .analysis import build_report
 
-        out.print(f"report: {build_report([outcome.run_dir])}", soft_wrap=True)
+    out.print(f"report: {build_report([outcome.run_dir])}", soft_wrap=True)
 
 
 @app.command()
@@ -115,12 +126,15 @@ def report(
     """Write one self-contained HTML report (plus PNGs and CSVs) for one or more runs."""
     from .analysis import build_report
 
+    if out_dir is not None:
+        ensure_dir(out_dir, "report directory (--out)")
     out.print(f"report: {build_report(runs, out_dir)}", soft_wrap=True)
 
 
 @app.command()
 def rank(
-    archs: str = typer.Option(..., help="Comma-separated students (man-made names, or arch strings with --space)."),
+    archs: str = typer.Option(..., help="Students to rank: man-made names separated by commas (resnet8,resnet20), "
+                              "or, with --space, arch strings separated by ';' (they may hold commas)."),
     teachers: List[str] = typer.Option(..., "--teachers", "-t", help="Two or more teacher specs (repeat the option; "
                                        "a directory is one ensemble teacher)."),
     dataset: str = typer.Option("mnist5k", "--dataset", "-d"),
@@ -137,8 +151,11 @@ def rank(
     from .rank import rank_students
 
     arch_list = [a.strip() for a in (archs.split(";") if space else archs.split(",")) if a.strip()]
+    if not arch_list:
+        raise DistillnasError(f"--archs {archs!r} names no student")
     cfg = validate(TrainConfig, {"optim": {"epochs": epochs}, "loss": {"name": "kd", "temperature": temperature,
                                                                        "kd_weight": kd_weight}})
+    ensure_dir(out_dir, "output directory (--out)")
     result = rank_students(arch_list, list(teachers), validate(DataConfig, {"name": dataset, "root": data_root}), cfg,
                            parse_seeds(seeds), parse_space(space, []), str(out_dir / "teacher_cache"), progress)
     table = Table(title="mini-val top-1 (%) and rank per teacher; ce = trained without a teacher")
@@ -181,9 +198,10 @@ def train(
                                         "mean ± std [default: 0; with --from-run: the run's final.seeds]."),
     dataset: str = DatasetOpt,
     data_root: Optional[str] = RootOpt,
-    out_dir: Path = typer.Option(Path("runs/train"), "--out", "-o", help="Where checkpoints, results.json and the teacher cache go."),
-    temperature: Optional[float] = typer.Option(None, help="Softmax temperature T (default: 4 for kd, 3 for od)."),
-    kd_weight: Optional[float] = typer.Option(None, help="w in (1-w)·CE + w·T²·KL (default: 0.9 for kd, 1 for od)."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Where checkpoints, results.json and the teacher "
+                                           "cache go [default: runs/train; with --from-run: RUN/students]."),
+    temperature: Optional[float] = typer.Option(None, help="Softmax temperature T > 0 (default: 4 for kd, 3 for od)."),
+    kd_weight: Optional[float] = typer.Option(None, help="w in (1-w)·CE + w·T²·KL, 0..1 (default: 0.9 for kd, 1 for od)."),
     batch_size: int = typer.Option(128, help="Training batch size."),
     lr: float = typer.Option(0.1, help="Peak learning rate (SGD, Nesterov momentum 0.9)."),
     weight_decay: float = typer.Option(5e-4, help="Weight decay."),
@@ -191,46 +209,54 @@ def train(
     augment: str = typer.Option("views", help="views (K cached augmented views) | random (teacher online) | none"),
     teacher_views: int = typer.Option(4, help="K augmented views per example whose teacher outputs are cached."),
     split: str = typer.Option("train", help="Train on 'train' (mini-train + mini-val) or 'minitrain'."),
+    channels_last: str = ChannelsLastOpt,
     device: str = DeviceOpt,
     progress: bool = typer.Option(True, help="Show a progress bar."),
 ) -> None:
     """Train one student with ce, kd or od over several seeds; print mean ± std and save checkpoints."""
+    from .data import prepare_data
     from .teachers import TeacherCache, load_teacher
-    from .train import prepare_data, train_student
+    from .train import build_student, check_teacher_for_loss, resolve_device, train_student
 
     if from_run is not None:
         from .search import retrain_from_run
 
         runs = retrain_from_run(from_run, top, epochs=epochs, seeds=parse_seeds(seeds) if seeds else None,
-                                loss=loss, device=device, progress=progress)
+                                loss=loss, device=device, progress=progress, out_dir=out_dir,
+                                channels_last=channels_last, warn=lambda msg: err.print(f"warning: {msg}"))
         _print_runs(runs, f"retrained from {from_run}")
         if not any(r.status == "ok" for r in runs):
             raise typer.Exit(1)
         return
     if arch is None:
         raise DistillnasError("give --arch ARCH (a student to train) or --from-run RUN_DIR (retrain a search's best)")
+    if split not in ("train", "minitrain"):
+        raise DistillnasError(f"--split {split!r}: train on 'train' or 'minitrain'")
     loss = loss or "kd"
-    epochs = epochs if epochs is not None else 30.0
     is_od = loss.strip() == "od"
     cfg = validate(TrainConfig, {
-        "optim": OptimConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
-                             schedule=schedule).model_dump(),
-        "loss": LossConfig(name=loss, temperature=temperature or (3.0 if is_od else 4.0),
-                           kd_weight=kd_weight if kd_weight is not None else (1.0 if is_od else 0.9)).model_dump(),
-        "augment": augment, "teacher_views": teacher_views, "device": device,
+        "optim": {"epochs": 30.0 if epochs is None else epochs, "batch_size": batch_size, "lr": lr,
+                  "weight_decay": weight_decay, "schedule": schedule},
+        "loss": {"name": loss, "temperature": temperature if temperature is not None else (3.0 if is_od else 4.0),
+                 "kd_weight": kd_weight if kd_weight is not None else (1.0 if is_od else 0.9)},
+        "augment": augment, "teacher_views": teacher_views, "device": device, "channels_last": channels_last,
     })
     data_cfg = validate(DataConfig, {"name": dataset, "root": data_root})
     seed_list = parse_seeds(seeds or "0")
+    space_cfg = parse_space(space, space_opt or [])
+    resolve_device(cfg.device)
     ds, splits = prepare_data(data_cfg)
+    build_student(arch, space_cfg, ds)  # a bad arch string is found before anything is written
     t = load_teacher(teacher, ds) if teacher else None
+    check_teacher_for_loss(loss, t)
+    out_dir = ensure_dir(out_dir or Path("runs/train"), "output directory (--out)")
     cache = TeacherCache(out_dir / "teacher_cache")
     run_config = {"data": data_cfg.model_dump(), "train": cfg.model_dump(), "teacher": teacher or []}
-    space_cfg = parse_space(space, space_opt or [])
     runs = [train_student(arch, cfg, ds, splits, teacher=t, cache=cache, seed=s, train_split=split,
                           eval_splits=("test",), out_dir=out_dir, run_config=run_config, space=space_cfg,
                           progress=progress)
             for s in seed_list]
-    _print_runs(runs, f"{dataset}: trained with {loss} ({epochs:g} epochs)")
+    _print_runs(runs, f"{dataset}: trained with {loss} ({cfg.optim.epochs:g} epochs)")
     (out_dir / "results.json").write_text(json.dumps([r.as_dict() for r in runs], indent=2))
     out.print(f"checkpoints and results.json in {out_dir}")
     if not any(r.status == "ok" for r in runs):
@@ -270,6 +296,7 @@ def teacher_train(
     epochs: float = typer.Option(30, help="Training epochs per member."),
     batch_size: int = typer.Option(128),
     lr: float = typer.Option(0.1),
+    channels_last: str = ChannelsLastOpt,
     device: str = DeviceOpt,
     progress: bool = typer.Option(True),
 ) -> None:
@@ -278,8 +305,11 @@ def teacher_train(
 
     data_cfg = validate(DataConfig, {"name": dataset, "root": data_root})
     cfg = validate(TrainConfig, {"optim": {"epochs": epochs, "batch_size": batch_size, "lr": lr},
-                                 "loss": {"name": "ce"}, "augment": "random", "device": device})
-    runs, report = train_teachers(arch, parse_seeds(seeds), data_cfg, cfg, out_dir, progress=progress)
+                                 "loss": {"name": "ce"}, "augment": "random", "device": device,
+                                 "channels_last": channels_last})
+    seed_list = parse_seeds(seeds)
+    ensure_dir(out_dir, "output directory (--out)")
+    runs, report = train_teachers(arch, seed_list, data_cfg, cfg, out_dir, progress=progress)
     _print_report(f"{arch} x{len(runs)} on {dataset} (test)", report)
     out.print(f"members in {out_dir}: use --teacher {out_dir}")
 
@@ -293,7 +323,7 @@ def teacher_eval(
 ) -> None:
     """Accuracy of each member, of the average logits and of the oracle (any member right)."""
     from .teachers import evaluate_teacher, load_teacher
-    from .train import prepare_data
+    from .data import prepare_data
 
     ds, splits = prepare_data(validate(DataConfig, {"name": dataset, "root": data_root}))
     report = evaluate_teacher(load_teacher(teacher, ds), ds, split, splits.get(split))
@@ -315,10 +345,11 @@ def teacher_compare(
     from .analysis.plots import heatmap
     from .analysis.teachers import compare_teachers
     from .teachers import TeacherCache, load_teacher
-    from .train import prepare_data
+    from .data import prepare_data
 
     ds, splits = prepare_data(validate(DataConfig, {"name": dataset, "root": data_root}))
     teachers = [(Path(s).name or s, load_teacher(s, ds)) for s in specs]
+    ensure_dir(out_dir, "output directory (--out)")
     cmp = compare_teachers(teachers, ds, split, splits.get(split), TeacherCache(out_dir / "teacher_cache"))
     out_dir.mkdir(parents=True, exist_ok=True)
     acc = Table(title=f"teachers on {dataset} ({split})")
@@ -360,9 +391,36 @@ def _print_report(title: str, report) -> None:  # noqa: ANN001
         out.print(f"examples by members right — {shares}")
 
 
+class _StderrHandler(logging.Handler):
+    """Library warnings as 'distillnas: warning: ...' lines on the current stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(f"distillnas: {record.levelname.lower()}: {record.getMessage()}", file=sys.stderr)
+
+
+def _setup_logging() -> None:
+    log = logging.getLogger("distillnas")
+    if not any(isinstance(h, _StderrHandler) for h in log.handlers):
+        log.addHandler(_StderrHandler())
+        log.setLevel(logging.INFO)
+        log.propagate = False
+
+
 def main(argv: list[str] | None = None) -> None:
+    """Entry point: user errors are one line on stderr and exit 2; Ctrl-C exits 130."""
+    _setup_logging()
     try:
         app(args=argv, prog_name="distillnas")
     except DistillnasError as e:
         print(f"distillnas: error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except SearchInterrupted as e:
+        print(f"distillnas: {e}", file=sys.stderr)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        print("distillnas: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except OSError as e:  # a file problem the checks above did not foresee: still one line
+        name = f": {e.filename!r}" if getattr(e, "filename", None) else ""
+        print(f"distillnas: error: {e.strerror or type(e).__name__}{name}", file=sys.stderr)
         sys.exit(2)

@@ -11,7 +11,10 @@ M = TypeVar("M", bound=BaseModel)
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    """Base of every config section: unknown keys, inf and NaN are refused (a non-finite lr,
+    target or epoch count can only produce garbage or a crash later)."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class DataConfig(Section):
@@ -51,7 +54,8 @@ class TrainConfig(Section):
     # random: fresh crops/flips every step (teacher runs online)
     augment: Literal["none", "views", "random"] = "views"
     teacher_views: int = Field(4, ge=1)  # K for augment=views (view 0 is the plain image)
-    channels_last: Literal["auto", "on", "off"] = "auto"  # auto: on for CPU (measured faster)
+    # auto: on for CPU (measured faster); never for models whose convs hang oneDNN (models/layout.py)
+    channels_last: Literal["auto", "on", "off"] = "auto"
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     eval_batch_size: int = Field(500, ge=1)
     seed: int = 0
@@ -209,6 +213,7 @@ class ExecutionConfig(Section):
     gpus_per_trial: float = Field(0, ge=0)
     retries: int = Field(2, ge=0)  # re-runs of a trial whose worker died
     threads: int = Field(0, ge=0)  # torch threads for a local trial (0: leave as is)
+    channels_last: Literal["auto", "on", "off"] = "auto"  # memory format of trials, supernet and teacher training
 
 
 class LoopConfig(Section):

@@ -18,3 +18,16 @@ def suggest(name: str, choices: Iterable[str]) -> str:
     """' (did you mean X?)' for the nearest choice, or '' when nothing is close."""
     close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+class SetupError(DistillnasError):
+    """A problem with the run's setup (data, teacher), not with a candidate architecture:
+    it stops the search instead of becoming a failed trial."""
+
+
+class SearchInterrupted(Exception):
+    """Ctrl-C during a search: the store is consistent, re-running the command resumes it."""
+
+    def __init__(self, trials: int, run_dir: str) -> None:
+        super().__init__(f"interrupted after {trials} trials; run the same command to resume ({run_dir})")
+        self.trials, self.run_dir = trials, run_dir

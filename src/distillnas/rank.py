@@ -9,7 +9,8 @@ from .analysis.metrics import kendall_tau
 from .config import DataConfig, TrainConfig
 from .errors import DistillnasError
 from .teachers import TeacherCache, load_teacher
-from .train import prepare_data, train_student
+from .data import prepare_data
+from .train import train_student
 
 
 @dataclass

@@ -10,6 +10,7 @@ import yaml
 
 from .config import SearchConfig, validate
 from .errors import DistillnasError
+from .io import read_yaml_file
 
 # Keys that may change between the start of a run and its resumption: how it executes,
 # and how far it goes - not what it computes.
@@ -22,13 +23,7 @@ def packaged_configs() -> dict[str, Path]:
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise DistillnasError(f"config {str(path)!r} is not valid YAML: {str(e).splitlines()[0]}") from None
-    if not isinstance(data, dict):
-        raise DistillnasError(f"config {str(path)!r} must be a mapping of sections")
-    return data
+    return read_yaml_file(path, "config")
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -58,7 +53,7 @@ def load_search_config(config: str | None, overrides: list[str] = ()) -> SearchC
     named = packaged_configs()
     if config is None:
         data = read_yaml(named["akd_mnist5k"])
-    elif Path(config).is_file():
+    elif Path(config).exists():
         data = read_yaml(Path(config))
     elif config in named:
         data = read_yaml(named[config])

@@ -11,21 +11,24 @@ A kill at any point loses no finished trial, and a restart evaluates only missin
 """
 from __future__ import annotations
 
+import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-import torch
 import yaml
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from .config import SearchConfig, TrainConfig, validate
-from .errors import DistillnasError
-from .evaluators import EvalContext, evaluate_trial
+from .distill import build_loss, parse_loss_spec
+from .errors import DistillnasError, SearchInterrupted
+from .evaluators import EvalContext, evaluate_trial, prime_state
+from .models import canonical_arch
+from .io import atomic_torch_save, atomic_write_text, ensure_dir, read_yaml_file, safe_torch_load
 from .execution import build_executor
 from .reward import meets_target, trial_reward
 from .runconfig import config_differences
@@ -33,6 +36,7 @@ from .spaces import SearchSpace, build_space
 from .store import TrialStore
 from .strategies import Strategy, build_strategy
 
+log = logging.getLogger("distillnas")
 CONFIG_FILE, STORE_FILE, STRATEGY_FILE, BEST_FILE = "config.yaml", "trials.sqlite", "strategy.pt", "best.yaml"
 
 
@@ -43,6 +47,8 @@ class SearchOutcome:
     evaluated: int  # trials actually run in this call (not resumed, not reused)
     best: list[dict[str, Any]]
     wall_s: float
+    failures: dict[str, Any] = field(default_factory=dict)  # {"counts": {status: n}, "first_error": str}
+    readonly: bool = False  # a finished run read from a read-only directory: nothing was written
 
 
 def run_dir_of(cfg: SearchConfig) -> Path:
@@ -64,7 +70,7 @@ def check_config(cfg: SearchConfig) -> None:
         raise DistillnasError(f"the supernet evaluator needs space.name=addon, not {space.name!r}")
     else:
         from .evaluators.supernet import check_memory_limit
-        from .train import prepare_data
+        from .data import prepare_data
 
         ds, _ = prepare_data(cfg.data)
         check_memory_limit(space, cfg.evaluator.supernet.memory_limit, ds.num_classes, ds.in_channels)  # type: ignore[arg-type]
@@ -79,48 +85,138 @@ def check_config(cfg: SearchConfig) -> None:
         read_table(cfg.evaluator.table)
 
 
+@dataclass
+class Setup:
+    """What check_setup loaded: handed to this process's evaluator so nothing is loaded twice."""
+
+    data: tuple | None = None  # (dataset, splits)
+    teacher: Any = None  # the loaded teacher, when one is given and the loss needs it
+
+
+def evaluator_loss(cfg: SearchConfig) -> tuple[str, str]:
+    """(loss spec, the config key that sets it) of the configured evaluator."""
+    if cfg.evaluator.name == "supernet":
+        return cfg.evaluator.supernet.loss.name, "evaluator.supernet.loss.name"
+    if cfg.evaluator.name == "proxy":
+        return cfg.evaluator.proxy.loss.name, "evaluator.proxy.loss.name"
+    return "ce", ""
+
+
+def check_setup(cfg: SearchConfig) -> Setup:
+    """Load and check the dataset and the teacher before anything is written.
+
+    Everything that is not about a candidate architecture is found here: a missing data
+    root, an unreadable or refused teacher, a teacher with other classes, channels or rows
+    than the data, non-finite teacher outputs, oracle KD without an ensemble. An error is a
+    `DistillnasError` and the run directory is left as it was (or not created).
+    """
+    from .models import build_model
+    from .teachers import load_teacher
+    from .data import prepare_data
+    from .train import check_teacher_for_loss
+
+    if cfg.evaluator.name == "table":
+        return Setup()
+    ds, splits = prepare_data(cfg.data)
+    spec, key = evaluator_loss(cfg)
+    loss = build_loss(spec)
+    teacher = None
+    if loss.needs_teacher:
+        if cfg.teacher.spec:
+            teacher = load_teacher(list(cfg.teacher.spec), ds)
+            check_teacher_for_loss(spec, teacher, where=key)
+        else:
+            build_model(cfg.teacher.arch, ds.num_classes, ds.in_channels, ds.input_size)
+            if "od" in {n for _, n in parse_loss_spec(spec)} and len(cfg.teacher.seeds) < 2:
+                raise DistillnasError(f"{key}='od' (oracle KD) needs an ensemble: give teacher.seeds two or more "
+                                      f"seeds (got {cfg.teacher.seeds}), or set {key}=kd")
+    return Setup((ds, splits), teacher)
+
+
 def open_run(cfg: SearchConfig) -> Path:
-    """Create the run directory, or check that an existing one was made by this config."""
+    """Create the run directory, or check that an existing one was made by this config.
+
+    A run whose config changed before any trial succeeded holds nothing to lose (say, a
+    first attempt with a wrong teacher path, whose trials all failed): it starts over with
+    the new config instead of being refused forever; its old store is kept beside it."""
     run_dir = run_dir_of(cfg)
+    ensure_dir(run_dir, "run directory")
     saved_path = run_dir / CONFIG_FILE
     resolved = cfg.model_dump()
     if saved_path.is_file():
-        saved = yaml.safe_load(saved_path.read_text()) or {}
+        saved = read_yaml_file(saved_path, "saved config")
         diff = config_differences(saved, resolved)
-        if diff:
+        if diff and _successful_trials(run_dir) > 0:
             shown = ", ".join(diff[:5]) + (" ..." if len(diff) > 5 else "")
             raise DistillnasError(f"run directory {str(run_dir)!r} was made by a different config (differs in: "
                                   f"{shown}); refusing to resume. Use another --run-dir, or delete it to start fresh")
+        if diff:
+            kept = _set_aside(run_dir)
+            log.warning("run directory %s has no successful trial and its config changed (%s): starting it over "
+                        "with the new config%s", run_dir, ", ".join(diff[:5]), f"; old store kept as {kept}" if kept else "")
     elif (run_dir / STORE_FILE).exists():
         raise DistillnasError(f"run directory {str(run_dir)!r} has trials but no {CONFIG_FILE}; "
                               "use another --run-dir, or delete it to start fresh")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    tmp = saved_path.with_suffix(".tmp")
-    tmp.write_text(yaml.safe_dump(resolved, sort_keys=False))
-    os.replace(tmp, saved_path)
+    if not saved_path.is_file() or read_yaml_file(saved_path, "saved config") != resolved:
+        atomic_write_text(saved_path, yaml.safe_dump(resolved, sort_keys=False))
     return run_dir
 
 
+def _successful_trials(run_dir: Path) -> int:
+    path = run_dir / STORE_FILE
+    if not path.is_file():
+        return 0
+    store = TrialStore(path)
+    try:
+        return store.count("ok")
+    finally:
+        store.close()
+
+
+def _set_aside(run_dir: Path) -> str:
+    """Rename the store (closed, so its WAL is merged) and drop the controller state of a run
+    that starts over; the name the old store was kept under, or '' when there was none."""
+    for name in (STRATEGY_FILE, "supernet.pt"):
+        (run_dir / name).unlink(missing_ok=True)
+    path = run_dir / STORE_FILE
+    if not path.is_file():
+        return ""
+    kept = run_dir / f"trials-replaced-{time.strftime('%Y%m%d-%H%M%S')}.sqlite"
+    os.replace(path, kept)
+    for suffix in ("-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+    return kept.name
+
+
 def prepare_teacher(cfg: SearchConfig, run_dir: Path, console: Console | None) -> list[str]:
-    """Teacher specs for the evaluator; trains the configured ensemble into run_dir/teacher when none is given."""
-    loss = {"proxy": cfg.evaluator.proxy.loss.name, "supernet": cfg.evaluator.supernet.loss.name}
-    if loss.get(cfg.evaluator.name, "ce") == "ce":
-        return list(cfg.teacher.spec)
+    """Teacher specs for the evaluator ([] when its loss needs none); trains the configured
+    ensemble into run_dir/teacher when no teacher is given."""
+    if not build_loss(evaluator_loss(cfg)[0]).needs_teacher:
+        return []
     if cfg.teacher.spec:
         return list(cfg.teacher.spec)
     from .teachers import train_teachers
 
     tdir = run_dir / "teacher"
-    missing = [s for s in cfg.teacher.seeds if not list(tdir.glob(f"*-seed{s}.pt"))]
+    missing = [s for s in cfg.teacher.seeds if not _member(cfg, run_dir, s)]
     if missing:
         if console:
             console.print(f"no teacher given: training {len(missing)} x {cfg.teacher.arch} on {cfg.data.name} "
                           f"({cfg.teacher.epochs:g} epochs each) into {tdir}")
         tcfg = validate(TrainConfig, {"optim": {"epochs": cfg.teacher.epochs}, "loss": {"name": "ce"},
-                                      "augment": "random"})
+                                      "augment": "random", "channels_last": cfg.execution.channels_last})
         for seed in missing:
             train_teachers(cfg.teacher.arch, [seed], cfg.data, tcfg, tdir, progress=console is not None)
-    return [str(tdir / p.name) for p in sorted(tdir.glob("*.pt"))]
+    return teacher_members(cfg, run_dir)
+
+
+def _member(cfg: SearchConfig, run_dir: Path, seed: int) -> list[Path]:
+    return sorted((run_dir / "teacher").glob(f"{canonical_arch(cfg.teacher.arch)}-*-seed{seed}.pt"))
+
+
+def teacher_members(cfg: SearchConfig, run_dir: Path) -> list[str]:
+    """The given teacher specs, or the checkpoints of the ensemble trained into the run."""
+    return list(cfg.teacher.spec) or [str(p) for s in cfg.teacher.seeds for p in _member(cfg, run_dir, s)]
 
 
 def trial_threads(cfg: SearchConfig) -> int:
@@ -132,33 +228,47 @@ def trial_threads(cfg: SearchConfig) -> int:
 
 
 def save_strategy(strategy: Strategy, path: Path, batch: int, phase: str) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save({"state": strategy.state_dict(), "batch": batch, "phase": phase}, tmp)
-    os.replace(tmp, path)
+    atomic_torch_save(path, {"state": strategy.state_dict(), "batch": batch, "phase": phase})
 
 
-def load_strategy(strategy: Strategy, path: Path) -> None:
-    if path.is_file():
-        try:
-            saved = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:
-            raise DistillnasError(f"{str(path)!r} is truncated or unreadable ({type(e).__name__}); "
-                                  "delete it to restart the controller from scratch") from None
-        strategy.load_state_dict(saved["state"])
+def load_strategy(strategy: Strategy, path: Path, store: TrialStore) -> tuple[int, str] | None:
+    """Restore the controller; (batch, phase) it was saved at, or None for a fresh one.
+
+    The controller must not have seen more than the store holds: a store emptied or replaced
+    under a trained controller would silently pair its state with other trials."""
+    if not path.is_file():
+        return None
+    saved = safe_torch_load(path, "controller state", "delete it to restart the controller from scratch")
+    batch, phase = int(saved["batch"]), str(saved["phase"])
+    needed = batch if phase in ("asked", "told") else batch - 1  # 'trained' is saved before batch b is asked
+    if store.last_batch() < needed:
+        raise DistillnasError(f"{str(path)!r} has seen {batch + (phase != 'trained')} batches but {str(store.path)!r} "
+                              f"holds {store.last_batch() + 1}: the store was emptied or replaced. Restore it, or "
+                              f"delete {path.name} (and supernet.pt) to restart the controller on the stored trials")
+    strategy.load_state_dict(saved["state"])
+    return batch, phase
 
 
 def run_search(cfg: SearchConfig, console: Console | None = None, progress: bool = True) -> SearchOutcome:
+    """Run (or resume) a search. Everything about the setup is checked before the run
+    directory is written; Ctrl-C raises SearchInterrupted with the store consistent."""
     start = time.perf_counter()
     check_config(cfg)
+    run_dir = run_dir_of(cfg)
+    if run_dir.is_dir() and not os.access(run_dir, os.W_OK):
+        return finished_readonly(cfg, run_dir, start)
+    setup = check_setup(cfg)
     run_dir = open_run(cfg)
     space = build_space(cfg.space.name, **cfg.space.options())
     teacher = prepare_teacher(cfg, run_dir, console)
     ctx = EvalContext(space=space.config(), data=cfg.data.model_dump(), evaluator=cfg.evaluator.model_dump(),
                       cost=cfg.cost.model_dump(), teacher=teacher, run_dir=str(run_dir),
-                      threads=trial_threads(cfg))
-    strategy = build_strategy(cfg.strategy, space.sizes, space.kinds)
-    load_strategy(strategy, run_dir / STRATEGY_FILE)
+                      threads=trial_threads(cfg), channels_last=cfg.execution.channels_last)
+    if setup.data is not None and (setup.teacher is not None or not teacher):
+        prime_state(ctx, *setup.data, setup.teacher)
     store = TrialStore(run_dir / STORE_FILE)
+    strategy = build_strategy(cfg.strategy, space.sizes, space.kinds)
+    saved_at = load_strategy(strategy, run_dir / STRATEGY_FILE, store)
     supernet = None
     if cfg.evaluator.name == "supernet":
         from .evaluators.supernet import Supernet
@@ -187,11 +297,13 @@ def run_search(cfg: SearchConfig, console: Console | None = None, progress: bool
                     save_strategy(strategy, run_dir / STRATEGY_FILE, b, "asked")
                 evaluated += _run_batch(store, b, archs, space, ctx, executor, cfg, bar, evaluate,
                                         reuse=supernet is None)
-                results = store.batch_results(b)
-                rewards = [trial_reward(results[i], cfg.reward) for i in range(len(archs))]
-                strategy.tell(archs, rewards)
-                save_strategy(strategy, run_dir / STRATEGY_FILE, b, "told")
+                if saved_at != (b, "told"):  # a kill between saving 'told' and marking it: told already
+                    results = store.batch_results(b)
+                    strategy.tell(archs, [trial_reward(results[i], cfg.reward) for i in range(len(archs))])
+                    save_strategy(strategy, run_dir / STRATEGY_FILE, b, "told")
                 store.mark_told(b)
+    except KeyboardInterrupt:
+        raise SearchInterrupted(store.count(), str(run_dir)) from None
     finally:
         if executor is not None:
             executor.close()
@@ -206,9 +318,42 @@ def run_search(cfg: SearchConfig, console: Console | None = None, progress: bool
     else:
         best = select_best(store, cfg, space)
     write_best(run_dir, cfg, space, best, extra)
-    outcome = SearchOutcome(run_dir, store.count(), evaluated, best, time.perf_counter() - start)
+    outcome = SearchOutcome(run_dir, store.count(), evaluated, best, time.perf_counter() - start,
+                            failures=failure_summary(store))
     store.close()
     return outcome
+
+
+def finished_readonly(cfg: SearchConfig, run_dir: Path, start: float) -> SearchOutcome:
+    """A read-only run directory: print a finished run's results without writing anything."""
+    if not (run_dir / STORE_FILE).is_file():
+        raise DistillnasError(f"run directory {str(run_dir)!r} is not writable; give a writable --run-dir")
+    saved = read_yaml_file(run_dir / CONFIG_FILE, "saved config") if (run_dir / CONFIG_FILE).is_file() else {}
+    diff = config_differences(saved, cfg.model_dump())
+    if diff:
+        raise DistillnasError(f"run directory {str(run_dir)!r} is read-only and was made by a different config "
+                              f"(differs in: {', '.join(diff[:5])})")
+    store = TrialStore(run_dir / STORE_FILE, readonly=True)
+    try:
+        if store.count() < cfg.search.trials or not store.is_told(store.last_batch()):
+            raise DistillnasError(f"run directory {str(run_dir)!r} is read-only and its search is unfinished "
+                                  f"({store.count()} of {cfg.search.trials} trials); make it writable to resume")
+        best_path = run_dir / BEST_FILE
+        best = (read_yaml_file(best_path, "best archs").get("archs") or []) if best_path.is_file() else \
+            select_best(store, cfg, build_space(cfg.space.name, **cfg.space.options()))
+        return SearchOutcome(run_dir, store.count(), 0, best, time.perf_counter() - start,
+                             failures=failure_summary(store), readonly=True)
+    finally:
+        store.close()
+
+
+def failure_summary(store: TrialStore) -> dict[str, Any]:
+    """Counts of trials by status other than ok, and the first error (for the closing message)."""
+    bad = [t for t in store.trials() if t["status"] != "ok"]
+    counts: dict[str, int] = {}
+    for t in bad:
+        counts[t["status"]] = counts.get(t["status"], 0) + 1
+    return {"counts": counts, "first_error": bad[0]["error"] if bad else ""}
 
 
 def _run_batch(store: TrialStore, b: int, archs: list, space: SearchSpace, ctx: EvalContext,  # noqa: ANN001
@@ -256,10 +401,8 @@ def select_best(store: TrialStore, cfg: SearchConfig, space: SearchSpace) -> lis
 
 def write_best(run_dir: Path, cfg: SearchConfig, space: SearchSpace, best: list[dict[str, Any]],
                extra: dict[str, Any] | None = None) -> Path:
-    path = run_dir / BEST_FILE
     doc = {"space": space.config(), "reward": cfg.reward.model_dump(), **(extra or {}), "archs": best}
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
-    return path
+    return atomic_write_text(run_dir / BEST_FILE, yaml.safe_dump(doc, sort_keys=False))
 
 
 def best_table(outcome: SearchOutcome, cfg: SearchConfig) -> Table:
@@ -276,7 +419,10 @@ def best_table(outcome: SearchOutcome, cfg: SearchConfig) -> Table:
 def print_best(outcome: SearchOutcome, cfg: SearchConfig, console: Console) -> None:
     """The table, then each arch string in full (they are too long for a column)."""
     if not outcome.best:
-        console.print(f"[red]no trial of {outcome.run_dir} finished successfully; see trials.sqlite for the errors")
+        counts = ", ".join(f"{n} {status}" for status, n in (outcome.failures.get("counts") or {}).items())
+        console.print(f"[red]no trial of {outcome.run_dir} finished successfully ({counts or 'no trials'}); every "
+                      f"trial's error is in {outcome.run_dir / STORE_FILE} (column 'error'). The first: "
+                      f"{outcome.failures.get('first_error') or '-'}", soft_wrap=True)
         return
     console.print(best_table(outcome, cfg))
     for i, b in enumerate(outcome.best, 1):
@@ -322,9 +468,9 @@ def load_run(run_dir: str | Path) -> tuple[SearchConfig, dict[str, Any]]:
     run_dir = Path(run_dir)
     if not (run_dir / CONFIG_FILE).is_file() or not (run_dir / STORE_FILE).is_file():
         raise DistillnasError(f"{str(run_dir)!r} is not a search run (no {CONFIG_FILE} and {STORE_FILE})")
-    cfg = validate(SearchConfig, yaml.safe_load((run_dir / CONFIG_FILE).read_text()))
+    cfg = validate(SearchConfig, read_yaml_file(run_dir / CONFIG_FILE, "saved config"))
     best_path = run_dir / BEST_FILE
-    best = yaml.safe_load(best_path.read_text()) if best_path.is_file() else None
+    best = read_yaml_file(best_path, "best archs") if best_path.is_file() else None
     if not best or not best.get("archs"):
         raise DistillnasError(f"run {str(run_dir)!r} has no finished successful trials yet (no archs in {BEST_FILE}); "
                               "run or resume the search first")
@@ -332,21 +478,29 @@ def load_run(run_dir: str | Path) -> tuple[SearchConfig, dict[str, Any]]:
 
 
 def retrain_from_run(run_dir: str | Path, top: int = 1, *, epochs: float | None = None, seeds: list[int] | None = None,
-                     loss: str | None = None, device: str = "auto", progress: bool = False) -> list:
-    """Retrain the top archs of a run from scratch with its final-training config and teacher."""
+                     loss: str | None = None, device: str = "auto", progress: bool = False,
+                     out_dir: str | Path | None = None, channels_last: str = "auto",
+                     warn: Callable[[str], None] = log.warning) -> list:
+    """Retrain the top archs of a run from scratch with its final-training config and teacher;
+    checkpoints go to out_dir (default RUN/students)."""
     from .teachers import TeacherCache, load_teacher
-    from .train import prepare_data, train_student
+    from .data import prepare_data
+    from .train import train_student
 
     run_dir = Path(run_dir)
     cfg, best = load_run(run_dir)
     if top < 1:
         raise DistillnasError(f"--top must be >= 1, got {top}")
+    if top > len(best["archs"]):
+        warn(f"--top {top}, but {run_dir / BEST_FILE} holds {len(best['archs'])} arch(s): retraining those")
     final = cfg.final
-    optim = final.optim.model_copy(update={"epochs": epochs}) if epochs is not None else final.optim
-    loss_cfg = final.loss.model_copy(update={"name": loss}) if loss else final.loss
-    tcfg = validate(TrainConfig, {"optim": optim.model_dump(), "loss": loss_cfg.model_dump(), "device": device})
+    optim = {**final.optim.model_dump(), **({"epochs": epochs} if epochs is not None else {})}
+    loss_cfg = {**final.loss.model_dump(), **({"name": loss} if loss else {})}
+    tcfg = validate(TrainConfig, {"optim": optim, "loss": loss_cfg, "device": device,
+                                  "channels_last": channels_last})
+    students = ensure_dir(out_dir or run_dir / "students", "output directory (--out)")
     ds, splits = prepare_data(cfg.data)
-    specs = list(cfg.teacher.spec) or sorted(str(p) for p in (run_dir / "teacher").glob("*.pt"))
+    specs = teacher_members(cfg, run_dir)
     teacher = load_teacher(specs, ds) if specs and tcfg.loss.name != "ce" else None
     cache = TeacherCache(run_dir / "teacher_cache")
     store = TrialStore(run_dir / STORE_FILE)
@@ -354,7 +508,7 @@ def retrain_from_run(run_dir: str | Path, top: int = 1, *, epochs: float | None 
     for entry in best["archs"][:top]:
         for seed in seeds or final.seeds:
             run = train_student(entry["arch"], tcfg, ds, splits, teacher=teacher, cache=cache, seed=seed,
-                                out_dir=run_dir / "students", space=best["space"],
+                                out_dir=students, space=best["space"],
                                 run_config={"search": str(run_dir), "train": tcfg.model_dump(),
                                             "data": cfg.data.model_dump()}, progress=progress)
             store.add_final(run.arch, run.loss, seed, run.status, run.metrics.get("test"), run.params,

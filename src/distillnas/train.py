@@ -8,6 +8,7 @@ and writes a checkpoint that carries the arch string and the resolved config.
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -18,14 +19,16 @@ import torch
 import torch.nn as nn
 
 from .checkpoint import save_checkpoint
-from .config import DataConfig, OptimConfig, TrainConfig
-from .data import Batch, ImageDataset, Splits, TensorLoader, load_dataset, make_splits, make_views
+from .config import OptimConfig, TrainConfig
+from .data import Batch, ImageDataset, Splits, TensorLoader, make_views
 from .distill import TeacherOutput, build_loss, parse_loss_spec
 from .errors import DistillnasError
 from .models import build_model, canonical_arch, count_params
+from .models.layout import channels_last_hazard
 from .progress import progress_bar
 
 Targets = Callable[[Batch], TeacherOutput]
+log = logging.getLogger("distillnas")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -40,11 +43,17 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def use_channels_last(setting: str, device: torch.device) -> bool:
-    """'auto': on for CPU, where bench/channels_last.py measured it faster for every family."""
-    if setting == "auto":
-        return device.type == "cpu"
-    return setting == "on"
+def use_channels_last(setting: str, device: torch.device, model: nn.Module | None = None) -> bool:
+    """'auto': on for CPU, where bench/channels_last.py measured it faster; 'on': on anywhere.
+    Never on CPU for a model with a convolution that hangs oneDNN (models/layout.py)."""
+    wanted = device.type == "cpu" if setting == "auto" else setting == "on"
+    if wanted and device.type == "cpu" and model is not None:
+        hazard = channels_last_hazard(model)
+        if hazard is not None:
+            if setting == "on":
+                log.info("channels-last left off for this model on CPU: %s hits a oneDNN hang", hazard)
+            return False
+    return wanted
 
 
 def lr_lambda(cfg: OptimConfig, steps_per_epoch: int) -> Callable[[int], float]:
@@ -96,6 +105,8 @@ def fit(model: nn.Module, loss_fn: nn.Module, loader: TensorLoader, cfg: OptimCo
     """Train `model` for cfg.epochs (fractions allowed) and evaluate it on `evals`."""
     model.to(device)
     loss_fn.to(device)
+    if channels_last and device.type == "cpu" and channels_last_hazard(model) is not None:
+        channels_last = False  # a oneDNN hang otherwise (models/layout.py); the loader's layout is then undone below
     if channels_last:
         model.to(memory_format=torch.channels_last)
     params = list(model.parameters()) + list(loss_fn.parameters())
@@ -116,7 +127,8 @@ def fit(model: nn.Module, loss_fn: nn.Module, loader: TensorLoader, cfg: OptimCo
             for b in loader:
                 if step >= total:
                     break
-                x = b.x.to(device, non_blocking=True)
+                x = b.x.to(device, non_blocking=True,
+                           memory_format=torch.channels_last if channels_last else torch.contiguous_format)
                 y = b.y.to(device, non_blocking=True)
                 t = targets(b) if targets is not None else None
                 if t is not None:
@@ -134,7 +146,13 @@ def fit(model: nn.Module, loss_fn: nn.Module, loader: TensorLoader, cfg: OptimCo
                     break
                 opt.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
-                scaler.step(opt)
+                try:
+                    scaler.step(opt)
+                except RuntimeError as e:  # an lr beyond float32 range: torch refuses the update
+                    if "overflow" not in str(e):
+                        raise
+                    status, error = "diverged", f"the update overflowed at step {step + 1}: {str(e)[:120]}"
+                    break
                 scaler.update()
                 sched.step()
                 step += 1
@@ -142,6 +160,11 @@ def fit(model: nn.Module, loss_fn: nn.Module, loader: TensorLoader, cfg: OptimCo
                 losses.append(loss.item())
                 bar.advance(loss=losses[-1])
             epoch_loss = sum(losses) / max(1, len(losses))
+    if status == "ok":
+        named = [*model.named_parameters(), *loss_fn.named_parameters(prefix="loss")]
+        bad = next((n for n, p in named if not torch.isfinite(p).all()), None)
+        if bad is not None:  # a finite loss can still leave inf/NaN weights (e.g. an overflowing lr)
+            status, error = "diverged", f"parameter {bad!r} is not finite after {step} steps"
     wall = time.perf_counter() - start
     result = FitResult(status, step / steps_per_epoch, step, epoch_loss, wall_s=wall,
                        images_per_s=seen / max(wall, 1e-9), error=error)
@@ -174,14 +197,20 @@ def loss_uses(spec: str, name: str) -> bool:
     return any(n == name for _, n in parse_loss_spec(spec))
 
 
-def check_teacher_for_loss(spec: str, teacher) -> None:  # noqa: ANN001
-    """Clear errors before any training: a missing teacher, or oracle KD without an ensemble."""
+def check_teacher_for_loss(spec: str, teacher, where: str = "--loss") -> None:  # noqa: ANN001
+    """Clear errors before any training: a missing teacher, or oracle KD without an ensemble.
+
+    `where` names the setting that chose the loss (a CLI flag or a config key), so the hint
+    says what to change in the user's own terms."""
     loss = build_loss(spec)
     if loss.needs_teacher and teacher is None:
-        raise DistillnasError(f"loss {spec!r} distils from a teacher: give one with --teacher (or use --loss ce)")
-    if loss_uses(spec, "od") and teacher.num_members < 2:
+        raise DistillnasError(f"loss {spec!r} distils from a teacher: give one with --teacher (or set {where} ce)"
+                              if where.startswith("--") else
+                              f"{where}={spec!r} distils from a teacher: set teacher.spec (or {where}=ce)")
+    if teacher is not None and loss_uses(spec, "od") and teacher.num_members < 2:
+        fix = f"{where} kd" if where.startswith("--") else f"{where}=kd"
         raise DistillnasError(f"loss 'od' (oracle KD) needs an ensemble teacher of 2 or more members; "
-                              f"{teacher.name!r} has {teacher.num_members}. Use --loss kd for a single teacher")
+                              f"{teacher.name!r} has {teacher.num_members}. Use {fix} for a single teacher")
 
 
 def make_targets(teacher, ds: ImageDataset, split: str, indices: torch.Tensor, cfg: TrainConfig,  # noqa: ANN001
@@ -221,7 +250,7 @@ def train_student(arch: str, cfg: TrainConfig, ds: ImageDataset, splits: Splits,
         cache = cache or TeacherCache(None, cfg.eval_batch_size, device)
         targets, augment, views = make_targets(teacher, ds, train_split, indices, cfg, cache, features,
                                                seed=10_000 + len(indices))
-    cl = use_channels_last(cfg.channels_last, device)
+    cl = use_channels_last(cfg.channels_last, device, model)
     loader = TensorLoader(ds, indices, cfg.optim.batch_size, shuffle=True, augment=augment, views=views,
                           seed=seed, drop_last=len(indices) > cfg.optim.batch_size, channels_last=cl)
     evals = {s: TensorLoader(ds, splits.get(s), cfg.eval_batch_size) for s in eval_splits}
@@ -254,14 +283,3 @@ def _first_images(ds: ImageDataset, indices: torch.Tensor) -> torch.Tensor:
     from .data import Normalizer
 
     return Normalizer(ds)(ds.images[indices[:2]])
-
-
-def prepare_data(cfg: DataConfig) -> tuple[ImageDataset, Splits]:
-    options = {}
-    if cfg.image_size is not None:
-        if cfg.name != "imagefolder":
-            raise DistillnasError(f"data.image_size={cfg.image_size} applies to imagefolder only; "
-                                  f"{cfg.name!r} has a fixed size")
-        options["image_size"] = cfg.image_size
-    ds = load_dataset(cfg.name, cfg.root, **options)
-    return ds, make_splits(ds, cfg.val_fraction, cfg.test_fraction, cfg.seed, cfg.train_subset)

@@ -38,6 +38,11 @@ class ImageDataset:
             raise DistillnasError(f"dataset {self.name!r}: images must be uint8 (N, C, H, W)")
         if len(self.images) != len(self.labels):
             raise DistillnasError(f"dataset {self.name!r}: {len(self.images)} images but {len(self.labels)} labels")
+        if self.num_classes < 2:
+            raise DistillnasError(f"dataset {self.name!r} has {self.num_classes} class; classification needs at least 2")
+        if len(self.labels) and (int(self.labels.min()) < 0 or int(self.labels.max()) >= self.num_classes):
+            raise DistillnasError(f"dataset {self.name!r} has labels {int(self.labels.min())}..{int(self.labels.max())}"
+                                  f"; they must lie in 0..{self.num_classes - 1} for its {self.num_classes} classes")
 
     def __len__(self) -> int:
         return len(self.labels)

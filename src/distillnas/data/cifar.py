@@ -46,7 +46,8 @@ def _read(path: Path) -> dict:
 def _find_dir(root: str | None, name: str) -> Path:
     folder, train, test, _, _ = _LAYOUTS[name]
     if root is None:
-        raise DistillnasError(f"dataset {name!r} needs data.root: a directory holding {folder}/")
+        raise DistillnasError(f"dataset {name!r} needs a data root (--data-root / data.root): a directory "
+                              f"holding {folder}/")
     base = Path(root).expanduser()
     for cand in (base, base / folder):
         if all((cand / f).is_file() for f in train + test):
@@ -64,10 +65,12 @@ def _load(name: str, root: str | None) -> ImageDataset:
     for f in train + test:
         try:
             batch = _read(d / f)
+            if not isinstance(batch, dict):
+                raise ValueError(f"it holds a {type(batch).__name__}, not a dict of data and labels")
             xs.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
             ys.append(np.asarray(batch[key], dtype=np.int64))
-        except (pickle.UnpicklingError, KeyError, ValueError, EOFError) as e:
-            raise DistillnasError(f"{d / f}: not a {name} batch file ({e})") from None
+        except (pickle.UnpicklingError, KeyError, ValueError, TypeError, EOFError, OSError) as e:
+            raise DistillnasError(f"{d / f}: not a {name} batch file ({type(e).__name__}: {e})") from None
     n_test = sum(len(y) for y in ys[len(train):])
     labels = np.concatenate(ys)
     mean, std = _STATS[name]

@@ -18,9 +18,11 @@ import torch
 
 from ..config import CostConfig, DataConfig, EvaluatorConfig, TrainConfig, validate
 from ..cost import MEASURERS, LatencyCache, count_macs, count_params
-from ..errors import DistillnasError
+from ..data import prepare_data
+from ..errors import DistillnasError, SetupError
 from ..registry import Registry
 from ..spaces import SearchSpace, build_space
+from ..teachers import TeacherCache, load_teacher
 
 
 @dataclass
@@ -52,6 +54,7 @@ class EvalContext:
     run_dir: str
     device: str = "auto"
     threads: int = 0
+    channels_last: str = "auto"
 
     @property
     def key(self) -> str:
@@ -71,6 +74,28 @@ def _state(ctx: EvalContext) -> dict:
     return _STATE[ctx.key]
 
 
+def prime_state(ctx: EvalContext, ds, splits, teacher) -> None:  # noqa: ANN001
+    """Hand this process's evaluator the dataset and teacher the setup check already loaded
+    (the local executor would otherwise load them a second time)."""
+    st = _state(ctx)
+    st.update(data=(ds, splits), teacher=teacher,
+              cache=TeacherCache(Path(ctx.run_dir) / "teacher_cache" if ctx.run_dir else None))
+
+
+def _load_setup(ctx: EvalContext, st: dict) -> None:
+    """Dataset, teacher and cache for this process, all or nothing. They were checked before
+    the search began, so a failure here is about this worker's environment (a missing mount
+    on a Ray node, say), never about the arch: it is raised as SetupError, not stored."""
+    try:
+        ds, splits = prepare_data(validate(DataConfig, ctx.data))
+        teacher = load_teacher(ctx.teacher, ds) if ctx.teacher else None
+    except Exception as e:
+        raise SetupError(f"this worker cannot load the search's data or teacher: {str(e).splitlines()[0][:300]}") \
+            from None
+    st.update(data=(ds, splits), teacher=teacher,
+              cache=TeacherCache(Path(ctx.run_dir) / "teacher_cache" if ctx.run_dir else None))
+
+
 def measure_costs(space: SearchSpace, tokens: tuple[int, ...], arch: str, shape: tuple[int, int, int],
                   num_classes: int, latency: LatencyCache) -> tuple[torch.nn.Module, dict[str, Any]]:
     c, h, _ = shape
@@ -82,16 +107,12 @@ def measure_costs(space: SearchSpace, tokens: tuple[int, ...], arch: str, shape:
 
 def _proxy(ctx: EvalContext, tokens: tuple[int, ...], seed: int) -> TrialResult:
     """AKD's proxy: train briefly on mini-train (KD from the cached teacher, or CE), score on mini-val."""
-    from ..teachers import TeacherCache, load_teacher
-    from ..train import prepare_data, train_student
+    from ..train import train_student
 
     st = _state(ctx)
     space, ev = st["space"], st["evaluator"]
     if "data" not in st:
-        ds, splits = prepare_data(validate(DataConfig, ctx.data))
-        st["data"] = (ds, splits)
-        st["teacher"] = load_teacher(ctx.teacher, ds) if ctx.teacher else None
-        st["cache"] = TeacherCache(Path(ctx.run_dir) / "teacher_cache" if ctx.run_dir else None)
+        _load_setup(ctx, st)
     ds, splits = st["data"]
     arch = space.to_string(tokens)
     _, costs = measure_costs(space, tokens, arch, (ds.in_channels, ds.input_size, ds.input_size), ds.num_classes,
@@ -100,7 +121,8 @@ def _proxy(ctx: EvalContext, tokens: tuple[int, ...], seed: int) -> TrialResult:
     cfg = validate(TrainConfig, {
         "optim": {"epochs": p.epochs, "warmup_epochs": p.warmup_epochs, "batch_size": p.batch_size, "lr": p.lr,
                   "weight_decay": p.weight_decay},
-        "loss": p.loss.model_dump(), "augment": p.augment, "teacher_views": p.teacher_views, "device": ctx.device})
+        "loss": p.loss.model_dump(), "augment": p.augment, "teacher_views": p.teacher_views, "device": ctx.device,
+        "channels_last": ctx.channels_last})
     run = train_student(arch, cfg, ds, splits, teacher=st["teacher"], cache=st["cache"], seed=seed,
                         train_split="minitrain", eval_splits=("minival",), space=space.config())
     return TrialResult(arch, list(tokens), run.status, run.metrics.get("minival"), error=run.error,
@@ -152,6 +174,8 @@ def evaluate_trial(ctx: EvalContext, tokens: tuple[int, ...], seed: int) -> Tria
         torch.set_num_threads(ctx.threads)
     try:
         result = EVALUATORS.get(ctx.evaluator.get("name", "proxy"))(ctx, tuple(tokens), seed)
+    except SetupError:  # about the setup, not the arch: stop the search, store nothing
+        raise
     except Exception as e:  # a broken candidate must not stop the search
         arch = ""
         try:
@@ -165,4 +189,4 @@ def evaluate_trial(ctx: EvalContext, tokens: tuple[int, ...], seed: int) -> Tria
     return result
 
 
-__all__ = ["EVALUATORS", "EvalContext", "TrialResult", "evaluate_trial", "measure_costs", "read_table"]
+__all__ = ["EVALUATORS", "EvalContext", "TrialResult", "evaluate_trial", "measure_costs", "prime_state", "read_table"]

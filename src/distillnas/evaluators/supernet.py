@@ -49,7 +49,8 @@ def check_memory_limit(space: AddonSpace, limit: float, num_classes: int, in_cha
 class Supernet:
     def __init__(self, cfg: SearchConfig, space: AddonSpace, teacher_specs: list[str], run_dir: Path) -> None:
         from ..teachers import TeacherCache, load_teacher
-        from ..train import check_teacher_for_loss, make_targets, prepare_data, resolve_device, use_channels_last
+        from ..data import prepare_data
+        from ..train import check_teacher_for_loss, make_targets, resolve_device, use_channels_last
 
         if not isinstance(space, AddonSpace):
             raise DistillnasError(f"the supernet evaluator needs the addon space, not {space.name!r}")
@@ -60,7 +61,7 @@ class Supernet:
         self.limit, self.backbone_params = check_memory_limit(space, sc.memory_limit, ds.num_classes, ds.in_channels)
         self.device = resolve_device("auto")
         teacher = load_teacher(teacher_specs, ds) if teacher_specs else None
-        check_teacher_for_loss(sc.loss.name, teacher)
+        check_teacher_for_loss(sc.loss.name, teacher, where="evaluator.supernet.loss.name")
         self.loss = build_loss(sc.loss.name, sc.loss.temperature, sc.loss.kd_weight)
         tcfg = validate(TrainConfig, {"augment": sc.augment, "teacher_views": sc.teacher_views})
         idx = self.splits.minitrain
@@ -69,9 +70,9 @@ class Supernet:
             self.targets, augment, views = make_targets(teacher, ds, "minitrain", idx, tcfg,
                                                         TeacherCache(run_dir / "teacher_cache"), False,
                                                         seed=10_000 + len(idx))
-        self.channels_last = use_channels_last("auto", self.device)
         torch.manual_seed(cfg.strategy.seed)
         self.model = space.supernet(ds.num_classes, ds.in_channels).to(self.device)
+        self.channels_last = use_channels_last(cfg.execution.channels_last, self.device, self.model)
         if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
         self.loader = TensorLoader(ds, idx, sc.batch_size, shuffle=True, augment=augment, views=views,

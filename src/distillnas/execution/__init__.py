@@ -10,6 +10,7 @@ from abc import ABC, abstractmethod
 from typing import Any, Callable, Iterator, Sequence
 
 from ..config import ExecutionConfig
+from ..errors import DistillnasError
 from ..registry import Registry
 
 
@@ -51,7 +52,15 @@ class RayExecutor(Executor):
         while pending:
             done, _ = self.ray.wait(list(pending), num_returns=1)
             for ref in done:
-                yield pending.pop(ref), self.ray.get(ref)
+                i = pending.pop(ref)
+                try:
+                    result = self.ray.get(ref)
+                except self.ray.exceptions.RayTaskError as e:  # re-raise our own errors as themselves
+                    cause = getattr(e, "cause", None)
+                    if isinstance(cause, DistillnasError):
+                        raise cause from None
+                    raise
+                yield i, result
 
     def close(self) -> None:
         if self.started:

@@ -154,6 +154,9 @@ class AddonSpace(SearchSpace):
                     raise DistillnasError(f"malformed add-on layer {layer!r} in {text!r}; write e.g. conv3x3<0>")
                 tokens.append(self.token_of(Decision(f"s{s}.l{j}.op", "op", ADDON_OPS), m["op"], text))
                 skips = {int(i) for i in (m["skips"] or "").split(",") if i}
+                if j == 1 and skips:
+                    raise DistillnasError(f"addon arch {text!r}: layer 1 of stage {s} is the first add-on layer of "
+                                          f"its stage and takes no skip inputs, got {sorted(skips)}")
                 if any(i > j - 2 for i in skips):
                     raise DistillnasError(f"addon arch {text!r}: layer {j} of stage {s} can take skip inputs from "
                                           f"0..{j - 2} only, got {sorted(skips)}")

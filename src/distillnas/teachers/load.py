@@ -61,6 +61,9 @@ def _probe_classes(module: nn.Module, name: str, ds: ImageDataset) -> int:
                               f"{str(e).splitlines()[0][:160]}") from None
     if not isinstance(out, torch.Tensor) or out.dim() != 2:
         raise DistillnasError(f"teacher {name!r} must return logits (batch, classes), got {type(out).__name__}")
+    if not torch.isfinite(out).all():
+        raise DistillnasError(f"teacher {name!r} gives non-finite logits (inf or NaN) on {ds.name!r} images; "
+                              "its weights are broken")
     return int(out.shape[1])
 
 
@@ -72,6 +75,7 @@ def _from_checkpoint(path: Path, ds: ImageDataset) -> ModuleTeacher:
         raise DistillnasError(f"teacher {str(path)!r} takes {meta['in_channels']}-channel images but dataset "
                               f"{ds.name!r} has {ds.in_channels}")
     model, meta = load_student(path)
+    _probe_classes(model, str(path), ds)  # runs it once: broken weights are found here, not mid-search
     return ModuleTeacher(model, str(path), _file_hash(path), int(meta["num_classes"]))
 
 
@@ -93,7 +97,12 @@ def _from_python(spec: str, ds: ImageDataset) -> ModuleTeacher:
     except (ImportError, AttributeError) as e:
         raise DistillnasError(f"teacher factory {target!r} cannot be imported: {e}") from None
     kwargs = {"num_classes": ds.num_classes} if "num_classes" in inspect.signature(factory).parameters else {}
-    module = factory(**kwargs)
+    try:
+        module = factory(**kwargs)
+    except Exception as e:
+        raise DistillnasError(f"teacher factory {target!r} failed: {type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''}") from None
+    if not isinstance(module, nn.Module):
+        raise DistillnasError(f"teacher factory {target!r} must return a torch.nn.Module, got {type(module).__name__}")
     identity = hashlib.sha256(target.encode()).hexdigest()[:8]
     if weights:
         wpath = Path(weights)
@@ -102,7 +111,11 @@ def _from_python(spec: str, ds: ImageDataset) -> ModuleTeacher:
         except Exception as e:
             raise DistillnasError(f"teacher weights {weights!r} are truncated or unreadable ({type(e).__name__})") from None
         state = state.get("state_dict", state) if isinstance(state, dict) else state
-        module.load_state_dict(state)
+        try:
+            module.load_state_dict(state)
+        except (RuntimeError, TypeError, AttributeError) as e:
+            raise DistillnasError(f"teacher weights {weights!r} do not fit {target!r}: "
+                                  f"{str(e).splitlines()[0][:160]}") from None
         identity += _file_hash(wpath)
     return ModuleTeacher(module, spec, identity, _probe_classes(module, spec, ds))
 
@@ -117,6 +130,12 @@ def _from_logits(path: Path, ds: ImageDataset) -> LogitsTeacher:
         raise DistillnasError(f"logits file {str(path)!r} is truncated or unreadable ({type(e).__name__})") from None
     if not isinstance(arr, torch.Tensor) or arr.dim() != 2:
         raise DistillnasError(f"logits file {str(path)!r} must hold a (examples, classes) array")
+    if not arr.is_floating_point():
+        raise DistillnasError(f"logits file {str(path)!r} holds {arr.dtype} values; logits must be floats")
+    bad = int((~torch.isfinite(arr)).any(dim=1).sum())
+    if bad:
+        raise DistillnasError(f"logits file {str(path)!r} has non-finite values (inf or NaN) in {bad} of "
+                              f"{len(arr)} rows")
     allowed = sorted({len(ds), ds.test_start or len(ds)})
     if len(arr) not in allowed:
         raise DistillnasError(f"logits file {str(path)!r} has {len(arr)} rows; dataset {ds.name!r} needs "

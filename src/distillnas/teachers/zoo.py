@@ -24,7 +24,8 @@ def evaluate_teacher(teacher, ds: ImageDataset, split: str, indices: torch.Tenso
 def train_teachers(arch: str, seeds: list[int], data_cfg: DataConfig, cfg: TrainConfig, out_dir: str | Path,
                    progress: bool = False) -> tuple[list, EnsembleReport]:
     """Train one member per seed on the whole training pool with CE; report on the test split."""
-    from ..train import prepare_data, train_student
+    from ..data import prepare_data
+    from ..train import train_student
 
     out_dir = Path(out_dir)
     ds, splits = prepare_data(data_cfg)

@@ -1,0 +1,390 @@
+"""Bad input across every command: one line naming the bad value, exit 2, no traceback,
+nothing lost.
+
+Each case is (argv, expected fragment of the message, preparation). `{run}` is a copy of a
+finished tiny search run: after the bad command, the same run must still resume to exactly
+the trials it had (nothing re-run, nothing rewritten). `{tmp}` is the test's directory,
+`{teacher}` a directory of three tiny teachers, `{bad}` the file or directory that the
+preparation made.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from distillnas.cli import main
+
+from conftest import rows, tiny_overrides
+
+SYN = ["--data.name=synthetic"]
+TRAIN = ["train", "--arch", "resnet8-w0.25", "--dataset", "synthetic", "--epochs", "1", "--no-progress"]
+
+
+# --- preparations: each makes {bad} under tmp and returns its path ------------------------
+
+def _file(text: bytes | str, name: str = "bad.yaml"):
+    def make(tmp: Path, teacher: Path) -> Path:
+        p = tmp / name
+        p.write_bytes(text if isinstance(text, bytes) else text.encode())
+        return p
+    return make
+
+
+def _logits(rows_: int, cols: int, fill: float | None = None, dtype=np.float32):
+    def make(tmp: Path, teacher: Path) -> Path:
+        a = np.random.default_rng(0).normal(size=(rows_, cols)).astype(dtype)
+        if fill is not None:
+            a[:] = fill
+        p = tmp / "logits.npy"
+        np.save(p, a)
+        return p
+    return make
+
+
+class Evil:  # a pickle that would run code if unpickled without weights_only
+    def __reduce__(self):
+        return (os.system, ("echo pwned > /tmp/distillnas-pwned",))
+
+
+def _pickle_teacher(tmp: Path, teacher: Path) -> Path:
+    p = tmp / "evil.pt"
+    torch.save({"format": "distillnas/1", "evil": Evil()}, p)
+    return p
+
+
+def _one_member(tmp: Path, teacher: Path) -> Path:
+    return sorted(teacher.glob("*.pt"))[0]
+
+
+def _imagefolder(classes: dict[str, int], corrupt: bool = False):
+    def make(tmp: Path, teacher: Path) -> Path:
+        from PIL import Image
+
+        root = tmp / "imgs"
+        for split in ("train", "val"):
+            for c, n in classes.items():
+                d = root / split / c
+                d.mkdir(parents=True, exist_ok=True)
+                for i in range(n):
+                    Image.new("RGB", (8, 8), (i * 20 % 255, 0, 0)).save(d / f"{i}.png")
+        return root
+    return make
+
+
+def _cifar(batch_obj, labels_max: int = 9):
+    def make(tmp: Path, teacher: Path) -> Path:
+        d = tmp / "cifar-10-batches-py"
+        d.mkdir(parents=True)
+        for f in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+            obj = batch_obj if batch_obj is not None else {
+                b"data": np.zeros((4, 3072), np.uint8), b"labels": [0, 1, 2, labels_max]}
+            (d / f).write_bytes(pickle.dumps(obj))
+        return tmp
+    return make
+
+
+def _a_file(tmp: Path, teacher: Path) -> Path:
+    p = tmp / "a-file"
+    p.write_text("x")
+    return p
+
+
+def _corrupt_store(run: Path):
+    (run / "trials.sqlite").write_bytes(b"SQLite format 3\x00" + b"\x13" * 3000)
+    for s in ("-wal", "-shm"):
+        Path(str(run / "trials.sqlite") + s).unlink(missing_ok=True)
+
+
+def _empty_store(run: Path):
+    for s in ("", "-wal", "-shm"):
+        Path(str(run / "trials.sqlite") + s).unlink(missing_ok=True)
+    import sqlite3
+    sqlite3.connect(run / "trials.sqlite").close()
+
+
+def _truncated_strategy(run: Path):
+    data = (run / "strategy.pt").read_bytes()
+    (run / "strategy.pt").write_bytes(data[: len(data) // 3])
+
+
+# --- the table ------------------------------------------------------------------------------
+# (id, argv, fragment, prep for {bad}, damage to {run} before the command)
+
+CASES = [
+    # search: config values and names
+    ("target-inf", ["search", "--reward.target=inf"], "reward.target='inf'", None, None),
+    ("target-nan", ["search", "--reward.target=.nan"], "reward.target=nan", None, None),
+    ("target-neg", ["search", "--reward.target=-1"], "reward.target=-1", None, None),
+    ("epochs-inf", ["search", "--evaluator.proxy.epochs=inf"], "evaluator.proxy.epochs='inf'", None, None),
+    ("lr-nan", ["search", "--evaluator.proxy.lr=nan"], "evaluator.proxy.lr='nan'", None, None),
+    ("trials-0", ["search", "--search.trials=0"], "search.trials=0", None, None),
+    ("batch-0", ["search", "--search.batch_size=0"], "search.batch_size=0", None, None),
+    ("unknown-section", ["search", "--serch.trials=3"], "'serch' (did you mean 'search'?)", None, None),
+    ("unknown-key", ["search", "--search.trails=3"], "'search.trails'", None, None),
+    ("strategy", ["search", "--strategy.name=bogus"], "unknown strategy 'bogus'", None, None),
+    ("space", ["search", "--space.name=bogus"], "'bogus'", None, None),
+    ("preset", ["search", "--space.preset=huge"], "'huge'", None, None),
+    ("evaluator", ["search", "--evaluator.name=bogus"], "unknown evaluator 'bogus'", None, None),
+    ("executor", ["search", "--execution.executor=slurm"], "unknown executor 'slurm'", None, None),
+    ("metric", ["search", "--reward.metric=energy"], "reward.metric='energy'", None, None),
+    ("loss-name", ["search", *SYN, "--evaluator.proxy.loss.name=kld"], "unknown loss 'kld'", None, None),
+    ("temp-0", ["search", "--evaluator.proxy.loss.temperature=0"], "temperature=0", None, None),
+    ("val-frac", ["search", "--data.val_fraction=1.5"], "data.val_fraction=1.5", None, None),
+    ("image-size", ["search", "--data.image_size=64"], "data.image_size=64", None, None),
+    ("channels-last", ["search", "--execution.channels_last=sometimes"], "channels_last='sometimes'", None, None),
+    ("dataset", ["search", "--data.name=imagenet"], "unknown dataset 'imagenet'", None, None),
+    ("cifar-no-root", ["search", "--data.name=cifar10"], "needs a data root", None, None),
+    ("cifar-bad-root", ["search", "--data.name=cifar10", "--data.root=/nonexistent"], "'/nonexistent'", None, None),
+    ("teacher-arch", ["search", *SYN, "--teacher.arch=vgg"], "unknown model family 'vgg'", None, None),
+    ("table-none", ["search", "--config", "akd_diswot", "--evaluator.table=null"], "evaluator.table", None, None),
+    ("table-missing", ["search", "--config", "akd_diswot", "--evaluator.table=/nowhere.txt"], "'/nowhere.txt'",
+     None, None),
+    ("kdas-memory", ["search", "--config", "kdas_mnist5k", "--evaluator.supernet.memory_limit=0.5"],
+     "memory limit", None, None),
+    ("kdas-ray", ["search", "--config", "kdas_mnist5k", "--execution.executor=ray"], "executor=local", None, None),
+    ("bad-override", ["search", "--trials"], "bad override '--trials'", None, None),
+    ("override-into-value", ["search", "--reward.target.x=1"], "'target' is a value", None, None),
+    # search: config files
+    ("config-missing", ["search", "--config", "nope.yaml"], "'nope.yaml'", None, None),
+    ("config-binary", ["search", "--config", "{bad}"], "not a UTF-8 text file", _file(b"\xff\xfe\x00\x81garbage"), None),
+    ("config-empty", ["search", "--config", "{bad}"], "is empty", _file(""), None),
+    ("config-dup", ["search", "--config", "{bad}"], "duplicate key 'search'",
+     _file("search: {trials: 3}\nsearch: {trials: 4}\n"), None),
+    ("config-dir", ["search", "--config", "{tmp}"], "is a directory", None, None),
+    ("config-list", ["search", "--config", "{bad}"], "must be a mapping", _file("- 1\n- 2\n"), None),
+    ("config-syntax", ["search", "--config", "{bad}"], "not valid YAML", _file("search: {trials: [\n"), None),
+    ("config-tag", ["search", "--config", "{bad}"], "not valid YAML",
+     _file("search: !!python/object/apply:os.system ['echo pwned']\n"), None),
+    ("config-inf", ["search", "--config", "{bad}"], "reward.target=inf", _file("reward: {target: .inf}\n"), None),
+    # search: teachers (checked before the run directory is written)
+    ("teacher-missing", ["search", *SYN, "--teacher.spec=[/no/teacher.pt]"], "'/no/teacher.pt'", None, None),
+    ("teacher-pickle", ["search", *SYN, "--teacher.spec=[{bad}]"], "evil.pt", _pickle_teacher, None),
+    ("teacher-classes", ["search", *SYN, "--teacher.spec=[{bad}]"], "predicts 3 classes", _logits(600, 3), None),
+    ("teacher-rows", ["search", *SYN, "--teacher.spec=[{bad}]"], "has 17 rows", _logits(17, 10), None),
+    ("teacher-nan", ["search", *SYN, "--teacher.spec=[{bad}]"], "non-finite values", _logits(600, 10, np.nan), None),
+    ("teacher-int", ["search", *SYN, "--teacher.spec=[{bad}]"], "logits must be floats",
+     _logits(600, 10, dtype=np.int64), None),
+    ("teacher-python", ["search", *SYN, "--teacher.spec=[python:nosuchmod:f]"], "'nosuchmod:f'", None, None),
+    ("od-single", ["search", *SYN, "--teacher.spec=[{bad}]", "--evaluator.proxy.loss.name=od"],
+     "evaluator.proxy.loss.name=kd", _one_member, None),
+    ("od-one-seed", ["search", *SYN, "--teacher.seeds=[0]", "--evaluator.proxy.loss.name=od"],
+     "teacher.seeds", None, None),
+    # search: run directories
+    ("run-dir-file", ["search", *SYN, "--run_dir={bad}"], "is a file", _a_file, None),
+    ("run-changed", ["search", "{run_args}", "--reward.target=9"], "differs in: reward.target", None, None),
+    ("run-corrupt-store", ["search", "{run_args}"], "is corrupt", None, _corrupt_store),
+    ("run-emptied-store", ["search", "{run_args}"], "the store was emptied or replaced", None, _empty_store),
+    ("run-truncated-strategy", ["search", "{run_args}"], "strategy.pt", None, _truncated_strategy),
+    ("report-corrupt-store", ["report", "{run}"], "is corrupt", None, _corrupt_store),
+    # train
+    ("train-lr-nan", [*TRAIN, "--loss", "ce", "--lr", "nan"], "optim.lr=nan", None, None),
+    ("train-lr-inf", [*TRAIN, "--loss", "ce", "--lr", "inf"], "optim.lr=inf", None, None),
+    ("train-epochs-0", [*TRAIN[:-3], "--loss", "ce", "--epochs", "0"], "optim.epochs=0", None, None),
+    ("train-epochs-inf", [*TRAIN[:-3], "--loss", "ce", "--epochs", "inf"], "optim.epochs=inf", None, None),
+    ("train-batch-0", [*TRAIN, "--loss", "ce", "--batch-size", "0"], "optim.batch_size=0", None, None),
+    ("train-kd-weight", [*TRAIN, "--kd-weight", "1.5"], "loss.kd_weight=1.5", None, None),
+    ("train-temp-0", [*TRAIN, "--temperature", "0"], "loss.temperature=0", None, None),
+    ("train-temp-neg", [*TRAIN, "--temperature", "-2"], "loss.temperature=-2", None, None),
+    ("train-schedule", [*TRAIN, "--schedule", "bogus"], "optim.schedule='bogus'", None, None),
+    ("train-augment", [*TRAIN, "--augment", "mixup"], "augment='mixup'", None, None),
+    ("train-channels-last", [*TRAIN, "--channels-last", "maybe"], "channels_last='maybe'", None, None),
+    ("train-seeds", [*TRAIN, "--seeds", "x"], "bad seeds 'x'", None, None),
+    ("train-arch", ["train", "--arch", "vgg", "--dataset", "synthetic"], "unknown model family 'vgg'", None, None),
+    ("train-dataset", ["train", "--arch", "resnet8", "--dataset", "imagenet"], "unknown dataset 'imagenet'", None, None),
+    ("train-loss", [*TRAIN, "--loss", "kld"], "unknown loss 'kld'", None, None),
+    ("train-out-file", [*TRAIN, "--loss", "ce", "--out", "{bad}"], "is a file", _a_file, None),
+    ("train-split", [*TRAIN, "--loss", "ce", "--split", "test"], "--split 'test'", None, None),
+    ("train-device", [*TRAIN, "--loss", "ce", "--device", "tpu"], "unknown device 'tpu'", None, None),
+    ("train-no-teacher", [*TRAIN, "--loss", "kd"], "give one with --teacher", None, None),
+    ("train-od-single", [*TRAIN, "--loss", "od", "--teacher", "{bad}"], "--loss kd", _one_member, None),
+    ("train-teacher-missing", [*TRAIN, "--teacher", "/no/where.pt"], "'/no/where.pt'", None, None),
+    ("train-teacher-nan", [*TRAIN, "--teacher", "{bad}"], "non-finite values", _logits(600, 10, np.inf), None),
+    ("train-from-not-run", ["train", "--from-run", "/"], "is not a search run", None, None),
+    ("train-from-top-0", ["train", "--from-run", "{run}", "--top", "0"], "--top must be >= 1", None, None),
+    ("train-from-out-file", ["train", "--from-run", "{run}", "--out", "{bad}"], "is a file", _a_file, None),
+    ("train-space-opt", ["train", "--arch", "x", "--space", "mnasnet", "--space-opt", "colour=red", "--dataset",
+                         "synthetic"], "bad --space-opt for space 'mnasnet'", None, None),
+    ("train-addon-skip", ["train", "--arch", "conv3x3<5>|identity/identity/identity", "--space", "addon",
+                          "--space-opt", "layers=[2,1,1]", "--loss", "ce", "--dataset", "synthetic"],
+     "takes no skip inputs", None, None),
+    # datasets from disk
+    ("imagefolder-no-root", [*TRAIN[:4], "imagefolder", "--loss", "ce"], "needs a data root", None, None),
+    ("imagefolder-empty-class", [*TRAIN[:4], "imagefolder", "--data-root", "{bad}", "--loss", "ce"],
+     "holds no images", _imagefolder({"a": 2, "b": 0}), None),
+    ("imagefolder-one-class", [*TRAIN[:4], "imagefolder", "--data-root", "{bad}", "--loss", "ce"],
+     "at least 2", _imagefolder({"a": 3}), None),
+    ("cifar-not-dict", [*TRAIN[:4], "cifar10", "--data-root", "{bad}", "--loss", "ce"], "not a cifar10 batch file",
+     _cifar([1, 2, 3]), None),
+    ("cifar-labels", [*TRAIN[:4], "cifar10", "--data-root", "{bad}", "--loss", "ce"], "labels 0..42",
+     _cifar(None, labels_max=42), None),
+    # teacher commands, report, rank
+    ("teacher-train-out-file", ["teacher", "train", "--dataset", "synthetic", "--out", "{bad}"], "is a file",
+     _a_file, None),
+    ("teacher-train-seeds", ["teacher", "train", "--seeds", "1,1", "--out", "{tmp}/t"], "bad seeds '1,1'", None, None),
+    ("teacher-eval-split", ["teacher", "eval", "--teacher", "{teacher}", "--dataset", "synthetic", "--split", "dev"],
+     "unknown split 'dev'", None, None),
+    ("teacher-compare-out", ["teacher", "compare", "{teacher}", "--dataset", "synthetic", "--out", "{bad}"],
+     "is a file", _a_file, None),
+    ("report-not-run", ["report", "{tmp}"], "is not a", None, None),
+    ("report-out-file", ["report", "{run}", "--out", "{bad}"], "is a file", _a_file, None),
+    ("rank-no-archs", ["rank", "--archs", " , ", "-t", "{teacher}", "-t", "{teacher}"], "names no student", None, None),
+    ("rank-out-file", ["rank", "--archs", "resnet8", "-t", "{teacher}", "-t", "{teacher}", "--dataset", "synthetic",
+                       "--out", "{bad}"], "is a file", _a_file, None),
+]
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory, teacher_dir):
+    """A finished tiny search, copied fresh for each case that uses one."""
+    from distillnas.runconfig import load_search_config
+    from distillnas.search import run_search
+
+    run = tmp_path_factory.mktemp("finished") / "run"
+    args = tiny_overrides(run, teacher_dir, trials=2, batch=2)
+    run_search(load_search_config(None, args), progress=False)
+    return run, args
+
+
+def _cli(capsys, argv):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    captured = capsys.readouterr()
+    return e.value.code, captured.out, captured.err
+
+
+def _expand(argv, tmp, teacher, bad, run, run_args):
+    out = []
+    for a in argv:
+        if a == "{run_args}":
+            out.extend(run_args)
+            continue
+        out.append(a.format(tmp=tmp, teacher=teacher, bad=bad, run=run))
+    return out
+
+
+def test_the_table_is_large_enough():
+    assert len(CASES) >= 60 and len({c[0] for c in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_bad_input(case, capsys, tmp_path, teacher_dir, finished_run, monkeypatch):
+    name, argv, fragment, prep, damage = case
+    monkeypatch.chdir(tmp_path)  # a default runs/... directory lands here, never in the checkout
+    bad = prep(tmp_path, teacher_dir) if prep else None
+    uses_run = any("{run" in a for a in argv)
+    run, run_args = finished_run
+    if uses_run:
+        copy = tmp_path / "run"
+        shutil.copytree(run, copy)
+        run, run_args = copy, [a.replace(str(finished_run[0]), str(copy)) for a in run_args]
+        if damage:
+            damage(run)
+        before = _safe_rows(run)
+        store_bytes = (run / "trials.sqlite").read_bytes()
+    listing = sorted(p.name for p in tmp_path.iterdir())
+    code, out, err = _cli(capsys, _expand(argv, tmp_path, teacher_dir, bad, run, run_args))
+    assert code == 2, (out, err)
+    assert err.count("\n") == 1 and err.startswith("distillnas: error: "), err
+    assert fragment in err, err
+    assert "Traceback" not in err + out
+    assert not Path("/tmp/distillnas-pwned").exists()
+    if not uses_run:  # nothing written: no run directory, no half-made output
+        assert sorted(p.name for p in tmp_path.iterdir()) == listing
+    elif damage is _corrupt_store:  # a corrupt store is refused, never rewritten
+        assert (run / "trials.sqlite").read_bytes() == store_bytes
+    elif damage is not None:  # refused without touching the trials
+        assert _safe_rows(run) == before
+    else:  # the run still resumes to exactly the trials it had
+        code, out, err = _cli(capsys, ["search", "--no-progress", *run_args])
+        assert code == 0, err
+        assert "(0 evaluated now)" in out and rows(run) == before
+
+
+def test_poisoned_run_is_not_poisoned(capsys, tmp_path, teacher_dir):
+    """A wrong teacher path: exit 2 and nothing written; the corrected command then runs in
+    the same directory. A run directory left by an older version, whose trials all failed on
+    the setup, starts over with the corrected config."""
+    run = tmp_path / "p"
+    args = tiny_overrides(run, teacher_dir, trials=2, batch=2)
+    wrong = [a if not a.startswith("--teacher.spec") else "--teacher.spec=[/no/teacher]" for a in args]
+    code, _, err = _cli(capsys, ["search", "--no-progress", *wrong])
+    assert code == 2 and "'/no/teacher'" in err and not run.exists()
+    code, out, err = _cli(capsys, ["search", "--no-progress", *args])
+    assert code == 0 and "(2 evaluated now)" in out, err
+    # an old-style poisoned directory: a config with the wrong teacher and only failed trials
+    import sqlite3
+
+    import yaml
+
+    from distillnas.runconfig import load_search_config
+    cfg = load_search_config(None, args).model_dump()
+    cfg["teacher"]["spec"] = ["/no/teacher"]
+    (run / "config.yaml").write_text(yaml.safe_dump(cfg))
+    with sqlite3.connect(run / "trials.sqlite") as db:
+        db.execute("UPDATE trials SET status = 'failed', accuracy = NULL, error = 'KeyError: teacher'")
+    code, out, err = _cli(capsys, ["search", "--no-progress", *args])
+    assert code == 0 and "(2 evaluated now)" in out and "starting it over" in err, err
+    assert [r[3] for r in rows(run)] == ["ok", "ok"] and list(run.glob("trials-replaced-*.sqlite"))
+
+
+def test_a_search_where_no_trial_succeeds_exits_non_zero(capsys, tmp_path, teacher_dir):
+    args = tiny_overrides(tmp_path / "d", teacher_dir, trials=2, batch=2, extra=["--evaluator.proxy.lr=1e30"])
+    code, out, _ = _cli(capsys, ["search", "--no-progress", *args])
+    assert code == 1 and "no trial of" in out and "The first: " in out and "diverged" in out
+
+
+def test_a_read_only_finished_run_still_prints_its_results(capsys, tmp_path, finished_run, monkeypatch):
+    run = tmp_path / "ro"
+    shutil.copytree(finished_run[0], run)
+    args = [a.replace(str(finished_run[0]), str(run)) for a in finished_run[1]]
+    if os.geteuid() == 0:  # root writes anywhere: make the directory look read-only to distillnas
+        real = os.access
+        monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if (Path(p) == run and mode & os.W_OK)
+                            else real(p, mode, **kw))
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    run.chmod(0o555)
+    try:
+        code, out, err = _cli(capsys, ["search", "--no-progress", *args])
+        unfinished = [a if not a.startswith("--search.trials") else "--search.trials=4" for a in args]
+        code2, _, err2 = _cli(capsys, ["search", "--no-progress", *unfinished])
+    finally:
+        run.chmod(0o755)
+    assert code == 0 and "best students" in out and "read-only" in out, err
+    assert code2 == 2 and "read-only and its search is unfinished (2 of 4 trials)" in err2
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
+
+
+def test_ctrl_c_prints_how_to_resume_and_exits_130(tmp_path, teacher_dir):
+    run = tmp_path / "c"
+    args = ["search", "--no-progress", *tiny_overrides(run, teacher_dir, trials=40, batch=2)]
+    proc = subprocess.Popen([sys.executable, "-m", "distillnas", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if (run / "trials.sqlite").exists() and len(_safe_rows(run)) >= 1:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    n = len(rows(run))
+    assert f"interrupted after {n} trials; run the same command to resume" in err and "Traceback" not in err
+    assert sorted((b, s) for b, s, *_ in rows(run)) == sorted(set((b, s) for b, s, *_ in rows(run)))
+
+
+def _safe_rows(run):
+    import sqlite3
+    try:
+        return rows(run)
+    except sqlite3.DatabaseError:  # no tables yet, or not a database at all
+        return []
