@@ -388,3 +388,42 @@ def _safe_rows(run):
         return rows(run)
     except sqlite3.DatabaseError:  # no tables yet, or not a database at all
         return []
+
+
+def test_unreadable_images_are_skipped_with_a_count(capsys, tmp_path):
+    from distillnas.cli import _setup_logging
+    from distillnas.data import load_dataset
+
+    root = _imagefolder({"a": 3, "b": 3})(tmp_path, tmp_path)
+    (root / "train" / "a" / "1.png").write_bytes(b"not a png at all")
+    (root / "val" / "b" / "0.png").write_bytes(b"\x89PNG truncated")
+    _setup_logging()
+    ds = load_dataset("imagefolder", str(root), image_size=8)
+    err = capsys.readouterr().err
+    assert len(ds) == 10 and "skipped 2 unreadable image(s)" in err and "1.png" in err
+
+
+def test_top_beyond_best_yaml_warns_and_out_is_honoured(capsys, tmp_path, finished_run):
+    code, out, err = _cli(capsys, ["train", "--from-run", str(finished_run[0]), "--top", "9", "--epochs", "0.2",
+                                   "--seeds", "0", "--out", str(tmp_path / "students"), "--no-progress"])
+    n = len(__import__("yaml").safe_load((finished_run[0] / "best.yaml").read_text())["archs"])
+    assert code == 0 and f"--top 9, but" in err and f"holds {n} arch(s)" in err
+    assert len(list((tmp_path / "students").glob("*.pt"))) == n
+
+
+def test_search_help_lists_every_packaged_config(capsys):
+    from distillnas.runconfig import packaged_configs
+
+    code, out, _ = _cli(capsys, ["search", "--help"])
+    assert code == 0 and all(name in out for name in packaged_configs())
+
+
+def test_a_worker_that_cannot_load_the_setup_raises_instead_of_storing_a_failure(tmp_path):
+    from distillnas.errors import SetupError
+    from distillnas.evaluators import EvalContext, evaluate_trial
+
+    ctx = EvalContext(space={"name": "mnasnet", "preset": "tiny", "blocks": 2},
+                      data={"name": "cifar10", "root": str(tmp_path / "not-mounted")},
+                      evaluator={"name": "proxy"}, cost={"latency": "none"}, teacher=[], run_dir="")
+    with pytest.raises(SetupError, match="cannot load the search's data or teacher"):
+        evaluate_trial(ctx, (0,) * 12, 0)

@@ -223,7 +223,7 @@ def train(
 
         runs = retrain_from_run(from_run, top, epochs=epochs, seeds=parse_seeds(seeds) if seeds else None,
                                 loss=loss, device=device, progress=progress, out_dir=out_dir,
-                                channels_last=channels_last, warn=lambda msg: err.print(f"warning: {msg}"))
+                                channels_last=channels_last, warn=lambda msg: err.print(f"warning: {msg}", soft_wrap=True))
         _print_runs(runs, f"retrained from {from_run}")
         if not any(r.status == "ok" for r in runs):
             raise typer.Exit(1)
