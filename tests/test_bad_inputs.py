@@ -238,6 +238,8 @@ CASES = [
     ("report-not-run", ["report", "{tmp}"], "is not a", None, None),
     ("report-out-file", ["report", "{run}", "--out", "{bad}"], "is a file", _a_file, None),
     ("rank-no-archs", ["rank", "--archs", " , ", "-t", "{teacher}", "-t", "{teacher}"], "names no student", None, None),
+    ("rank-channels-last", ["rank", "--archs", "resnet8", "-t", "{teacher}", "-t", "{teacher}", "--channels-last",
+                            "always"], "channels_last='always'", None, None),
     ("rank-out-file", ["rank", "--archs", "resnet8", "-t", "{teacher}", "-t", "{teacher}", "--dataset", "synthetic",
                        "--out", "{bad}"], "is a file", _a_file, None),
 ]

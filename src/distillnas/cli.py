@@ -145,6 +145,7 @@ def rank(
     temperature: float = typer.Option(1.0, help="KD temperature (AKD: 1)."),
     kd_weight: float = typer.Option(0.9, help="KD weight (AKD: 0.9)."),
     out_dir: Path = typer.Option(Path("runs/rank"), "--out", "-o"),
+    channels_last: str = ChannelsLastOpt,
     progress: bool = typer.Option(True),
 ) -> None:
     """Rank students under each teacher by KD proxy accuracy (AKD Table 3), with Kendall tau."""
@@ -154,7 +155,8 @@ def rank(
     if not arch_list:
         raise DistillnasError(f"--archs {archs!r} names no student")
     cfg = validate(TrainConfig, {"optim": {"epochs": epochs}, "loss": {"name": "kd", "temperature": temperature,
-                                                                       "kd_weight": kd_weight}})
+                                                                       "kd_weight": kd_weight},
+                                 "channels_last": channels_last})
     ensure_dir(out_dir, "output directory (--out)")
     result = rank_students(arch_list, list(teachers), validate(DataConfig, {"name": dataset, "root": data_root}), cfg,
                            parse_seeds(seeds), parse_space(space, []), str(out_dir / "teacher_cache"), progress)
