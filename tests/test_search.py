@@ -1,4 +1,3 @@
-import json
 import os
 import signal
 import sqlite3
@@ -41,7 +40,8 @@ def test_search_end_to_end_resume_extend_and_retrain(tmp_path, teacher_dir):
     assert more.trials == 6 and rows(tmp_path / "run")[:4] == stored
     state = torch.load(tmp_path / "run" / "strategy.pt", weights_only=True)
     assert state["state"]["updates"] == 3 and state["phase"] == "told"
-    # retrain the best from the run
+    # retrain the best from the run (best.yaml now reflects all 6 trials)
+    best = yaml.safe_load((tmp_path / "run" / "best.yaml").read_text())
     runs = retrain_from_run(tmp_path / "run", top=1)
     assert runs[0].status == "ok" and runs[0].arch == best["archs"][0]["arch"]
     from distillnas.checkpoint import load_student
@@ -67,7 +67,7 @@ def test_diverging_candidates_are_failed_trials_and_the_search_goes_on(tmp_path,
 
 
 @pytest.mark.skipif(not DISWOT.is_dir(), reason="needs ../shared/benchmarks/diswot_s1 beside the checkout")
-@pytest.mark.parametrize("strategy", ["ppo", "evolution", "random"])
+@pytest.mark.parametrize("strategy", ["ppo", "reinforce", "evolution", "tpe", "random"])
 def test_table_search_on_diswot_finds_good_students(tmp_path, strategy):
     cfg = load_search_config("akd_diswot", [f"--run_dir={tmp_path / 'w'}", f"--strategy.name={strategy}",
                                             f"--evaluator.table={DISWOT / 'kd_accuracy.txt'}", "--cost.latency=none",
@@ -75,7 +75,8 @@ def test_table_search_on_diswot_finds_good_students(tmp_path, strategy):
     out = run_search(cfg, progress=False)
     kd = {line.split()[0]: float(line.split()[1]) for line in (DISWOT / "kd_accuracy.txt").read_text().splitlines()}
     best_code = "".join(out.best[0]["arch"].split("-")[1:])
-    assert out.trials == 48 and 100 * out.best[0]["accuracy"] == pytest.approx(kd[best_code])
+    assert out.trials == 48 or (out.converged and out.trials < 48 and out.reused > 0)
+    assert 100 * out.best[0]["accuracy"] == pytest.approx(kd[best_code])
     assert kd[best_code] >= sorted(kd.values())[-10]  # hard target met by all: reward = accuracy
 
 

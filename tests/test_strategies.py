@@ -13,7 +13,7 @@ def reward(arch):
     return sum(t == s - 1 for t, s in zip(arch, SIZES)) / len(SIZES)
 
 
-@pytest.mark.parametrize("name", ["ppo", "reinforce", "evolution", "random"])
+@pytest.mark.parametrize("name", ["ppo", "reinforce", "evolution", "tpe", "random"])
 def test_strategies_ask_valid_archs_and_round_trip_their_state(name):
     s = build_strategy(StrategyConfig(name=name, seed=3), SIZES, KINDS)
     archs = s.ask(6)
@@ -31,18 +31,35 @@ def test_strategies_are_seeded():
     assert a != build_strategy(StrategyConfig(name="ppo", seed=2), SIZES, KINDS).ask(4)
 
 
-@pytest.mark.parametrize("name", ["ppo", "reinforce", "evolution"])
-def test_learning_strategies_beat_random_on_a_known_optimum(name):
-    def final_mean(strategy_name, seed):
-        s = build_strategy(StrategyConfig(name=strategy_name, seed=seed), SIZES, KINDS)
-        for _ in range(25):
+def tiny_spread_reward(arch):
+    """A bandit with the DisWOT table's scale: accuracies near 0.7 within about a point, where
+    the old shared-trunk critic's noise swamped the advantage (0.7 + 0.01 x share of good options)."""
+    return 0.7 + 0.01 * reward(arch)
+
+
+# (strategy, batches of 8 it gets, the share of good options it must reach; uniform is 0.36). Evolution
+# plateaus near 0.7: each child mutates one decision at random, so some lose a good option.
+BANDIT = [("ppo", 25, 0.8), ("reinforce", 100, 0.7), ("evolution", 25, 0.6), ("tpe", 25, 0.6)]
+
+
+@pytest.mark.parametrize("name,batches,share", BANDIT, ids=[b[0] for b in BANDIT])
+def test_learning_strategies_find_the_good_options_of_a_bandit(name, batches, share):
+    """Every decision has one good option. After the stated number of batches the policy's
+    probability of the good options (controllers), or their share in the population
+    (evolution) or in the last 32 proposals (tpe), must be well above uniform, in 3 of 3 seeds."""
+    uniform = np.mean([1 / s for s in SIZES])
+    for seed in range(3):
+        s = build_strategy(StrategyConfig(name=name, seed=seed), SIZES, KINDS)
+        for _ in range(batches):
             archs = s.ask(8)
-            s.tell(archs, [reward(a) for a in archs])
-        return max(r for _, r in s.population) if strategy_name == "evolution" else \
-            np.mean([reward(a) for a in s.ask(32)])
-    learned = np.mean([final_mean(name, seed) for seed in range(3)])
-    rand = np.mean([reward(a) for a in build_strategy(StrategyConfig(name="random"), SIZES, KINDS).ask(200)])
-    assert learned > rand + 0.25, (learned, rand)
+            s.tell(archs, [tiny_spread_reward(a) for a in archs])
+        if name in ("ppo", "reinforce"):
+            got = np.mean([p[-1] for p in s.probabilities()])
+        elif name == "evolution":
+            got = np.mean([reward(a) for a, _ in s.population])
+        else:
+            got = np.mean([reward(a) for a in s.ask(32)])
+        assert got >= share > uniform + 0.2, (name, seed, got)
 
 
 def test_ppo_update_moves_probability_toward_rewarded_choices():

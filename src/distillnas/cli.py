@@ -106,7 +106,12 @@ def search(
     cfg = load_search_config(config, overrides)
     outcome = run_search(cfg, out, progress=progress)
     print_best(outcome, cfg, out)
-    out.print(f"{outcome.trials} trials ({outcome.evaluated} evaluated now) in {outcome.wall_s:.0f} s")
+    repeats = f", {outcome.reused} repeats of stored archs (free)" if outcome.reused else ""
+    out.print(f"{outcome.trials} trials ({outcome.evaluated} evaluated now{repeats}) in {outcome.wall_s:.0f} s")
+    if outcome.converged:
+        out.print(f"the search ended before {cfg.search.trials} trials: the policy converged and proposes archs "
+                  f"already evaluated ({outcome.reused} repeats; search.patience={cfg.search.patience}, "
+                  f"search.max_repeats={cfg.search.max_repeats:g})", soft_wrap=True)
     if not outcome.best:
         raise typer.Exit(1)
     if outcome.readonly:

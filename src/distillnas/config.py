@@ -63,19 +63,21 @@ class TrainConfig(Section):
 
 class PPOConfig(Section):
     hidden: int = Field(64, ge=4)
-    lr: float = Field(5e-3, gt=0)
+    lr: float = Field(5e-3, gt=0)  # the actor's Adam
+    critic_lr: float = Field(5e-3, gt=0)  # the critic's own Adam (it shares no weights with the actor)
     epochs: int = Field(4, ge=1)  # PPO epochs over each batch
     clip: float = Field(0.2, gt=0)
     value_coef: float = Field(0.5, ge=0)
     entropy_coef: float = Field(1e-2, ge=0)
     max_grad_norm: float = Field(1.0, gt=0)
+    ev_min: float = Field(0.3, ge=0, le=1)  # use the critic's advantage once it explains this share of variance
 
 
 class ReinforceConfig(Section):
     """ENAS controller settings (the values KDAS inherits from ENAS)."""
 
     hidden: int = Field(64, ge=4)
-    lr: float = Field(3.5e-3, gt=0)
+    lr: float = Field(1e-3, gt=0)  # ENAS macro search (controller_lr)
     tanh_constant: float = Field(1.5, gt=0)
     entropy_weight: float = Field(1e-4, ge=0)
     skip_target: float = Field(0.4, gt=0, lt=1)  # target density of add-on skip inputs
@@ -86,6 +88,13 @@ class ReinforceConfig(Section):
 class EvolutionConfig(Section):
     population: int = Field(20, ge=2)  # P: archs kept alive
     sample: int = Field(5, ge=1)  # S: tournament size
+
+
+class TPEConfig(Section):
+    """Optuna's multivariate TPE (strategy: tpe)."""
+
+    startup: int = Field(8, ge=1)  # random trials before the model is used
+    candidates: int = Field(24, ge=1)  # candidates drawn from l(x) per suggestion (Optuna: n_ei_candidates)
 
 
 REWARD_MODES = {"soft": (-0.07, -0.07), "hard": (0.0, -1.0)}
@@ -156,9 +165,10 @@ class SpaceConfig(Section):
 
 
 class StrategyConfig(Section):
-    name: str = "ppo"  # ppo | evolution | random (| reinforce)
+    name: str = "ppo"  # ppo | reinforce | evolution | tpe | random
     seed: int = 0
     ppo: PPOConfig = PPOConfig()
+    tpe: TPEConfig = TPEConfig()
     reinforce: ReinforceConfig = ReinforceConfig()
     evolution: EvolutionConfig = EvolutionConfig()
 
@@ -217,8 +227,10 @@ class ExecutionConfig(Section):
 
 
 class LoopConfig(Section):
-    trials: int = Field(40, ge=1)  # archs evaluated in all
+    trials: int = Field(40, ge=1)  # archs evaluated in all (paid: a repeat of a stored arch is free)
     batch_size: int = Field(8, ge=1)  # archs per controller update
+    patience: int = Field(5, ge=1)  # batches in a row of repeats only: the policy has converged, the search ends
+    max_repeats: float = Field(4.0, ge=0)  # free repeats allowed, as a multiple of `trials`, before it ends anyway
     top_k: int = Field(5, ge=1)  # best archs written to best.yaml
 
 

@@ -49,6 +49,8 @@ class SearchOutcome:
     wall_s: float
     failures: dict[str, Any] = field(default_factory=dict)  # {"counts": {status: n}, "first_error": str}
     readonly: bool = False  # a finished run read from a read-only directory: nothing was written
+    reused: int = 0  # repeats of stored archs: told to the strategy, not paid for
+    converged: bool = False  # ended early: `patience` batches in a row proposed only stored archs
 
 
 def run_dir_of(cfg: SearchConfig) -> Path:
@@ -245,7 +247,12 @@ def load_strategy(strategy: Strategy, path: Path, store: TrialStore) -> tuple[in
         raise DistillnasError(f"{str(path)!r} has seen {batch + (phase != 'trained')} batches but {str(store.path)!r} "
                               f"holds {store.last_batch() + 1}: the store was emptied or replaced. Restore it, or "
                               f"delete {path.name} (and supernet.pt) to restart the controller on the stored trials")
-    strategy.load_state_dict(saved["state"])
+    try:
+        strategy.load_state_dict(saved["state"])
+    except (KeyError, RuntimeError, TypeError, ValueError) as e:
+        raise DistillnasError(f"{str(path)!r} was written by another version of strategy "
+                              f"{type(strategy).__name__} ({type(e).__name__}); delete it to restart the controller "
+                              "on the stored trials") from None
     return batch, phase
 
 
@@ -276,16 +283,19 @@ def run_search(cfg: SearchConfig, console: Console | None = None, progress: bool
         supernet = Supernet(cfg, space, teacher, run_dir)  # type: ignore[arg-type]
         supernet.load()
     evaluate = supernet.evaluate if supernet is not None else evaluate_trial
-    executor = build_executor(cfg.execution) if store.count() < cfg.search.trials else None
-    evaluated = 0
+    executor = build_executor(cfg.execution) if store.count_paid() < cfg.search.trials else None
+    evaluated, converged = 0, False
     try:
         with _SearchProgress(progress and console is not None, cfg.search.trials, store, cfg) as bar:
             while True:
                 b = store.next_batch()
                 archs = store.batch_archs(b)
                 if archs is None:
-                    left = cfg.search.trials - store.count()
+                    left = cfg.search.trials - store.count_paid()
                     if left <= 0:
+                        break
+                    if _converged(store, cfg):
+                        converged = True
                         break
                     if supernet is not None and supernet.trained_batches <= b:
                         supernet.train(strategy, cfg.evaluator.supernet.epochs_per_batch)
@@ -318,10 +328,18 @@ def run_search(cfg: SearchConfig, console: Console | None = None, progress: bool
     else:
         best = select_best(store, cfg, space)
     write_best(run_dir, cfg, space, best, extra)
-    outcome = SearchOutcome(run_dir, store.count(), evaluated, best, time.perf_counter() - start,
-                            failures=failure_summary(store))
+    outcome = SearchOutcome(run_dir, store.count_paid(), evaluated, best, time.perf_counter() - start,
+                            failures=failure_summary(store), reused=store.count() - store.count_paid(),
+                            converged=converged)
     store.close()
     return outcome
+
+
+def _converged(store: TrialStore, cfg: SearchConfig) -> bool:
+    """The policy proposes only what is stored: `patience` batches in a row of repeats, or more
+    free repeats than `max_repeats` x trials (a trickle of new archs must not spin forever)."""
+    repeats = store.count() - store.count_paid()
+    return store.stale_batches() >= cfg.search.patience or repeats >= cfg.search.max_repeats * cfg.search.trials
 
 
 def finished_readonly(cfg: SearchConfig, run_dir: Path, start: float) -> SearchOutcome:
@@ -335,13 +353,13 @@ def finished_readonly(cfg: SearchConfig, run_dir: Path, start: float) -> SearchO
                               f"(differs in: {', '.join(diff[:5])})")
     store = TrialStore(run_dir / STORE_FILE, readonly=True)
     try:
-        if store.count() < cfg.search.trials or not store.is_told(store.last_batch()):
+        if store.count_paid() < cfg.search.trials or not store.is_told(store.last_batch()):
             raise DistillnasError(f"run directory {str(run_dir)!r} is read-only and its search is unfinished "
-                                  f"({store.count()} of {cfg.search.trials} trials); make it writable to resume")
+                                  f"({store.count_paid()} of {cfg.search.trials} trials); make it writable to resume")
         best_path = run_dir / BEST_FILE
         best = (read_yaml_file(best_path, "best archs").get("archs") or []) if best_path.is_file() else \
             select_best(store, cfg, build_space(cfg.space.name, **cfg.space.options()))
-        return SearchOutcome(run_dir, store.count(), 0, best, time.perf_counter() - start,
+        return SearchOutcome(run_dir, store.count_paid(), 0, best, time.perf_counter() - start,
                              failures=failure_summary(store), readonly=True)
     finally:
         store.close()
@@ -358,29 +376,46 @@ def failure_summary(store: TrialStore) -> dict[str, Any]:
 
 def _run_batch(store: TrialStore, b: int, archs: list, space: SearchSpace, ctx: EvalContext,  # noqa: ANN001
                executor, cfg: SearchConfig, bar: "_SearchProgress", evaluate, reuse: bool = True) -> int:  # noqa: ANN001
-    """Evaluate the slots of batch b that have no stored result; reuse results of archs seen
-    before (not under weight sharing, where the same arch scores differently as weights train)."""
+    """Evaluate the slots of batch b that have no stored result and return how many were paid.
+
+    A repeat - of an arch stored before, or of one earlier in this batch - is free: its
+    result is copied (marked `reused_from`) and told to the strategy like any other. Not
+    under weight sharing, where the same arch scores differently as the weights train."""
     done = store.batch_results(b)
-    todo = []
+    todo: list[int] = []
+    first: dict[str, int] = {}  # arch -> the slot of this batch that evaluates it
+    copies: dict[int, int] = {}  # slot -> the slot it repeats
     for slot, tokens in enumerate(archs):
+        arch = space.to_string(tokens)
         if slot in done:
+            first.setdefault(arch, slot)
             continue
-        seen = store.find(space.to_string(tokens)) if reuse else None
+        seen = store.find(arch) if reuse else None
         if seen is not None:
-            reused = {**seen, "extra": {**seen["extra"], "reused_from": seen["id"]}, "wall_s": 0.0}
-            store.add_trial(b, slot, reused)
-            bar.update(reused)
+            _store_copy(store, b, slot, seen, bar)
+        elif reuse and arch in first:
+            copies[slot] = first[arch]
         else:
+            first[arch] = slot
             todo.append(slot)
-    if not todo:
-        return 0
-    seed0 = cfg.strategy.seed * 100_003
-    items = [(ctx, archs[slot], seed0 + b * 1000 + slot) for slot in todo]
-    for i, result in executor.map(evaluate, items):
-        r = result.as_dict()
-        store.add_trial(b, todo[i], r)
-        bar.update(r)
+    if todo:
+        seed0 = cfg.strategy.seed * 100_003
+        items = [(ctx, archs[slot], seed0 + b * 1000 + slot) for slot in todo]
+        for i, result in executor.map(evaluate, items):
+            r = result.as_dict()
+            store.add_trial(b, todo[i], r)
+            bar.update(r)
+    if copies:
+        results = store.batch_results(b)
+        for slot, src in copies.items():
+            _store_copy(store, b, slot, results[src], bar)
     return len(todo)
+
+
+def _store_copy(store: TrialStore, b: int, slot: int, seen: dict[str, Any], bar: "_SearchProgress") -> None:
+    reused = {**seen, "extra": {**seen["extra"], "reused_from": seen["id"]}, "wall_s": 0.0}
+    store.add_trial(b, slot, reused)
+    bar.update(reused)
 
 
 def select_best(store: TrialStore, cfg: SearchConfig, space: SearchSpace) -> list[dict[str, Any]]:
@@ -432,11 +467,11 @@ def print_best(outcome: SearchOutcome, cfg: SearchConfig, console: Console) -> N
 
 
 class _SearchProgress:
-    """Trials done, best reward so far, ETA."""
+    """Paid evaluations out of the budget, repeats (free), best reward so far, ETA."""
 
     def __init__(self, enabled: bool, total: int, store: TrialStore, cfg: SearchConfig) -> None:
         self.enabled, self.total, self.cfg = enabled, total, cfg
-        self.done = store.count()
+        self.done, self.reused = store.count_paid(), store.count() - store.count_paid()
         self.best = max((trial_reward(t, cfg.reward) for t in store.trials("ok")), default=0.0)
         self.failed = 0
         self.progress: Progress | None = None
@@ -444,19 +479,24 @@ class _SearchProgress:
     def __enter__(self) -> "_SearchProgress":
         if self.enabled:
             self.progress = Progress(TextColumn("[bold]search"), BarColumn(), MofNCompleteColumn(),
-                                     TextColumn("best reward {task.fields[best]:.4f}  failed {task.fields[failed]}"),
+                                     TextColumn("best reward {task.fields[best]:.4f}  repeats {task.fields[reused]}"
+                                                "  failed {task.fields[failed]}"),
                                      TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
             self.progress.__enter__()
             self.task = self.progress.add_task("search", total=self.total, completed=self.done, best=self.best,
-                                               failed=0)
+                                               failed=0, reused=self.reused)
         return self
 
     def update(self, r: dict[str, Any]) -> None:
-        self.done += 1
+        if "reused_from" in r.get("extra", {}):
+            self.reused += 1
+        else:
+            self.done += 1
         self.best = max(self.best, trial_reward(r, self.cfg.reward))
         self.failed += r["status"] != "ok"
         if self.progress is not None:
-            self.progress.update(self.task, completed=self.done, best=self.best, failed=self.failed)
+            self.progress.update(self.task, completed=self.done, best=self.best, failed=self.failed,
+                                 reused=self.reused)
 
     def __exit__(self, *exc: object) -> None:
         if self.progress is not None:

@@ -148,6 +148,23 @@ class TrialStore:
             return []
         return [dict(zip(cols, r)) for r in rows]
 
+    def count_paid(self) -> int:
+        """Trials actually evaluated: repeats of a stored arch (extra.reused_from) are free."""
+        return int(self.db.execute(
+            "SELECT COUNT(*) FROM trials WHERE json_extract(extra, '$.reused_from') IS NULL").fetchone()[0])
+
+    def stale_batches(self) -> int:
+        """How many of the last told batches, in a row, evaluated nothing new (only repeats)."""
+        rows = self.db.execute(
+            "SELECT b.batch, SUM(json_extract(t.extra, '$.reused_from') IS NULL) FROM batches b "
+            "JOIN trials t ON t.batch = b.batch WHERE b.told = 1 GROUP BY b.batch ORDER BY b.batch DESC").fetchall()
+        n = 0
+        for _, paid in rows:
+            if paid:
+                break
+            n += 1
+        return n
+
     def count(self, status: str | None = None) -> int:
         if status is None:
             return int(self.db.execute("SELECT COUNT(*) FROM trials").fetchone()[0])

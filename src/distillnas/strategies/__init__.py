@@ -8,6 +8,7 @@ from .base import Strategy, Tokens
 from ..config import EvolutionConfig, PPOConfig, ReinforceConfig
 from .ppo import PPOStrategy
 from .reinforce import ReinforceStrategy
+from .optuna import TPEStrategy
 from .simple import RandomSearch, RegularizedEvolution
 
 STRATEGIES: Registry = Registry("strategy")
@@ -15,6 +16,8 @@ STRATEGIES.register("ppo")(lambda sizes, kinds, seed, cfg: PPOStrategy(sizes, ki
 STRATEGIES.register("reinforce")(lambda sizes, kinds, seed, cfg: ReinforceStrategy(sizes, kinds, seed, cfg.reinforce))
 STRATEGIES.register("random")(lambda sizes, kinds, seed, cfg: RandomSearch(sizes, kinds, seed))
 STRATEGIES.register("evolution")(lambda sizes, kinds, seed, cfg: RegularizedEvolution(sizes, kinds, seed, cfg.evolution))
+STRATEGIES.register("tpe")(lambda sizes, kinds, seed, cfg: TPEStrategy(sizes, kinds, seed, cfg.tpe.startup,
+                                                                        cfg.tpe.candidates))
 
 
 def build_strategy(cfg, sizes: Sequence[int], kinds: Sequence[str]) -> Strategy:  # noqa: ANN001 - StrategyConfig
@@ -23,5 +26,5 @@ def build_strategy(cfg, sizes: Sequence[int], kinds: Sequence[str]) -> Strategy:
 
 
 __all__ = ["STRATEGIES", "EvolutionConfig", "PPOConfig", "PPOStrategy", "RandomSearch", "RegularizedEvolution",
-           "ReinforceConfig", "ReinforceStrategy",
+           "ReinforceConfig", "ReinforceStrategy", "TPEStrategy",
            "Strategy", "Tokens", "build_strategy"]

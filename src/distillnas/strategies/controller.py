@@ -78,6 +78,36 @@ class LSTMPolicy(nn.Module):
         return out
 
 
+class RunningStats:
+    """Mean and variance of every reward seen (Welford / Chan et al.'s parallel update), so a
+    controller sees rewards on a stable scale however small their spread or far their drift."""
+
+    def __init__(self) -> None:
+        self.count, self.mean, self.m2 = 0, 0.0, 0.0
+
+    def update(self, x: torch.Tensor) -> None:
+        n, mean = len(x), float(x.mean())
+        m2 = float(((x - mean) ** 2).sum())
+        total = self.count + n
+        delta = mean - self.mean
+        self.mean += delta * n / total
+        self.m2 += m2 + delta ** 2 * self.count * n / total
+        self.count = total
+
+    @property
+    def std(self) -> float:
+        return (self.m2 / (self.count - 1)) ** 0.5 if self.count > 1 else 0.0
+
+    def normalise(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / (self.std + 1e-8) if self.std > 0 else x - self.mean
+
+    def state_dict(self) -> dict[str, float]:
+        return {"count": self.count, "mean": self.mean, "m2": self.m2}
+
+    def load_state_dict(self, state: dict[str, float]) -> None:
+        self.count, self.mean, self.m2 = int(state["count"]), float(state["mean"]), float(state["m2"])
+
+
 class ControllerStrategy(Strategy):
     """A strategy driven by an LSTMPolicy and Adam; subclasses write tell()."""
 

@@ -1,12 +1,19 @@
 """The ENAS controller (Pham et al., 2018) used by KDAS: an LSTM trained with REINFORCE.
 
 Sampling: one decision per step with logits = c * tanh(W h), c = 1.5 (tanh constant).
-Decisions of kind "wire" (the add-on skip inputs) are binary; their probabilities are
-pulled toward a target density by a KL penalty. Update, per batch of sampled archs:
-    R'_k = R_k + w_e * H_k                      (entropy bonus, w_e = 1e-4)
-    b   <- decay * b + (1 - decay) * mean(R')    (moving-average baseline, decay 0.99)
-    L    = -mean_k (R'_k - b) * log pi(a_k) + w_s * KL(q || p_wire)   (w_s = 0.8, q = 0.4)
-minimised with Adam.
+Decisions of kind "wire" (the add-on skip inputs) are binary; their probabilities p are
+pulled toward a target density q by a KL penalty. Update, per batch of sampled archs, as the
+ENAS code does it (macro search: lr 0.001, baseline decay 0.99, entropy weight 1e-4, skip
+target 0.4, skip weight 0.8):
+    R'_k = R_k + w_e * H_k                              (entropy bonus)
+    A_k  = R'_k - b;  b <- decay * b + (1 - decay) * R'_k   per sample, in order
+    L    = -mean_k A_k * log pi(a_k) + w_s * mean_k sum_wire KL(p || q)
+minimised with Adam. The baseline moves once per *sample* (ENAS's controller steps are
+single samples, so decay 0.99 averages ~100 samples); updating it once per batch of 8
+averaged ~800, and under a supernet whose accuracy climbs, R - b was then mostly drift.
+It starts at the first reward rather than ENAS's 0, so the first ~100 advantages are not
+all positive. KL(p || q) summed over the wiring decisions is ENAS's penalty; KL(q || p)
+averaged (used before) is weaker and pulls the other way where p is far from q.
 """
 from __future__ import annotations
 
@@ -30,18 +37,24 @@ class ReinforceStrategy(ControllerStrategy):
         self.wire = [t for t, k in enumerate(self.kinds) if k == "wire"]
         self.baseline: float | None = None
 
+    def advantages(self, rewards: torch.Tensor) -> torch.Tensor:
+        """R - b with the baseline moved after each sample (ENAS), starting at the first reward."""
+        out = []
+        for r in rewards.tolist():
+            b = r if self.baseline is None else self.baseline
+            out.append(r - b)
+            self.baseline = self.cfg.baseline_decay * b + (1 - self.cfg.baseline_decay) * r
+        return torch.tensor(out, dtype=torch.float32)
+
     def tell(self, archs: Sequence[Tokens], rewards: Sequence[float]) -> None:
         out = self.net(len(archs), self.tokens(archs))
         r = torch.tensor(list(rewards), dtype=torch.float32) + self.cfg.entropy_weight * out.entropies.sum(1).detach()
-        mean = float(r.mean())
-        self.baseline = mean if self.baseline is None else \
-            self.cfg.baseline_decay * self.baseline + (1 - self.cfg.baseline_decay) * mean
-        loss = -((r - self.baseline) * out.log_probs.sum(1)).mean()
+        loss = -(self.advantages(r) * out.log_probs.sum(1)).mean()
         if self.wire:
             q = self.cfg.skip_target
             p = torch.stack([out.probs[t][:, 1] for t in self.wire], 1).clamp(1e-6, 1 - 1e-6)
-            kl = q * torch.log(q / p) + (1 - q) * torch.log((1 - q) / (1 - p))
-            loss = loss + self.cfg.skip_weight * kl.mean()
+            kl = p * torch.log(p / q) + (1 - p) * torch.log((1 - p) / (1 - q))
+            loss = loss + self.cfg.skip_weight * kl.sum(1).mean()
         self.opt.zero_grad()
         loss.backward()
         self.opt.step()
