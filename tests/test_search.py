@@ -17,7 +17,9 @@ from distillnas.store import TrialStore
 
 from conftest import rows, tiny_overrides
 
-DISWOT = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "diswot_s1"
+from distillnas.benchmarks import table_path
+
+DISWOT = table_path("diswot_s1_kd").parent  # shipped as package data
 
 
 def test_search_end_to_end_resume_extend_and_retrain(tmp_path, teacher_dir):
@@ -66,11 +68,10 @@ def test_diverging_candidates_are_failed_trials_and_the_search_goes_on(tmp_path,
         retrain_from_run(tmp_path / "d")
 
 
-@pytest.mark.skipif(not DISWOT.is_dir(), reason="needs ../shared/benchmarks/diswot_s1 beside the checkout")
 @pytest.mark.parametrize("strategy", ["ppo", "reinforce", "evolution", "tpe", "random"])
 def test_table_search_on_diswot_finds_good_students(tmp_path, strategy):
     cfg = load_search_config("akd_diswot", [f"--run_dir={tmp_path / 'w'}", f"--strategy.name={strategy}",
-                                            f"--evaluator.table={DISWOT / 'kd_accuracy.txt'}", "--cost.latency=none",
+                                            "--evaluator.table=diswot_s1_kd", "--cost.latency=none",
                                             "--search.trials=48", "--reward.mode=hard", "--reward.target=1e9"])
     out = run_search(cfg, progress=False)
     kd = {line.split()[0]: float(line.split()[1]) for line in (DISWOT / "kd_accuracy.txt").read_text().splitlines()}
@@ -146,3 +147,11 @@ def test_a_missing_table_fails_before_searching(tmp_path):
         run_search(load_search_config("akd_diswot", [f"--run_dir={tmp_path / 't'}", "--evaluator.table=/nowhere.txt"]),
                    progress=False)
     assert not (tmp_path / "t").exists()
+
+
+def test_the_packaged_diswot_table_matches_the_shared_one_and_keeps_its_attribution():
+    shared = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "diswot_s1"
+    assert "DisWOT" in (DISWOT / "README.md").read_text()
+    if shared.is_dir():
+        for name in ("kd_accuracy.txt", "ce_accuracy.txt"):
+            assert (DISWOT / name).read_text() == (shared / name).read_text()

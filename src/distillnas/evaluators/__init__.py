@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 import torch
 
+from ..benchmarks import table_path
 from ..config import CostConfig, DataConfig, EvaluatorConfig, TrainConfig, validate
 from ..cost import MEASURERS, LatencyCache, count_macs, count_params
 from ..data import prepare_data
@@ -130,10 +131,11 @@ def _proxy(ctx: EvalContext, tokens: tuple[int, ...], seed: int) -> TrialResult:
 
 
 def read_table(path: str) -> dict[str, float]:
-    """'code accuracy' lines (accuracy in %) -> {code: accuracy in [0, 1]}."""
+    """'code accuracy' lines (accuracy in %) -> {code: accuracy in [0, 1]}; `path` may also
+    name a packaged table (distillnas.benchmarks, e.g. diswot_s1_kd)."""
     table = {}
     try:
-        for n, line in enumerate(Path(path).read_text().splitlines(), 1):
+        for n, line in enumerate(table_path(path).read_text().splitlines(), 1):
             if line.strip():
                 code, value = line.split()
                 table[code] = float(value) / 100.0
