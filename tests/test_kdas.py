@@ -109,3 +109,33 @@ def test_supernet_learns_under_random_paths(tmp_path, teacher_dir):
     net.train(random, epochs=12)
     accs = [net.accuracy(a, full=True) for a in random.ask(6)]
     assert min(accs) > 0.6, accs
+
+
+def test_reward_windows_are_class_balanced_even_when_mini_val_is_sorted_by_class():
+    from distillnas.evaluators.supernet import interleaved_order
+
+    y = torch.arange(2000) // 10  # 200 classes, sorted, as an imagefolder's mini-val
+    order = interleaved_order(y, seed=0)
+    assert sorted(order.tolist()) == list(range(2000)) and not torch.equal(order, interleaved_order(y, seed=1))
+    for start in range(0, 2000, 500):
+        window = y[order[start:start + 500]]
+        assert len(torch.unique(window)) == 200 and torch.bincount(window).max() <= 3
+    assert len(torch.unique(y[:500])) == 50  # what a contiguous window saw
+
+
+def test_controller_steps_and_selection_keep_the_best_archs_seen(tmp_path, teacher_dir):
+    from distillnas.config import StrategyConfig
+    from distillnas.evaluators.supernet import Supernet
+    from distillnas.strategies import build_strategy
+
+    cfg = load_search_config("kdas_mnist5k", kdas_overrides(tmp_path, f"[{teacher_dir}]", [
+        "--evaluator.supernet.controller_steps=2", "--evaluator.supernet.selection_samples=1"]))
+    space = build_space("addon", backbone="resnet8-w0.25", layers=[2, 1, 1])
+    net = Supernet(cfg, space, [str(teacher_dir)], tmp_path)
+    ppo = build_strategy(StrategyConfig(name="ppo", seed=0), space.sizes, space.kinds)
+    net.train(ppo, epochs=0.1)
+    assert ppo.updates == 2  # two controller steps after the shared-weight phase
+    star = space.sample(np.random.default_rng(5))
+    history = [{"arch": space.to_string(star), "tokens": list(star), "accuracy": 0.99}]
+    chosen = net.select(ppo, top_k=10, history=history)
+    assert any(c["arch"] == space.to_string(star) and c["kept_from_search"] for c in chosen)

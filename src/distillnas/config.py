@@ -198,8 +198,11 @@ class SupernetConfig(Section):
     loss: LossConfig = LossConfig(name="od", temperature=3.0, kd_weight=1.0)  # KDAS: T=3, lambda=0
     augment: Literal["none", "views", "random"] = "views"
     teacher_views: int = Field(2, ge=1)
-    reward_batch: int = Field(256, ge=1)  # mini-val examples that score one sampled arch
-    selection_samples: int = Field(64, ge=1)  # archs scored on the whole mini-val at the end
+    reward_batch: int = Field(256, ge=1)  # mini-val examples that score one sampled arch (a class-balanced window)
+    controller_steps: int = Field(4, ge=0)  # extra controller updates after each shared-weight phase (ENAS: 50)
+    controller_samples: int = Field(8, ge=1)  # archs per extra controller update (ENAS: 20)
+    selection_samples: int = Field(64, ge=1)  # fresh samples of the final policy scored on all of mini-val
+    selection_keep: int = Field(16, ge=0)  # plus the best archs the search scored (KDAS keeps candidates)
     memory_limit: float = Field(2.0, gt=0)  # params <= M: a multiple of the backbone's (<= 100) or absolute
 
 

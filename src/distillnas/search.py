@@ -319,7 +319,7 @@ def run_search(cfg: SearchConfig, console: Console | None = None, progress: bool
             executor.close()
     extra: dict[str, Any] = {}
     if supernet is not None:
-        best = supernet.select(strategy, cfg.search.top_k)
+        best = supernet.select(strategy, cfg.search.top_k, store.trials("ok"))
         extra = {"memory_limit_params": supernet.limit, "backbone_params": supernet.backbone_params,
                  "supernet_train_s": supernet.train_s, "selection_s": supernet.select_s}
         if not best:

@@ -3,16 +3,22 @@
 (a) shared weights: for each mini-train batch the controller samples a path (one op and
     wiring per add-on layer) and that path takes an SGD step under the configured loss
     (oracle KD against the cached ensemble outputs by default);
+    Then, as ENAS does between shared-weight epochs, `controller_steps` controller updates of
+    `controller_samples` archs each, scored on reward windows (ENAS macro search: 50 steps of
+    20; the default here is smaller to fit the embedded budget);
 (b) rewards: each arch the controller asks for is scored, with the shared weights, on a
-    mini-val batch (a rotating window), and the controller is told;
-(c) selection (KDAS eq. 7): sample many archs, score each on the whole mini-val, and pick
-    the best whose standalone params fit the memory limit M.
+    mini-val window. Windows are consecutive slices of a seeded, class-interleaved order of
+    mini-val, so every window of >= C examples holds every class about equally (mini-val
+    in index order is sorted by class for imagefolder data: a window then saw ~10 of 200
+    classes, and the reward followed the classes, not the arch);
+(c) selection (KDAS eq. 7; KDAS keeps several candidates throughout the search): the best
+    archs the search scored, plus fresh samples of the final policy, each scored on the
+    whole mini-val; the best whose standalone params fit the memory limit M wins.
 It lives in the search process (shared weights cannot be a pure function); its state is
 saved after every training phase so a killed search resumes.
 """
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -24,6 +30,7 @@ from ..cost import count_macs, count_params
 from ..data import TensorLoader
 from ..distill import TeacherOutput, build_loss
 from ..errors import DistillnasError
+from ..io import atomic_torch_save, safe_torch_load
 from ..spaces import AddonSpace
 from . import EvalContext, TrialResult
 
@@ -44,6 +51,18 @@ def check_memory_limit(space: AddonSpace, limit: float, num_classes: int, in_cha
                               f"itself ({backbone_params:,} params): no student can fit. Raise "
                               "evaluator.supernet.memory_limit (a multiple like 2, or an absolute count)")
     return m, backbone_params
+
+
+def interleaved_order(labels: torch.Tensor, seed: int) -> torch.Tensor:
+    """Positions 0..n-1 in a seeded order that deals the classes round-robin (each class
+    shuffled), so any window of consecutive positions is close to class-balanced."""
+    g = torch.Generator().manual_seed(seed)
+    by_class = [torch.nonzero(labels == c).flatten() for c in torch.unique(labels)]
+    by_class = [idx[torch.randperm(len(idx), generator=g)] for idx in by_class]
+    rank = torch.empty(len(labels))
+    for idx in by_class:  # the k-th example of a class sits at round k, spread evenly
+        rank[idx] = (torch.arange(len(idx)) + torch.rand(1, generator=g)) / len(idx)
+    return torch.argsort(rank + 1e-6 * torch.rand(len(labels), generator=g))
 
 
 class Supernet:
@@ -81,6 +100,7 @@ class Supernet:
         self.opt = torch.optim.SGD(self.model.parameters(), lr=sc.lr, momentum=sc.momentum, nesterov=True,
                                    weight_decay=sc.weight_decay)
         self.val = next(iter(TensorLoader(ds, self.splits.minival, len(self.splits.minival))))
+        self.val_order = interleaved_order(self.val.y, cfg.strategy.seed)
         self.trained_batches, self.val_pos, self.train_s = 0, 0, 0.0
         self.costs: dict[str, dict[str, int]] = {}
 
@@ -106,6 +126,9 @@ class Supernet:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
                 self.opt.step()
                 done += 1
+        for _ in range(self.cfg.controller_steps):  # ENAS: several controller steps per shared-weight phase
+            archs = strategy.ask(self.cfg.controller_samples)
+            strategy.tell(archs, [self.accuracy(tuple(a)) for a in archs])
         self.train_s += time.perf_counter() - start
 
     # --- (b) rewards ----------------------------------------------------------------------
@@ -117,7 +140,7 @@ class Supernet:
             idx = torch.arange(n)
         else:
             k = min(self.cfg.reward_batch, n)
-            idx = (torch.arange(k) + self.val_pos) % n
+            idx = self.val_order[(torch.arange(k) + self.val_pos) % n]
             self.val_pos = (self.val_pos + k) % n
         self.model.train()
         x = self.val.x[idx].to(self.device)
@@ -143,17 +166,24 @@ class Supernet:
                            **self.student_costs(tuple(tokens)))
 
     # --- (c) selection under the memory limit ---------------------------------------------
-    def select(self, strategy, top_k: int) -> list[dict[str, Any]]:  # noqa: ANN001
+    def select(self, strategy, top_k: int, history: list[dict[str, Any]] = ()) -> list[dict[str, Any]]:  # noqa: ANN001
+        """The best of `selection_keep` archs scored during the search (by their window reward)
+        and `selection_samples` fresh samples of the final policy, re-scored on all of mini-val."""
         start = time.perf_counter()
         seen: dict[str, dict[str, Any]] = {}
-        for tokens in strategy.ask(self.cfg.selection_samples):
+        kept: dict[str, tuple[int, ...]] = {}
+        for t in sorted(history, key=lambda t: -(t.get("accuracy") or 0.0)):
+            if len(kept) >= self.cfg.selection_keep:
+                break
+            kept.setdefault(t["arch"], tuple(t["tokens"]))
+        for tokens in [*kept.values(), *strategy.ask(self.cfg.selection_samples)]:
             arch = self.space.to_string(tokens)
             if arch in seen:
                 continue
             costs = self.student_costs(tokens)
             seen[arch] = {"arch": arch, "tokens": list(tokens), "accuracy": self.accuracy(tokens, full=True),
                           "params": costs["params"], "macs": costs["macs"], "latency_ms": 0.0,
-                          "fits_memory": costs["params"] <= self.limit}
+                          "fits_memory": costs["params"] <= self.limit, "kept_from_search": arch in kept}
         fits = [d for d in seen.values() if d["fits_memory"]]
         for d in seen.values():
             d["reward"], d["meets_target"] = d["accuracy"], d["fits_memory"]
@@ -162,21 +192,15 @@ class Supernet:
 
     # --- resume ---------------------------------------------------------------------------
     def save(self) -> None:
-        path = self.run_dir / STATE_FILE
-        tmp = path.with_suffix(".tmp")
-        torch.save({"model": self.model.state_dict(), "opt": self.opt.state_dict(), "trained": self.trained_batches,
-                    "val_pos": self.val_pos, "train_s": self.train_s, "gen": self.loader.gen.get_state()}, tmp)
-        os.replace(tmp, path)
+        atomic_torch_save(self.run_dir / STATE_FILE, {
+            "model": self.model.state_dict(), "opt": self.opt.state_dict(), "trained": self.trained_batches,
+            "val_pos": self.val_pos, "train_s": self.train_s, "gen": self.loader.gen.get_state()})
 
     def load(self) -> None:
         path = self.run_dir / STATE_FILE
         if not path.is_file():
             return
-        try:
-            state = torch.load(path, map_location=self.device, weights_only=True)
-        except Exception as e:
-            raise DistillnasError(f"{str(path)!r} is truncated or unreadable ({type(e).__name__}); delete it and "
-                                  "strategy.pt to restart the search") from None
+        state = safe_torch_load(path, "supernet state", "delete it and strategy.pt to restart the search")
         self.model.load_state_dict(state["model"])
         self.opt.load_state_dict(state["opt"])
         self.trained_batches, self.val_pos, self.train_s = state["trained"], state["val_pos"], state["train_s"]
