@@ -97,6 +97,13 @@ class TPEConfig(Section):
     candidates: int = Field(24, ge=1)  # candidates drawn from l(x) per suggestion (Optuna: n_ei_candidates)
 
 
+class NSGA2Config(Section):
+    """Optuna's NSGA-II over (accuracy, cost) with the reward target as a hard constraint (strategy: nsga2)."""
+
+    population: int = Field(16, ge=2)  # archs per generation
+    mutation: float | None = Field(None, gt=0, le=1)  # per-decision mutation probability (None: 1 / decisions)
+
+
 REWARD_MODES = {"soft": (-0.07, -0.07), "hard": (0.0, -1.0)}
 
 
@@ -165,10 +172,11 @@ class SpaceConfig(Section):
 
 
 class StrategyConfig(Section):
-    name: str = "ppo"  # ppo | reinforce | evolution | tpe | random
+    name: str = "ppo"  # ppo | reinforce | evolution | tpe | nsga2 | random
     seed: int = 0
     ppo: PPOConfig = PPOConfig()
     tpe: TPEConfig = TPEConfig()
+    nsga2: NSGA2Config = NSGA2Config()
     reinforce: ReinforceConfig = ReinforceConfig()
     evolution: EvolutionConfig = EvolutionConfig()
 

@@ -34,5 +34,13 @@ def trial_reward(result: dict, cfg: RewardConfig) -> float:
     return mnas_reward(float(result["accuracy"]), float(result[cfg.metric] or 0.0), cfg.target, alpha, beta)
 
 
+def trial_objectives(result: dict, cfg: RewardConfig) -> tuple[float, float]:
+    """(accuracy, cost) of one stored trial, for multi-objective strategies. A failed trial
+    scores 0 and a cost far above the target, so it is dominated and infeasible."""
+    if result.get("status") != "ok" or result.get("accuracy") is None:
+        return 0.0, 1e3 * cfg.target
+    return float(result["accuracy"]), float(result[cfg.metric] or 0.0)
+
+
 def meets_target(result: dict, cfg: RewardConfig) -> bool:
     return result.get("status") == "ok" and float(result[cfg.metric] or 0.0) <= cfg.target

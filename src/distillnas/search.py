@@ -30,7 +30,7 @@ from .evaluators import EvalContext, evaluate_trial, prime_state
 from .models import canonical_arch
 from .io import atomic_torch_save, atomic_write_text, ensure_dir, read_yaml_file, safe_torch_load
 from .execution import build_executor
-from .reward import meets_target, trial_reward
+from .reward import meets_target, trial_objectives, trial_reward
 from .runconfig import config_differences
 from .spaces import SearchSpace, build_space
 from .store import TrialStore
@@ -60,7 +60,7 @@ def run_dir_of(cfg: SearchConfig) -> Path:
 def check_config(cfg: SearchConfig) -> None:
     """Bad values found before any work: names, sizes, the space's own settings."""
     space = build_space(cfg.space.name, **cfg.space.options())
-    build_strategy(cfg.strategy, space.sizes, space.kinds)
+    build_strategy(cfg.strategy, space.sizes, space.kinds, cfg.reward.target)
     from .evaluators import EVALUATORS
     from .execution import EXECUTORS
 
@@ -274,7 +274,7 @@ def run_search(cfg: SearchConfig, console: Console | None = None, progress: bool
     if setup.data is not None and (setup.teacher is not None or not teacher):
         prime_state(ctx, *setup.data, setup.teacher)
     store = TrialStore(run_dir / STORE_FILE)
-    strategy = build_strategy(cfg.strategy, space.sizes, space.kinds)
+    strategy = build_strategy(cfg.strategy, space.sizes, space.kinds, cfg.reward.target)
     saved_at = load_strategy(strategy, run_dir / STRATEGY_FILE, store)
     supernet = None
     if cfg.evaluator.name == "supernet":
@@ -309,7 +309,8 @@ def run_search(cfg: SearchConfig, console: Console | None = None, progress: bool
                                         reuse=supernet is None)
                 if saved_at != (b, "told"):  # a kill between saving 'told' and marking it: told already
                     results = store.batch_results(b)
-                    strategy.tell(archs, [trial_reward(results[i], cfg.reward) for i in range(len(archs))])
+                    feedback = trial_objectives if getattr(strategy, "objectives", 1) == 2 else trial_reward
+                    strategy.tell(archs, [feedback(results[i], cfg.reward) for i in range(len(archs))])
                     save_strategy(strategy, run_dir / STRATEGY_FILE, b, "told")
                 store.mark_told(b)
     except KeyboardInterrupt:
@@ -325,6 +326,9 @@ def run_search(cfg: SearchConfig, console: Console | None = None, progress: bool
         if not best:
             raise DistillnasError(f"no sampled student fits the memory limit of {supernet.limit:,} params; "
                                   "raise evaluator.supernet.memory_limit or add fewer add-on layers")
+    elif getattr(strategy, "objectives", 1) == 2:
+        best = pareto_front(store, cfg)
+        extra = {"pareto_front": True}
     else:
         best = select_best(store, cfg, space)
     write_best(run_dir, cfg, space, best, extra)
@@ -432,6 +436,20 @@ def select_best(store: TrialStore, cfg: SearchConfig, space: SearchSpace) -> lis
                                "latency_ms": t["latency_ms"], "macs": t["macs"], "params": t["params"],
                                "meets_target": meets_target(t, cfg.reward), "trial": t["id"]}
     return sorted(best.values(), key=lambda d: -d["reward"])[: cfg.search.top_k]
+
+
+def pareto_front(store: TrialStore, cfg: SearchConfig) -> list[dict[str, Any]]:
+    """Distinct archs within the target that no other one beats in both accuracy and cost,
+    by accuracy (a multi-objective search returns the front, not a top-k)."""
+    metric = cfg.reward.metric
+    ok = {t["arch"]: t for t in store.trials("ok") if meets_target(t, cfg.reward)}
+    pts = list(ok.values())
+    front = [t for t in pts if not any(
+        o["accuracy"] >= t["accuracy"] and o[metric] <= t[metric] and (o["accuracy"] > t["accuracy"] or
+                                                                       o[metric] < t[metric]) for o in pts)]
+    return [{"arch": t["arch"], "tokens": t["tokens"], "reward": trial_reward(t, cfg.reward), "accuracy": t["accuracy"],
+             "latency_ms": t["latency_ms"], "macs": t["macs"], "params": t["params"], "meets_target": True,
+             "trial": t["id"]} for t in sorted(front, key=lambda t: -t["accuracy"])]
 
 
 def write_best(run_dir: Path, cfg: SearchConfig, space: SearchSpace, best: list[dict[str, Any]],

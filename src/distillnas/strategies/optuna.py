@@ -1,60 +1,87 @@
-"""Model-based search through Optuna's ask-and-tell interface (optional extra `optuna`).
+"""Model-based and multi-objective search through Optuna's ask-and-tell interface (extra `optuna`).
 
 `tpe`: the multivariate Tree-structured Parzen Estimator (Bergstra et al., 2011; Falkner et
 al., 2018 for the multivariate kernel), which models p(x | good) / p(x | bad) over all
-decisions jointly. Each decision is one categorical parameter `d<i>` with choices
-0..size-1; the strategy never sees modules, only tokens and rewards, like every other.
+decisions jointly.
+`nsga2`: NSGA-II (Deb et al., 2002) over two objectives, maximise accuracy and minimise the
+cost metric, with the reward's target as a *hard constraint* (Deb's constrained domination:
+a feasible arch beats any infeasible one). One search returns the whole accuracy-cost
+Pareto front under the target, where the MnasNet reward needs one search per trade-off.
 
-Our run store is the record, not Optuna's storage: the state is the list of (tokens,
-reward) told so far, replayed into a fresh in-memory study on resume. An arch asked before a
-kill and told after it becomes a completed trial by `add_trial`, so nothing is lost.
+Each decision is one categorical parameter `d<i>` with choices 0..size-1: strategies see
+tokens and rewards only. Our run store is the record, not Optuna's storage: the state is
+the list of (tokens, value) told so far, replayed into a fresh in-memory study on resume
+(an arch asked before a kill and told after it becomes a completed trial by `add_trial`),
+and the sampler is re-seeded from (seed, trials told) before each batch, so a resumed
+search proposes what an uninterrupted one would.
 """
 from __future__ import annotations
 
+import warnings
+from abc import abstractmethod
 from typing import Any, Sequence
 
 from ..errors import DistillnasError
 from .base import Strategy, Tokens
+
+Value = float | tuple[float, float]
 
 
 def _optuna():  # noqa: ANN202 - the module
     try:
         import optuna
     except ImportError:
-        raise DistillnasError("strategy 'tpe' needs Optuna: pip install 'distillnas[optuna]'") from None
+        raise DistillnasError("strategies 'tpe' and 'nsga2' need Optuna: pip install 'distillnas[optuna]'") from None
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     return optuna
 
 
-class TPEStrategy(Strategy):
-    def __init__(self, sizes: Sequence[int], kinds: Sequence[str] | None = None, seed: int = 0,
-                 startup: int = 8, candidates: int = 24) -> None:
+class _OptunaStrategy(Strategy):
+    directions: list[str] = ["maximize"]
+
+    def __init__(self, sizes: Sequence[int], kinds: Sequence[str] | None, seed: int) -> None:
         super().__init__(sizes, kinds, seed)
         self.optuna = _optuna()
-        self.startup, self.candidates = startup, candidates
-        self.history: list[tuple[Tokens, float]] = []
+        self.history: list[tuple[Tokens, Value, dict]] = []  # tokens, value, the sampler's system attrs
         self._new_study()
 
-    def _sampler(self):  # noqa: ANN202 - an Optuna sampler
-        """A sampler seeded by (seed, trials told): a resumed search proposes what the
-        uninterrupted one would have, whatever the sampler's random state was at the kill."""
-        return self.optuna.samplers.TPESampler(n_startup_trials=self.startup, n_ei_candidates=self.candidates,
-                                               multivariate=True, seed=self.seed * 1_000_003 + len(self.history))
+    @abstractmethod
+    def sampler(self):  # noqa: ANN201 - an Optuna sampler, seeded by (seed, trials told)
+        """The sampler for the next batch."""
+
+    def _seed(self) -> int:
+        return self.seed * 1_000_003 + len(self.history)
 
     def _new_study(self) -> None:
         o = self.optuna
-        self.study = o.create_study(direction="maximize", sampler=self._sampler())
+        self.study = o.create_study(directions=self.directions, sampler=self.sampler())
         self.dists = {f"d{i}": o.distributions.CategoricalDistribution(list(range(s))) for i, s in enumerate(self.sizes)}
         self.pending: dict[Tokens, list] = {}
-        for tokens, reward in self.history:
-            self._add(tokens, reward)
+        for tokens, value, system in self.history:
+            self._add(tokens, value, system)
 
-    def _add(self, tokens: Tokens, reward: float) -> None:
+    def _values(self, value: Value) -> list[float]:
+        return [float(value)] if not isinstance(value, (tuple, list)) else [float(v) for v in value]
+
+    def _attrs(self, value: Value) -> dict[str, Any]:
+        """User attributes recorded with a told trial (NSGA-II: the constraint violation)."""
+        return {}
+
+    def _add(self, tokens: Tokens, value: Value, system: dict | None = None) -> None:
+        """A completed trial without ask(), with the sampler's bookkeeping of the original
+        (NSGA-II's generation and parents) when there was one. Optuna's after_trial hook does
+        not run for these, so the constraint it would compute is written as it stores it."""
         params = {f"d{i}": int(t) for i, t in enumerate(tokens)}
-        self.study.add_trial(self.optuna.trial.create_trial(params=params, distributions=self.dists, value=reward))
+        attrs = self._attrs(value)
+        system = dict(system or {})
+        if "violation" in attrs:
+            system["constraints"] = [attrs["violation"]]
+        self.study.add_trial(self.optuna.trial.create_trial(params=params, distributions=self.dists,
+                                                            values=self._values(value), user_attrs=attrs,
+                                                            system_attrs=system))
 
     def ask(self, n: int) -> list[Tokens]:
-        self.study.sampler = self._sampler()
+        self.study.sampler = self.sampler()
         out = []
         for _ in range(n):
             trial = self.study.ask(self.dists)
@@ -63,21 +90,62 @@ class TPEStrategy(Strategy):
             out.append(tokens)
         return out
 
-    def tell(self, archs: Sequence[Tokens], rewards: Sequence[float]) -> None:
+    def tell(self, archs: Sequence[Tokens], rewards: Sequence[Value]) -> None:
         for a, r in zip(archs, rewards):
-            tokens, reward = tuple(int(t) for t in a), float(r)
+            tokens = tuple(int(t) for t in a)
+            value = tuple(float(v) for v in r) if isinstance(r, (tuple, list)) else float(r)
             waiting = self.pending.get(tokens)
             if waiting:
-                self.study.tell(waiting.pop(0), reward)
+                trial = waiting.pop(0)
+                for k, v in self._attrs(value).items():
+                    trial.set_user_attr(k, v)
+                frozen = self.study.tell(trial, self._values(value))
+                system = dict(frozen.system_attrs)
             else:  # asked before a resume: its trial object is gone
-                self._add(tokens, reward)
-            self.history.append((tokens, reward))
+                self._add(tokens, value)
+                system = {}
+            self.history.append((tokens, value, system))
         self.updates += 1
 
     def _state(self) -> dict[str, Any]:
-        return {"history": [[list(t), r] for t, r in self.history], "seed": self.seed}
+        return {"history": [[list(t), list(v) if isinstance(v, tuple) else v, sys] for t, v, sys in self.history],
+                "seed": self.seed}
 
     def _load(self, state: dict[str, Any]) -> None:
-        self.history = [(tuple(int(x) for x in t), float(r)) for t, r in state["history"]]
+        self.history = [(tuple(int(x) for x in t), tuple(v) if isinstance(v, list) else float(v), dict(sys))
+                        for t, v, sys in state["history"]]
         self.seed = int(state["seed"])
         self._new_study()
+
+
+class TPEStrategy(_OptunaStrategy):
+    def __init__(self, sizes: Sequence[int], kinds: Sequence[str] | None = None, seed: int = 0,
+                 startup: int = 8, candidates: int = 24) -> None:
+        self.startup, self.candidates = startup, candidates
+        super().__init__(sizes, kinds, seed)
+
+    def sampler(self):  # noqa: ANN201
+        return self.optuna.samplers.TPESampler(n_startup_trials=self.startup, n_ei_candidates=self.candidates,
+                                               multivariate=True, seed=self._seed())
+
+
+class NSGA2Strategy(_OptunaStrategy):
+    """Told (accuracy, cost) per arch; cost above `target` violates the constraint."""
+
+    directions = ["maximize", "minimize"]
+    objectives = 2  # the search loop tells this strategy (accuracy, cost), not a scalar reward
+
+    def __init__(self, sizes: Sequence[int], kinds: Sequence[str] | None = None, seed: int = 0,
+                 target: float = 1.0, population: int = 16, mutation: float | None = None) -> None:
+        self.target, self.population, self.mutation = target, population, mutation
+        super().__init__(sizes, kinds, seed)
+
+    def sampler(self):  # noqa: ANN201
+        with warnings.catch_warnings():  # constraints_func: deprecated in Optuna 5, still what drives
+            warnings.simplefilter("ignore", FutureWarning)  # constrained domination there (kept until 7)
+            return self.optuna.samplers.NSGAIISampler(
+                population_size=self.population, mutation_prob=self.mutation, seed=self._seed(),
+                constraints_func=lambda t: [t.user_attrs.get("violation", 0.0)])
+
+    def _attrs(self, value: Value) -> dict[str, Any]:
+        return {"violation": float(value[1]) - self.target}  # <= 0: feasible
