@@ -66,7 +66,7 @@ def test_parse_seeds():
 
 
 def test_train_a_searched_arch_string(capsys, tmp_path):
-    arch = "|".join(["dconv_k3_se0_id_w0.75_d-1"] * 2)
+    arch = "dconv_k3_se0_id_w1_d0|dconv_k3_se0_pool_w0.75_d+1"
     code, out, err = run(capsys, "train", "--arch", arch, "--space", "mnasnet", "--space-opt", "blocks=2",
                          "--loss", "ce", "--epochs", "1", "--dataset", "synthetic", "--out", str(tmp_path), "--no-progress")
     assert code == 0, err

@@ -6,11 +6,11 @@ from distillnas.errors import DistillnasError
 from distillnas.spaces import build_space
 
 
-@pytest.mark.parametrize("preset,size,ch", [("tiny", 28, 1), ("cifar", 32, 3)])
-def test_mnasnet_round_trips_and_builds(preset, size, ch):
+@pytest.mark.parametrize("preset,size,ch,dims", [("tiny", 28, 1, 114), ("cifar", 32, 3, 116)])
+def test_mnasnet_round_trips_and_builds(preset, size, ch, dims):
     space = build_space("mnasnet", preset=preset)
     rng = np.random.default_rng(0)
-    assert len(space.decisions) == 42 and len(space.one_hot(space.sample(rng))) == 7 * (4 + 2 + 2 + 2 + 3 + 3)
+    assert len(space.decisions) == 42 and len(space.one_hot(space.sample(rng))) == dims
     for _ in range(5):
         arch = space.sample(rng)
         text = space.to_string(arch)
@@ -32,6 +32,31 @@ def test_mnasnet_options_change_the_network():
     # identity skip only where shapes allow: block 1 of 'tiny' has stride 2, so only its later layers add x
     model = space.build(space.from_string("mb6_k3_se0_id_w1_d0|mb6_k3_se0_id_w1_d+1"), 10, 1, 28)
     assert [layer.residual for layer in model.layers] == [True, False, True]
+    # pooling skip: also a parameter-free shortcut on the strided first layer
+    pooled = space.build(space.from_string("mb6_k3_se0_pool_w1_d0|mb6_k3_se0_pool_w1_d+1"), 10, 1, 28)
+    assert [layer.shortcut is not None for layer in pooled.layers] == [False, True, False]
+    assert params("mb6_k3_se0_pool_w1_d0|mb6_k3_se0_pool_w1_d+1") == \
+        params("mb6_k3_se0_id_w1_d0|mb6_k3_se0_id_w1_d+1")
+    x = torch.randn(2, 1, 28, 28)
+    model.eval(), pooled.eval()
+    pooled.load_state_dict(model.state_dict())
+    assert not torch.allclose(model(x), pooled(x))
+
+
+@pytest.mark.parametrize("preset", ["tiny", "cifar", "imagenet"])
+def test_no_two_options_of_a_width_or_depth_decision_build_the_same_network(preset):
+    """Aliases merged: in tiny's block 0 (8 channels, depth 1) w0.75 == w1 and d-1 == d0."""
+    space = build_space("mnasnet", preset=preset)
+    for i in range(space.num_blocks):
+        from distillnas.spaces.mnasnet import _round
+        channels = [_round(space.base.widths[i] * w, space.base.divisor) for w in space.block_widths(i)]
+        layers = [max(1, space.base.depths[i] + d) for d in space.block_depths(i)]
+        assert len(set(channels)) == len(channels) and len(set(layers)) == len(layers)
+        assert 1.0 in space.block_widths(i) and 0 in space.block_depths(i)
+    if preset == "tiny":
+        assert space.block_widths(0) == (1.0, 1.25) and space.block_depths(0) == (0, 1)
+        with pytest.raises(DistillnasError, match="b0.depth=-1 is not in the space \\(allowed: 0, 1\\)"):
+            space.from_string("|".join(["mb6_k3_se0_no_w1_d-1"] * 7))
 
 
 @pytest.mark.parametrize("text,msg", [

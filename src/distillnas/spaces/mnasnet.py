@@ -1,14 +1,28 @@
 """AKD's MnasNet-style factorized hierarchical space.
 
 B blocks (default 7); each block repeats one layer type and chooses independently:
-conv op {conv, dconv, mb3, mb6}, kernel {3, 5}, squeeze-excite {0, 0.25}, skip
-{none, identity}, width multiplier {0.75, 1.0, 1.25} of the block's base width and layers
-{-1, 0, +1} around its base depth (never below 1). The base - stem, per-block widths,
-depths and strides, head width - is the space's config, with presets for 28/32-pixel
-inputs and for 224 (the MnasNet / MobileNetV2 base).
+conv op {conv, dconv, mb3, mb6}, kernel {3, 5}, squeeze-excite {0, 0.25}, skip op
+{none, identity, pooling} (MnasNet / AKD: 4 ops x 2 kernels x 2 SE x 3 skips), width
+multiplier {0.75, 1.0, 1.25} of the block's base width and layers {-1, 0, +1} around its
+base depth (never below 1). The base - stem, per-block widths, depths and strides, head
+width - is the space's config, with presets for 28/32-pixel inputs and for 224 (the
+MnasNet / MobileNetV2 base).
 
-Block string: ``mb6_k5_se0.25_id_w1.25_d+1`` (op, kernel, SE, skip id|no, width, depth
-delta); an arch is its blocks joined by ``|``.
+No two options of a decision build the same network: per block, width multipliers that
+round to the same channel count are merged (the one closest to 1 is kept) and depth deltas
+that give the same layer count are merged (the one closest to 0 is kept), so e.g. a block
+of base depth 1 offers d0 and d+1 only. The controller then never spends capacity telling
+identical networks apart. One-hot size: 11 per block (op 4, kernel 2, SE 2, skip 3) plus
+its distinct widths and depths: 114 for `tiny` (was 112 with every alias and no pooling
+skip), 116 for `cifar` and `imagenet` (42 decisions each).
+
+Skip ops: `id` adds the input where shapes match (stride 1, same channels: the block's
+later layers); `pool` does that and also gives the block's first layer a parameter-free
+shortcut where shapes differ - average pooling over the stride and zero-padded (or
+truncated) channels, as ResNet's option-A shortcut.
+
+Block string: ``mb6_k5_se0.25_pool_w1.25_d+1`` (op, kernel, SE, skip no|id|pool, width,
+depth delta); an arch is its blocks joined by ``|``.
 """
 from __future__ import annotations
 
@@ -25,7 +39,7 @@ from .base import Arch, Decision, SearchSpace
 OPS = ("conv", "dconv", "mb3", "mb6")
 KERNELS = (3, 5)
 SE = (0.0, 0.25)
-SKIPS = ("no", "id")
+SKIPS = ("no", "id", "pool")
 WIDTHS = (0.75, 1.0, 1.25)
 DEPTHS = (-1, 0, 1)
 KINDS = ("op", "kernel", "se", "skip", "width", "depth")
@@ -57,10 +71,26 @@ def _round(c: float, divisor: int) -> int:
     return max(divisor, int(c + divisor / 2) // divisor * divisor)
 
 
-class Layer(nn.Module):
-    """One layer of a block: the chosen op, optional SE, identity skip where shapes allow."""
+class PoolShortcut(nn.Module):
+    """Parameter-free shortcut between shapes: average pooling over the stride, channels
+    zero-padded (or truncated) to the output's."""
 
-    def __init__(self, op: str, cin: int, cout: int, kernel: int, stride: int, se: float, skip: bool) -> None:
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.cin, self.cout = cin, cout
+        self.pool = nn.AvgPool2d(stride, stride, ceil_mode=True) if stride > 1 else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pool(x)
+        if self.cout > self.cin:
+            return nn.functional.pad(x, (0, 0, 0, 0, 0, self.cout - self.cin))
+        return x[:, : self.cout]
+
+
+class Layer(nn.Module):
+    """One layer of a block: the chosen op, optional SE, and the skip op."""
+
+    def __init__(self, op: str, cin: int, cout: int, kernel: int, stride: int, se: float, skip: str) -> None:
         super().__init__()
         if op in ("mb3", "mb6"):
             self.body: nn.Module = MBConv(cin, cout, 3 if op == "mb3" else 6, kernel, stride, se, skip=False)
@@ -69,11 +99,15 @@ class Layer(nn.Module):
         else:
             conv = ConvBNAct(cin, cout, kernel, stride)
             self.body = nn.Sequential(conv, SqueezeExcite(cout, int(cin * se))) if se > 0 else conv
-        self.residual = skip and stride == 1 and cin == cout
+        same = stride == 1 and cin == cout
+        self.residual = skip != "no" and same  # identity
+        self.shortcut = PoolShortcut(cin, cout, stride) if skip == "pool" and not same else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.body(x)
-        return out + x if self.residual else out
+        if self.residual:
+            return out + x
+        return out + self.shortcut(x) if self.shortcut is not None else out
 
 
 class MnasNet(Classifier):
@@ -85,7 +119,7 @@ class MnasNet(Classifier):
             cout = _round(base.widths[i] * b["width"], base.divisor)
             for j in range(max(1, base.depths[i] + b["depth"])):
                 layers.append(Layer(b["op"], cin, cout, b["kernel"], base.strides[i] if j == 0 else 1, b["se"],
-                                    b["skip"] == "id"))
+                                    b["skip"]))
                 cin = cout
         self.layers = nn.Sequential(*layers)
         self.last = ConvBNAct(cin, base.head, 1)
@@ -107,8 +141,25 @@ class MnasNetSpace(SearchSpace):
         self.num_blocks = blocks or len(self.base.widths)
         if not 1 <= self.num_blocks <= len(self.base.widths):
             raise DistillnasError(f"mnasnet preset {preset!r} has 1..{len(self.base.widths)} blocks, got {blocks}")
-        choices = {"op": OPS, "kernel": KERNELS, "se": SE, "skip": SKIPS, "width": WIDTHS, "depth": DEPTHS}
-        self.decisions = [Decision(f"b{i}.{k}", k, choices[k]) for i in range(self.num_blocks) for k in KINDS]
+        self.decisions = []
+        for i in range(self.num_blocks):
+            choices = {"op": OPS, "kernel": KERNELS, "se": SE, "skip": SKIPS, "width": self.block_widths(i),
+                       "depth": self.block_depths(i)}
+            self.decisions += [Decision(f"b{i}.{k}", k, choices[k]) for k in KINDS]
+
+    def block_widths(self, i: int) -> tuple[float, ...]:
+        """Width multipliers of block i that give distinct channel counts (closest to 1 kept)."""
+        by_channels: dict[int, float] = {}
+        for w in sorted(WIDTHS, key=lambda w: (abs(w - 1.0), w)):
+            by_channels.setdefault(_round(self.base.widths[i] * w, self.base.divisor), w)
+        return tuple(sorted(by_channels.values()))
+
+    def block_depths(self, i: int) -> tuple[int, ...]:
+        """Depth deltas of block i that give distinct layer counts (closest to 0 kept)."""
+        by_layers: dict[int, int] = {}
+        for d in sorted(DEPTHS, key=lambda d: (abs(d), d)):
+            by_layers.setdefault(max(1, self.base.depths[i] + d), d)
+        return tuple(sorted(by_layers.values()))
 
     def config(self) -> dict:
         return {"name": self.name, "preset": self.preset, "blocks": self.num_blocks}
@@ -129,7 +180,7 @@ class MnasNetSpace(SearchSpace):
         for i, part in enumerate(parts):
             m = _BLOCK.match(part)
             if not m:
-                raise DistillnasError(f"malformed mnasnet block {part!r} in {text!r}; write e.g. mb6_k5_se0.25_id_w1.25_d+1")
+                raise DistillnasError(f"malformed mnasnet block {part!r} in {text!r}; write e.g. mb6_k5_se0.25_pool_w1.25_d+1")
             values = {"op": m["op"], "kernel": int(m["k"]), "se": float(m["se"]), "skip": m["skip"],
                       "width": float(m["w"]), "depth": int(m["d"])}
             for k in KINDS:
