@@ -52,6 +52,8 @@ def make_run(path, guided_by, seed, space_cfg=None, n=60, finals=True, status="o
                                         "accuracy": float(rng.uniform(0.6, 0.95)), "params": int(rng.integers(1e4, 1e5)),
                                         "macs": int(rng.integers(1e6, 1e7)), "latency_ms": float(rng.uniform(0.5, 4)),
                                         "wall_s": 1.0})
+    for b in range((n + 7) // 8):
+        store.add_batch_stats(b, {"entropy": 1.5 - 0.1 * b})
     if finals:
         for arch in archs[:3] + archs[-3:]:
             for loss in ("ce", "kd"):
@@ -69,8 +71,10 @@ def test_report_builds_every_figure_and_table(tmp_path):
     b = make_run(tmp_path / "ce_run", "ce", 1)
     page = build_report([a, b], tmp_path / "rep")
     html = page.read_text()
-    assert len(re.findall(r'<img src="data:image/png;base64,', html)) == 2 * 4 + 2  # 4 per run + PCA + options
+    assert len(re.findall(r'<img src="data:image/png;base64,', html)) == 2 * 5 + 2  # 5 per run + PCA + options
+    assert "controller entropy" in html
     for name in ("kd_run_cost_hist.png", "kd_run_acc_vs_cost.png", "kd_run_progress.png", "kd_run_macs_latency.png",
+                 "kd_run_dynamics.png",
                  "pca_by_stage.png", "option_difference.png", "option_difference.csv", "relative_gain.csv",
                  "ablation.csv", "ce_run_trials.csv"):
         assert (tmp_path / "rep" / name).stat().st_size > 0, name

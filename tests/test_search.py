@@ -155,3 +155,10 @@ def test_the_packaged_diswot_table_matches_the_shared_one_and_keeps_its_attribut
     if shared.is_dir():
         for name in ("kd_accuracy.txt", "ce_accuracy.txt"):
             assert (DISWOT / name).read_text() == (shared / name).read_text()
+
+
+def test_the_controller_entropy_is_stored_per_batch(tmp_path, teacher_dir):
+    cfg = load_search_config(None, tiny_overrides(tmp_path / "e", teacher_dir, trials=4, batch=2))
+    run_search(cfg, progress=False)
+    stats = TrialStore(tmp_path / "e" / "trials.sqlite").batch_stats()
+    assert sorted(stats) == [0, 1] and all(0 < s["entropy"] < 2 for s in stats.values())

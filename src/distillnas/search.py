@@ -312,6 +312,7 @@ def run_search(cfg: SearchConfig, console: Console | None = None, progress: bool
                     feedback = trial_objectives if getattr(strategy, "objectives", 1) == 2 else trial_reward
                     strategy.tell(archs, [feedback(results[i], cfg.reward) for i in range(len(archs))])
                     save_strategy(strategy, run_dir / STRATEGY_FILE, b, "told")
+                    store.add_batch_stats(b, strategy.stats())
                 store.mark_told(b)
     except KeyboardInterrupt:
         raise SearchInterrupted(store.count(), str(run_dir)) from None

@@ -75,6 +75,14 @@ class TrialStore:
     def close(self) -> None:
         self.db.close()
 
+    # --- per-batch statistics of the strategy (meta table, key 'batch/<b>') -------------
+    def add_batch_stats(self, batch: int, stats: dict[str, float]) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (f"batch/{batch}", json.dumps(stats)))
+
+    def batch_stats(self) -> dict[int, dict[str, float]]:
+        rows = self.db.execute("SELECT key, value FROM meta WHERE key LIKE 'batch/%'").fetchall()
+        return dict(sorted((int(k.split("/")[1]), json.loads(v)) for k, v in rows))
+
     # --- batches ------------------------------------------------------------------------
     def add_batch(self, batch: int, archs: Iterable[Iterable[int]]) -> None:
         self.db.execute("INSERT INTO batches (batch, archs, created) VALUES (?, ?, ?)",

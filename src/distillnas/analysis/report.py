@@ -79,6 +79,7 @@ def run_section(run: RunData, out: Path) -> str:
         (plots.accuracy_vs_cost(run, out / f"{stem}_acc_vs_cost.png"), "Accuracy vs cost, Pareto front (Fig. 4B)"),
         (plots.progress_over_trials(run, out / f"{stem}_progress.png"), "Cost and accuracy along the search (4C-D)"),
         (plots.macs_vs_latency(run, out / f"{stem}_macs_latency.png"), "MACs vs measured latency (Fig. 4E)"),
+        (plots.search_dynamics(run, out / f"{stem}_dynamics.png"), "Reward and controller entropy per batch"),
     ]
     return (f"<h2>Run {html.escape(stem)}</h2>{_table(summary)}<h3>Best students</h3>{_table(best)}"
             f"<h3>Retrained students (test top-1 %)</h3>{_table(finals)}"

@@ -4,15 +4,14 @@ Reads the store and YAML files only; no training code.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
-
 from ..config import SearchConfig, validate
 from ..errors import DistillnasError
+from ..io import read_yaml_file
 from ..reward import trial_reward
 from ..spaces import SearchSpace, build_space
 from ..store import TrialStore
@@ -26,6 +25,7 @@ class RunData:
     trials: list[dict[str, Any]]  # every stored trial, in order
     finals: list[dict[str, Any]]  # retrainings (train --from-run)
     best: dict[str, Any]
+    batch_stats: dict[int, dict[str, float]] = field(default_factory=dict)  # the strategy's, per batch
 
     @property
     def name(self) -> str:
@@ -52,15 +52,15 @@ def load_run(path: str | Path) -> RunData:
     path = Path(path)
     if not (path / "config.yaml").is_file() or not (path / "trials.sqlite").is_file():
         raise DistillnasError(f"{str(path)!r} is not a run directory (it needs config.yaml and trials.sqlite)")
-    cfg = validate(SearchConfig, yaml.safe_load((path / "config.yaml").read_text()))
+    cfg = validate(SearchConfig, read_yaml_file(path / "config.yaml", "saved config"))
     store = TrialStore(path / "trials.sqlite", readonly=True)
-    trials, finals = store.trials(), store.finals()
+    trials, finals, stats = store.trials(), store.finals(), store.batch_stats()
     store.close()
     if not any(t["status"] == "ok" for t in trials):
         raise DistillnasError(f"run {str(path)!r} has no finished trials yet; run or resume its search first")
     best_path = path / "best.yaml"
-    best = yaml.safe_load(best_path.read_text()) if best_path.is_file() else {}
-    return RunData(path, cfg, build_space(cfg.space.name, **cfg.space.options()), trials, finals, best or {})
+    best = read_yaml_file(best_path, "best archs") if best_path.is_file() else {}
+    return RunData(path, cfg, build_space(cfg.space.name, **cfg.space.options()), trials, finals, best or {}, stats)
 
 
 def check_same_space(runs: list[RunData]) -> None:

@@ -30,6 +30,11 @@ class Strategy(ABC):
     def tell(self, archs: Sequence[Tokens], rewards: Sequence[float]) -> None:
         """Learn from the rewards of archs this strategy asked for."""
 
+    def stats(self) -> dict[str, float]:
+        """Numbers about the strategy's state worth plotting along the search (e.g. a
+        controller's entropy); none by default."""
+        return {}
+
     def random_arch(self) -> Tokens:
         return tuple(int(self.rng.integers(s)) for s in self.sizes)
 

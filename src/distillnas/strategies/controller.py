@@ -126,6 +126,13 @@ class ControllerStrategy(Strategy):
     def probabilities(self) -> list[list[float]]:
         return self.net.greedy_probs()
 
+    @torch.no_grad()
+    def stats(self) -> dict[str, float]:
+        """Mean entropy per decision (nats) along 64 sampled paths; its own generator, so the
+        search's sampling is untouched. Falls as the controller converges."""
+        out = self.net(64, generator=torch.Generator().manual_seed(self.updates))
+        return {"entropy": float(out.entropies.mean())}
+
     def tokens(self, archs: Sequence[Tokens]) -> torch.Tensor:
         return torch.tensor([list(a) for a in archs], dtype=torch.long)
 

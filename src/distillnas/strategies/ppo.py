@@ -37,14 +37,14 @@ class PPOStrategy(ControllerStrategy):
         super().__init__(sizes, kinds, seed, self.cfg.hidden, self.cfg.lr)
         self.critic = LSTMPolicy(self.sizes, self.kinds, self.cfg.hidden, critic=True)
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=self.cfg.critic_lr)
-        self.stats = RunningStats()
+        self.reward_stats = RunningStats()
         self.used_critic = 0  # batches whose advantage came from the critic (for reports and tests)
 
     def tell(self, archs: Sequence[Tokens], rewards: Sequence[float]) -> None:
         tokens = self.tokens(archs)
         raw = torch.tensor(list(rewards), dtype=torch.float64)
-        self.stats.update(raw)
-        r = self.stats.normalise(raw).float().unsqueeze(1)  # (B, 1)
+        self.reward_stats.update(raw)
+        r = self.reward_stats.normalise(raw).float().unsqueeze(1)  # (B, 1)
         with torch.no_grad():
             old = self.net(len(archs), tokens)
             values = self.critic(len(archs), tokens).values  # (B, D)
@@ -62,7 +62,7 @@ class PPOStrategy(ControllerStrategy):
     def _advantage(self, r: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
         """Critic advantage where it explains the rewards, batch-centred rewards elsewhere."""
         centred = (r - r.mean()).expand_as(values)
-        if len(r) < 2 or self.stats.count <= len(r):  # the critic has not seen a batch yet
+        if len(r) < 2 or self.reward_stats.count <= len(r):  # the critic has not seen a batch yet
             return centred
         var = r.var()
         explained = 1 - (r - values).var() / var if var > 0 else torch.tensor(0.0)
@@ -79,11 +79,11 @@ class PPOStrategy(ControllerStrategy):
 
     def _state(self) -> dict[str, Any]:
         return {**super()._state(), "critic": self.critic.state_dict(), "critic_opt": self.critic_opt.state_dict(),
-                "stats": self.stats.state_dict(), "used_critic": self.used_critic}
+                "stats": self.reward_stats.state_dict(), "used_critic": self.used_critic}
 
     def _load(self, state: dict[str, Any]) -> None:
         super()._load(state)
         self.critic.load_state_dict(state["critic"])
         self.critic_opt.load_state_dict(state["critic_opt"])
-        self.stats.load_state_dict(state["stats"])
+        self.reward_stats.load_state_dict(state["stats"])
         self.used_critic = int(state["used_critic"])
