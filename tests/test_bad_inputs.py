@@ -112,6 +112,17 @@ def _empty_store(run: Path):
     sqlite3.connect(run / "trials.sqlite").close()
 
 
+def _truncated_store(run: Path):
+    for suffix in ("-wal", "-shm"):
+        Path(str(run / "trials.sqlite") + suffix).unlink(missing_ok=True)
+    data = (run / "trials.sqlite").read_bytes()
+    (run / "trials.sqlite").write_bytes(data[: len(data) // 2])
+
+
+def _binary_config(run: Path):
+    (run / "config.yaml").write_bytes(b"\x00\xff\xfe garbage \x81")
+
+
 def _truncated_strategy(run: Path):
     data = (run / "strategy.pt").read_bytes()
     (run / "strategy.pt").write_bytes(data[: len(data) // 3])
@@ -177,12 +188,16 @@ CASES = [
     ("teacher-python", ["search", *SYN, "--teacher.spec=[python:nosuchmod:f]"], "'nosuchmod:f'", None, None),
     ("od-single", ["search", *SYN, "--teacher.spec=[{bad}]", "--evaluator.proxy.loss.name=od"],
      "evaluator.proxy.loss.name=kd", _one_member, None),
+    ("kdas-od-single", ["search", "--config", "kdas_mnist5k", *SYN, "--teacher.spec=[{bad}]"],
+     "evaluator.supernet.loss.name=kd", _one_member, None),
     ("od-one-seed", ["search", *SYN, "--teacher.seeds=[0]", "--evaluator.proxy.loss.name=od"],
      "teacher.seeds", None, None),
     # search: run directories
     ("run-dir-file", ["search", *SYN, "--run_dir={bad}"], "is a file", _a_file, None),
     ("run-changed", ["search", "{run_args}", "--reward.target=9"], "differs in: reward.target", None, None),
     ("run-corrupt-store", ["search", "{run_args}"], "is corrupt", None, _corrupt_store),
+    ("run-truncated-store", ["search", "{run_args}"], "is corrupt", None, _truncated_store),
+    ("run-config-binary", ["search", "{run_args}"], "not a UTF-8 text file", None, _binary_config),
     ("run-emptied-store", ["search", "{run_args}"], "the store was emptied or replaced", None, _empty_store),
     ("run-truncated-strategy", ["search", "{run_args}"], "strategy.pt", None, _truncated_strategy),
     ("report-corrupt-store", ["report", "{run}"], "is corrupt", None, _corrupt_store),
@@ -302,7 +317,7 @@ def test_bad_input(case, capsys, tmp_path, teacher_dir, finished_run, monkeypatc
     assert not Path("/tmp/distillnas-pwned").exists()
     if not uses_run:  # nothing written: no run directory, no half-made output
         assert sorted(p.name for p in tmp_path.iterdir()) == listing
-    elif damage is _corrupt_store:  # a corrupt store is refused, never rewritten
+    elif damage in (_corrupt_store, _truncated_store):  # a corrupt store is refused, never rewritten
         assert (run / "trials.sqlite").read_bytes() == store_bytes
     elif damage is not None:  # refused without touching the trials
         assert _safe_rows(run) == before
