@@ -37,11 +37,14 @@ _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _c
 
 def load_yaml(text: str, where: str) -> Any:
     """yaml.safe_load with duplicate keys refused; errors name `where` in one line."""
+    loader = _StrictLoader(text)  # a SafeLoader: plain data only, no tags that build objects
     try:
-        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+        return loader.get_single_data()
     except yaml.YAMLError as e:
         first = " ".join(str(e).split())
         raise DistillnasError(f"{where} is not valid YAML: {first[:200]}") from None
+    finally:
+        loader.dispose()
 
 
 def read_yaml_file(path: str | Path, what: str = "config") -> dict[str, Any]:

@@ -145,8 +145,8 @@ def open_run(cfg: SearchConfig) -> Path:
     ensure_dir(run_dir, "run directory")
     saved_path = run_dir / CONFIG_FILE
     resolved = cfg.model_dump()
-    if saved_path.is_file():
-        saved = read_yaml_file(saved_path, "saved config")
+    saved = read_yaml_file(saved_path, "saved config") if saved_path.is_file() else None
+    if saved is not None:
         diff = config_differences(saved, resolved)
         if diff and _successful_trials(run_dir) > 0:
             shown = ", ".join(diff[:5]) + (" ..." if len(diff) > 5 else "")
@@ -159,7 +159,7 @@ def open_run(cfg: SearchConfig) -> Path:
     elif (run_dir / STORE_FILE).exists():
         raise DistillnasError(f"run directory {str(run_dir)!r} has trials but no {CONFIG_FILE}; "
                               "use another --run-dir, or delete it to start fresh")
-    if not saved_path.is_file() or read_yaml_file(saved_path, "saved config") != resolved:
+    if saved != resolved:  # new, resumable keys changed, or started over: write what runs now
         atomic_write_text(saved_path, yaml.safe_dump(resolved, sort_keys=False))
     return run_dir
 
