@@ -67,26 +67,26 @@ def progress_over_trials(run: RunData, path: Path) -> Path:
 
 
 def search_dynamics(run: RunData, path: Path) -> Path | None:
-    """Mean reward per batch (with the shared weights, under a supernet) and the controller's
-    entropy per batch: a learning controller's entropy falls while its reward rises."""
+    """Mean accuracy of what the strategy proposed per batch (repeats included: they are what
+    it was told; shared weights under a supernet) and the controller's entropy per batch: a
+    learning controller's entropy falls while its proposals' accuracy rises."""
     by_batch: dict[int, list[float]] = {}
     for t in run.ok:
-        if "reused_from" not in t["extra"]:
-            by_batch.setdefault(t["batch"], []).append(100 * t["accuracy"])
+        by_batch.setdefault(t["batch"], []).append(100 * t["accuracy"])
     if not by_batch:
         return None
     fig, a1 = plt.subplots(figsize=(6, 3.5))
     batches = sorted(by_batch)
     shared = run.config.evaluator.name == "supernet"
     a1.plot(batches, [np.mean(by_batch[b]) for b in batches], "o-", color="tab:green", ms=3,
-            label="mean reward accuracy" + (" (shared weights)" if shared else ""))
+            label="mean accuracy proposed" + (" (shared weights)" if shared else ""))
     a1.set(xlabel="batch", ylabel="top-1 (%)", title=f"{run.name}: reward and controller entropy per batch")
     entropy = {b: s["entropy"] for b, s in run.batch_stats.items() if "entropy" in s}
     if entropy:
         a2 = a1.twinx()
         a2.plot(list(entropy), list(entropy.values()), "s--", color="tab:purple", ms=3, label="controller entropy")
         a2.set_ylabel("entropy per decision (nats)")
-        a2.legend(loc="lower right")
+        a2.legend(loc="lower left")
     a1.legend(loc="upper left")
     return _save(fig, path)
 
