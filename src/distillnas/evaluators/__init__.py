@@ -83,7 +83,7 @@ def prime_state(ctx: EvalContext, ds, splits, teacher) -> None:  # noqa: ANN001
               cache=TeacherCache(Path(ctx.run_dir) / "teacher_cache" if ctx.run_dir else None))
 
 
-def _load_setup(ctx: EvalContext, st: dict) -> None:
+def _load_setup(ctx: EvalContext) -> None:
     """Dataset, teacher and cache for this process, all or nothing. They were checked before
     the search began, so a failure here is about this worker's environment (a missing mount
     on a Ray node, say), never about the arch: it is raised as SetupError, not stored."""
@@ -93,8 +93,7 @@ def _load_setup(ctx: EvalContext, st: dict) -> None:
     except Exception as e:
         raise SetupError(f"this worker cannot load the search's data or teacher: {str(e).splitlines()[0][:300]}") \
             from None
-    st.update(data=(ds, splits), teacher=teacher,
-              cache=TeacherCache(Path(ctx.run_dir) / "teacher_cache" if ctx.run_dir else None))
+    prime_state(ctx, ds, splits, teacher)
 
 
 def measure_costs(space: SearchSpace, tokens: tuple[int, ...], arch: str, shape: tuple[int, int, int],
@@ -113,7 +112,7 @@ def _proxy(ctx: EvalContext, tokens: tuple[int, ...], seed: int) -> TrialResult:
     st = _state(ctx)
     space, ev = st["space"], st["evaluator"]
     if "data" not in st:
-        _load_setup(ctx, st)
+        _load_setup(ctx)
     ds, splits = st["data"]
     arch = space.to_string(tokens)
     _, costs = measure_costs(space, tokens, arch, (ds.in_channels, ds.input_size, ds.input_size), ds.num_classes,
