@@ -13,7 +13,7 @@ from distillnas.data import TensorLoader, load_dataset, make_splits
 from distillnas.distill import build_loss
 from distillnas.models import build_model
 from distillnas.models.layout import channels_last_hazard
-from distillnas.train import fit
+from distillnas.training import fit
 
 from _common import report
 

@@ -10,7 +10,8 @@ import time
 
 from distillnas.analysis import build_report
 from distillnas.runconfig import load_search_config
-from distillnas.search import retrain_from_run, run_search
+from distillnas.retrain import retrain_from_run
+from distillnas.search import run_search
 
 from _common import RESULTS
 

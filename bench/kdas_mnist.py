@@ -17,12 +17,13 @@ import time
 import yaml
 
 from distillnas.config import TrainConfig, validate
-from distillnas.models import build_model, count_params
+from distillnas.cost import count_params
+from distillnas.models import build_model
 from distillnas.runconfig import load_search_config
 from distillnas.search import run_search
 from distillnas.teachers import TeacherCache, evaluate_teacher, load_teacher
 from distillnas.data import prepare_data
-from distillnas.train import train_student
+from distillnas.training import train_student
 
 from _common import RESULTS, report
 

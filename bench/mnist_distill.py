@@ -9,9 +9,9 @@ import argparse
 import statistics
 
 from distillnas.config import DataConfig, TrainConfig, validate
-from distillnas.teachers import TeacherCache, load_teacher, train_teachers
+from distillnas.teachers import TeacherCache, evaluate_teacher, load_teacher
 from distillnas.data import prepare_data
-from distillnas.train import train_student
+from distillnas.training import train_student, train_teachers
 
 from _common import RESULTS, report
 
@@ -33,7 +33,6 @@ def main() -> None:
         train_teachers(a.teacher, [0, 1, 2, 3, 4], data, tcfg, tdir, progress=True)
     ds, splits = prepare_data(data)
     teacher = load_teacher(str(tdir), ds)
-    from distillnas.teachers import evaluate_teacher
     rep = evaluate_teacher(teacher, ds, "test", splits.test)
     cache = TeacherCache(RESULTS / "mnist_cache")
     rows = []

@@ -13,9 +13,9 @@ import statistics
 
 import torch
 
-from distillnas.config import StrategyConfig
+from distillnas.strategies import strategy_config
 from distillnas.evaluators import read_table
-from distillnas.models import count_params
+from distillnas.cost import count_params
 from distillnas.spaces import build_space
 from distillnas.strategies import build_strategy
 
@@ -29,7 +29,7 @@ def front(points: dict[str, tuple[float, int]]) -> set[str]:
 
 def search(name: str, seed: int, points: dict, target: float, budget: int, batch: int = 8) -> dict:
     space = build_space("resnet_depth")
-    s = build_strategy(StrategyConfig(name=name, seed=seed), space.sizes, space.kinds, target)
+    s = build_strategy(strategy_config(name, seed=seed), space.sizes, space.kinds, target)
     seen: dict[str, tuple[float, int]] = {}
     stale = 0
     while len(seen) < budget and stale < 5:

@@ -27,7 +27,7 @@ import torch
 from scipy.stats import mannwhitneyu
 
 from distillnas.benchmarks import table_path
-from distillnas.config import StrategyConfig
+from distillnas.strategies import strategy_config
 from distillnas.evaluators import read_table
 from distillnas.spaces import build_space
 from distillnas.strategies import build_strategy
@@ -41,7 +41,7 @@ def search(strategy: str, seed: int, table: dict[str, float], budget: int, batch
            max_repeats: float) -> tuple[list[str], str]:
     """The paid evaluations, in order, and why the search ended ('budget' or 'converged')."""
     space = build_space("resnet_depth")
-    s = build_strategy(StrategyConfig(name=strategy, seed=seed), space.sizes, space.kinds)
+    s = build_strategy(strategy_config(strategy, seed=seed), space.sizes, space.kinds)
     paid: list[str] = []
     seen: set[str] = set()
     stale = repeats = 0

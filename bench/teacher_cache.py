@@ -18,7 +18,7 @@ from distillnas.data import TensorLoader, load_dataset, make_splits, make_views
 from distillnas.distill import build_loss
 from distillnas.models import build_model
 from distillnas.teachers import Ensemble, ModuleTeacher, TeacherCache
-from distillnas.train import fit
+from distillnas.training import fit
 
 from _common import report
 

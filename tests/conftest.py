@@ -33,7 +33,7 @@ def quick_cfg(**kw) -> TrainConfig:
 @pytest.fixture(scope="session")
 def teacher_dir(tmp_path_factory):
     """Three tiny ResNet teachers trained on the synthetic data (a real ensemble)."""
-    from distillnas.teachers import train_teachers
+    from distillnas.training import train_teachers
 
     out = tmp_path_factory.mktemp("teachers")
     train_teachers("resnet8-w0.25", [0, 1, 2], DataConfig(name="synthetic"), quick_cfg(augment="random"), out)

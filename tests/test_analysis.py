@@ -9,7 +9,7 @@ from distillnas.analysis import (ablation_grid, build_report, distribution_matri
                                  load_run, option_difference, pareto_front, pca)
 from distillnas.config import SearchConfig, validate
 from distillnas.errors import DistillnasError
-from distillnas.spaces import build_space
+from distillnas.spaces import space_from_config
 from distillnas.store import TrialStore
 
 from test_cli import run
@@ -40,7 +40,7 @@ def make_run(path, guided_by, seed, space_cfg=None, n=60, finals=True, status="o
                                   "reward": {"metric": "latency_ms", "target": 2.0}})
     path.mkdir(parents=True)
     (path / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump()))
-    space = build_space(cfg.space.name, **cfg.space.options())
+    space = space_from_config(cfg.space)
     rng = np.random.default_rng(seed)
     store = TrialStore(path / "trials.sqlite")
     archs = []

@@ -202,16 +202,16 @@ CASES = [
     ("run-truncated-strategy", ["search", "{run_args}"], "strategy.pt", None, _truncated_strategy),
     ("report-corrupt-store", ["report", "{run}"], "is corrupt", None, _corrupt_store),
     # train
-    ("train-lr-nan", [*TRAIN, "--loss", "ce", "--lr", "nan"], "optim.lr=nan", None, None),
-    ("train-lr-inf", [*TRAIN, "--loss", "ce", "--lr", "inf"], "optim.lr=inf", None, None),
+    ("train-lr-nan", [*TRAIN, "--loss", "ce", "--optim.lr=.nan"], "optim.lr=nan", None, None),
+    ("train-lr-inf", [*TRAIN, "--loss", "ce", "--optim.lr=.inf"], "optim.lr=inf", None, None),
     ("train-epochs-0", [*TRAIN[:-3], "--loss", "ce", "--epochs", "0"], "optim.epochs=0", None, None),
     ("train-epochs-inf", [*TRAIN[:-3], "--loss", "ce", "--epochs", "inf"], "optim.epochs=inf", None, None),
-    ("train-batch-0", [*TRAIN, "--loss", "ce", "--batch-size", "0"], "optim.batch_size=0", None, None),
-    ("train-kd-weight", [*TRAIN, "--kd-weight", "1.5"], "loss.kd_weight=1.5", None, None),
-    ("train-temp-0", [*TRAIN, "--temperature", "0"], "loss.temperature=0", None, None),
-    ("train-temp-neg", [*TRAIN, "--temperature", "-2"], "loss.temperature=-2", None, None),
-    ("train-schedule", [*TRAIN, "--schedule", "bogus"], "optim.schedule='bogus'", None, None),
-    ("train-augment", [*TRAIN, "--augment", "mixup"], "augment='mixup'", None, None),
+    ("train-batch-0", [*TRAIN, "--loss", "ce", "--optim.batch_size=0"], "optim.batch_size=0", None, None),
+    ("train-kd-weight", [*TRAIN, "--loss.kd_weight=1.5"], "loss.kd_weight=1.5", None, None),
+    ("train-temp-0", [*TRAIN, "--loss.temperature=0"], "loss.temperature=0", None, None),
+    ("train-temp-neg", [*TRAIN, "--loss.temperature=-2"], "loss.temperature=-2", None, None),
+    ("train-schedule", [*TRAIN, "--optim.schedule=bogus"], "optim.schedule='bogus'", None, None),
+    ("train-augment", [*TRAIN, "--augment=mixup"], "augment='mixup'", None, None),
     ("train-channels-last", [*TRAIN, "--channels-last", "maybe"], "channels_last='maybe'", None, None),
     ("train-seeds", [*TRAIN, "--seeds", "x"], "bad seeds 'x'", None, None),
     ("train-arch", ["train", "--arch", "vgg", "--dataset", "synthetic"], "unknown model family 'vgg'", None, None),
@@ -224,13 +224,13 @@ CASES = [
     ("train-od-single", [*TRAIN, "--loss", "od", "--teacher", "{bad}"], "--loss kd", _one_member, None),
     ("train-teacher-missing", [*TRAIN, "--teacher", "/no/where.pt"], "'/no/where.pt'", None, None),
     ("train-teacher-nan", [*TRAIN, "--teacher", "{bad}"], "non-finite values", _logits(600, 10, np.inf), None),
-    ("train-from-not-run", ["train", "--from-run", "/"], "is not a search run", None, None),
+    ("train-from-not-run", ["train", "--from-run", "/"], "is not a run directory", None, None),
     ("train-from-top-0", ["train", "--from-run", "{run}", "--top", "0"], "--top must be >= 1", None, None),
     ("train-from-out-file", ["train", "--from-run", "{run}", "--out", "{bad}"], "is a file", _a_file, None),
-    ("train-space-opt", ["train", "--arch", "x", "--space", "mnasnet", "--space-opt", "colour=red", "--dataset",
-                         "synthetic"], "bad --space-opt for space 'mnasnet'", None, None),
+    ("train-space-opt", ["train", "--arch", "x", "--space", "mnasnet", "--space.colour=red", "--dataset",
+                         "synthetic"], "unknown config key 'space.colour'", None, None),
     ("train-addon-skip", ["train", "--arch", "conv3x3<5>|identity/identity/identity", "--space", "addon",
-                          "--space-opt", "layers=[2,1,1]", "--loss", "ce", "--dataset", "synthetic"],
+                          "--space.layers=[2,1,1]", "--loss", "ce", "--dataset", "synthetic"],
      "takes no skip inputs", None, None),
     # datasets from disk
     ("imagefolder-no-root", [*TRAIN[:4], "imagefolder", "--loss", "ce"], "needs a data root", None, None),
@@ -408,7 +408,7 @@ def _safe_rows(run):
 
 
 def test_unreadable_images_are_skipped_with_a_count(capsys, tmp_path):
-    from distillnas.cli import _setup_logging
+    from distillnas.cli.app import _setup_logging
     from distillnas.data import load_dataset
 
     root = _imagefolder({"a": 3, "b": 3})(tmp_path, tmp_path)
@@ -437,10 +437,11 @@ def test_search_help_lists_every_packaged_config(capsys):
 
 def test_a_worker_that_cannot_load_the_setup_raises_instead_of_storing_a_failure(tmp_path):
     from distillnas.errors import SetupError
-    from distillnas.evaluators import EvalContext, evaluate_trial
+    from distillnas.config import CostConfig, DataConfig
+    from distillnas.evaluators import EvalContext, ProxyEvaluatorConfig, evaluate_trial
+    from distillnas.spaces import MnasNetConfig
 
-    ctx = EvalContext(space={"name": "mnasnet", "preset": "tiny", "blocks": 2},
-                      data={"name": "cifar10", "root": str(tmp_path / "not-mounted")},
-                      evaluator={"name": "proxy"}, cost={"latency": "none"}, teacher=[], run_dir="")
+    ctx = EvalContext(space=MnasNetConfig(blocks=2), data=DataConfig(name="cifar10", root=str(tmp_path / "not-mounted")),
+                      evaluator=ProxyEvaluatorConfig(), cost=CostConfig(latency="none"), teacher=(), run_dir="")
     with pytest.raises(SetupError, match="cannot load the search's data or teacher"):
         evaluate_trial(ctx, (0,) * 12, 0)

@@ -2,7 +2,8 @@ import json
 
 import pytest
 
-from distillnas.cli import main, parse_seeds
+from distillnas.cli import main
+from distillnas.cli.options import parse_seeds
 from distillnas.errors import DistillnasError
 
 
@@ -15,11 +16,11 @@ def run(capsys, *argv):
 
 def test_teacher_train_then_student_train_and_eval(capsys, tmp_path):
     code, out, _ = run(capsys, "teacher", "train", "--arch", "resnet8-w0.25", "--seeds", "0-1", "--dataset",
-                       "synthetic", "--out", str(tmp_path / "t"), "--epochs", "2", "--batch-size", "32", "--no-progress")
+                       "synthetic", "--out", str(tmp_path / "t"), "--epochs", "2", "--optim.batch_size=32", "--no-progress")
     assert code == 0 and "oracle" in out and len(list((tmp_path / "t").glob("*.pt"))) == 2
     code, out, _ = run(capsys, "train", "--arch", "resnet8-w0.25", "--teacher", str(tmp_path / "t"), "--loss", "od",
                        "--epochs", "1", "--seeds", "0,1", "--dataset", "synthetic", "--out", str(tmp_path / "s"),
-                       "--batch-size", "32", "--no-progress")
+                       "--optim.batch_size=32", "--no-progress")
     assert code == 0 and "±" in out
     results = json.loads((tmp_path / "s" / "results.json").read_text())
     assert [r["seed"] for r in results] == [0, 1] and all(r["status"] == "ok" for r in results)
@@ -32,20 +33,20 @@ def test_teacher_train_then_student_train_and_eval(capsys, tmp_path):
     (["train", "--arch", "resnet8", "--dataset", "imagenet"], "unknown dataset 'imagenet'"),
     (["train", "--arch", "resnet8", "--loss", "kld", "--dataset", "synthetic"], "unknown loss 'kld'"),
     (["train", "--arch", "resnet8", "--dataset", "cifar10", "--data-root", "/"], "not in the cifar10 python layout"),
-    (["train", "--arch", "resnet8", "--dataset", "synthetic", "--augment", "mixup"], "augment='mixup'"),
+    (["train", "--arch", "resnet8", "--dataset", "synthetic", "--augment=mixup"], "augment='mixup'"),
     (["train", "--arch", "resnet8", "--dataset", "synthetic", "--seeds", "x"], "bad seeds 'x'"),
     (["train", "--arch", "mb6_k3", "--space", "mnasnet", "--loss", "ce", "--dataset", "synthetic"],
      "has 1 blocks; this space has 7"),
     (["train", "--arch", "resnet-2-3-5", "--space", "resnet_depth", "--loss", "ce", "--dataset", "synthetic"],
      "depth=2 is not in the space"),
-    (["train", "--arch", "x", "--space", "mnasnet", "--space-opt", "colour=red", "--dataset", "synthetic"],
-     "bad --space-opt for space 'mnasnet'"),
+    (["train", "--arch", "x", "--space", "mnasnet", "--space.colour=red", "--dataset", "synthetic"],
+     "unknown config key 'space.colour'"),
     (["search", "--search.batch_size=0"], "bad config value search.batch_size=0"),
     (["search", "--reward.target=-1"], "bad config value reward.target=-1"),
     (["search", "--serch.trials=3"], "unknown config key 'serch' (did you mean 'search'?)"),
     (["search", "--config", "nope.yaml"], "neither a file nor a packaged config"),
     (["search", "--trials"], "bad override '--trials'"),
-    (["train", "--from-run", "/"], "is not a search run"),
+    (["train", "--from-run", "/"], "is not a run directory"),
 ])
 def test_bad_input_is_one_line_and_exit_2(capsys, argv, msg):
     code, _, err = run(capsys, *argv)
@@ -56,7 +57,7 @@ def test_truncated_teacher_checkpoint_on_the_cli(capsys, tmp_path):
     bad = tmp_path / "t.pt"
     bad.write_bytes(b"PK\x03\x04 not really")
     code, _, err = run(capsys, "train", "--arch", "resnet8", "--teacher", str(bad), "--dataset", "synthetic")
-    assert code == 2 and "truncated or not a checkpoint" in err
+    assert code == 2 and "truncated or unreadable" in err
 
 
 def test_parse_seeds():
@@ -67,7 +68,7 @@ def test_parse_seeds():
 
 def test_train_a_searched_arch_string(capsys, tmp_path):
     arch = "dconv_k3_se0_id_w1_d0|dconv_k3_se0_pool_w0.75_d+1"
-    code, out, err = run(capsys, "train", "--arch", arch, "--space", "mnasnet", "--space-opt", "blocks=2",
+    code, out, err = run(capsys, "train", "--arch", arch, "--space", "mnasnet", "--space.blocks=2",
                          "--loss", "ce", "--epochs", "1", "--dataset", "synthetic", "--out", str(tmp_path), "--no-progress")
     assert code == 0, err
     from distillnas.checkpoint import load_student

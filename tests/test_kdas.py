@@ -4,9 +4,11 @@ import torch
 import yaml
 
 from distillnas.errors import DistillnasError
-from distillnas.models import build_model, count_params
+from distillnas.cost import count_params
+from distillnas.models import build_model
 from distillnas.runconfig import load_search_config
-from distillnas.search import retrain_from_run, run_search
+from distillnas.retrain import retrain_from_run
+from distillnas.search import run_search
 from distillnas.spaces import build_space
 
 from test_search import rows
@@ -98,14 +100,15 @@ def test_kdas_bad_inputs_fail_before_searching(tmp_path, teacher_dir):
 
 def test_supernet_learns_under_random_paths(tmp_path, teacher_dir):
     """Regression: non-residual add-ons collapsed to chance when a new path was sampled per step."""
-    from distillnas.config import StrategyConfig
-    from distillnas.evaluators.supernet import Supernet
-    from distillnas.strategies import build_strategy
+    from distillnas.rundir import RunDir
+    from distillnas.search import make_evaluator
+    from distillnas.strategies import build_strategy, strategy_config
 
     cfg = load_search_config("kdas_mnist5k", kdas_overrides(tmp_path, f"[{teacher_dir}]"))
     space = build_space("addon", backbone="resnet8-w0.25", layers=[2, 1, 1])
-    net = Supernet(cfg, space, [str(teacher_dir)], tmp_path)
-    random = build_strategy(StrategyConfig(name="random", seed=0), space.sizes, space.kinds)
+    net = make_evaluator(cfg, space, RunDir(tmp_path), [str(teacher_dir)])
+    net.prepare(None, None)  # the lifecycle: no setup handed over, so it loads data and teacher itself
+    random = build_strategy(strategy_config("random", seed=0), space.sizes, space.kinds)
     net.train(random, epochs=12)
     accs = [net.accuracy(a, full=True) for a in random.ask(6)]
     assert min(accs) > 0.6, accs
@@ -124,18 +127,19 @@ def test_reward_windows_are_class_balanced_even_when_mini_val_is_sorted_by_class
 
 
 def test_controller_steps_and_selection_keep_the_best_archs_seen(tmp_path, teacher_dir):
-    from distillnas.config import StrategyConfig
-    from distillnas.evaluators.supernet import Supernet
-    from distillnas.strategies import build_strategy
+    from distillnas.rundir import RunDir
+    from distillnas.search import make_evaluator
+    from distillnas.strategies import build_strategy, strategy_config
 
     cfg = load_search_config("kdas_mnist5k", kdas_overrides(tmp_path, f"[{teacher_dir}]", [
         "--evaluator.supernet.controller_steps=2", "--evaluator.supernet.selection_samples=1"]))
     space = build_space("addon", backbone="resnet8-w0.25", layers=[2, 1, 1])
-    net = Supernet(cfg, space, [str(teacher_dir)], tmp_path)
-    ppo = build_strategy(StrategyConfig(name="ppo", seed=0), space.sizes, space.kinds)
+    net = make_evaluator(cfg, space, RunDir(tmp_path), [str(teacher_dir)])
+    net.prepare(None, None)  # the lifecycle: no setup handed over, so it loads data and teacher itself
+    ppo = build_strategy(strategy_config("ppo", seed=0), space.sizes, space.kinds)
     net.train(ppo, epochs=0.1)
     assert ppo.updates == 2  # two controller steps after the shared-weight phase
     star = space.sample(np.random.default_rng(5))
     history = [{"arch": space.to_string(star), "tokens": list(star), "accuracy": 0.99}]
-    chosen = net.select(ppo, top_k=10, history=history)
+    chosen = net.candidates(ppo, history)
     assert any(c["arch"] == space.to_string(star) and c["kept_from_search"] for c in chosen)

@@ -2,7 +2,8 @@ import pytest
 import torch
 
 from distillnas.errors import DistillnasError
-from distillnas.models import build_model, canonical_arch, count_params
+from distillnas.cost import count_params
+from distillnas.models import build_model, canonical_arch
 
 
 @pytest.mark.parametrize("arch,params", [("resnet20", 272_474), ("resnet56", 855_770), ("resnet110", 1_730_714)])

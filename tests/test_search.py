@@ -12,7 +12,8 @@ import yaml
 
 from distillnas.errors import DistillnasError
 from distillnas.runconfig import load_search_config
-from distillnas.search import retrain_from_run, run_search
+from distillnas.retrain import retrain_from_run
+from distillnas.search import run_search
 from distillnas.store import TrialStore
 
 from conftest import rows, tiny_overrides

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from distillnas.config import StrategyConfig
+from distillnas.strategies import strategy_config
 from distillnas.strategies import build_strategy
 
 SIZES, KINDS = [4, 2, 3, 4, 2, 3], ["op", "k", "w", "op", "k", "w"]
@@ -15,20 +15,20 @@ def reward(arch):
 
 @pytest.mark.parametrize("name", ["ppo", "reinforce", "evolution", "tpe", "random"])
 def test_strategies_ask_valid_archs_and_round_trip_their_state(name):
-    s = build_strategy(StrategyConfig(name=name, seed=3), SIZES, KINDS)
+    s = build_strategy(strategy_config(name, seed=3), SIZES, KINDS)
     archs = s.ask(6)
     assert len(archs) == 6 and all(len(a) == len(SIZES) and all(0 <= t < n for t, n in zip(a, SIZES)) for a in archs)
     s.tell(archs, [reward(a) for a in archs])
     state = s.state_dict()
-    twin = build_strategy(StrategyConfig(name=name, seed=99), SIZES, KINDS)
+    twin = build_strategy(strategy_config(name, seed=99), SIZES, KINDS)
     twin.load_state_dict(state)
     assert twin.ask(5) == s.ask(5) and twin.updates == 1
 
 
 def test_strategies_are_seeded():
-    a = build_strategy(StrategyConfig(name="ppo", seed=1), SIZES, KINDS).ask(4)
-    assert a == build_strategy(StrategyConfig(name="ppo", seed=1), SIZES, KINDS).ask(4)
-    assert a != build_strategy(StrategyConfig(name="ppo", seed=2), SIZES, KINDS).ask(4)
+    a = build_strategy(strategy_config("ppo", seed=1), SIZES, KINDS).ask(4)
+    assert a == build_strategy(strategy_config("ppo", seed=1), SIZES, KINDS).ask(4)
+    assert a != build_strategy(strategy_config("ppo", seed=2), SIZES, KINDS).ask(4)
 
 
 def tiny_spread_reward(arch):
@@ -49,7 +49,7 @@ def test_learning_strategies_find_the_good_options_of_a_bandit(name, batches, sh
     (evolution) or in the last 32 proposals (tpe), must be well above uniform, in 3 of 3 seeds."""
     uniform = np.mean([1 / s for s in SIZES])
     for seed in range(3):
-        s = build_strategy(StrategyConfig(name=name, seed=seed), SIZES, KINDS)
+        s = build_strategy(strategy_config(name, seed=seed), SIZES, KINDS)
         for _ in range(batches):
             archs = s.ask(8)
             s.tell(archs, [tiny_spread_reward(a) for a in archs])
@@ -63,7 +63,7 @@ def test_learning_strategies_find_the_good_options_of_a_bandit(name, batches, sh
 
 
 def test_ppo_update_moves_probability_toward_rewarded_choices():
-    s = build_strategy(StrategyConfig(name="ppo", seed=0), [3], ["op"])
+    s = build_strategy(strategy_config("ppo", seed=0), [3], ["op"])
     before = s.probabilities()[0][2]
     for _ in range(10):
         archs = s.ask(8)
@@ -73,9 +73,7 @@ def test_ppo_update_moves_probability_toward_rewarded_choices():
 
 
 def test_reinforce_pulls_wiring_toward_the_target_density():
-    from distillnas.config import ReinforceConfig
-
-    cfg = StrategyConfig(name="reinforce", seed=0, reinforce=ReinforceConfig(lr=0.05))
+    cfg = strategy_config("reinforce", seed=0, reinforce={"lr": 0.05})
     s = build_strategy(cfg, [2, 2, 2], ["wire", "wire", "wire"])
     for _ in range(60):
         archs = s.ask(8)
@@ -90,7 +88,7 @@ def test_nsga2_returns_the_pareto_front_under_a_hard_target(tmp_path):
     from distillnas.runconfig import load_search_config
     from distillnas.search import run_search
     from distillnas.spaces import build_space
-    from distillnas.models import count_params
+    from distillnas.cost import count_params
     from distillnas.evaluators import read_table
 
     target = 5e5
@@ -114,11 +112,11 @@ def test_nsga2_returns_the_pareto_front_under_a_hard_target(tmp_path):
 
 
 def test_nsga2_state_round_trips_with_its_trials_and_generations():
-    s = build_strategy(StrategyConfig(name="nsga2", seed=3), SIZES, KINDS, target=3.0)
+    s = build_strategy(strategy_config("nsga2", seed=3), SIZES, KINDS, target=3.0)
     for _ in range(3):
         archs = s.ask(8)
         s.tell(archs, [(reward(a), float(sum(a))) for a in archs])
-    twin = build_strategy(StrategyConfig(name="nsga2", seed=99), SIZES, KINDS, target=3.0)
+    twin = build_strategy(strategy_config("nsga2", seed=99), SIZES, KINDS, target=3.0)
     twin.load_state_dict(s.state_dict())
     key = lambda t: (t.params, t.values, t.system_attrs.get("NSGAIISampler:generation"),  # noqa: E731
                      list(t.system_attrs["constraints"]))

@@ -73,7 +73,7 @@ def test_bad_teachers(teacher_dir, synth, tmp_path):
         load_teacher(str(tmp_path / "wide.npy"), ds)
     broken = tmp_path / "broken.pt"
     broken.write_bytes(ckpt.read_bytes()[: ckpt.stat().st_size // 2])
-    with pytest.raises(DistillnasError, match="truncated or not a checkpoint"):
+    with pytest.raises(DistillnasError, match="truncated or unreadable"):
         load_teacher(str(broken), ds)
     with pytest.raises(DistillnasError, match="takes 3-channel images but dataset 'digits' has 1"):
         load_teacher(str(ckpt), load_dataset("digits"))

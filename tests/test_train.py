@@ -11,7 +11,7 @@ from distillnas.distill import build_loss
 from distillnas.errors import DistillnasError
 from distillnas.models import build_model
 from distillnas.teachers import TeacherCache, load_teacher
-from distillnas.train import fit, lr_lambda, train_student
+from distillnas.training import fit, lr_lambda, train_student
 
 from conftest import quick_cfg
 
@@ -119,7 +119,7 @@ def test_an_overflowing_update_is_diverged_not_ok(synth, lr):
 def test_channels_last_is_never_used_where_onednn_hangs(arch, unsafe):
     """resnet8-w0.25's shortcut Conv2d(4, 8, 1, stride=2) hangs oneDNN's channels-last backward."""
     from distillnas.models.layout import channels_last_hazard
-    from distillnas.train import use_channels_last
+    from distillnas.training import use_channels_last
 
     model = build_model(arch, 10, 3, 16)
     assert (channels_last_hazard(model) is not None) == unsafe

@@ -1,16 +1,24 @@
 """Student checkpoints that carry what is needed to rebuild them: arch string and config."""
 from __future__ import annotations
 
-import os
+import hashlib
 from pathlib import Path
 from typing import Any
 
-import torch
 import torch.nn as nn
 
 from .errors import DistillnasError
+from .io import atomic_torch_save, safe_torch_load
+from .models import build_model
+from .spaces import build_space
 
 FORMAT = "distillnas/1"
+
+
+def checkpoint_name(arch: str, loss: str, seed: int, space: dict | None = None) -> str:
+    """The file a trained student is saved as: the arch (hashed for searched archs), loss and seed."""
+    stem = arch if space is None else f"{space['name']}-{hashlib.sha1(arch.encode()).hexdigest()[:10]}"
+    return f"{stem}-{loss.replace('*', 'x').replace('+', '_')}-seed{seed}.pt"
 
 
 def save_checkpoint(path: str | Path, model: nn.Module, arch: str, num_classes: int, in_channels: int,
@@ -23,10 +31,7 @@ def save_checkpoint(path: str | Path, model: nn.Module, arch: str, num_classes: 
     payload = {"format": FORMAT, "arch": arch, "num_classes": num_classes, "in_channels": in_channels,
                "input_size": input_size, "config": config, "metrics": metrics or {}, "space": space,
                "state_dict": state}
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
-    return path
+    return atomic_torch_save(path, payload)
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -34,11 +39,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise DistillnasError(f"checkpoint {str(path)!r} does not exist")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises several types for truncated or foreign files
-        raise DistillnasError(f"checkpoint {str(path)!r} is truncated or not a checkpoint "
-                              f"({type(e).__name__}: {str(e).splitlines()[0][:120]})") from None
+    payload = safe_torch_load(path, "checkpoint")
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise DistillnasError(f"{str(path)!r} is not a distillnas checkpoint (no format={FORMAT!r} entry)")
     return payload
@@ -46,12 +47,8 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
 
 def load_student(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild a saved student in one call: (model in eval mode, the checkpoint's metadata)."""
-    from .models import build_model
-
     payload = read_checkpoint(path)
     if payload.get("space"):
-        from .spaces import build_space
-
         space = build_space(**payload["space"])
         model = space.build(space.from_string(payload["arch"]), payload["num_classes"], payload["in_channels"],
                             payload["input_size"])

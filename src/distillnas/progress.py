@@ -1,10 +1,13 @@
-"""A rich progress bar that turns itself off when not wanted (tests, pipes, workers)."""
+"""Rich progress bars that turn themselves off when not wanted (tests, pipes, workers)."""
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from typing import Any, Iterator
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from .reward import RewardConfig, trial_reward
+from .store import TrialStore
 
 
 class _Bar:
@@ -26,3 +29,40 @@ def progress_bar(enabled: bool, label: str, total: int) -> Iterator[_Bar]:
             TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn()]
     with Progress(*cols, transient=True) as p:
         yield _Bar(p, p.add_task(label, total=total, info=""))
+
+
+class SearchProgress:
+    """A search's bar: paid evaluations out of the budget, repeats (free), best reward so far, ETA."""
+
+    def __init__(self, enabled: bool, total: int, store: TrialStore, reward: RewardConfig) -> None:
+        self.enabled, self.total, self.reward = enabled, total, reward
+        self.done, self.reused = store.count_paid(), store.count() - store.count_paid()
+        self.best = max((trial_reward(t, reward) for t in store.trials("ok")), default=0.0)
+        self.failed = 0
+        self.progress: Progress | None = None
+
+    def __enter__(self) -> "SearchProgress":
+        if self.enabled:
+            self.progress = Progress(TextColumn("[bold]search"), BarColumn(), MofNCompleteColumn(),
+                                     TextColumn("best reward {task.fields[best]:.4f}  repeats {task.fields[reused]}"
+                                                "  failed {task.fields[failed]}"),
+                                     TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
+            self.progress.__enter__()
+            self.task = self.progress.add_task("search", total=self.total, completed=self.done, best=self.best,
+                                               failed=0, reused=self.reused)
+        return self
+
+    def update(self, r: dict[str, Any]) -> None:
+        if "reused_from" in r.get("extra", {}):
+            self.reused += 1
+        else:
+            self.done += 1
+        self.best = max(self.best, trial_reward(r, self.reward))
+        self.failed += r["status"] != "ok"
+        if self.progress is not None:
+            self.progress.update(self.task, completed=self.done, best=self.best, failed=self.failed,
+                                 reused=self.reused)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.__exit__(None, None, None)

@@ -6,11 +6,10 @@ import statistics
 from dataclasses import dataclass
 
 from .analysis.metrics import kendall_tau
-from .config import DataConfig, TrainConfig
+from .data import DataConfig, prepare_data
 from .errors import DistillnasError
 from .teachers import TeacherCache, load_teacher
-from .data import prepare_data
-from .train import train_student
+from .training import TrainConfig, train_student
 
 
 @dataclass

@@ -6,8 +6,27 @@ Soft (default): alpha = beta = -0.07.  Hard: alpha = 0, beta = -1.
 """
 from __future__ import annotations
 
-from .config import RewardConfig
+from typing import Literal
+
+from pydantic import Field
+
 from .errors import DistillnasError
+from .section import Section
+
+REWARD_MODES = {"soft": (-0.07, -0.07), "hard": (0.0, -1.0)}
+
+
+class RewardConfig(Section):
+    metric: Literal["latency_ms", "macs", "params"] = "latency_ms"
+    target: float = Field(1.0, gt=0)  # T, in the metric's unit (ms, MACs or parameters)
+    mode: Literal["soft", "hard"] = "soft"
+    alpha: float | None = None  # overrides the mode's exponent when M <= T
+    beta: float | None = None  # overrides the mode's exponent when M > T
+
+    def exponents(self) -> tuple[float, float]:
+        a, b = REWARD_MODES[self.mode]
+        return (a if self.alpha is None else self.alpha, b if self.beta is None else self.beta)
+
 
 def check_target(target: float) -> None:
     if not target > 0:

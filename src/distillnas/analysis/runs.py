@@ -9,12 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from ..config import SearchConfig, validate
 from ..errors import DistillnasError
+from ..evaluators import EVALUATORS
 from ..io import read_yaml_file
 from ..reward import trial_reward
-from ..spaces import SearchSpace, build_space
-from ..store import TrialStore
+from ..rundir import RunDir
+from ..spaces import SearchSpace, space_from_config
 
 
 @dataclass
@@ -38,8 +40,8 @@ class RunData:
     @property
     def guided_by(self) -> str:
         """The loss that guided the search: ce (conventional NAS) or kd/od (distillation-aware)."""
-        ev = self.config.evaluator
-        return {"proxy": ev.proxy.loss.name, "supernet": ev.supernet.loss.name}.get(ev.name, ev.name)
+        spec, key = EVALUATORS.get(self.config.evaluator.name).loss_spec(self.config)
+        return spec if key else self.config.evaluator.name  # an evaluator that trains nothing (table): its name
 
     def rewards(self) -> np.ndarray:
         return np.array([trial_reward(t, self.config.reward) for t in self.ok])
@@ -49,18 +51,16 @@ class RunData:
 
 
 def load_run(path: str | Path) -> RunData:
-    path = Path(path)
-    if not (path / "config.yaml").is_file() or not (path / "trials.sqlite").is_file():
-        raise DistillnasError(f"{str(path)!r} is not a run directory (it needs config.yaml and trials.sqlite)")
-    cfg = validate(SearchConfig, read_yaml_file(path / "config.yaml", "saved config"))
-    store = TrialStore(path / "trials.sqlite", readonly=True)
+    """A run's config, trials, finals and best archs, read without writing anything."""
+    run = RunDir(path)
+    run.check_is_run()
+    cfg = validate(SearchConfig, read_yaml_file(run.config, "saved config"))
+    store = run.store(readonly=True)
     trials, finals, stats = store.trials(), store.finals(), store.batch_stats()
     store.close()
     if not any(t["status"] == "ok" for t in trials):
-        raise DistillnasError(f"run {str(path)!r} has no finished trials yet; run or resume its search first")
-    best_path = path / "best.yaml"
-    best = read_yaml_file(best_path, "best archs") if best_path.is_file() else {}
-    return RunData(path, cfg, build_space(cfg.space.name, **cfg.space.options()), trials, finals, best or {}, stats)
+        raise DistillnasError(f"run {str(run)!r} has no finished trials yet; run or resume its search first")
+    return RunData(run.path, cfg, space_from_config(cfg.space), trials, finals, run.read_best(), stats)
 
 
 def check_same_space(runs: list[RunData]) -> None:

@@ -10,13 +10,23 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from pydantic import Field
+
 from ..errors import DistillnasError
 from ..registry import Registry
+from ..section import Section, validate
+
+
+class LossConfig(Section):
+    name: str = "kd"  # ce | kd | od | feature_mse, or a weighted sum such as kd+0.5*feature_mse
+    temperature: float = Field(4.0, gt=0)
+    kd_weight: float = Field(0.9, ge=0, le=1)  # w in (1 - w) CE + w T^2 KL
 
 
 @dataclass
@@ -125,11 +135,13 @@ class FeatureMSE(nn.Module):
         return F.mse_loss(self.proj(features), teacher.features.mean(0))
 
 
-LOSSES: Registry = Registry("loss")
-LOSSES.register("ce")(lambda **kw: CELoss())
-LOSSES.register("kd")(lambda temperature=4.0, kd_weight=0.9, **kw: KDLoss(temperature, kd_weight))
-LOSSES.register("od")(lambda temperature=3.0, kd_weight=1.0, **kw: ODLoss(temperature, kd_weight))
-LOSSES.register("feature_mse")(lambda student_dim=0, teacher_dim=0, **kw: FeatureMSE(student_dim, teacher_dim))
+# name -> factory(the loss section, student feature dim, teacher feature dim) -> loss module
+LossFactory = Callable[[LossConfig, int, int], nn.Module]
+LOSSES: Registry[LossFactory] = Registry("loss")
+LOSSES.register("ce")(lambda cfg, student_dim, teacher_dim: CELoss())
+LOSSES.register("kd")(lambda cfg, student_dim, teacher_dim: KDLoss(cfg.temperature, cfg.kd_weight))
+LOSSES.register("od")(lambda cfg, student_dim, teacher_dim: ODLoss(cfg.temperature, cfg.kd_weight))
+LOSSES.register("feature_mse")(lambda cfg, student_dim, teacher_dim: FeatureMSE(student_dim, teacher_dim))
 
 _TERM = re.compile(r"^\s*(?:([0-9]*\.?[0-9]+)\s*\*\s*)?([a-z_]+)\s*$")
 
@@ -162,5 +174,6 @@ def parse_loss_spec(spec: str) -> list[tuple[float, str]]:
 
 def build_loss(spec: str, temperature: float = 4.0, kd_weight: float = 0.9,
                student_dim: int = 0, teacher_dim: int = 0) -> WeightedSum:
-    kw = dict(temperature=temperature, kd_weight=kd_weight, student_dim=student_dim, teacher_dim=teacher_dim)
-    return WeightedSum([(w, LOSSES.build(name, **kw)) for w, name in parse_loss_spec(spec)])
+    """The weighted sum a loss spec names, each term built from one typed section."""
+    cfg = validate(LossConfig, {"name": spec, "temperature": temperature, "kd_weight": kd_weight})
+    return WeightedSum([(w, LOSSES.get(name)(cfg, student_dim, teacher_dim)) for w, name in parse_loss_spec(spec)])

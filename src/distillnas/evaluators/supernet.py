@@ -20,36 +20,67 @@ saved after every training phase so a killed search resumes.
 from __future__ import annotations
 
 import time
-from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
+from pydantic import Field, model_validator
 
-from ..config import SearchConfig, TrainConfig, validate
 from ..cost import count_macs, count_params
-from ..data import TensorLoader
-from ..distill import TeacherOutput, build_loss
+from ..data import TensorLoader, prepare_data
+from ..distill import LossConfig, TeacherOutput, build_loss
 from ..errors import DistillnasError
 from ..io import atomic_torch_save, safe_torch_load
-from ..spaces import AddonSpace
-from . import EvalContext, TrialResult
+from ..spaces import AddonSpace, SearchSpace
+from ..teachers import TeacherCache, load_teacher
+from ..training import Stepper, TrainConfig, check_teacher_for_loss, make_targets, resolve_device, use_channels_last
+from ..training.config import SGDConfig
+from ..section import validate
+from .base import EVALUATORS, Evaluator, EvaluatorSection, TrialResult
+
+
+class SupernetConfig(SGDConfig):
+    """KDAS / ENAS weight sharing: shared-weight training alternates with controller updates."""
+
+    epochs_per_batch: float = Field(1.0, gt=0)  # shared-weight training between controller updates
+    lr: float = Field(0.05, gt=0)
+    grad_clip: float = Field(5.0, gt=0)  # ENAS bounds the child's gradient norm; unclipped, it collapsed
+    loss: LossConfig = LossConfig(name="od", temperature=3.0, kd_weight=1.0)  # KDAS: T=3, lambda=0
+    augment: Literal["none", "views", "random"] = "views"
+    teacher_views: int = Field(2, ge=1)
+    reward_batch: int = Field(256, ge=1)  # mini-val examples that score one sampled arch (a class-balanced window)
+    controller_steps: int = Field(4, ge=0)  # extra controller updates after each shared-weight phase (ENAS: 50)
+    controller_samples: int = Field(8, ge=1)  # archs per extra controller update (ENAS: 20)
+    selection_samples: int = Field(64, ge=1)  # fresh samples of the final policy scored on all of mini-val
+    selection_keep: int = Field(16, ge=0)  # plus the best archs the search scored (KDAS keeps candidates)
+    memory_limit: float = Field(2.0, gt=0, le=100)  # M: params <= this multiple of the backbone's (KDAS: 2)
+    memory_limit_params: int | None = Field(None, gt=0)  # or an absolute parameter count (overrides the multiple)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _absolute_limit(cls, data: Any) -> Any:
+        """Configs before 0.3 wrote an absolute count into memory_limit (any value > 100)."""
+        if isinstance(data, dict) and isinstance(data.get("memory_limit"), (int, float)) \
+                and data["memory_limit"] > 100 and data.get("memory_limit_params") is None:
+            data = {**data, "memory_limit_params": int(data["memory_limit"]), "memory_limit": 2.0}
+        return data
+
+
+class SupernetEvaluatorConfig(EvaluatorSection):
+    name: Literal["supernet"] = "supernet"
+    supernet: SupernetConfig = SupernetConfig()
+
 
 STATE_FILE = "supernet.pt"
 
 
-def memory_limit(limit: float, backbone_params: int) -> int:
-    """M in parameters: a multiple of the backbone's when <= 100, else absolute."""
-    return int(limit * backbone_params) if limit <= 100 else int(limit)
-
-
-def check_memory_limit(space: AddonSpace, limit: float, num_classes: int, in_channels: int) -> tuple[int, int]:
-    """(M, backbone params); an error when not even the plain backbone fits (KDAS eq. 7)."""
+def check_memory_limit(space: AddonSpace, sc: SupernetConfig, num_classes: int, in_channels: int) -> tuple[int, int]:
+    """(M in params, backbone params); an error when not even the plain backbone fits (KDAS eq. 7)."""
     backbone_params = space.backbone_params(num_classes, in_channels)
-    m = memory_limit(limit, backbone_params)
+    m = sc.memory_limit_params or int(sc.memory_limit * backbone_params)
     if m < backbone_params:
         raise DistillnasError(f"memory limit {m:,} params is smaller than the backbone {space.backbone_name!r} "
                               f"itself ({backbone_params:,} params): no student can fit. Raise "
-                              "evaluator.supernet.memory_limit (a multiple like 2, or an absolute count)")
+                              "evaluator.supernet.memory_limit (a multiple like 2) or memory_limit_params")
     return m, backbone_params
 
 
@@ -65,47 +96,79 @@ def interleaved_order(labels: torch.Tensor, seed: int) -> torch.Tensor:
     return torch.argsort(rank + 1e-6 * torch.rand(len(labels), generator=g))
 
 
-class Supernet:
-    def __init__(self, cfg: SearchConfig, space: AddonSpace, teacher_specs: list[str], run_dir: Path) -> None:
-        from ..teachers import TeacherCache, load_teacher
-        from ..data import prepare_data
-        from ..train import check_teacher_for_loss, make_targets, resolve_device, use_channels_last
+@EVALUATORS.register("supernet")
+class SupernetEvaluator(Evaluator):
+    """Weight sharing: archs are scored with the shared weights in this process."""
 
+    reuse_repeats = False  # the same arch scores differently as the shared weights train
+    local_only = True
+
+    @classmethod
+    def check(cls, cfg: Any, space: SearchSpace) -> None:
+        if cfg.execution.executor != "local":
+            raise DistillnasError("the supernet evaluator shares weights inside one process: use execution.executor=local")
         if not isinstance(space, AddonSpace):
-            raise DistillnasError(f"the supernet evaluator needs the addon space, not {space.name!r}")
-        self.cfg, self.space, self.run_dir = cfg.evaluator.supernet, space, run_dir
-        sc = self.cfg
-        self.ds, self.splits = prepare_data(cfg.data)
+            raise DistillnasError(f"the supernet evaluator needs space.name=addon, not {space.name!r}")
+        ds, _ = prepare_data(cfg.data)
+        check_memory_limit(space, cfg.evaluator.supernet, ds.num_classes, ds.in_channels)
+
+    @classmethod
+    def loss_spec(cls, cfg: Any) -> tuple[str, str]:
+        return cfg.evaluator.supernet.loss.name, "evaluator.supernet.loss.name"
+
+    def prepare(self, loaded: tuple | None, teacher: Any) -> None:
+        sc, space, cfg = self.cfg.evaluator.supernet, self.space, self.cfg
+        self.sc = sc
+        self.ds, self.splits = loaded if loaded is not None else prepare_data(cfg.data)
         ds = self.ds
-        self.limit, self.backbone_params = check_memory_limit(space, sc.memory_limit, ds.num_classes, ds.in_channels)
+        self.limit, self.backbone_params = check_memory_limit(space, sc, ds.num_classes, ds.in_channels)
         self.device = resolve_device("auto")
-        teacher = load_teacher(teacher_specs, ds) if teacher_specs else None
+        if teacher is None and self.ctx.teacher:
+            teacher = load_teacher(list(self.ctx.teacher), ds)
         check_teacher_for_loss(sc.loss.name, teacher, where="evaluator.supernet.loss.name")
         self.loss = build_loss(sc.loss.name, sc.loss.temperature, sc.loss.kd_weight)
-        tcfg = validate(TrainConfig, {"augment": sc.augment, "teacher_views": sc.teacher_views})
-        idx = self.splits.minitrain
-        self.targets, augment, views = None, ("random" if sc.augment != "none" else "none"), None
-        if self.loss.needs_teacher:
-            self.targets, augment, views = make_targets(teacher, ds, "minitrain", idx, tcfg,
-                                                        TeacherCache(run_dir / "teacher_cache"), False,
-                                                        seed=10_000 + len(idx))
         torch.manual_seed(cfg.strategy.seed)
         self.model = space.supernet(ds.num_classes, ds.in_channels).to(self.device)
         self.channels_last = use_channels_last(cfg.execution.channels_last, self.device, self.model)
         if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
-        self.loader = TensorLoader(ds, idx, sc.batch_size, shuffle=True, augment=augment, views=views,
-                                   seed=cfg.strategy.seed, drop_last=len(idx) > sc.batch_size,
-                                   channels_last=self.channels_last)
-        self.opt = torch.optim.SGD(self.model.parameters(), lr=sc.lr, momentum=sc.momentum, nesterov=True,
+        self.loader = self._train_loader(teacher)
+        self.opt = torch.optim.SGD(self.model.parameters(), lr=sc.lr, momentum=sc.momentum, nesterov=sc.nesterov,
                                    weight_decay=sc.weight_decay)
+        self.stepper = Stepper(self.opt, self.device, sc.grad_clip)
         self.val = next(iter(TensorLoader(ds, self.splits.minival, len(self.splits.minival))))
         self.val_order = interleaved_order(self.val.y, cfg.strategy.seed)
-        self.trained_batches, self.val_pos, self.train_s = 0, 0, 0.0
+        self.trained_batches, self.val_pos, self.train_s, self.select_s = 0, 0, 0.0, 0.0
         self.costs: dict[str, dict[str, int]] = {}
+        self.load()
+
+    def _train_loader(self, teacher: Any) -> TensorLoader:
+        """Mini-train batches, with cached (oracle) teacher targets when the loss needs them."""
+        sc, ds, idx = self.sc, self.ds, self.splits.minitrain
+        tcfg = validate(TrainConfig, {"augment": sc.augment, "teacher_views": sc.teacher_views})
+        self.targets, augment, views = None, ("random" if sc.augment != "none" else "none"), None
+        if self.loss.needs_teacher:
+            self.targets, augment, views = make_targets(teacher, ds, "minitrain", idx, tcfg,
+                                                        TeacherCache(self.run_dir / "teacher_cache"), False,
+                                                        seed=10_000 + len(idx))
+        return TensorLoader(ds, idx, sc.batch_size, shuffle=True, augment=augment, views=views,
+                            seed=self.cfg.strategy.seed, drop_last=len(idx) > sc.batch_size,
+                            channels_last=self.channels_last)
+
+    def before_batch(self, strategy: Any, batch: int) -> bool:
+        """Train the shared weights before each batch (once: a resumed run skips trained ones)."""
+        if self.trained_batches > batch:
+            return False
+        self.train(strategy, self.sc.epochs_per_batch)
+        self.trained_batches = batch + 1
+        self.save()
+        return True
+
+    def task(self) -> tuple[Any, Any]:
+        return self.evaluate, None
 
     # --- (a) shared-weight training -----------------------------------------------------
-    def train(self, strategy, epochs: float) -> None:  # noqa: ANN001 - any Strategy
+    def train(self, strategy: Any, epochs: float) -> None:
         steps = max(1, int(epochs * len(self.loader)))
         start, done = time.perf_counter(), 0
         self.model.train()
@@ -117,17 +180,12 @@ class Supernet:
                 x, y = b.x.to(self.device), b.y.to(self.device)
                 t = self.targets(b) if self.targets is not None else None
                 t = None if t is None else TeacherOutput(t.logits.to(self.device))
-                loss = self.loss(self.model(x, choice), y, t)
-                if not torch.isfinite(loss):
-                    raise DistillnasError(f"supernet training diverged (loss {loss.item()}); lower "
-                                          "evaluator.supernet.lr")
-                self.opt.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
-                self.opt.step()
+                _, problem = self.stepper.step(lambda: self.loss(self.model(x, choice), y, t))
+                if problem:
+                    raise DistillnasError(f"supernet training diverged ({problem}); lower evaluator.supernet.lr")
                 done += 1
-        for _ in range(self.cfg.controller_steps):  # ENAS: several controller steps per shared-weight phase
-            archs = strategy.ask(self.cfg.controller_samples)
+        for _ in range(self.sc.controller_steps):  # ENAS: several controller steps per shared-weight phase
+            archs = strategy.ask(self.sc.controller_samples)
             strategy.tell(archs, [self.accuracy(tuple(a)) for a in archs])
         self.train_s += time.perf_counter() - start
 
@@ -139,7 +197,7 @@ class Supernet:
         if full:
             idx = torch.arange(n)
         else:
-            k = min(self.cfg.reward_batch, n)
+            k = min(self.sc.reward_batch, n)
             idx = self.val_order[(torch.arange(k) + self.val_pos) % n]
             self.val_pos = (self.val_pos + k) % n
         self.model.train()
@@ -158,7 +216,7 @@ class Supernet:
                                 "macs": count_macs(model, (1, ds.in_channels, ds.input_size, ds.input_size))}
         return self.costs[arch]
 
-    def evaluate(self, ctx: EvalContext, tokens: tuple[int, ...], seed: int) -> TrialResult:
+    def evaluate(self, ctx: None, tokens: tuple[int, ...], seed: int) -> TrialResult:
         start = time.perf_counter()
         acc = self.accuracy(tuple(tokens))
         return TrialResult(self.space.to_string(tuple(tokens)), list(tokens), "ok", acc, latency_ms=0.0,
@@ -166,17 +224,27 @@ class Supernet:
                            **self.student_costs(tuple(tokens)))
 
     # --- (c) selection under the memory limit ---------------------------------------------
-    def select(self, strategy, top_k: int, history: list[dict[str, Any]] = ()) -> list[dict[str, Any]]:  # noqa: ANN001
+    def select(self, strategy: Any, trials: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         """The best of `selection_keep` archs scored during the search (by their window reward)
-        and `selection_samples` fresh samples of the final policy, re-scored on all of mini-val."""
+        and `selection_samples` fresh samples of the final policy, re-scored on all of mini-val;
+        those over the memory limit are out."""
+        best = self.candidates(strategy, [t for t in trials if t["status"] == "ok"])[: self.cfg.search.top_k]
+        if not best:
+            raise DistillnasError(f"no sampled student fits the memory limit of {self.limit:,} params; "
+                                  "raise evaluator.supernet.memory_limit or add fewer add-on layers")
+        return best, {"memory_limit_params": self.limit, "backbone_params": self.backbone_params,
+                      "supernet_train_s": self.train_s, "selection_s": self.select_s}
+
+    def candidates(self, strategy: Any, history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Kept and fresh archs that fit the memory limit, by full mini-val accuracy."""
         start = time.perf_counter()
         seen: dict[str, dict[str, Any]] = {}
         kept: dict[str, tuple[int, ...]] = {}
         for t in sorted(history, key=lambda t: -(t.get("accuracy") or 0.0)):
-            if len(kept) >= self.cfg.selection_keep:
+            if len(kept) >= self.sc.selection_keep:
                 break
             kept.setdefault(t["arch"], tuple(t["tokens"]))
-        for tokens in [*kept.values(), *strategy.ask(self.cfg.selection_samples)]:
+        for tokens in [*kept.values(), *strategy.ask(self.sc.selection_samples)]:
             arch = self.space.to_string(tokens)
             if arch in seen:
                 continue
@@ -188,7 +256,7 @@ class Supernet:
         for d in seen.values():
             d["reward"], d["meets_target"] = d["accuracy"], d["fits_memory"]
         self.select_s = time.perf_counter() - start
-        return sorted(fits, key=lambda d: -d["accuracy"])[:top_k]
+        return sorted(fits, key=lambda d: -d["accuracy"])
 
     # --- resume ---------------------------------------------------------------------------
     def save(self) -> None:

@@ -1,20 +1,23 @@
-"""Search spaces by name."""
+"""Search spaces, chosen by name (`SPACES`); each module registers itself and defines its
+own config section."""
 from __future__ import annotations
 
-from ..registry import Registry
-from .addon import AddonSpace
-from .base import Arch, Decision, SearchSpace
-from .mnasnet import MnasNetSpace
-from .resnet_depth import ResNetDepthSpace
+from typing import Annotated, Union
 
-SPACES: Registry = Registry("search space")
-SPACES.register("mnasnet")(MnasNetSpace)
-SPACES.register("resnet_depth")(ResNetDepthSpace)
-SPACES.register("addon")(AddonSpace)
+from pydantic import Field
 
+from .addon import AddonConfig, AddonSpace
+from .base import SPACES, Arch, Decision, SearchSpace, build_space
+from .mnasnet import MnasNetConfig, MnasNetSpace
+from .resnet_depth import ResNetDepthConfig, ResNetDepthSpace
 
-def build_space(name: str, **options) -> SearchSpace:  # noqa: ANN003 - each space's own settings
-    return SPACES.get(name)(**options)
+# The `space` section of a search config: one variant per space, chosen by `name`.
+SpaceConfig = Annotated[Union[MnasNetConfig, ResNetDepthConfig, AddonConfig], Field(discriminator="name")]
 
 
-__all__ = ["SPACES", "AddonSpace", "Arch", "Decision", "MnasNetSpace", "ResNetDepthSpace", "SearchSpace", "build_space"]
+def space_from_config(cfg: MnasNetConfig | ResNetDepthConfig | AddonConfig) -> SearchSpace:
+    return build_space(**cfg.model_dump())
+
+
+__all__ = ["SPACES", "AddonConfig", "AddonSpace", "Arch", "Decision", "MnasNetConfig", "MnasNetSpace",
+           "ResNetDepthConfig", "ResNetDepthSpace", "SearchSpace", "SpaceConfig", "build_space", "space_from_config"]

@@ -21,15 +21,18 @@ String: stages separated by ``/``, layers by ``|``, wiring as the set of skip in
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 import torch
 import torch.nn as nn
 
 from ..errors import DistillnasError
-from ..models import build_model, count_params, parse_arch
+from ..cost import count_params
+from ..models import build_model, parse_arch
 from ..models.resnet import StagedNet
 from ..models.blocks import Classifier, pool
-from .base import Arch, Decision, SearchSpace
+from ..section import Section
+from .base import SPACES, Arch, Decision, SearchSpace
 
 ADDON_OPS = ("identity", "conv3x3", "conv5x5", "sep_conv3x3", "sep_conv5x5", "max_pool3x3", "avg_pool3x3")
 _LAYER = re.compile(r"^(?P<op>[a-z_0-9]+)(?:<(?P<skips>[0-9,]*)>)?$")
@@ -95,6 +98,13 @@ class AddonNet(Classifier):
         return self.classifier(self.forward_features(x, choice))
 
 
+class AddonConfig(Section):
+    name: Literal["addon"] = "addon"
+    backbone: str = "resnet20"  # the backbone student (CIFAR ResNet or WRN)
+    layers: list[int] | None = None  # add-on layers after each stage (default one per stage)
+
+
+@SPACES.register("addon")
 class AddonSpace(SearchSpace):
     name = "addon"
 

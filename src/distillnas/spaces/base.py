@@ -14,9 +14,9 @@ from typing import Any, Sequence
 import numpy as np
 import torch.nn as nn
 
+from ..arch import Arch, mutate_arch, sample_arch
 from ..errors import DistillnasError
-
-Arch = tuple[int, ...]
+from ..registry import Registry
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ class SearchSpace(ABC):
 
     # --- architectures ------------------------------------------------------------------
     def sample(self, rng: np.random.Generator) -> Arch:
-        return tuple(int(rng.integers(s)) for s in self.sizes)
+        return sample_arch(self.sizes, rng)
 
     def validate(self, arch: Sequence[int]) -> Arch:
         if len(arch) != len(self.decisions):
@@ -103,8 +103,12 @@ class SearchSpace(ABC):
 
     def mutate(self, arch: Arch, rng: np.random.Generator) -> Arch:
         """Change one decision to another of its options (regularized evolution)."""
-        arch = list(self.validate(arch))
-        mutable = [i for i, s in enumerate(self.sizes) if s > 1]
-        i = int(rng.choice(mutable))
-        arch[i] = int((arch[i] + rng.integers(1, self.sizes[i])) % self.sizes[i])
-        return tuple(arch)
+        return mutate_arch(self.validate(arch), self.sizes, rng)
+
+
+SPACES: Registry[type[SearchSpace]] = Registry("search space")
+
+
+def build_space(name: str, **options: Any) -> SearchSpace:
+    """A space by name with its own settings (those of its config section, or `space.config()`)."""
+    return SPACES.get(name)(**options)

@@ -28,13 +28,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn as nn
 
 from ..errors import DistillnasError
 from ..models.blocks import Classifier, ConvBNAct, Head, MBConv, SepConv, SqueezeExcite
-from .base import Arch, Decision, SearchSpace
+from ..section import Section
+from .base import SPACES, Arch, Decision, SearchSpace
 
 OPS = ("conv", "dconv", "mb3", "mb6")
 KERNELS = (3, 5)
@@ -131,6 +133,13 @@ class MnasNet(Classifier):
         return self.head(self.last(self.layers(self.stem(x))))
 
 
+class MnasNetConfig(Section):
+    name: Literal["mnasnet"] = "mnasnet"
+    preset: str = "tiny"  # base network: tiny (28/32 px, small) | cifar | imagenet
+    blocks: int | None = None  # number of blocks (default: the preset's 7)
+
+
+@SPACES.register("mnasnet")
 class MnasNetSpace(SearchSpace):
     name = "mnasnet"
 

@@ -5,13 +5,22 @@ String: ``resnet-5-5-7`` (the model grammar of distillnas.models).
 """
 from __future__ import annotations
 
+from typing import Literal
+
 import torch.nn as nn
 
 from ..errors import DistillnasError
 from ..models import CifarResNet
-from .base import Arch, Decision, SearchSpace
+from ..section import Section
+from .base import SPACES, Arch, Decision, SearchSpace
 
 
+class ResNetDepthConfig(Section):
+    name: Literal["resnet_depth"] = "resnet_depth"
+    depths: list[int] = [1, 3, 5, 7]  # blocks-per-stage choices
+
+
+@SPACES.register("resnet_depth")
 class ResNetDepthSpace(SearchSpace):
     name = "resnet_depth"
 

@@ -7,11 +7,13 @@ weights, optimiser, random generators, populations - round-trips through state_d
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
-Tokens = tuple[int, ...]
+from ..arch import Arch, sample_arch
+from ..registry import Registry
+from ..section import Section
 
 
 class Strategy(ABC):
@@ -23,11 +25,11 @@ class Strategy(ABC):
         self.updates = 0  # number of tell() calls: how far the strategy has come
 
     @abstractmethod
-    def ask(self, n: int) -> list[Tokens]:
+    def ask(self, n: int) -> list[Arch]:
         """n architectures to evaluate next."""
 
     @abstractmethod
-    def tell(self, archs: Sequence[Tokens], rewards: Sequence[float]) -> None:
+    def tell(self, archs: Sequence[Arch], rewards: Sequence[float]) -> None:
         """Learn from the rewards of archs this strategy asked for."""
 
     def stats(self) -> dict[str, float]:
@@ -35,8 +37,8 @@ class Strategy(ABC):
         controller's entropy); none by default."""
         return {}
 
-    def random_arch(self) -> Tokens:
-        return tuple(int(self.rng.integers(s)) for s in self.sizes)
+    def random_arch(self) -> Arch:
+        return sample_arch(self.sizes, self.rng)
 
     def state_dict(self) -> dict[str, Any]:
         return {"rng": self.rng.bit_generator.state, "updates": self.updates, **self._state()}
@@ -51,3 +53,22 @@ class Strategy(ABC):
 
     def _load(self, state: dict[str, Any]) -> None:
         return None
+
+
+class StrategySection(Section):
+    """What every strategy's config holds; each strategy's section adds its name (the union's
+    tag) and its own settings, beside its code."""
+
+    name: str  # each variant narrows it to its Literal tag
+    seed: int = 0
+
+
+# name -> factory(sizes, kinds, its own typed section, the reward's cost target) -> Strategy;
+# only nsga2 uses the target (as its hard constraint).
+StrategyFactory = Callable[[list[int], list[str], Any, float], Strategy]
+STRATEGIES: Registry[StrategyFactory] = Registry("strategy")
+
+
+def build_strategy(cfg: StrategySection, sizes: Sequence[int], kinds: Sequence[str], target: float = 1.0) -> Strategy:
+    """The strategy named by cfg.name, built from its own section and the space's shape."""
+    return STRATEGIES.get(cfg.name)(list(sizes), list(kinds), cfg, target)  # type: ignore[attr-defined]

@@ -12,7 +12,7 @@ from typing import Any, Sequence
 import torch
 import torch.nn as nn
 
-from .base import Strategy, Tokens
+from .base import Strategy, Arch
 
 
 @dataclass
@@ -120,7 +120,7 @@ class ControllerStrategy(Strategy):
         self.gen = torch.Generator().manual_seed(seed)
 
     @torch.no_grad()
-    def ask(self, n: int) -> list[Tokens]:
+    def ask(self, n: int) -> list[Arch]:
         return [tuple(int(t) for t in row) for row in self.net(n, generator=self.gen).tokens]
 
     def probabilities(self) -> list[list[float]]:
@@ -133,7 +133,7 @@ class ControllerStrategy(Strategy):
         out = self.net(64, generator=torch.Generator().manual_seed(self.updates))
         return {"entropy": float(out.entropies.mean())}
 
-    def tokens(self, archs: Sequence[Tokens]) -> torch.Tensor:
+    def tokens(self, archs: Sequence[Arch]) -> torch.Tensor:
         return torch.tensor([list(a) for a in archs], dtype=torch.long)
 
     def _state(self) -> dict[str, Any]:

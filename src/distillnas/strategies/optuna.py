@@ -19,10 +19,13 @@ from __future__ import annotations
 
 import warnings
 from abc import abstractmethod
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence
+
+from pydantic import Field
 
 from ..errors import DistillnasError
-from .base import Strategy, Tokens
+from ..section import Section
+from .base import STRATEGIES, Arch, Strategy, StrategySection
 
 Value = float | tuple[float, float]
 
@@ -42,7 +45,7 @@ class _OptunaStrategy(Strategy):
     def __init__(self, sizes: Sequence[int], kinds: Sequence[str] | None, seed: int) -> None:
         super().__init__(sizes, kinds, seed)
         self.optuna = _optuna()
-        self.history: list[tuple[Tokens, Value, dict]] = []  # tokens, value, the sampler's system attrs
+        self.history: list[tuple[Arch, Value, dict]] = []  # tokens, value, the sampler's system attrs
         self._new_study()
 
     @abstractmethod
@@ -56,7 +59,7 @@ class _OptunaStrategy(Strategy):
         o = self.optuna
         self.study = o.create_study(directions=self.directions, sampler=self.sampler())
         self.dists = {f"d{i}": o.distributions.CategoricalDistribution(list(range(s))) for i, s in enumerate(self.sizes)}
-        self.pending: dict[Tokens, list] = {}
+        self.pending: dict[Arch, list] = {}
         for tokens, value, system in self.history:
             self._add(tokens, value, system)
 
@@ -67,7 +70,7 @@ class _OptunaStrategy(Strategy):
         """User attributes recorded with a told trial (NSGA-II: the constraint violation)."""
         return {}
 
-    def _add(self, tokens: Tokens, value: Value, system: dict | None = None) -> None:
+    def _add(self, tokens: Arch, value: Value, system: dict | None = None) -> None:
         """A completed trial without ask(), with the sampler's bookkeeping of the original
         (NSGA-II's generation and parents) when there was one. Optuna's after_trial hook does
         not run for these, so the constraint it would compute is written as it stores it."""
@@ -80,7 +83,7 @@ class _OptunaStrategy(Strategy):
                                                             values=self._values(value), user_attrs=attrs,
                                                             system_attrs=system))
 
-    def ask(self, n: int) -> list[Tokens]:
+    def ask(self, n: int) -> list[Arch]:
         self.study.sampler = self.sampler()
         out = []
         for _ in range(n):
@@ -90,7 +93,7 @@ class _OptunaStrategy(Strategy):
             out.append(tokens)
         return out
 
-    def tell(self, archs: Sequence[Tokens], rewards: Sequence[Value]) -> None:
+    def tell(self, archs: Sequence[Arch], rewards: Sequence[Value]) -> None:
         for a, r in zip(archs, rewards):
             tokens = tuple(int(t) for t in a)
             value = tuple(float(v) for v in r) if isinstance(r, (tuple, list)) else float(r)
@@ -118,6 +121,18 @@ class _OptunaStrategy(Strategy):
         self._new_study()
 
 
+class TPESettings(Section):
+    """Optuna's multivariate TPE (strategy: tpe)."""
+
+    startup: int = Field(8, ge=1)  # random trials before the model is used
+    candidates: int = Field(24, ge=1)  # candidates drawn from l(x) per suggestion (Optuna: n_ei_candidates)
+
+
+class TPEConfig(StrategySection):
+    name: Literal["tpe"] = "tpe"
+    tpe: TPESettings = TPESettings()
+
+
 class TPEStrategy(_OptunaStrategy):
     def __init__(self, sizes: Sequence[int], kinds: Sequence[str] | None = None, seed: int = 0,
                  startup: int = 8, candidates: int = 24) -> None:
@@ -127,6 +142,18 @@ class TPEStrategy(_OptunaStrategy):
     def sampler(self):  # noqa: ANN201
         return self.optuna.samplers.TPESampler(n_startup_trials=self.startup, n_ei_candidates=self.candidates,
                                                multivariate=True, seed=self._seed())
+
+
+class NSGA2Settings(Section):
+    """Optuna's NSGA-II over (accuracy, cost) with the reward target as a hard constraint (strategy: nsga2)."""
+
+    population: int = Field(16, ge=2)  # archs per generation
+    mutation: float | None = Field(None, gt=0, le=1)  # per-decision mutation probability (None: 1 / decisions)
+
+
+class NSGA2Config(StrategySection):
+    name: Literal["nsga2"] = "nsga2"
+    nsga2: NSGA2Settings = NSGA2Settings()
 
 
 class NSGA2Strategy(_OptunaStrategy):
@@ -149,3 +176,13 @@ class NSGA2Strategy(_OptunaStrategy):
 
     def _attrs(self, value: Value) -> dict[str, Any]:
         return {"violation": float(value[1]) - self.target}  # <= 0: feasible
+
+
+@STRATEGIES.register("tpe")
+def _build_tpe(sizes: list[int], kinds: list[str], cfg: TPEConfig, target: float) -> TPEStrategy:
+    return TPEStrategy(sizes, kinds, cfg.seed, cfg.tpe.startup, cfg.tpe.candidates)
+
+
+@STRATEGIES.register("nsga2")
+def _build_nsga2(sizes: list[int], kinds: list[str], cfg: NSGA2Config, target: float) -> NSGA2Strategy:
+    return NSGA2Strategy(sizes, kinds, cfg.seed, target, cfg.nsga2.population, cfg.nsga2.mutation)

@@ -20,27 +20,45 @@ resumed run needs no per-sample bookkeeping.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence
 
 import torch
 import torch.nn as nn
+from pydantic import Field
 
-from ..config import PPOConfig
-from .base import Tokens
+from ..section import Section
+from .base import STRATEGIES, Arch, StrategySection
 from .controller import ControllerStrategy, LSTMPolicy, RunningStats
+
+
+class PPOSettings(Section):
+    hidden: int = Field(64, ge=4)
+    lr: float = Field(5e-3, gt=0)  # the actor's Adam
+    critic_lr: float = Field(5e-3, gt=0)  # the critic's own Adam (it shares no weights with the actor)
+    epochs: int = Field(4, ge=1)  # PPO epochs over each batch
+    clip: float = Field(0.2, gt=0)
+    value_coef: float = Field(0.5, ge=0)
+    entropy_coef: float = Field(1e-2, ge=0)
+    max_grad_norm: float = Field(1.0, gt=0)
+    ev_min: float = Field(0.3, ge=0, le=1)  # use the critic's advantage once it explains this share of variance
+
+
+class PPOConfig(StrategySection):
+    name: Literal["ppo"] = "ppo"
+    ppo: PPOSettings = PPOSettings()
 
 
 class PPOStrategy(ControllerStrategy):
     def __init__(self, sizes: Sequence[int], kinds: Sequence[str] | None = None, seed: int = 0,
-                 config: PPOConfig | None = None) -> None:
-        self.cfg = config or PPOConfig()
+                 config: PPOSettings | None = None) -> None:
+        self.cfg = config or PPOSettings()
         super().__init__(sizes, kinds, seed, self.cfg.hidden, self.cfg.lr)
         self.critic = LSTMPolicy(self.sizes, self.kinds, self.cfg.hidden, critic=True)
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=self.cfg.critic_lr)
         self.reward_stats = RunningStats()
         self.used_critic = 0  # batches whose advantage came from the critic (for reports and tests)
 
-    def tell(self, archs: Sequence[Tokens], rewards: Sequence[float]) -> None:
+    def tell(self, archs: Sequence[Arch], rewards: Sequence[float]) -> None:
         tokens = self.tokens(archs)
         raw = torch.tensor(list(rewards), dtype=torch.float64)
         self.reward_stats.update(raw)
@@ -87,3 +105,8 @@ class PPOStrategy(ControllerStrategy):
         self.critic_opt.load_state_dict(state["critic_opt"])
         self.reward_stats.load_state_dict(state["stats"])
         self.used_critic = int(state["used_critic"])
+
+
+@STRATEGIES.register("ppo")
+def _build(sizes: list[int], kinds: list[str], cfg: PPOConfig, target: float) -> PPOStrategy:
+    return PPOStrategy(sizes, kinds, cfg.seed, cfg.ppo)

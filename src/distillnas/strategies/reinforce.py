@@ -17,20 +17,38 @@ averaged (used before) is weaker and pulls the other way where p is far from q.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence
 
 import torch
 import torch.nn as nn
+from pydantic import Field
 
-from ..config import ReinforceConfig
-from .base import Tokens
+from ..section import Section
+from .base import STRATEGIES, Arch, StrategySection
 from .controller import ControllerStrategy
+
+
+class ReinforceSettings(Section):
+    """ENAS controller settings (the values KDAS inherits from ENAS)."""
+
+    hidden: int = Field(64, ge=4)
+    lr: float = Field(1e-3, gt=0)  # ENAS macro search (controller_lr)
+    tanh_constant: float = Field(1.5, gt=0)
+    entropy_weight: float = Field(1e-4, ge=0)
+    skip_target: float = Field(0.4, gt=0, lt=1)  # target density of add-on skip inputs
+    skip_weight: float = Field(0.8, ge=0)
+    baseline_decay: float = Field(0.99, ge=0, lt=1)
+
+
+class ReinforceConfig(StrategySection):
+    name: Literal["reinforce"] = "reinforce"
+    reinforce: ReinforceSettings = ReinforceSettings()
 
 
 class ReinforceStrategy(ControllerStrategy):
     def __init__(self, sizes: Sequence[int], kinds: Sequence[str] | None = None, seed: int = 0,
-                 config: ReinforceConfig | None = None) -> None:
-        self.cfg = config or ReinforceConfig()
+                 config: ReinforceSettings | None = None) -> None:
+        self.cfg = config or ReinforceSettings()
         super().__init__(sizes, kinds, seed, self.cfg.hidden, self.cfg.lr, tanh_constant=self.cfg.tanh_constant)
         for p in self.net.parameters():  # ENAS initialises the controller uniformly in [-0.1, 0.1]
             nn.init.uniform_(p, -0.1, 0.1)
@@ -46,7 +64,7 @@ class ReinforceStrategy(ControllerStrategy):
             self.baseline = self.cfg.baseline_decay * b + (1 - self.cfg.baseline_decay) * r
         return torch.tensor(out, dtype=torch.float32)
 
-    def tell(self, archs: Sequence[Tokens], rewards: Sequence[float]) -> None:
+    def tell(self, archs: Sequence[Arch], rewards: Sequence[float]) -> None:
         out = self.net(len(archs), self.tokens(archs))
         r = torch.tensor(list(rewards), dtype=torch.float32) + self.cfg.entropy_weight * out.entropies.sum(1).detach()
         loss = -(self.advantages(r) * out.log_probs.sum(1)).mean()
@@ -66,3 +84,8 @@ class ReinforceStrategy(ControllerStrategy):
     def _load(self, state: dict[str, Any]) -> None:
         super()._load(state)
         self.baseline = state["baseline"]
+
+
+@STRATEGIES.register("reinforce")
+def _build(sizes: list[int], kinds: list[str], cfg: ReinforceConfig, target: float) -> ReinforceStrategy:
+    return ReinforceStrategy(sizes, kinds, cfg.seed, cfg.reinforce)

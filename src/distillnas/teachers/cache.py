@@ -12,7 +12,6 @@ another split, seed or teacher never reads a stale entry.
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import torch
 from ..data import ImageDataset, Normalizer, ViewTable, render_view
 from ..distill import TeacherOutput
 from ..errors import DistillnasError
+from ..io import atomic_torch_save, safe_torch_load
 
 
 @dataclass
@@ -73,17 +73,15 @@ class TeacherCache:
     def _read(path: Path) -> CachedOutputs | None:
         """The stored entry, or None for a torn or foreign file (then it is recomputed)."""
         try:
-            data = torch.load(path, map_location="cpu", weights_only=True)
+            data = safe_torch_load(path, "teacher cache entry")
             return CachedOutputs(data["logits"], data.get("features"))
-        except Exception:
+        except (DistillnasError, KeyError, TypeError, AttributeError):
             return None
 
     @staticmethod
     def _write(path: Path, out: CachedOutputs, split: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        torch.save({"logits": out.logits, "features": out.features, "split": split}, tmp)
-        os.replace(tmp, path)
+        atomic_torch_save(path, {"logits": out.logits, "features": out.features, "split": split})
 
     def _compute(self, teacher, ds: ImageDataset, indices: torch.Tensor, views: ViewTable,  # noqa: ANN001
                  features: bool) -> CachedOutputs:

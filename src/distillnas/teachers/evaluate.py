@@ -5,6 +5,9 @@ from dataclasses import dataclass
 
 import torch
 
+from ..data import ImageDataset, make_views
+from .cache import TeacherCache
+
 
 @dataclass
 class EnsembleReport:
@@ -29,3 +32,11 @@ def ensemble_report(member_logits: torch.Tensor, labels: torch.Tensor) -> Ensemb
         oracle=(count > 0).float().mean().item(),
         right_counts=[(count == k).float().mean().item() for k in range(m + 1)],
     )
+
+
+def evaluate_teacher(teacher, ds: ImageDataset, split: str, indices: torch.Tensor,  # noqa: ANN001
+                     cache: TeacherCache | None = None) -> EnsembleReport:
+    """Members', average-logit and oracle accuracy on a split, from (cached) plain-view outputs."""
+    cache = cache or TeacherCache(None)
+    outputs = cache.get(teacher, ds, split, indices, make_views(len(indices), 1, ds.pad, ds.flip, 0))
+    return ensemble_report(outputs.logits[0], ds.labels[indices])

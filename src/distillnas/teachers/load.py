@@ -23,9 +23,10 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from ..checkpoint import read_checkpoint
+from ..checkpoint import load_student, read_checkpoint
 from ..data import ImageDataset, Normalizer
 from ..errors import DistillnasError
+from ..io import safe_torch_load
 from .base import Ensemble, LogitsTeacher, ModuleTeacher
 
 
@@ -68,8 +69,6 @@ def _probe_classes(module: nn.Module, name: str, ds: ImageDataset) -> int:
 
 
 def _from_checkpoint(path: Path, ds: ImageDataset) -> ModuleTeacher:
-    from ..checkpoint import load_student
-
     meta = read_checkpoint(path)
     if meta["in_channels"] != ds.in_channels:
         raise DistillnasError(f"teacher {str(path)!r} takes {meta['in_channels']}-channel images but dataset "
@@ -106,10 +105,7 @@ def _from_python(spec: str, ds: ImageDataset) -> ModuleTeacher:
     identity = hashlib.sha256(target.encode()).hexdigest()[:8]
     if weights:
         wpath = Path(weights)
-        try:
-            state = torch.load(wpath, map_location="cpu", weights_only=True)
-        except Exception as e:
-            raise DistillnasError(f"teacher weights {weights!r} are truncated or unreadable ({type(e).__name__})") from None
+        state = safe_torch_load(wpath, "teacher weights")
         state = state.get("state_dict", state) if isinstance(state, dict) else state
         try:
             module.load_state_dict(state)
@@ -121,13 +117,13 @@ def _from_python(spec: str, ds: ImageDataset) -> ModuleTeacher:
 
 
 def _from_logits(path: Path, ds: ImageDataset) -> LogitsTeacher:
-    try:
-        if path.suffix == ".npy":
+    if path.suffix == ".npy":
+        try:
             arr = torch.from_numpy(np.load(path, allow_pickle=False))
-        else:
-            arr = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise DistillnasError(f"logits file {str(path)!r} is truncated or unreadable ({type(e).__name__})") from None
+        except Exception as e:  # numpy raises several types for truncated or foreign files
+            raise DistillnasError(f"logits file {str(path)!r} is truncated or unreadable ({type(e).__name__})") from None
+    else:
+        arr = safe_torch_load(path, "logits file")
     if not isinstance(arr, torch.Tensor) or arr.dim() != 2:
         raise DistillnasError(f"logits file {str(path)!r} must hold a (examples, classes) array")
     if not arr.is_floating_point():

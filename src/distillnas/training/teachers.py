@@ -1,32 +1,19 @@
-"""Teacher zoo: N independently seeded networks of one arch (the KDAS ensemble teacher)."""
+"""Teacher ensembles: N independently seeded networks of one arch (the KDAS ensemble teacher)."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-import torch
-
-from ..config import DataConfig, TrainConfig
-from ..data import ImageDataset, make_views
-from .cache import TeacherCache
-from .evaluate import EnsembleReport, ensemble_report
-from .load import load_teacher
-
-
-def evaluate_teacher(teacher, ds: ImageDataset, split: str, indices: torch.Tensor,  # noqa: ANN001
-                     cache: TeacherCache | None = None) -> EnsembleReport:
-    """Members', average-logit and oracle accuracy on a split, from (cached) plain-view outputs."""
-    cache = cache or TeacherCache(None)
-    outputs = cache.get(teacher, ds, split, indices, make_views(len(indices), 1, ds.pad, ds.flip, 0))
-    return ensemble_report(outputs.logits[0], ds.labels[indices])
+from ..data import DataConfig
+from .config import TrainConfig
+from ..data import prepare_data
+from ..teachers import EnsembleReport, evaluate_teacher, load_teacher
+from .student import StudentRun, train_student
 
 
 def train_teachers(arch: str, seeds: list[int], data_cfg: DataConfig, cfg: TrainConfig, out_dir: str | Path,
-                   progress: bool = False) -> tuple[list, EnsembleReport]:
+                   progress: bool = False) -> tuple[list[StudentRun], EnsembleReport]:
     """Train one member per seed on the whole training pool with CE; report on the test split."""
-    from ..data import prepare_data
-    from ..train import train_student
-
     out_dir = Path(out_dir)
     ds, splits = prepare_data(data_cfg)
     run_config = {"data": data_cfg.model_dump(), "train": cfg.model_dump(), "role": "teacher"}

@@ -1,0 +1,26 @@
+"""The one architecture type: a tuple of token indices, one per decision of a search space.
+
+Strategies and spaces share these two pure operations, so uniform sampling and one-step
+mutation mean the same thing everywhere (a strategy sees only the decisions' sizes).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+Arch = tuple[int, ...]
+
+
+def sample_arch(sizes: Sequence[int], rng: np.random.Generator) -> Arch:
+    """Every decision drawn uniformly."""
+    return tuple(int(rng.integers(s)) for s in sizes)
+
+
+def mutate_arch(arch: Sequence[int], sizes: Sequence[int], rng: np.random.Generator) -> Arch:
+    """One decision (of those with a choice) moved to another of its options (regularized evolution)."""
+    out = list(arch)
+    mutable = [i for i, s in enumerate(sizes) if s > 1]
+    i = int(rng.choice(mutable))
+    out[i] = int((out[i] + rng.integers(1, sizes[i])) % sizes[i])
+    return tuple(out)

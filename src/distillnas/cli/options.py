@@ -1,0 +1,53 @@
+"""What every command shares: option declarations, seeds, and the one override syntax
+`--section.key=value` (YAML values) applied onto a config dict before validation."""
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from ..errors import DistillnasError
+from ..runconfig import parse_override, set_path
+
+DatasetOpt = typer.Option("mnist5k", "--dataset", "-d", help="mnist5k | digits | synthetic | cifar10 | cifar100 | "
+                          "imagefolder (more settings: --data.key=value).")
+RootOpt = typer.Option(None, "--data-root", help="Directory of an on-disk dataset (cifar*, imagefolder).")
+DeviceOpt = typer.Option("auto", help="auto | cpu | cuda | cuda:N")
+ChannelsLastOpt = typer.Option("auto", "--channels-last", help="auto | on | off. Channels-last memory format; auto: "
+                               "on for CPU. Never used for models with convolutions that hit the oneDNN hang "
+                               "(see bench/onednn_channels_last_hang.py).")
+ProgressOpt = typer.Option(True, help="Show a progress bar.")
+OVERRIDES = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+
+def parse_seeds(text: str) -> list[int]:
+    """'0-4' -> [0, 1, 2, 3, 4]; '0,1,2' -> [0, 1, 2]."""
+    seeds: list[int] = []
+    try:
+        for part in text.split(","):
+            lo, _, hi = part.strip().partition("-")
+            seeds.extend(range(int(lo), int(hi) + 1) if hi else [int(lo)])
+    except ValueError:
+        raise DistillnasError(f"bad seeds {text!r}; write e.g. 0,1,2 or 0-4") from None
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise DistillnasError(f"bad seeds {text!r}: need distinct non-negative integers")
+    return seeds
+
+
+def apply_overrides(data: dict[str, Any], args: list[str]) -> dict[str, Any]:
+    """`--section.key=value` arguments set into a (nested) config dict; anything else is an error."""
+    for text in args:
+        if not text.startswith("--") or "=" not in text:
+            raise DistillnasError(f"unexpected argument {text!r}; settings are written --section.key=value "
+                                  "(e.g. --optim.lr=0.05)")
+        path, value = parse_override(text)
+        set_path(data, path, value)
+    return data
+
+
+def split_section(data: dict[str, Any], key: str) -> dict[str, Any] | None:
+    """Take a section out of an override dict (e.g. 'data' or 'space' of `train`)."""
+    section = data.pop(key, None)
+    if section is not None and not isinstance(section, dict):
+        raise DistillnasError(f"--{key} must be set key by key, e.g. --{key}.name=...")
+    return section

@@ -1,0 +1,116 @@
+"""`distillnas teacher train | eval | compare` and `distillnas rank`: teachers and how they rank students."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from ..analysis.teachers import compare_teachers
+from ..config import DataConfig, TrainConfig, validate
+from ..data import prepare_data
+from ..errors import DistillnasError
+from ..io import ensure_dir
+from ..rank import rank_students
+from ..teachers import TeacherCache, evaluate_teacher, load_teacher
+from ..training import train_teachers
+from .app import app, teacher_app
+from .display import out, print_rank, print_report, print_teacher_comparison
+from .options import (OVERRIDES, ChannelsLastOpt, DatasetOpt, DeviceOpt, ProgressOpt, RootOpt, apply_overrides,
+                      parse_seeds)
+from .train import _space
+
+
+@teacher_app.command("train", context_settings=OVERRIDES)
+def teacher_train(
+    ctx: typer.Context,
+    arch: str = typer.Option("resnet20", "--arch", "-a", help="Arch of every member."),
+    seeds: str = typer.Option("0-4", help="One member per seed, e.g. 0-4."),
+    dataset: str = DatasetOpt,
+    data_root: Optional[str] = RootOpt,
+    out_dir: Path = typer.Option(..., "--out", "-o", help="Directory for the members' checkpoints (usable as --teacher)."),
+    epochs: float = typer.Option(30, help="Training epochs per member; other settings as --optim.key=value "
+                                 "(--optim.lr=0.1, --optim.batch_size=128)."),
+    channels_last: str = ChannelsLastOpt,
+    device: str = DeviceOpt,
+    progress: bool = ProgressOpt,
+) -> None:
+    """Train N independently seeded networks (the KDAS ensemble teacher) with CE and report the ensemble."""
+    data_cfg = validate(DataConfig, {"name": dataset, "root": data_root})
+    cfg = validate(TrainConfig, apply_overrides({"optim": {"epochs": epochs}, "loss": {"name": "ce"}, "augment": "random",
+                                                 "device": device, "channels_last": channels_last}, list(ctx.args)))
+    seed_list = parse_seeds(seeds)
+    ensure_dir(out_dir, "output directory (--out)")
+    runs, report = train_teachers(arch, seed_list, data_cfg, cfg, out_dir, progress=progress)
+    print_report(f"{arch} x{len(runs)} on {dataset} (test)", report)
+    out.print(f"members in {out_dir}: use --teacher {out_dir}")
+
+
+@teacher_app.command("eval")
+def teacher_eval(
+    teacher: List[str] = typer.Option(..., "--teacher", "-t", help="Teacher spec(s); several form an ensemble."),
+    dataset: str = DatasetOpt,
+    data_root: Optional[str] = RootOpt,
+    split: str = typer.Option("test", help="train | minitrain | minival | test"),
+) -> None:
+    """Accuracy of each member, of the average logits and of the oracle (any member right)."""
+    ds, splits = prepare_data(validate(DataConfig, {"name": dataset, "root": data_root}))
+    report = evaluate_teacher(load_teacher(teacher, ds), ds, split, splits.get(split))
+    print_report(f"teacher on {dataset} ({split})", report)
+
+
+@teacher_app.command("compare")
+def teacher_compare(
+    specs: List[str] = typer.Argument(..., help="Teachers to compare; a directory or comma list is one ensemble."),
+    dataset: str = DatasetOpt,
+    data_root: Optional[str] = RootOpt,
+    split: str = typer.Option("test", help="train | minitrain | minival | test"),
+    out_dir: Path = typer.Option(Path("runs/teacher_compare"), "--out", "-o", help="Where PNGs and CSVs go."),
+) -> None:
+    """KL, L2 and top-1 agreement between teachers and the ground truth (AKD Fig. 2); ensembles'
+    average vs oracle accuracy and examples by members right (KDAS Table 5)."""
+    ds, splits = prepare_data(validate(DataConfig, {"name": dataset, "root": data_root}))
+    teachers = [(Path(s).name or s, load_teacher(s, ds)) for s in specs]
+    ensure_dir(out_dir, "output directory (--out)")
+    cmp = compare_teachers(teachers, ds, split, splits.get(split), TeacherCache(out_dir / "teacher_cache"))
+    print_teacher_comparison(cmp, dataset, split, out_dir)
+    (out_dir / "ensembles.json").write_text(json.dumps(cmp.ensembles, indent=2))
+    out.print(f"PNGs and CSVs in {out_dir}")
+
+
+@app.command(context_settings=OVERRIDES)
+def rank(
+    ctx: typer.Context,
+    archs: str = typer.Option(..., help="Students to rank: man-made names separated by commas (resnet8,resnet20), "
+                              "or, with --space, arch strings separated by ';' (they may hold commas)."),
+    teachers: List[str] = typer.Option(..., "--teachers", "-t", help="Two or more teacher specs (repeat the option; "
+                                       "a directory is one ensemble teacher)."),
+    dataset: str = DatasetOpt,
+    data_root: Optional[str] = RootOpt,
+    epochs: float = typer.Option(5, help="Proxy epochs per student and teacher."),
+    seeds: str = typer.Option("0", help="Seeds averaged per cell, e.g. 0,1,2."),
+    space: Optional[str] = typer.Option(None, help="Search space of the arch strings (mnasnet | resnet_depth | addon)."),
+    out_dir: Path = typer.Option(Path("runs/rank"), "--out", "-o"),
+    channels_last: str = ChannelsLastOpt,
+    progress: bool = ProgressOpt,
+) -> None:
+    """Rank students under each teacher by KD proxy accuracy (AKD Table 3), with Kendall tau.
+
+    KD settings: --loss.temperature=1 --loss.kd_weight=0.9 (AKD's, the defaults).
+    """
+    arch_list = [a.strip() for a in (archs.split(";") if space else archs.split(",")) if a.strip()]
+    if not arch_list:
+        raise DistillnasError(f"--archs {archs!r} names no student")
+    settings = apply_overrides({"optim": {"epochs": epochs}, "loss": {"name": "kd", "temperature": 1.0,
+                                                                      "kd_weight": 0.9},
+                                "channels_last": channels_last}, list(ctx.args))
+    space_over = settings.pop("space", None)
+    cfg = validate(TrainConfig, settings)
+    ensure_dir(out_dir, "output directory (--out)")
+    result = rank_students(arch_list, list(teachers), validate(DataConfig, {"name": dataset, "root": data_root}), cfg,
+                           parse_seeds(seeds), _space(space, space_over), str(out_dir / "teacher_cache"), progress)
+    print_rank(result)
+    (out_dir / "rank.json").write_text(json.dumps({"archs": result.archs, "scores": result.scores, "tau": result.tau},
+                                                  indent=2))
+    out.print(f"saved {out_dir / 'rank.json'}")

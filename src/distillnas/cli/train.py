@@ -1,0 +1,115 @@
+"""`distillnas train`: one student over several seeds, or a search's best (--from-run)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, List, Optional
+
+import typer
+
+from ..config import DataConfig, SpaceConfig, TrainConfig, validate
+from ..data import prepare_data
+from ..errors import DistillnasError
+from ..io import ensure_dir
+from ..retrain import retrain_from_run
+from ..teachers import TeacherCache, load_teacher
+from ..training import build_student, check_teacher_for_loss, resolve_device, train_student
+from .app import app
+from .display import err, out, print_runs
+from .options import (OVERRIDES, ChannelsLastOpt, DatasetOpt, DeviceOpt, ProgressOpt, RootOpt, apply_overrides,
+                      parse_seeds, split_section)
+
+
+def train_settings(loss: str, epochs: float | None, device: str, channels_last: str,
+                   args: list[str]) -> tuple[TrainConfig, dict[str, Any], dict[str, Any] | None]:
+    """(training config, data overrides, space overrides) from the flags and `--section.key=value`
+    arguments: TrainConfig's own keys (--optim.lr=0.05, --loss.temperature=2, --augment=none),
+    plus --data.* and --space.* settings."""
+    is_od = loss.strip() == "od"
+    base = {"optim": {"epochs": 30.0 if epochs is None else epochs},
+            "loss": {"name": loss, "temperature": 3.0 if is_od else 4.0, "kd_weight": 1.0 if is_od else 0.9},
+            "device": device, "channels_last": channels_last}
+    data = apply_overrides(base, args)
+    data_cfg, space_cfg = split_section(data, "data") or {}, split_section(data, "space")
+    return validate(TrainConfig, data), data_cfg, space_cfg
+
+
+def _space(name: Optional[str], settings: dict[str, Any] | None) -> dict[str, Any] | None:
+    if name is None and not settings:
+        return None
+    if name is None:
+        raise DistillnasError("--space.* settings need --space NAME (mnasnet | resnet_depth | addon)")
+    return validate(SpaceConfig, {**(settings or {}), "name": name}, "space.").model_dump()
+
+
+@app.command(context_settings=OVERRIDES)
+def train(
+    ctx: typer.Context,
+    arch: Optional[str] = typer.Option(None, "--arch", "-a", help="Student arch, e.g. resnet20, resnet-1-3-5, "
+                                       "wrn-16-4, mobilenetv2-w0.5, or a searched arch string with --space."),
+    from_run: Optional[Path] = typer.Option(None, "--from-run", help="Retrain the best archs of this search run "
+                                            "(its data, teacher and final-training config)."),
+    top: int = typer.Option(1, help="With --from-run: how many of the best archs to retrain."),
+    space: Optional[str] = typer.Option(None, help="The search space of --arch when it is a searched arch string: "
+                                        "mnasnet | resnet_depth | addon; its settings as --space.key=value "
+                                        "(--space.preset=tiny, --space.layers=[2,2,2])."),
+    teacher: Optional[List[str]] = typer.Option(None, "--teacher", "-t", help="Teacher spec; repeat, comma-separate "
+                                                "or give a directory for an ensemble."),
+    loss: Optional[str] = typer.Option(None, help="ce | kd | od | feature_mse, or a sum like kd+0.5*feature_mse "
+                                       "[default: kd; with --from-run: the run's final.loss]. Its settings: "
+                                       "--loss.temperature=T (default 4 for kd, 3 for od), --loss.kd_weight=w."),
+    epochs: Optional[float] = typer.Option(None, help="Training epochs, fractions allowed [default: 30; with "
+                                           "--from-run: the run's final.optim.epochs]. Other optimisation "
+                                           "settings: --optim.lr=0.1, --optim.batch_size=128, --optim.schedule=step."),
+    seeds: Optional[str] = typer.Option(None, help="Seeds, e.g. 0,1,2 or 0-4: one training each; the table shows "
+                                        "mean ± std [default: 0; with --from-run: the run's final.seeds]."),
+    dataset: str = DatasetOpt,
+    data_root: Optional[str] = RootOpt,
+    out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Where checkpoints, results.json and the teacher "
+                                           "cache go [default: runs/train; with --from-run: RUN/students]."),
+    split: str = typer.Option("train", help="Train on 'train' (mini-train + mini-val) or 'minitrain'."),
+    channels_last: str = ChannelsLastOpt,
+    device: str = DeviceOpt,
+    progress: bool = ProgressOpt,
+) -> None:
+    """Train one student with ce, kd or od over several seeds; print mean ± std and save checkpoints.
+
+    Augmentation: --augment=views (K cached augmented views, --teacher_views=K) | random
+    (teacher online) | none.
+    """
+    if from_run is not None:
+        if ctx.args:
+            raise DistillnasError(f"--from-run trains with the run's final config; {ctx.args[0]!r} does not apply "
+                                  "(use --epochs, --seeds, --loss)")
+        runs = retrain_from_run(from_run, top, epochs=epochs, seeds=parse_seeds(seeds) if seeds else None,
+                                loss=loss, device=device, progress=progress, out_dir=out_dir,
+                                channels_last=channels_last, warn=lambda msg: err.print(f"warning: {msg}", soft_wrap=True))
+        print_runs(runs, f"retrained from {from_run}")
+        if not any(r.status == "ok" for r in runs):
+            raise typer.Exit(1)
+        return
+    if arch is None:
+        raise DistillnasError("give --arch ARCH (a student to train) or --from-run RUN_DIR (retrain a search's best)")
+    if split not in ("train", "minitrain"):
+        raise DistillnasError(f"--split {split!r}: train on 'train' or 'minitrain'")
+    cfg, data_over, space_over = train_settings(loss or "kd", epochs, device, channels_last, list(ctx.args))
+    data_cfg = validate(DataConfig, {"name": dataset, "root": data_root, **data_over}, "data.")
+    seed_list = parse_seeds(seeds or "0")
+    space_cfg = _space(space, space_over)
+    resolve_device(cfg.device)
+    ds, splits = prepare_data(data_cfg)
+    build_student(arch, space_cfg, ds)  # a bad arch string is found before anything is written
+    t = load_teacher(teacher, ds) if teacher else None
+    check_teacher_for_loss(cfg.loss.name, t)
+    out_dir = ensure_dir(out_dir or Path("runs/train"), "output directory (--out)")
+    run_config = {"data": data_cfg.model_dump(), "train": cfg.model_dump(), "teacher": teacher or []}
+    cache = TeacherCache(out_dir / "teacher_cache")
+    runs = [train_student(arch, cfg, ds, splits, teacher=t, cache=cache, seed=s,
+                          train_split=split, eval_splits=("test",), out_dir=out_dir, run_config=run_config,
+                          space=space_cfg, progress=progress)
+            for s in seed_list]
+    print_runs(runs, f"{dataset}: trained with {cfg.loss.name} ({cfg.optim.epochs:g} epochs)")
+    (out_dir / "results.json").write_text(json.dumps([r.as_dict() for r in runs], indent=2))
+    out.print(f"checkpoints and results.json in {out_dir}")
+    if not any(r.status == "ok" for r in runs):
+        raise typer.Exit(1)

@@ -1,0 +1,46 @@
+"""Datasets by name, their config section, and the one place a configured dataset is prepared."""
+from __future__ import annotations
+
+from pydantic import Field
+
+from ..errors import DistillnasError
+from ..registry import Registry
+from ..section import Section
+from . import cifar, embedded, imagefolder
+from .base import ImageDataset, Splits, make_splits
+
+
+class DataConfig(Section):
+    name: str = "mnist5k"  # a registered dataset (distillnas.data.DATASETS)
+    root: str | None = None  # the user's directory for on-disk datasets (cifar*, imagefolder)
+    val_fraction: float = Field(0.1, gt=0, lt=1)  # mini-val share of the training pool (KDAS: 10%)
+    test_fraction: float = Field(0.2, gt=0, lt=1)  # held-out test share, only without an official test set
+    train_subset: int | None = Field(None, gt=0)  # stratified sample of the training pool (AKD proxy: ~10K)
+    image_size: int | None = Field(None, gt=0)  # imagefolder only: resize to this many pixels (default 32)
+    seed: int = 0  # split seed: the same seed gives the same splits everywhere
+
+
+DATASETS: Registry = Registry("dataset")
+DATASETS.register("mnist5k")(embedded.mnist5k)
+DATASETS.register("digits")(embedded.digits)
+DATASETS.register("synthetic")(embedded.synthetic)
+DATASETS.register("cifar10")(cifar.cifar10)
+DATASETS.register("cifar100")(cifar.cifar100)
+DATASETS.register("imagefolder")(imagefolder.imagefolder)
+
+
+def load_dataset(name: str, root: str | None = None, **options) -> ImageDataset:
+    """Load a dataset by name; `root` is the user's directory for on-disk datasets."""
+    return DATASETS.get(name)(root=root, **options)
+
+
+def prepare_data(cfg: DataConfig) -> tuple[ImageDataset, Splits]:
+    """The configured dataset and its seeded splits."""
+    options = {}
+    if cfg.image_size is not None:
+        if cfg.name != "imagefolder":
+            raise DistillnasError(f"data.image_size={cfg.image_size} applies to imagefolder only; "
+                                  f"{cfg.name!r} has a fixed size")
+        options["image_size"] = cfg.image_size
+    ds = load_dataset(cfg.name, cfg.root, **options)
+    return ds, make_splits(ds, cfg.val_fraction, cfg.test_fraction, cfg.seed, cfg.train_subset)

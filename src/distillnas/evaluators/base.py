@@ -1,0 +1,194 @@
+"""The evaluator lifecycle, the trial result, and the per-process state of pure evaluators.
+
+`run_search` drives every evaluator through the same calls, in this order, and names none:
+
+  check(cfg, space)          class method, before any work: the config's own demands
+  loss_spec(cfg)             class method: the loss candidates train with (what teacher it needs)
+  Evaluator(cfg, space, run) then prepare(teacher, loaded): per-process state, saved state
+  before_batch(strategy, b)  before batch b is asked for (the supernet trains shared weights)
+  task()                     (function, first argument): the executor calls
+                             function(first, tokens, seed) -> TrialResult for each arch
+  select(strategy, trials)   the final archs (and facts for best.yaml) after the loop
+
+Pure evaluators (proxy, table) evaluate with a module-level function of (EvalContext of plain
+config sections, tokens, seed), so a trial can run in another process or on another host
+(Ray) and be retried; expensive per-process state (dataset, teacher, cached outputs) is
+built once per process. An evaluator that holds state across trials (the supernet) says
+`local_only` and `reuse_repeats = False`.
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+import traceback
+from abc import ABC
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, ClassVar
+
+import torch
+from pydantic import BaseModel
+
+from ..cost import MEASURERS, CostConfig, LatencyCache, count_macs, count_params
+from ..data import DataConfig, prepare_data
+from ..errors import SetupError
+from ..registry import Registry
+from ..section import Section
+from ..selection import pareto_front, select_best
+from ..spaces import SearchSpace, build_space
+from ..teachers import TeacherCache, load_teacher
+
+
+@dataclass
+class TrialResult:
+    arch: str
+    tokens: list[int]
+    status: str  # ok | failed | diverged
+    accuracy: float | None = None
+    params: int | None = None
+    macs: int | None = None
+    latency_ms: float | None = None
+    wall_s: float = 0.0
+    error: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class EvalContext:
+    """Everything a worker needs to evaluate an arch: validated config sections (they pickle
+    to Ray workers as they are) and plain values."""
+
+    space: Any  # the space's config section
+    data: DataConfig
+    evaluator: Any  # the evaluator's config section
+    cost: CostConfig
+    teacher: tuple[str, ...]
+    run_dir: str
+    device: str = "auto"
+    threads: int = 0
+    channels_last: str = "auto"
+
+    @property
+    def key(self) -> str:
+        parts = {k: v.model_dump_json() if isinstance(v, BaseModel) else repr(v) for k, v in vars(self).items()}
+        return hashlib.sha1(repr(sorted(parts.items())).encode()).hexdigest()
+
+
+_STATE: dict[str, dict] = {}  # per-process memo: context key -> built objects
+
+
+def worker_state(ctx: EvalContext) -> dict:
+    """This process's space and latency cache for `ctx` (data and teacher come with prime_state)."""
+    if ctx.key not in _STATE:
+        cost = ctx.cost
+        measure = MEASURERS.build(cost.latency, warmup=cost.warmup, repeats=cost.repeats) \
+            if cost.latency != "none" else MEASURERS.build("none")
+        _STATE[ctx.key] = {"space": build_space(**ctx.space.model_dump()),
+                           "latency": LatencyCache(measure, Path(ctx.run_dir) / "latency.json" if ctx.run_dir else None)}
+    return _STATE[ctx.key]
+
+
+def prime_state(ctx: EvalContext, ds, splits, teacher) -> None:  # noqa: ANN001
+    """Hand this process's evaluator the dataset and teacher the setup check already loaded
+    (the local executor would otherwise load them a second time)."""
+    worker_state(ctx).update(data=(ds, splits), teacher=teacher,
+                             cache=TeacherCache(Path(ctx.run_dir) / "teacher_cache" if ctx.run_dir else None))
+
+
+def load_setup(ctx: EvalContext) -> dict:
+    """Dataset, teacher and cache for this process, all or nothing. They were checked before
+    the search began, so a failure here is about this worker's environment (a missing mount
+    on a Ray node, say), never about the arch: it is raised as SetupError, not stored."""
+    st = worker_state(ctx)
+    if "data" not in st:
+        try:
+            ds, splits = prepare_data(ctx.data)
+            teacher = load_teacher(list(ctx.teacher), ds) if ctx.teacher else None
+        except Exception as e:
+            raise SetupError(f"this worker cannot load the search's data or teacher: {str(e).splitlines()[0][:300]}") \
+                from None
+        prime_state(ctx, ds, splits, teacher)
+    return st
+
+
+def measure_costs(space: SearchSpace, tokens: tuple[int, ...], arch: str, shape: tuple[int, int, int],
+                  num_classes: int, latency: LatencyCache) -> tuple[torch.nn.Module, dict[str, Any]]:
+    c, h, _ = shape
+    model = space.build(tokens, num_classes, c, h)
+    input_shape = (1, c, h, h)
+    return model, {"params": count_params(model), "macs": count_macs(model, input_shape),
+                   "latency_ms": latency.get(arch, model, input_shape)}
+
+
+class Evaluator(ABC):
+    """Base of every evaluator; the defaults suit a pure evaluator (see the module docstring)."""
+
+    reuse_repeats: ClassVar[bool] = True  # a stored result of the same arch may stand for a repeat
+    local_only: ClassVar[bool] = False  # state shared across trials: one process only
+    needs_data: ClassVar[bool] = True  # the dataset (and teacher) are loaded and checked before the search
+
+    def __init__(self, cfg: Any, space: SearchSpace, run_dir: Path, ctx: EvalContext) -> None:
+        self.cfg, self.space, self.run_dir, self.ctx = cfg, space, run_dir, ctx  # cfg: the whole search config
+
+    @classmethod
+    def check(cls, cfg: Any, space: SearchSpace) -> None:
+        """Refuse a config this evaluator cannot run, before any work."""
+
+    @classmethod
+    def loss_spec(cls, cfg: Any) -> tuple[str, str]:
+        """(the loss spec candidates train with, the config key that sets it); 'ce' needs no teacher."""
+        return "ce", ""
+
+    def prepare(self, loaded: tuple | None, teacher: Any) -> None:
+        """Per-process state; `loaded` is the (dataset, splits) the setup check already read."""
+        if loaded is not None and (teacher is not None or not self.ctx.teacher):
+            prime_state(self.ctx, *loaded, teacher)
+
+    def before_batch(self, strategy: Any, batch: int) -> None:
+        """Called before batch `batch` is asked for; nothing by default."""
+
+    def task(self) -> tuple[Callable[..., TrialResult], Any]:
+        """(function, first argument): the executor calls function(first, tokens, seed)."""
+        return evaluate_trial, self.ctx
+
+    def select(self, strategy: Any, trials: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """The final archs and facts for best.yaml: the Pareto front for a two-objective
+        strategy, else the top-k by reward within the target."""
+        if getattr(strategy, "objectives", 1) == 2:
+            return pareto_front(trials, self.cfg.reward), {"pareto_front": True}
+        return select_best(trials, self.cfg.reward, self.cfg.search.top_k), {}
+
+
+class EvaluatorSection(Section):
+    """What every evaluator's config holds: its name (the union's tag) and its own section."""
+
+    name: str  # each variant narrows it to its Literal tag
+
+
+EVALUATORS: Registry[type[Evaluator]] = Registry("evaluator")
+
+
+def evaluate_trial(ctx: EvalContext, tokens: tuple[int, ...], seed: int) -> TrialResult:
+    """Evaluate one arch; any failure becomes a failed TrialResult with its reason, never an
+    exception - except SetupError, which is about the setup and stops the search."""
+    start = time.perf_counter()
+    if ctx.threads:
+        torch.set_num_threads(ctx.threads)
+    try:  # a pure evaluator's static run(ctx, tokens, seed)
+        result = EVALUATORS.get(ctx.evaluator.name).run(ctx, tuple(tokens), seed)  # type: ignore[attr-defined]
+    except SetupError:  # about the setup, not the arch: stop the search, store nothing
+        raise
+    except Exception as e:  # a broken candidate must not stop the search
+        arch = ""
+        try:
+            arch = worker_state(ctx)["space"].to_string(tuple(tokens))
+        except Exception:
+            pass
+        detail = str(e).splitlines()[0][:300] if str(e) else type(e).__name__
+        result = TrialResult(arch, list(tokens), "failed", error=f"{type(e).__name__}: {detail}",
+                             extra={"traceback": traceback.format_exc(limit=4)[-1500:]})
+    result.wall_s = time.perf_counter() - start
+    return result

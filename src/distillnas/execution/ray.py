@@ -1,0 +1,44 @@
+"""Each trial a Ray task with its own CPU/GPU request, retried when its worker dies; joins
+`ray_address` or starts a local instance. Ray is imported only when this executor is built."""
+from __future__ import annotations
+
+from typing import Any, Callable, Iterator, Sequence
+
+from ..errors import DistillnasError
+from .base import EXECUTORS, ExecutionConfig, Executor
+
+
+@EXECUTORS.register("ray")
+class RayExecutor(Executor):
+    def __init__(self, cfg: ExecutionConfig) -> None:
+        import ray
+
+        self.ray, self.cfg = ray, cfg
+        self.started = False
+        if not ray.is_initialized():
+            if cfg.ray_address:
+                ray.init(address=cfg.ray_address, include_dashboard=False, log_to_driver=False)
+            else:
+                ray.init(include_dashboard=False, log_to_driver=False)
+            self.started = True
+
+    def map(self, fn: Callable[..., Any], items: Sequence[tuple]) -> Iterator[tuple[int, Any]]:
+        remote = self.ray.remote(fn).options(num_cpus=self.cfg.cpus_per_trial, num_gpus=self.cfg.gpus_per_trial,
+                                             max_retries=self.cfg.retries, retry_exceptions=False)
+        pending = {remote.remote(*item): i for i, item in enumerate(items)}
+        while pending:
+            done, _ = self.ray.wait(list(pending), num_returns=1)
+            for ref in done:
+                i = pending.pop(ref)
+                try:
+                    result = self.ray.get(ref)
+                except self.ray.exceptions.RayTaskError as e:  # re-raise our own errors as themselves
+                    cause = getattr(e, "cause", None)
+                    if isinstance(cause, DistillnasError):
+                        raise cause from None
+                    raise
+                yield i, result
+
+    def close(self) -> None:
+        if self.started:
+            self.ray.shutdown()

@@ -1,0 +1,55 @@
+"""Retrain a search's best archs from scratch with its final-training config and teacher."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Callable
+
+from .config import TrainConfig, validate
+from .data import prepare_data
+from .errors import DistillnasError
+from .io import ensure_dir
+from .rundir import RunDir
+from .teachers import TeacherCache, load_teacher
+from .training import StudentRun, train_student
+
+log = logging.getLogger("distillnas")
+
+
+def retrain_from_run(run_dir: str | Path, top: int = 1, *, epochs: float | None = None, seeds: list[int] | None = None,
+                     loss: str | None = None, device: str = "auto", progress: bool = False,
+                     out_dir: str | Path | None = None, channels_last: str = "auto",
+                     warn: Callable[[str], None] = log.warning) -> list[StudentRun]:
+    """Train the top archs of a finished run, each over the final seeds; checkpoints go to
+    out_dir (default RUN/students) and each result into the run store's finals."""
+    run = RunDir(run_dir)
+    cfg, best = run.load()
+    if top < 1:
+        raise DistillnasError(f"--top must be >= 1, got {top}")
+    if top > len(best["archs"]):
+        warn(f"--top {top}, but {run.best_path} holds {len(best['archs'])} arch(s): retraining those")
+    final = cfg.final
+    optim = {**final.optim.model_dump(), **({"epochs": epochs} if epochs is not None else {})}
+    loss_cfg = {**final.loss.model_dump(), **({"name": loss} if loss else {})}
+    tcfg = validate(TrainConfig, {"optim": optim, "loss": loss_cfg, "device": device,
+                                  "channels_last": channels_last})
+    students = ensure_dir(out_dir or run.students, "output directory (--out)")
+    ds, splits = prepare_data(cfg.data)
+    specs = run.teacher_members(cfg)
+    teacher = load_teacher(specs, ds) if specs and tcfg.loss.name != "ce" else None
+    cache = TeacherCache(run.teacher_cache)
+    store = run.store()
+    runs = []
+    try:
+        for entry in best["archs"][:top]:
+            for seed in seeds or final.seeds:
+                r = train_student(entry["arch"], tcfg, ds, splits, teacher=teacher, cache=cache, seed=seed,
+                                  out_dir=students, space=best["space"],
+                                  run_config={"search": str(run), "train": tcfg.model_dump(),
+                                              "data": cfg.data.model_dump()}, progress=progress)
+                store.add_final(r.arch, r.loss, seed, r.status, r.metrics.get("test"), r.params,
+                                tcfg.optim.epochs, r.checkpoint)
+                runs.append(r)
+    finally:
+        store.close()
+    return runs

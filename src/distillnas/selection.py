@@ -1,0 +1,38 @@
+"""Which archs a finished search hands on: pure functions of stored trials and the reward."""
+from __future__ import annotations
+
+from typing import Any
+
+from .reward import RewardConfig, meets_target, trial_reward
+
+
+def _entry(t: dict[str, Any], reward: float, meets: bool) -> dict[str, Any]:
+    return {"arch": t["arch"], "tokens": t["tokens"], "reward": reward, "accuracy": t["accuracy"],
+            "latency_ms": t["latency_ms"], "macs": t["macs"], "params": t["params"], "meets_target": meets,
+            "trial": t["id"]}
+
+
+def select_best(trials: list[dict[str, Any]], reward: RewardConfig, top_k: int) -> list[dict[str, Any]]:
+    """Top-k distinct archs by reward among the ok trials that meet the target (all, if none does)."""
+    ok = [t for t in trials if t["status"] == "ok"]
+    pool = [t for t in ok if meets_target(t, reward)] or ok
+    best: dict[str, dict[str, Any]] = {}
+    for t in pool:
+        r = trial_reward(t, reward)
+        if t["arch"] not in best or r > best[t["arch"]]["reward"]:
+            best[t["arch"]] = _entry(t, r, meets_target(t, reward))
+    return sorted(best.values(), key=lambda d: -d["reward"])[:top_k]
+
+
+def pareto_front(trials: list[dict[str, Any]], reward: RewardConfig) -> list[dict[str, Any]]:
+    """Distinct archs within the target that no other one beats in both accuracy and cost,
+    by accuracy (a multi-objective search returns the front, not a top-k)."""
+    metric = reward.metric
+    pts = list({t["arch"]: t for t in trials if t["status"] == "ok" and meets_target(t, reward)}.values())
+
+    def dominated(t: dict[str, Any]) -> bool:
+        return any(o["accuracy"] >= t["accuracy"] and o[metric] <= t[metric]
+                   and (o["accuracy"] > t["accuracy"] or o[metric] < t[metric]) for o in pts)
+
+    front = sorted((t for t in pts if not dominated(t)), key=lambda t: -t["accuracy"])
+    return [_entry(t, trial_reward(t, reward), True) for t in front]

@@ -1,0 +1,83 @@
+"""What a search checks and prepares before its loop: the config's names and demands, the data
+and teacher against each other, and the teacher ensemble trained into the run when none is given."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rich.console import Console
+
+from .config import SearchConfig, TrainConfig, validate
+from .data import prepare_data
+from .distill import build_loss, parse_loss_spec
+from .errors import DistillnasError
+from .evaluators import EVALUATORS
+from .execution import EXECUTORS
+from .models import build_model
+from .rundir import RunDir
+from .spaces import SearchSpace, space_from_config
+from .strategies import build_strategy
+from .teachers import load_teacher
+from .training import check_teacher_for_loss, train_teachers
+
+
+def check_config(cfg: SearchConfig) -> SearchSpace:
+    """Bad values found before any work: names, sizes, each component's own demands; the space."""
+    space = space_from_config(cfg.space)
+    build_strategy(cfg.strategy, space.sizes, space.kinds, cfg.reward.target)
+    EXECUTORS.get(cfg.execution.executor)
+    EVALUATORS.get(cfg.evaluator.name).check(cfg, space)
+    return space
+
+
+@dataclass
+class Setup:
+    """What check_setup loaded: handed to this process's evaluator so nothing is loaded twice."""
+
+    data: tuple | None = None  # (dataset, splits)
+    teacher: Any = None  # the loaded teacher, when one is given and the loss needs it
+
+
+def check_setup(cfg: SearchConfig) -> Setup:
+    """Load and check the dataset and the teacher before anything is written.
+
+    Everything that is not about a candidate architecture is found here: a missing data
+    root, an unreadable or refused teacher, a teacher with other classes, channels or rows
+    than the data, non-finite teacher outputs, oracle KD without an ensemble. An error is a
+    `DistillnasError` and the run directory is left as it was (or not created).
+    """
+    evaluator = EVALUATORS.get(cfg.evaluator.name)
+    if not evaluator.needs_data:
+        return Setup()
+    ds, splits = prepare_data(cfg.data)
+    spec, key = evaluator.loss_spec(cfg)
+    teacher = None
+    if build_loss(spec).needs_teacher:
+        if cfg.teacher.spec:
+            teacher = load_teacher(list(cfg.teacher.spec), ds)
+            check_teacher_for_loss(spec, teacher, where=key)
+        else:
+            build_model(cfg.teacher.arch, ds.num_classes, ds.in_channels, ds.input_size)
+            if "od" in {n for _, n in parse_loss_spec(spec)} and len(cfg.teacher.seeds) < 2:
+                raise DistillnasError(f"{key}='od' (oracle KD) needs an ensemble: give teacher.seeds two or more "
+                                      f"seeds (got {cfg.teacher.seeds}), or set {key}=kd")
+    return Setup((ds, splits), teacher)
+
+
+def prepare_teacher(cfg: SearchConfig, run: RunDir, console: Console | None) -> list[str]:
+    """Teacher specs for the evaluator ([] when its loss needs none); trains the configured
+    ensemble into the run's teacher/ when no teacher is given."""
+    if not build_loss(EVALUATORS.get(cfg.evaluator.name).loss_spec(cfg)[0]).needs_teacher:
+        return []
+    if cfg.teacher.spec:
+        return list(cfg.teacher.spec)
+    missing = [s for s in cfg.teacher.seeds if not run.member(cfg.teacher.arch, s).is_file()]
+    if missing:
+        if console:
+            console.print(f"no teacher given: training {len(missing)} x {cfg.teacher.arch} on {cfg.data.name} "
+                          f"({cfg.teacher.epochs:g} epochs each) into {run.teacher_dir}")
+        tcfg = validate(TrainConfig, {"optim": {"epochs": cfg.teacher.epochs}, "loss": {"name": "ce"},
+                                      "augment": "random", "channels_last": cfg.execution.channels_last})
+        for seed in missing:
+            train_teachers(cfg.teacher.arch, [seed], cfg.data, tcfg, run.teacher_dir, progress=console is not None)
+    return run.teacher_members(cfg)

@@ -1,0 +1,60 @@
+"""Regularized (aging) evolution (Real et al., 2019)."""
+from __future__ import annotations
+
+from collections import deque
+from typing import Any, Literal, Sequence
+
+from pydantic import Field
+
+from ..arch import mutate_arch
+from ..section import Section
+from .base import STRATEGIES, Arch, Strategy, StrategySection
+
+
+class EvolutionSettings(Section):
+    population: int = Field(20, ge=2)  # P: archs kept alive
+    sample: int = Field(5, ge=1)  # S: tournament size
+
+
+class EvolutionConfig(StrategySection):
+    name: Literal["evolution"] = "evolution"
+    evolution: EvolutionSettings = EvolutionSettings()
+
+
+class RegularizedEvolution(Strategy):
+    """Random until the population is full; then each child mutates one decision of the best
+    of S random members, and the oldest member dies."""
+
+    def __init__(self, sizes: Sequence[int], kinds: Sequence[str] | None = None, seed: int = 0,
+                 config: EvolutionSettings | None = None) -> None:
+        super().__init__(sizes, kinds, seed)
+        self.cfg = config or EvolutionSettings()
+        self.population: deque[tuple[Arch, float]] = deque()
+
+    def _child(self) -> Arch:
+        if len(self.population) < self.cfg.population:
+            return self.random_arch()
+        picks = self.rng.choice(len(self.population), size=min(self.cfg.sample, len(self.population)), replace=False)
+        parent = max((self.population[int(i)] for i in picks), key=lambda m: m[1])[0]
+        return mutate_arch(parent, self.sizes, self.rng)
+
+    def ask(self, n: int) -> list[Arch]:
+        return [self._child() for _ in range(n)]
+
+    def tell(self, archs: Sequence[Arch], rewards: Sequence[float]) -> None:
+        for a, r in zip(archs, rewards):
+            self.population.append((tuple(a), float(r)))
+            if len(self.population) > self.cfg.population:
+                self.population.popleft()
+        self.updates += 1
+
+    def _state(self) -> dict[str, Any]:
+        return {"population": [[list(a), r] for a, r in self.population]}
+
+    def _load(self, state: dict[str, Any]) -> None:
+        self.population = deque((tuple(int(t) for t in a), float(r)) for a, r in state["population"])
+
+
+@STRATEGIES.register("evolution")
+def _build(sizes: list[int], kinds: list[str], cfg: EvolutionConfig, target: float) -> RegularizedEvolution:
+    return RegularizedEvolution(sizes, kinds, cfg.seed, cfg.evolution)

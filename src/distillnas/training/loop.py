@@ -1,0 +1,165 @@
+"""The training loop shared by proxy runs, final runs, teachers and the KDAS supernet.
+
+`fit`: SGD + Nesterov, weight decay, linear warm-up, cosine or step decay, AMP on CUDA, and
+NaN/inf detection that ends the run with status 'diverged'. `Stepper` is one optimiser step
+with those checks, so the supernet's shared-weight training takes the same step.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+import torch.nn as nn
+
+from .config import OptimConfig
+from ..data import Batch, TensorLoader
+from ..distill import TeacherOutput
+from ..models.layout import channels_last_hazard
+from ..progress import progress_bar
+
+Targets = Callable[[Batch], TeacherOutput]
+
+
+def lr_lambda(cfg: OptimConfig, steps_per_epoch: int) -> Callable[[int], float]:
+    """Multiplier of the base lr at optimizer step `step` (warm-up, then cosine / step)."""
+    total = max(1, math.ceil(cfg.epochs * steps_per_epoch))
+    warm = int(cfg.warmup_epochs * steps_per_epoch)
+    milestones = [int(m * total) for m in cfg.milestones]
+
+    def f(step: int) -> float:
+        if step < warm:
+            return cfg.warmup_start + (1.0 - cfg.warmup_start) * step / warm
+        if cfg.schedule == "cosine":
+            progress = (step - warm) / max(1, total - warm)
+            return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+        if cfg.schedule == "step":
+            return cfg.gamma ** sum(step >= m for m in milestones)
+        return 1.0
+
+    return f
+
+
+@dataclass
+class FitResult:
+    status: str  # ok | diverged
+    epochs: float
+    steps: int
+    loss: float  # mean training loss of the last epoch
+    metrics: dict[str, float] = field(default_factory=dict)  # top-1 per evaluated split
+    wall_s: float = 0.0
+    images_per_s: float = 0.0
+    error: str = ""
+
+
+class Stepper:
+    """One optimiser step: the loss under autocast (AMP on CUDA: bf16 where supported, else
+    fp16 with a grad scaler), a non-finite loss or an overflowing update refused, optional
+    gradient clipping. `fit` and the supernet's shared-weight training both step with it."""
+
+    def __init__(self, opt: torch.optim.Optimizer, device: torch.device, grad_clip: float | None = None) -> None:
+        self.opt, self.device, self.grad_clip = opt, device, grad_clip
+        self.amp = device.type == "cuda"
+        self.dtype = torch.bfloat16 if self.amp and torch.cuda.is_bf16_supported() else torch.float16
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp and self.dtype == torch.float16)
+
+    def step(self, compute_loss: Callable[[], torch.Tensor]) -> tuple[float, str]:
+        """(loss, '') after a step, or (nan, why) when no step was taken because it diverged."""
+        with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.amp):
+            loss = compute_loss()
+        if not torch.isfinite(loss):
+            return float("nan"), f"loss became {loss.item()}"
+        self.opt.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.grad_clip is not None:
+            self.scaler.unscale_(self.opt)
+            params = [p for g in self.opt.param_groups for p in g["params"]]
+            torch.nn.utils.clip_grad_norm_(params, self.grad_clip)
+        try:
+            self.scaler.step(self.opt)
+        except RuntimeError as e:  # an lr beyond float32 range: torch refuses the update
+            if "overflow" not in str(e):
+                raise
+            return float("nan"), f"the update overflowed: {str(e)[:120]}"
+        self.scaler.update()
+        return loss.item(), ""
+
+
+def _loss(model: nn.Module, loss_fn: nn.Module, x: torch.Tensor, y: torch.Tensor,
+          t: TeacherOutput | None) -> torch.Tensor:
+    """The loss of one batch; the student's features only when the loss reads them."""
+    if getattr(loss_fn, "needs_features", False):
+        feats = model.forward_features(x)
+        return loss_fn(model.classifier(feats).float(), y, t, feats.float())
+    return loss_fn(model(x).float(), y, t, None)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loader: TensorLoader, device: torch.device, channels_last: bool = False) -> float:
+    """Top-1 accuracy of `model` over a loader."""
+    model.eval()
+    right = 0
+    for b in loader:
+        x = b.x.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
+        right += (model(x).argmax(-1).cpu() == b.y).sum().item()
+    return right / max(1, loader.num_examples)
+
+
+def fit(model: nn.Module, loss_fn: nn.Module, loader: TensorLoader, cfg: OptimConfig, *,
+        targets: Targets | None = None, evals: dict[str, TensorLoader] | None = None,
+        device: torch.device = torch.device("cpu"), channels_last: bool = False,
+        progress: bool = False, label: str = "train") -> FitResult:
+    """Train `model` for cfg.epochs (fractions allowed) and evaluate it on `evals`."""
+    model.to(device)
+    loss_fn.to(device)
+    if channels_last and device.type == "cpu" and channels_last_hazard(model) is not None:
+        channels_last = False  # a oneDNN hang otherwise (models/layout.py); the loader's layout is then undone below
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    params = list(model.parameters()) + list(loss_fn.parameters())
+    opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0,
+                          weight_decay=cfg.weight_decay)
+    steps_per_epoch = len(loader)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg, steps_per_epoch))
+    total = max(1, math.ceil(cfg.epochs * steps_per_epoch))
+    stepper = Stepper(opt, device)
+    step, seen, status, error, epoch_loss = 0, 0, "ok", "", float("nan")
+    start = time.perf_counter()
+    with progress_bar(progress, label, total) as bar:
+        while step < total and status == "ok":
+            model.train()
+            losses = []
+            for b in loader:
+                if step >= total:
+                    break
+                x = b.x.to(device, non_blocking=True,
+                           memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+                y = b.y.to(device, non_blocking=True)
+                t = targets(b) if targets is not None else None
+                if t is not None:
+                    t = TeacherOutput(t.logits.to(device), None if t.features is None else t.features.to(device))
+                loss, problem = stepper.step(lambda: _loss(model, loss_fn, x, y, t))
+                if problem:
+                    status = "diverged"
+                    error = f"{problem} at step {step + 1} (epoch {step / steps_per_epoch:.2f})"
+                    break
+                sched.step()
+                step += 1
+                seen += len(y)
+                losses.append(loss)
+                bar.advance(loss=losses[-1])
+            epoch_loss = sum(losses) / max(1, len(losses))
+    if status == "ok":
+        named = [*model.named_parameters(), *loss_fn.named_parameters(prefix="loss")]
+        bad = next((n for n, p in named if not torch.isfinite(p).all()), None)
+        if bad is not None:  # a finite loss can still leave inf/NaN weights (e.g. an overflowing lr)
+            status, error = "diverged", f"parameter {bad!r} is not finite after {step} steps"
+    wall = time.perf_counter() - start
+    result = FitResult(status, step / steps_per_epoch, step, epoch_loss, wall_s=wall,
+                       images_per_s=seen / max(wall, 1e-9), error=error)
+    if status == "ok":
+        for name, ev in (evals or {}).items():
+            result.metrics[name] = evaluate(model, ev, device, channels_last)
+    return result

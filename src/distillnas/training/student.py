@@ -1,0 +1,128 @@
+"""Training of one student (a man-made arch or a searched one) with any loss, and its checkpoint.
+
+`train_student` wires a dataset, a teacher (through the output cache) and a loss around
+`fit` and writes a checkpoint that carries the arch string and the resolved config.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from ..checkpoint import checkpoint_name, save_checkpoint
+from .config import TrainConfig
+from ..data import ImageDataset, Normalizer, Splits, TensorLoader, make_views
+from ..distill import build_loss, parse_loss_spec
+from ..errors import DistillnasError
+from ..cost import count_params
+from ..models import build_model, canonical_arch
+from ..spaces import build_space
+from ..teachers import TeacherCache
+from .device import resolve_device, use_channels_last
+from .loop import Targets, fit
+
+
+@dataclass
+class StudentRun:
+    """What one training of one student produced."""
+
+    arch: str
+    loss: str
+    seed: int
+    status: str
+    metrics: dict[str, float]
+    params: int
+    wall_s: float
+    images_per_s: float
+    checkpoint: str | None = None
+    error: str = ""
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def loss_uses(spec: str, name: str) -> bool:
+    return any(n == name for _, n in parse_loss_spec(spec))
+
+
+def check_teacher_for_loss(spec: str, teacher, where: str = "--loss") -> None:  # noqa: ANN001
+    """Clear errors before any training: a missing teacher, or oracle KD without an ensemble.
+
+    `where` names the setting that chose the loss (a CLI flag or a config key), so the hint
+    says what to change in the user's own terms."""
+    loss = build_loss(spec)
+    if loss.needs_teacher and teacher is None:
+        raise DistillnasError(f"loss {spec!r} distils from a teacher: give one with --teacher (or set {where} ce)"
+                              if where.startswith("--") else
+                              f"{where}={spec!r} distils from a teacher: set teacher.spec (or {where}=ce)")
+    if teacher is not None and loss_uses(spec, "od") and teacher.num_members < 2:
+        fix = f"{where} kd" if where.startswith("--") else f"{where}=kd"
+        raise DistillnasError(f"loss 'od' (oracle KD) needs an ensemble teacher of 2 or more members; "
+                              f"{teacher.name!r} has {teacher.num_members}. Use {fix} for a single teacher")
+
+
+def make_targets(teacher, ds: ImageDataset, split: str, indices: torch.Tensor, cfg: TrainConfig,  # noqa: ANN001
+                 cache, features: bool, seed: int) -> tuple[Targets, str, object]:
+    """(targets for a batch, the loader's augment mode, its view table) for one training split."""
+    if cfg.augment == "random":
+        return (lambda b: teacher.outputs(b.x, indices[b.pos], features)), "random", None
+    views = make_views(len(indices), cfg.teacher_views if cfg.augment == "views" else 1, ds.pad, ds.flip, seed)
+    outputs = cache.get(teacher, ds, split, indices, views, features)
+    return (lambda b: outputs.batch(b.pos, b.view)), ("views" if cfg.augment == "views" else "none"), views
+
+
+def train_student(arch: str, cfg: TrainConfig, ds: ImageDataset, splits: Splits, *, teacher=None,  # noqa: ANN001
+                  cache=None, seed: int = 0, train_split: str = "train", eval_splits: tuple[str, ...] = ("test",),
+                  out_dir: str | Path | None = None, run_config: dict | None = None,
+                  space: dict | None = None, progress: bool = False) -> StudentRun:
+    """Train `arch` on one split under cfg.loss, evaluate, and (if out_dir) save a checkpoint.
+
+    `arch` is a man-made name, or - with `space` (a space's config) - an arch string of that
+    search space; the checkpoint records both so `load_student` can rebuild it.
+    """
+    spec = cfg.loss.name
+    device = resolve_device(cfg.device)
+    torch.manual_seed(seed)
+    arch, model = build_student(arch, space, ds)
+    check_teacher_for_loss(spec, teacher)
+    loss = build_loss(spec, cfg.loss.temperature, cfg.loss.kd_weight)
+    indices = splits.get(train_split)
+    targets, augment, views = None, ("random" if cfg.augment != "none" else "none"), None
+    if loss.needs_teacher:
+        features = loss.needs_features
+        if features:
+            t_dim = teacher.outputs(_first_images(ds, indices), indices[:2], True).features.shape[-1]
+            loss = build_loss(spec, cfg.loss.temperature, cfg.loss.kd_weight, model.num_features, t_dim)
+        cache = cache or TeacherCache(None, cfg.eval_batch_size, device)
+        targets, augment, views = make_targets(teacher, ds, train_split, indices, cfg, cache, features,
+                                               seed=10_000 + len(indices))
+    cl = use_channels_last(cfg.channels_last, device, model)
+    loader = TensorLoader(ds, indices, cfg.optim.batch_size, shuffle=True, augment=augment, views=views,
+                          seed=seed, drop_last=len(indices) > cfg.optim.batch_size, channels_last=cl)
+    evals = {s: TensorLoader(ds, splits.get(s), cfg.eval_batch_size) for s in eval_splits}
+    res = fit(model, loss, loader, cfg.optim, targets=targets, evals=evals, device=device, channels_last=cl,
+              progress=progress, label=f"{arch} {spec} seed {seed}")
+    run = StudentRun(arch, spec, seed, res.status, res.metrics, count_params(model), res.wall_s,
+                     res.images_per_s, error=res.error)
+    if out_dir is not None and res.status == "ok":
+        name = checkpoint_name(arch, spec, seed, space)
+        run.checkpoint = str(save_checkpoint(Path(out_dir) / name, model.cpu(), arch, ds.num_classes,
+                                             ds.in_channels, ds.input_size, run_config or {"train": cfg.model_dump()},
+                                             {**res.metrics, "status": res.status}, space=space))
+    return run
+
+
+def build_student(arch: str, space: dict | None, ds: ImageDataset) -> tuple[str, nn.Module]:
+    """(canonical arch string, model) for a man-made name or an arch of a search space."""
+    if space is None:
+        arch = canonical_arch(arch)
+        return arch, build_model(arch, ds.num_classes, ds.in_channels, ds.input_size)
+    sp = build_space(**space)
+    tokens = sp.from_string(arch)
+    return sp.to_string(tokens), sp.build(tokens, ds.num_classes, ds.in_channels, ds.input_size)
+
+
+def _first_images(ds: ImageDataset, indices: torch.Tensor) -> torch.Tensor:
+    return Normalizer(ds)(ds.images[indices[:2]])
