@@ -165,3 +165,30 @@ def test_the_controller_entropy_is_stored_per_batch(tmp_path, teacher_dir):
     run_search(cfg, progress=False)
     stats = TrialStore(tmp_path / "e" / "trials.sqlite").batch_stats()
     assert sorted(stats) == [0, 1] and all(0 < s["entropy"] < 2 for s in stats.values())
+
+
+def test_a_run_whose_config_predates_the_unions_still_resumes(tmp_path):
+    """Configs saved before space/strategy/evaluator became unions held every variant's
+    settings (and an absolute memory limit in memory_limit): they still load and resume."""
+    from distillnas.config import SearchConfig, validate
+
+    run = tmp_path / "old"
+    cfg = load_search_config("akd_diswot", [f"--run_dir={run}", "--search.trials=8", "--strategy.name=evolution"])
+    first = run_search(cfg, progress=False)
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    saved["space"].update(preset="tiny", blocks=None, backbone="resnet20", layers=None)  # the old flat space section
+    saved["strategy"].update(ppo={"hidden": 64}, tpe={"startup": 8}, reinforce={"lr": 0.001})
+    saved["evaluator"].update(proxy={"epochs": 5}, supernet={"memory_limit": 500000})
+    (run / "config.yaml").write_text(yaml.safe_dump(saved))
+    again = run_search(cfg, progress=False)
+    assert again.evaluated == 0 and again.trials == first.trials == 8
+    old = validate(SearchConfig, {**saved, "evaluator": {"name": "supernet", "supernet": {"memory_limit": 500000}}})
+    assert old.evaluator.supernet.memory_limit_params == 500000 and old.evaluator.supernet.memory_limit == 2.0
+
+
+def test_switching_a_component_by_override_drops_the_other_ones_settings():
+    cfg = load_search_config("kdas_mnist5k", ["--strategy.name=random", "--evaluator.name=proxy"])
+    assert cfg.strategy.name == "random" and cfg.evaluator.name == "proxy"
+    assert "reinforce" not in cfg.model_dump()["strategy"] and "supernet" not in cfg.model_dump()["evaluator"]
+    with pytest.raises(DistillnasError, match="unknown config key 'strategy.ppo.lrr'"):
+        load_search_config(None, ["--strategy.ppo.lrr=1"])

@@ -48,6 +48,14 @@ def set_path(data: dict[str, Any], path: list[str], value: Any) -> None:
     node[path[-1]] = value
 
 
+def apply_overrides(data: dict[str, Any], args: list[str]) -> dict[str, Any]:
+    """`--section.key=value` arguments set into a (nested) config dict (anything else: a one-line error)."""
+    for text in args:
+        path, value = parse_override(text)
+        set_path(data, path, value)
+    return data
+
+
 def load_search_config(config: str | None, overrides: list[str] = ()) -> SearchConfig:  # type: ignore[assignment]
     """A file path, a packaged config name, or None (the embedded default), plus overrides."""
     named = packaged_configs()
@@ -60,10 +68,7 @@ def load_search_config(config: str | None, overrides: list[str] = ()) -> SearchC
     else:
         raise DistillnasError(f"config {config!r} is neither a file nor a packaged config "
                               f"({', '.join(sorted(named))})")
-    for text in overrides:
-        path, value = parse_override(text)
-        set_path(data, path, value)
-    return validate(SearchConfig, data)
+    return validate(SearchConfig, apply_overrides(data, list(overrides)))
 
 
 def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:

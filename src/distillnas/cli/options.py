@@ -7,7 +7,6 @@ from typing import Any
 import typer
 
 from ..errors import DistillnasError
-from ..runconfig import parse_override, set_path
 
 DatasetOpt = typer.Option("mnist5k", "--dataset", "-d", help="mnist5k | digits | synthetic | cifar10 | cifar100 | "
                           "imagefolder (more settings: --data.key=value).")
@@ -32,17 +31,6 @@ def parse_seeds(text: str) -> list[int]:
     if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
         raise DistillnasError(f"bad seeds {text!r}: need distinct non-negative integers")
     return seeds
-
-
-def apply_overrides(data: dict[str, Any], args: list[str]) -> dict[str, Any]:
-    """`--section.key=value` arguments set into a (nested) config dict; anything else is an error."""
-    for text in args:
-        if not text.startswith("--") or "=" not in text:
-            raise DistillnasError(f"unexpected argument {text!r}; settings are written --section.key=value "
-                                  "(e.g. --optim.lr=0.05)")
-        path, value = parse_override(text)
-        set_path(data, path, value)
-    return data
 
 
 def split_section(data: dict[str, Any], key: str) -> dict[str, Any] | None:

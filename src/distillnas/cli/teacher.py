@@ -15,9 +15,10 @@ from ..io import ensure_dir
 from ..rank import rank_students
 from ..teachers import TeacherCache, evaluate_teacher, load_teacher
 from ..training import train_teachers
+from ..runconfig import apply_overrides
 from .app import app, teacher_app
 from .display import out, print_rank, print_report, print_teacher_comparison
-from .options import (OVERRIDES, ChannelsLastOpt, DatasetOpt, DeviceOpt, ProgressOpt, RootOpt, apply_overrides,
+from .options import (OVERRIDES, ChannelsLastOpt, DatasetOpt, DeviceOpt, ProgressOpt, RootOpt,
                       parse_seeds)
 from .train import _space
 

@@ -14,9 +14,10 @@ from ..io import ensure_dir
 from ..retrain import retrain_from_run
 from ..teachers import TeacherCache, load_teacher
 from ..training import build_student, check_teacher_for_loss, resolve_device, train_student
+from ..runconfig import apply_overrides
 from .app import app
 from .display import err, out, print_runs
-from .options import (OVERRIDES, ChannelsLastOpt, DatasetOpt, DeviceOpt, ProgressOpt, RootOpt, apply_overrides,
+from .options import (OVERRIDES, ChannelsLastOpt, DatasetOpt, DeviceOpt, ProgressOpt, RootOpt,
                       parse_seeds, split_section)
 
 

@@ -2,19 +2,12 @@
 supernet (KDAS weight sharing); each module registers itself and defines its config section."""
 from __future__ import annotations
 
-from typing import Annotated, Union
-
-from pydantic import Field
-
 from .base import (EVALUATORS, EvalContext, Evaluator, EvaluatorSection, TrialResult, evaluate_trial, measure_costs,
                    prime_state)
+from .config import EvaluatorConfig
 from .proxy import ProxyConfig, ProxyEvaluator, ProxyEvaluatorConfig
 from .supernet import SupernetConfig, SupernetEvaluator, SupernetEvaluatorConfig
 from .table import TableEvaluator, TableEvaluatorConfig, read_table
-
-# The `evaluator` section of a search config: one variant per evaluator, chosen by `name`.
-EvaluatorConfig = Annotated[Union[ProxyEvaluatorConfig, TableEvaluatorConfig, SupernetEvaluatorConfig],
-                            Field(discriminator="name")]
 
 __all__ = ["EVALUATORS", "EvalContext", "Evaluator", "EvaluatorConfig", "EvaluatorSection", "ProxyConfig",
            "ProxyEvaluator", "ProxyEvaluatorConfig", "SupernetConfig", "SupernetEvaluator", "SupernetEvaluatorConfig",

@@ -17,6 +17,7 @@ import torch.nn as nn
 from ..arch import Arch, mutate_arch, sample_arch
 from ..errors import DistillnasError
 from ..registry import Registry
+from ..section import Section
 
 
 @dataclass(frozen=True)
@@ -112,3 +113,8 @@ SPACES: Registry[type[SearchSpace]] = Registry("search space")
 def build_space(name: str, **options: Any) -> SearchSpace:
     """A space by name with its own settings (those of its config section, or `space.config()`)."""
     return SPACES.get(name)(**options)
+
+
+def space_from_config(cfg: Section) -> SearchSpace:
+    """The space a config section (any variant of `space`) describes."""
+    return build_space(**cfg.model_dump())

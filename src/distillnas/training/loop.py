@@ -107,6 +107,11 @@ def evaluate(model: nn.Module, loader: TensorLoader, device: torch.device, chann
     return right / max(1, loader.num_examples)
 
 
+def _first_bad_parameter(model: nn.Module, loss_fn: nn.Module) -> str | None:
+    named = [*model.named_parameters(), *loss_fn.named_parameters(prefix="loss")]
+    return next((n for n, p in named if not torch.isfinite(p).all()), None)
+
+
 def fit(model: nn.Module, loss_fn: nn.Module, loader: TensorLoader, cfg: OptimConfig, *,
         targets: Targets | None = None, evals: dict[str, TensorLoader] | None = None,
         device: torch.device = torch.device("cpu"), channels_last: bool = False,
@@ -151,11 +156,9 @@ def fit(model: nn.Module, loss_fn: nn.Module, loader: TensorLoader, cfg: OptimCo
                 losses.append(loss)
                 bar.advance(loss=losses[-1])
             epoch_loss = sum(losses) / max(1, len(losses))
-    if status == "ok":
-        named = [*model.named_parameters(), *loss_fn.named_parameters(prefix="loss")]
-        bad = next((n for n, p in named if not torch.isfinite(p).all()), None)
-        if bad is not None:  # a finite loss can still leave inf/NaN weights (e.g. an overflowing lr)
-            status, error = "diverged", f"parameter {bad!r} is not finite after {step} steps"
+    bad = _first_bad_parameter(model, loss_fn) if status == "ok" else None
+    if bad is not None:  # a finite loss can still leave inf/NaN weights (e.g. an overflowing lr)
+        status, error = "diverged", f"parameter {bad!r} is not finite after {step} steps"
     wall = time.perf_counter() - start
     result = FitResult(status, step / steps_per_epoch, step, epoch_loss, wall_s=wall,
                        images_per_s=seen / max(wall, 1e-9), error=error)

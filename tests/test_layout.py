@@ -1,0 +1,120 @@
+"""The package's shape, checked from its source: no import cycles, imports at the top of
+modules (optional heavy dependencies excepted), no implementation in `__init__.py`, and a
+search loop that names no concrete space, strategy, evaluator or executor."""
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1] / "src" / "distillnas"
+PACKAGE = "distillnas"
+# Imported inside functions on purpose: optional extras or slow to import, needed by few paths.
+LAZY_OK = {"ray", "optuna", "onnx", "onnxruntime", "mlxtend", "sklearn", "PIL"}
+
+
+def module_name(path: Path) -> str:
+    parts = (PACKAGE, *path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1]) if parts[-1] == "__init__" else ".".join(parts)
+
+
+MODULES = {module_name(p): p for p in sorted(ROOT.rglob("*.py"))}
+
+
+def resolve(mod: str, node: ast.ImportFrom) -> str:
+    if not node.level:
+        return node.module or ""
+    base = mod.split(".") if MODULES[mod].name == "__init__.py" else mod.split(".")[:-1]
+    base = base[: len(base) - node.level + 1]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
+def top_level_imports(mod: str) -> set[str]:
+    """Modules of the package that `mod` imports when it is executed (not inside functions)."""
+    tree = ast.parse(MODULES[mod].read_text())
+    found: set[str] = set()
+    for node in tree.body:
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            target = resolve(mod, node)
+            names = [target] + [f"{target}.{a.name}" for a in node.names]
+        for name in names:
+            parts = name.split(".")
+            for i in range(1, len(parts) + 1):  # a.b.c imports a, a.b and a.b.c
+                if ".".join(parts[:i]) in MODULES:
+                    found.add(".".join(parts[:i]))
+    own_packages = {".".join(mod.split(".")[:i]) for i in range(1, mod.count(".") + 1)}
+    return found - own_packages - {mod}  # a package being initialised is no cycle for its own modules
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(m: str) -> list[str] | None:
+        state[m] = 1
+        stack.append(m)
+        for n in sorted(graph.get(m, ())):
+            if state.get(n) == 1:
+                return stack[stack.index(n):] + [n]
+            if n not in state and (cycle := visit(n)):
+                return cycle
+        stack.pop()
+        state[m] = 2
+        return None
+
+    for m in sorted(graph):
+        if m not in state and (cycle := visit(m)):
+            return cycle
+    return None
+
+
+def test_no_import_cycles():
+    graph = {m: top_level_imports(m) for m in MODULES}
+    assert find_cycle(graph) is None, " -> ".join(find_cycle(graph) or [])
+
+
+def test_the_cycle_check_finds_a_cycle():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": set()}) is None
+
+
+def test_imports_sit_at_the_top_of_modules():
+    lazy = []
+    for mod, path in MODULES.items():
+        for fn in ast.walk(ast.parse(path.read_text())):
+            if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                for n in ast.walk(fn):
+                    if isinstance(n, ast.Import):
+                        lazy += [f"{mod}:{n.lineno} {a.name}" for a in n.names if a.name.split(".")[0] not in LAZY_OK]
+                    elif isinstance(n, ast.ImportFrom) and (n.level or (n.module or "").split(".")[0] not in LAZY_OK):
+                        lazy.append(f"{mod}:{n.lineno} {'.' * n.level}{n.module or ''}")
+    assert not lazy, lazy
+
+
+def test_init_modules_hold_no_implementation():
+    for mod, path in MODULES.items():
+        if path.name == "__init__.py":
+            defs = [n.name for n in ast.parse(path.read_text()).body if isinstance(n, (ast.FunctionDef, ast.ClassDef))]
+            assert not defs, f"{mod} defines {defs}: move them to a module of their own"
+
+
+@pytest.mark.parametrize("registry_module, registry", [
+    ("distillnas.spaces", "SPACES"), ("distillnas.strategies", "STRATEGIES"),
+    ("distillnas.evaluators", "EVALUATORS"), ("distillnas.execution", "EXECUTORS")])
+def test_the_search_loop_names_no_concrete_component(registry_module, registry):
+    import importlib
+
+    names = importlib.import_module(registry_module).__dict__[registry].names()
+    classes = [n for n in vars(importlib.import_module(registry_module)) if n[:1].isupper() and n != registry]
+    source = (ROOT / "search.py").read_text()
+    code = "\n".join(line.split("#")[0] for line in source.splitlines() if not line.strip().startswith(("\"", "'")))
+    code = re.sub(r'"""[\s\S]*?"""', "", code)
+    named = [n for n in names if re.search(rf"['\"]{n}['\"]", code)]
+    named += [c for c in classes if re.search(rf"\b{c}\b", code) and c not in
+              ("Strategy", "SearchSpace", "Evaluator", "EvalContext", "Executor", "TrialResult", "Arch")]
+    assert not named, f"search.py names {named}"
