@@ -442,6 +442,6 @@ def test_a_worker_that_cannot_load_the_setup_raises_instead_of_storing_a_failure
     from distillnas.spaces import MnasNetConfig
 
     ctx = EvalContext(space=MnasNetConfig(blocks=2), data=DataConfig(name="cifar10", root=str(tmp_path / "not-mounted")),
-                      evaluator=ProxyEvaluatorConfig(), cost=CostConfig(latency="none"), teacher=(), run_dir="")
+                      evaluator=ProxyEvaluatorConfig(), cost=CostConfig(latency="none"), teacher=())
     with pytest.raises(SetupError, match="cannot load the search's data or teacher"):
         evaluate_trial(ctx, (0,) * 12, 0)

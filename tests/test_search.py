@@ -88,11 +88,15 @@ KDAS_KILL = ["--config", "kdas_mnist5k", "--data.name=synthetic", "--space.backb
              "--evaluator.supernet.selection_samples=8", "--search.trials=8", "--search.batch_size=4"]
 
 
-@pytest.mark.parametrize("kind", ["akd", "kdas"])
+GRID_SPACE = "--space.restrict={'b*.se': [0.0], 'b*.skip': ['id'], 'b*.width': [1.0], 'b*.depth': [0], 'b*.kernel': [3]}"
+
+
+@pytest.mark.parametrize("kind", ["akd", "kdas", "grid"])
 def test_sigkill_mid_batch_then_resume(tmp_path, teacher_dir, kind):
     run = tmp_path / "k"
-    if kind == "akd":
-        args = ["search", "--no-progress", *tiny_overrides(run, teacher_dir, trials=8, batch=4)]
+    if kind in ("akd", "grid"):
+        grid = ["--strategy.name=grid", GRID_SPACE] if kind == "grid" else []
+        args = ["search", "--no-progress", *tiny_overrides(run, teacher_dir, trials=8, batch=4, extra=grid)]
     else:
         args = ["search", "--no-progress", f"--run_dir={run}", f"--teacher.spec=[{teacher_dir}]", *KDAS_KILL]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -104,7 +108,7 @@ def test_sigkill_mid_batch_then_resume(tmp_path, teacher_dir, kind):
             n = len(rows(run)) if (run / "trials.sqlite").exists() else 0
         except sqlite3.OperationalError:  # the child is still creating the store's tables
             n = 0
-        if (n % 4 in (1, 2, 3) if kind == "akd" else 0 < n < 8):  # inside a batch / between batches
+        if (n % 4 in (1, 2, 3) if kind != "kdas" else 0 < n < 8):  # inside a batch / between batches
             proc.send_signal(signal.SIGKILL)
             killed_at = n
             break
@@ -113,7 +117,7 @@ def test_sigkill_mid_batch_then_resume(tmp_path, teacher_dir, kind):
     assert killed_at is not None, proc.stderr.read().decode()[-2000:]
     before = rows(run)
     state = torch.load(run / "strategy.pt", weights_only=True)
-    if kind == "akd":
+    if kind != "kdas":
         assert state["phase"] == "asked"  # the controller had asked for the batch it was killed in
     done = subprocess.run([sys.executable, "-m", "distillnas", *args], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -122,11 +126,17 @@ def test_sigkill_mid_batch_then_resume(tmp_path, teacher_dir, kind):
     assert sorted((b, s) for b, s, *_ in after) == [(b, s) for b in range(2) for s in range(4)]  # each exactly once
     final = torch.load(run / "strategy.pt", weights_only=True)
     # one tell per batch, plus (KDAS) the controller steps after each shared-weight phase
-    steps = 1 if kind == "akd" else 1 + load_search_config("kdas_mnist5k").evaluator.supernet.controller_steps
+    steps = 1 if kind != "kdas" else 1 + load_search_config("kdas_mnist5k").evaluator.supernet.controller_steps
     assert final["state"]["updates"] == 2 * steps and final["batch"] == 1
     assert TrialStore(run / "trials.sqlite").next_batch() == 2
     if kind == "kdas":
         assert torch.load(run / "supernet.pt", weights_only=True)["trained"] == 2
+    if kind == "grid":  # the first 8 archs of the seeded order, each once, as if never killed
+        from distillnas.spaces import build_space
+        from distillnas.strategies import GridSearch
+
+        space = build_space("mnasnet", blocks=2, restrict=yaml.safe_load(GRID_SPACE.partition("=")[2]))
+        assert [r[2] for r in sorted(after)] == [space.to_string(t) for t in GridSearch(space.sizes, seed=0).ask(8)]
 
 
 def test_ray_executor_end_to_end(tmp_path, teacher_dir):
@@ -139,7 +149,7 @@ def test_ray_executor_end_to_end(tmp_path, teacher_dir):
         stored = rows(tmp_path / "ray")
         assert out.trials == 4 and 1 <= out.evaluated <= 4 and len(stored) == 4
         assert sorted((b, s) for b, s, *_ in stored) == [(0, 0), (0, 1), (1, 0), (1, 1)]
-        assert all(r[3] == "ok" for r in stored)
+        assert all(r[3] == "ok" for r in stored), TrialStore(tmp_path / "ray" / "trials.sqlite").trials()
         assert run_search(cfg, progress=False).evaluated == 0
     finally:
         ray.shutdown()

@@ -7,6 +7,7 @@ empty file is a one-line error naming the file instead of a silent surprise.
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 from typing import Any, Callable
 
@@ -81,9 +82,12 @@ def _first_bad(raw: bytes) -> int:
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     """Call write(tmp) then rename over `path`, so readers see the old file or the new one."""
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    os.replace(tmp, path)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")  # writers in parallel (Ray)
+    try:                                                                           # never share a temp file
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 

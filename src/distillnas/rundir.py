@@ -41,57 +41,17 @@ class RunDir:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        self.config, self.store_path, self.strategy_path, self.supernet_path, self.best_path = (
+            self.path / name for name in (self.CONFIG, self.STORE, self.STRATEGY, self.SUPERNET, self.BEST))
+        self.teacher_dir, self.teacher_cache, self.latency, self.report, self.students = (
+            self.path / name for name in ("teacher", "teacher_cache", "latency.json", "report", "students"))
 
     @classmethod
     def of(cls, cfg: SearchConfig) -> "RunDir":
         return cls(cfg.run_dir or f"runs/{cfg.name}")
 
-    def __truediv__(self, name: str) -> Path:
-        return self.path / name
-
     def __str__(self) -> str:
         return str(self.path)
-
-    # --- files ----------------------------------------------------------------------------
-    @property
-    def config(self) -> Path:
-        return self.path / self.CONFIG
-
-    @property
-    def store_path(self) -> Path:
-        return self.path / self.STORE
-
-    @property
-    def strategy_path(self) -> Path:
-        return self.path / self.STRATEGY
-
-    @property
-    def supernet_path(self) -> Path:
-        return self.path / self.SUPERNET
-
-    @property
-    def best_path(self) -> Path:
-        return self.path / self.BEST
-
-    @property
-    def teacher_dir(self) -> Path:
-        return self.path / "teacher"
-
-    @property
-    def teacher_cache(self) -> Path:
-        return self.path / "teacher_cache"
-
-    @property
-    def latency(self) -> Path:
-        return self.path / "latency.json"
-
-    @property
-    def report(self) -> Path:
-        return self.path / "report"
-
-    @property
-    def students(self) -> Path:
-        return self.path / "students"
 
     def writable(self) -> bool:
         return not self.path.is_dir() or os.access(self.path, os.W_OK)
@@ -211,10 +171,13 @@ class RunDir:
         if not self.config.is_file() or not self.store_path.is_file():
             raise DistillnasError(f"{str(self)!r} is not a run directory (it needs {self.CONFIG} and {self.STORE})")
 
+    def load_config(self) -> SearchConfig:
+        return validate(SearchConfig, read_yaml_file(self.config, "saved config"))
+
     def load(self) -> tuple[SearchConfig, dict[str, Any]]:
         """(config, best.yaml) of a finished search; clear errors for anything else."""
         self.check_is_run()
-        cfg = validate(SearchConfig, read_yaml_file(self.config, "saved config"))
+        cfg = self.load_config()
         best = self.read_best()
         if not best.get("archs"):
             raise DistillnasError(f"run {str(self)!r} has no finished successful trials yet (no archs in {self.BEST}); "

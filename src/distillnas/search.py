@@ -56,8 +56,9 @@ def trial_threads(cfg: SearchConfig) -> int:
 
 def make_evaluator(cfg: SearchConfig, space: SearchSpace, run: RunDir, teacher: list[str]) -> Evaluator:
     ctx = EvalContext(space=cfg.space, data=cfg.data, evaluator=cfg.evaluator, cost=cfg.cost, teacher=tuple(teacher),
-                      run_dir=str(run.path), threads=trial_threads(cfg), channels_last=cfg.execution.channels_last)
-    return EVALUATORS.get(cfg.evaluator.name)(cfg, space, run.path, ctx)
+                      latency_file=str(run.latency), teacher_cache=str(run.teacher_cache),
+                      threads=trial_threads(cfg), channels_last=cfg.execution.channels_last)
+    return EVALUATORS.get(cfg.evaluator.name)(cfg, space, run, ctx)
 
 
 def run_search(cfg: SearchConfig, console: Console | None = None, progress: bool = True) -> SearchOutcome:

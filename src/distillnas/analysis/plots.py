@@ -146,3 +146,18 @@ def heatmap(matrix: np.ndarray, names: list[str], title: str, path: Path, fmt: s
     ax.set_title(title)
     fig.colorbar(im, ax=ax)
     return _save(fig, path)
+
+
+def scatter_grid(columns: dict[str, np.ndarray], path: Path) -> Path:
+    """Every pair of columns against each other (one point per arch), with the diagonal."""
+    names = list(columns)
+    pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]]
+    fig, axes = plt.subplots(1, len(pairs), figsize=(4 * len(pairs), 4), squeeze=False)
+    for ax, (a, b) in zip(axes[0], pairs):
+        x, y = columns[a], columns[b]
+        ax.scatter(x, y, s=6, alpha=0.5)
+        lo, hi = float(min(x.min(), y.min())), float(max(x.max(), y.max()))
+        ax.plot([lo, hi], [lo, hi], color="grey", linewidth=0.8)
+        ax.set_xlabel(f"{a} (%)")
+        ax.set_ylabel(f"{b} (%)")
+    return _save(fig, path)

@@ -10,10 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from ..config import SearchConfig, validate
+from ..config import SearchConfig
 from ..errors import DistillnasError
 from ..evaluators import EVALUATORS
-from ..io import read_yaml_file
 from ..reward import trial_reward
 from ..rundir import RunDir
 from ..spaces import SearchSpace, space_from_config
@@ -54,7 +53,7 @@ def load_run(path: str | Path) -> RunData:
     """A run's config, trials, finals and best archs, read without writing anything."""
     run = RunDir(path)
     run.check_is_run()
-    cfg = validate(SearchConfig, read_yaml_file(run.config, "saved config"))
+    cfg = run.load_config()
     store = run.store(readonly=True)
     trials, finals, stats = store.trials(), store.finals(), store.batch_stats()
     store.close()

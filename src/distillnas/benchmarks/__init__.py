@@ -5,6 +5,7 @@ repository of DisWOT (Dong, Li, Wei, CVPR 2023); see diswot_s1/README.md for the
 and attribution. A benchmark is named `<table>_<column>` (e.g. `diswot_s1_kd`), and the
 table evaluator takes that name wherever it takes a file path.
 """
+from .format import BenchmarkTable, read_benchmark, write_benchmark
 from .tables import packaged_tables, table_path
 
-__all__ = ["packaged_tables", "table_path"]
+__all__ = ["BenchmarkTable", "packaged_tables", "read_benchmark", "table_path", "write_benchmark"]

@@ -4,18 +4,12 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-_COLUMNS = {"kd": "kd_accuracy.txt", "ce": "ce_accuracy.txt"}
-
-
 def packaged_tables() -> dict[str, Path]:
-    """{name: file} of every packaged table column."""
-    root = resources.files("distillnas") / "benchmarks"
-    out = {}
-    for folder in sorted(Path(str(root)).iterdir()):
-        for col, fname in _COLUMNS.items():
-            if (folder / fname).is_file():
-                out[f"{folder.name}_{col}"] = folder / fname
-    return out
+    """{name: file} of every packaged table: `<folder>_<file stem>`, with DisWOT's
+    `_accuracy` suffix dropped (diswot_s1/kd_accuracy.txt is `diswot_s1_kd`)."""
+    root = Path(str(resources.files("distillnas") / "benchmarks"))
+    return {f"{file.parent.name}_{file.stem.removesuffix('_accuracy')}": file
+            for file in sorted(root.glob("*/*.txt"))}
 
 
 def table_path(name_or_path: str) -> Path:

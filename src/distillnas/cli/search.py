@@ -10,6 +10,7 @@ from ..analysis import build_report
 from ..io import ensure_dir
 from ..runconfig import load_search_config, packaged_configs
 from ..search import run_search
+from ..spaces import space_from_config
 from .app import app
 from .display import out, print_best
 from .options import OVERRIDES
@@ -37,6 +38,8 @@ def search(
         if value is not None:
             overrides.append(f"--{flag}={value}")
     cfg = load_search_config(config, overrides)
+    out.print(f"search space: {space_from_config(cfg.space).cardinality:,} archs; budget {cfg.search.trials:,} "
+              "trials", soft_wrap=True)
     outcome = run_search(cfg, out, progress=progress)
     print_best(outcome, cfg, out)
     repeats = f", {outcome.reused} repeats of stored archs (free)" if outcome.reused else ""

@@ -15,6 +15,7 @@ from ..retrain import retrain_from_run
 from ..teachers import TeacherCache, load_teacher
 from ..training import build_student, check_teacher_for_loss, resolve_device, train_student
 from ..runconfig import apply_overrides
+from ..spaces import space_from_config
 from .app import app
 from .display import err, out, print_runs
 from .options import (OVERRIDES, ChannelsLastOpt, DatasetOpt, DeviceOpt, ProgressOpt, RootOpt,
@@ -40,7 +41,7 @@ def _space(name: Optional[str], settings: dict[str, Any] | None) -> dict[str, An
         return None
     if name is None:
         raise DistillnasError("--space.* settings need --space NAME (mnasnet | resnet_depth | addon)")
-    return validate(SpaceConfig, {**(settings or {}), "name": name}, "space.").model_dump()
+    return space_from_config(validate(SpaceConfig, {**(settings or {}), "name": name}, "space.")).config()
 
 
 @app.command(context_settings=OVERRIDES)

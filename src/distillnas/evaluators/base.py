@@ -23,7 +23,6 @@ import time
 import traceback
 from abc import ABC
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any, Callable, ClassVar
 
 import torch
@@ -66,7 +65,8 @@ class EvalContext:
     evaluator: Any  # the evaluator's config section
     cost: CostConfig
     teacher: tuple[str, ...]
-    run_dir: str
+    latency_file: str = ""  # the run's measured latencies ('' keeps them in memory)
+    teacher_cache: str = ""  # the run's teacher-output cache ('' keeps it in memory)
     device: str = "auto"
     threads: int = 0
     channels_last: str = "auto"
@@ -87,15 +87,14 @@ def worker_state(ctx: EvalContext) -> dict:
         measure = MEASURERS.build(cost.latency, warmup=cost.warmup, repeats=cost.repeats) \
             if cost.latency != "none" else MEASURERS.build("none")
         _STATE[ctx.key] = {"space": build_space(**ctx.space.model_dump()),
-                           "latency": LatencyCache(measure, Path(ctx.run_dir) / "latency.json" if ctx.run_dir else None)}
+                           "latency": LatencyCache(measure, ctx.latency_file or None)}
     return _STATE[ctx.key]
 
 
 def prime_state(ctx: EvalContext, ds, splits, teacher) -> None:  # noqa: ANN001
     """Hand this process's evaluator the dataset and teacher the setup check already loaded
     (the local executor would otherwise load them a second time)."""
-    worker_state(ctx).update(data=(ds, splits), teacher=teacher,
-                             cache=TeacherCache(Path(ctx.run_dir) / "teacher_cache" if ctx.run_dir else None))
+    worker_state(ctx).update(data=(ds, splits), teacher=teacher, cache=TeacherCache(ctx.teacher_cache or None))
 
 
 def load_setup(ctx: EvalContext) -> dict:
@@ -130,8 +129,9 @@ class Evaluator(ABC):
     local_only: ClassVar[bool] = False  # state shared across trials: one process only
     needs_data: ClassVar[bool] = True  # the dataset (and teacher) are loaded and checked before the search
 
-    def __init__(self, cfg: Any, space: SearchSpace, run_dir: Path, ctx: EvalContext) -> None:
-        self.cfg, self.space, self.run_dir, self.ctx = cfg, space, run_dir, ctx  # cfg: the whole search config
+    def __init__(self, cfg: Any, space: SearchSpace, run: Any, ctx: EvalContext) -> None:
+        """cfg: the whole search config; run: its RunDir (the files an evaluator may keep state in)."""
+        self.cfg, self.space, self.run, self.ctx = cfg, space, run, ctx
 
     @classmethod
     def check(cls, cfg: Any, space: SearchSpace) -> None:

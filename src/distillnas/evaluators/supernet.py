@@ -70,9 +70,6 @@ class SupernetEvaluatorConfig(EvaluatorSection):
     supernet: SupernetConfig = SupernetConfig()
 
 
-STATE_FILE = "supernet.pt"
-
-
 def check_memory_limit(space: AddonSpace, sc: SupernetConfig, num_classes: int, in_channels: int) -> tuple[int, int]:
     """(M in params, backbone params); an error when not even the plain backbone fits (KDAS eq. 7)."""
     backbone_params = space.backbone_params(num_classes, in_channels)
@@ -149,7 +146,7 @@ class SupernetEvaluator(Evaluator):
         self.targets, augment, views = None, ("random" if sc.augment != "none" else "none"), None
         if self.loss.needs_teacher:
             self.targets, augment, views = make_targets(teacher, ds, "minitrain", idx, tcfg,
-                                                        TeacherCache(self.run_dir / "teacher_cache"), False,
+                                                        TeacherCache(self.run.teacher_cache), False,
                                                         seed=10_000 + len(idx))
         return TensorLoader(ds, idx, sc.batch_size, shuffle=True, augment=augment, views=views,
                             seed=self.cfg.strategy.seed, drop_last=len(idx) > sc.batch_size,
@@ -260,12 +257,12 @@ class SupernetEvaluator(Evaluator):
 
     # --- resume ---------------------------------------------------------------------------
     def save(self) -> None:
-        atomic_torch_save(self.run_dir / STATE_FILE, {
+        atomic_torch_save(self.run.supernet_path, {
             "model": self.model.state_dict(), "opt": self.opt.state_dict(), "trained": self.trained_batches,
             "val_pos": self.val_pos, "train_s": self.train_s, "gen": self.loader.gen.get_state()})
 
     def load(self) -> None:
-        path = self.run_dir / STATE_FILE
+        path = self.run.supernet_path
         if not path.is_file():
             return
         state = safe_torch_load(path, "supernet state", "delete it and strategy.pt to restart the search")

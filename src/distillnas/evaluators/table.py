@@ -1,11 +1,12 @@
-"""A tabular benchmark as the evaluator: look the accuracy up (diswot_s1: CIFAR-100, 32x32),
-compute the costs from the model. A search over it takes seconds, so strategies can be
-compared over many seeds."""
+"""A tabular benchmark as the evaluator: look the accuracy up by the arch's table key (its
+canonical string; DisWOT's code for resnet_depth). Costs come from the table's columns when it
+has them, else from the model built for the table's input shape. A search over a table takes
+seconds, so strategies can be compared over many seeds."""
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from ..benchmarks import table_path
+from ..benchmarks import read_benchmark
 from ..errors import DistillnasError
 from ..spaces import SearchSpace
 from .base import EVALUATORS, EvalContext, Evaluator, EvaluatorSection, TrialResult, measure_costs, worker_state
@@ -17,19 +18,8 @@ class TableEvaluatorConfig(EvaluatorSection):
 
 
 def read_table(path: str) -> dict[str, float]:
-    """'code accuracy' lines (accuracy in %) -> {code: accuracy in [0, 1]}; `path` may also
-    name a packaged table (distillnas.benchmarks, e.g. diswot_s1_kd)."""
-    table = {}
-    try:
-        for n, line in enumerate(table_path(path).read_text().splitlines(), 1):
-            if line.strip():
-                code, value = line.split()
-                table[code] = float(value) / 100.0
-    except FileNotFoundError:
-        raise DistillnasError(f"benchmark table {path!r} does not exist") from None
-    except ValueError:
-        raise DistillnasError(f"benchmark table {path!r}, line {n}: expected 'code accuracy'") from None
-    return table
+    """key -> accuracy in [0, 1] of a table file or packaged table (e.g. diswot_s1_kd)."""
+    return read_benchmark(path).accuracy
 
 
 @EVALUATORS.register("table")
@@ -38,24 +28,29 @@ class TableEvaluator(Evaluator):
 
     @classmethod
     def check(cls, cfg: Any, space: SearchSpace) -> None:
-        if not hasattr(space, "code"):
-            raise DistillnasError(f"the table evaluator needs a space with table codes (resnet_depth), not {space.name!r}")
         if not cfg.evaluator.table:
-            raise DistillnasError("the table evaluator needs evaluator.table: a file of 'code accuracy' lines")
-        read_table(cfg.evaluator.table)
+            raise DistillnasError("the table evaluator needs evaluator.table: a table file or a packaged table name")
+        read_benchmark(cfg.evaluator.table)
 
     @staticmethod
     def run(ctx: EvalContext, tokens: tuple[int, ...], seed: int) -> TrialResult:
         st = worker_state(ctx)
-        space, table_name = st["space"], ctx.evaluator.table
+        space, name = st["space"], ctx.evaluator.table
         if "table" not in st:
-            if not table_name:
-                raise DistillnasError("the table evaluator needs evaluator.table: a file of 'code accuracy' lines")
-            st["table"], st["costs"] = read_table(table_name), {}
-        code = space.code(tokens) if hasattr(space, "code") else space.to_string(tokens)
-        if code not in st["table"]:
-            raise DistillnasError(f"arch {code!r} is not in the table {table_name!r}")
-        arch = space.to_string(tokens)
+            st["table"], st["costs"] = read_benchmark(name), {}
+            st["accuracy"] = st["table"].accuracy
+        table, key, arch = st["table"], space.table_key(tokens), space.to_string(tokens)
+        if key not in st["accuracy"]:
+            raise DistillnasError(f"arch {key!r} is not in the table {name!r}")
         if arch not in st["costs"]:
-            st["costs"][arch] = measure_costs(space, tokens, arch, (3, 32, 32), 100, st["latency"])[1]
-        return TrialResult(arch, list(tokens), "ok", st["table"][code], **st["costs"][arch])
+            st["costs"][arch] = table_costs(table, key) or measure_costs(
+                space, tokens, arch, table.input_shape, table.num_classes, st["latency"])[1]
+        return TrialResult(arch, list(tokens), "ok", st["accuracy"][key], **st["costs"][arch])
+
+
+def table_costs(table: Any, key: str) -> dict[str, Any] | None:
+    """params, MACs and latency from the table's own columns, when it has all three."""
+    if not {"params", "macs", "latency_ms"} <= set(table.columns):
+        return None
+    row = dict(zip(table.columns, table.rows[key]))
+    return {"params": int(row["params"]), "macs": int(row["macs"]), "latency_ms": float(row["latency_ms"])}

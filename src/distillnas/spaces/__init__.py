@@ -3,10 +3,12 @@ own config section."""
 from __future__ import annotations
 
 from .addon import AddonConfig, AddonSpace
-from .base import SPACES, Arch, Decision, SearchSpace, build_space, space_from_config
+from .base import Arch, Decision, SearchSpace
 from .config import SpaceConfig
 from .mnasnet import MnasNetConfig, MnasNetSpace
+from .registry import SPACES, SpaceSection, build_space, space_from_config
 from .resnet_depth import ResNetDepthConfig, ResNetDepthSpace
+from .restrict import RestrictedSpace
 
 __all__ = ["SPACES", "AddonConfig", "AddonSpace", "Arch", "Decision", "MnasNetConfig", "MnasNetSpace",
-           "ResNetDepthConfig", "ResNetDepthSpace", "SearchSpace", "SpaceConfig", "build_space", "space_from_config"]
+           "ResNetDepthConfig", "ResNetDepthSpace", "RestrictedSpace", "SearchSpace", "SpaceSection", "SpaceConfig", "build_space", "space_from_config"]

@@ -31,8 +31,8 @@ from ..cost import count_params
 from ..models import build_model, parse_arch
 from ..models.resnet import StagedNet
 from ..models.blocks import Classifier, pool
-from ..section import Section
-from .base import SPACES, Arch, Decision, SearchSpace
+from .base import Arch, Decision, SearchSpace
+from .registry import SPACES, SpaceSection
 
 ADDON_OPS = ("identity", "conv3x3", "conv5x5", "sep_conv3x3", "sep_conv5x5", "max_pool3x3", "avg_pool3x3")
 _LAYER = re.compile(r"^(?P<op>[a-z_0-9]+)(?:<(?P<skips>[0-9,]*)>)?$")
@@ -98,7 +98,7 @@ class AddonNet(Classifier):
         return self.classifier(self.forward_features(x, choice))
 
 
-class AddonConfig(Section):
+class AddonConfig(SpaceSection):
     name: Literal["addon"] = "addon"
     backbone: str = "resnet20"  # the backbone student (CIFAR ResNet or WRN)
     layers: list[int] | None = None  # add-on layers after each stage (default one per stage)

@@ -16,8 +16,6 @@ import torch.nn as nn
 
 from ..arch import Arch, mutate_arch, sample_arch
 from ..errors import DistillnasError
-from ..registry import Registry
-from ..section import Section
 
 
 @dataclass(frozen=True)
@@ -94,6 +92,11 @@ class SearchSpace(ABC):
     def to_string(self, arch: Arch) -> str:
         """The canonical string of an arch (round-trips through from_string)."""
 
+    def table_key(self, arch: Arch) -> str:
+        """The key of this arch in a benchmark table: its canonical string unless the space's
+        published tables use another code (resnet_depth: DisWOT's '135')."""
+        return self.to_string(arch)
+
     @abstractmethod
     def from_string(self, text: str) -> Arch:
         """Parse a string strictly: every error names the bad part and what is allowed."""
@@ -106,15 +109,3 @@ class SearchSpace(ABC):
         """Change one decision to another of its options (regularized evolution)."""
         return mutate_arch(self.validate(arch), self.sizes, rng)
 
-
-SPACES: Registry[type[SearchSpace]] = Registry("search space")
-
-
-def build_space(name: str, **options: Any) -> SearchSpace:
-    """A space by name with its own settings (those of its config section, or `space.config()`)."""
-    return SPACES.get(name)(**options)
-
-
-def space_from_config(cfg: Section) -> SearchSpace:
-    """The space a config section (any variant of `space`) describes."""
-    return build_space(**cfg.model_dump())

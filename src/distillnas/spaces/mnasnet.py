@@ -35,8 +35,8 @@ import torch.nn as nn
 
 from ..errors import DistillnasError
 from ..models.blocks import Classifier, ConvBNAct, Head, MBConv, SepConv, SqueezeExcite
-from ..section import Section
-from .base import SPACES, Arch, Decision, SearchSpace
+from .base import Arch, Decision, SearchSpace
+from .registry import SPACES, SpaceSection
 
 OPS = ("conv", "dconv", "mb3", "mb6")
 KERNELS = (3, 5)
@@ -133,7 +133,7 @@ class MnasNet(Classifier):
         return self.head(self.last(self.layers(self.stem(x))))
 
 
-class MnasNetConfig(Section):
+class MnasNetConfig(SpaceSection):
     name: Literal["mnasnet"] = "mnasnet"
     preset: str = "tiny"  # base network: tiny (28/32 px, small) | cifar | imagenet
     blocks: int | None = None  # number of blocks (default: the preset's 7)

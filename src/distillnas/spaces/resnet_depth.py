@@ -11,11 +11,11 @@ import torch.nn as nn
 
 from ..errors import DistillnasError
 from ..models import CifarResNet
-from ..section import Section
-from .base import SPACES, Arch, Decision, SearchSpace
+from .base import Arch, Decision, SearchSpace
+from .registry import SPACES, SpaceSection
 
 
-class ResNetDepthConfig(Section):
+class ResNetDepthConfig(SpaceSection):
     name: Literal["resnet_depth"] = "resnet_depth"
     depths: list[int] = [1, 3, 5, 7]  # blocks-per-stage choices
 
@@ -36,6 +36,9 @@ class ResNetDepthSpace(SearchSpace):
 
     def depths(self, arch: Arch) -> list[int]:
         return list(self.values(arch).values())
+
+    def table_key(self, arch: Arch) -> str:
+        return self.code(arch)
 
     def code(self, arch: Arch) -> str:
         """DisWOT's code: the stage depths written together, e.g. '557'."""

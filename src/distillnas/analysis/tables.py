@@ -1,0 +1,170 @@
+"""Benchmark tables from runs, and AKD's premise measured between them.
+
+`export_table` turns a finished (grid) run into a table file; `compare_tables` puts tables
+over the same archs side by side: Kendall tau and Spearman between every pair of columns,
+the noise floor (tau between a column's own seeds), top-k overlap, each column's best student
+and where it ranks in the others, and the rank reversals that exceed seed noise (pairs whose
+order flips between two columns while both seeds of each column agree). Rank statistics are
+scipy.stats'. Reads stores and table files only.
+"""
+from __future__ import annotations
+
+import datetime
+import html
+import math
+from dataclasses import dataclass, field
+from itertools import combinations
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from ..benchmarks import BenchmarkTable, read_benchmark
+from ..data import prepare_data
+from ..errors import DistillnasError
+from ..rundir import RunDir
+from ..spaces import space_from_config
+from .plots import scatter_grid
+from .report import _img, _table
+
+
+def _teacher(cfg: Any, run: RunDir) -> str:
+    """Which teacher the run's proxy distilled from, in words for the table's header."""
+    if cfg.evaluator.name == "table":
+        return f"that of {cfg.evaluator.table}"
+    if cfg.evaluator.name != "proxy" or cfg.evaluator.proxy.loss.name == "ce":
+        return "none (ce)"
+    members = run.teacher_members(cfg)
+    given = ", ".join(cfg.teacher.spec) if cfg.teacher.spec else f"{cfg.teacher.arch} x{len(cfg.teacher.seeds)} (trained)"
+    return f"{given}; {len(members)} member checkpoint(s)"
+
+
+def export_table(run_dir: str | Path) -> tuple[BenchmarkTable, int]:
+    """(the run's table, trials left out): one row per distinct arch with a successful trial."""
+    run = RunDir(run_dir)
+    run.check_is_run()
+    cfg = run.load_config()
+    space = space_from_config(cfg.space)
+    if cfg.evaluator.name == "table":  # a table searched again: its archs were built for the source's input
+        source = read_benchmark(cfg.evaluator.table)
+        shape, classes = "x".join(map(str, source.input_shape)), source.num_classes
+    else:
+        ds, _ = prepare_data(cfg.data)
+        shape, classes = f"{ds.in_channels}x{ds.input_size}x{ds.input_size}", ds.num_classes
+    store = run.store(readonly=True)
+    try:
+        trials = store.trials()
+    finally:
+        store.close()
+    seeds = cfg.evaluator.proxy.seeds if cfg.evaluator.name == "proxy" and cfg.evaluator.proxy.seeds else []
+    columns = ["accuracy", *[f"acc_seed{s}" for s in seeds], "params", "macs", "latency_ms"]
+    rows: dict[str, list[float]] = {}
+    for t in trials:
+        if t["status"] != "ok" or t["extra"].get("reused_from") is not None:
+            continue
+        per_seed = t["extra"].get("seed_accuracies", {})
+        rows.setdefault(space.table_key(tuple(t["tokens"])), [
+            100 * t["accuracy"], *[100 * per_seed.get(str(s), math.nan) for s in seeds],
+            float(t["params"]), float(t["macs"]), float(t["latency_ms"] or 0.0)])
+    if not rows:
+        raise DistillnasError(f"run {str(run)!r} has no successful trial to export")
+    loss = cfg.evaluator.proxy.loss if cfg.evaluator.name == "proxy" else None
+    meta = {"space": space.config(), "dataset": cfg.data.name, "input": shape, "classes": classes,
+            "teacher": _teacher(cfg, run),
+            "loss": loss.model_dump() if loss else f"{cfg.evaluator.name}: {cfg.evaluator.table}",
+            "proxy": cfg.evaluator.proxy.model_dump(exclude={"loss"}) if loss else {},
+            "source": str(run), "date": datetime.date.today().isoformat(), "columns": " ".join(columns)}
+    left_out = sum(t["status"] != "ok" for t in trials)
+    return BenchmarkTable(meta, columns, rows), left_out
+
+
+@dataclass
+class TableComparison:
+    names: list[str]
+    keys: list[str]  # archs every table holds, in a fixed order
+    accuracy: dict[str, np.ndarray]  # name -> mean accuracy (%) per key
+    tau: dict[tuple[str, str], float] = field(default_factory=dict)
+    spearman: dict[tuple[str, str], float] = field(default_factory=dict)
+    noise_floor: dict[str, float | None] = field(default_factory=dict)  # tau between the column's two seeds
+    top_overlap: dict[tuple[str, str], float] = field(default_factory=dict)
+    best: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {key, accuracy, rank in others}
+    reversals: dict[tuple[str, str], int] = field(default_factory=dict)  # beyond seed noise
+    pairs: int = 0  # arch pairs compared for reversals
+
+
+def _seeds(table: BenchmarkTable, keys: list[str]) -> np.ndarray | None:
+    cols = table.seed_columns
+    if len(cols) < 2:
+        return None
+    return np.array([[table.rows[k][table.columns.index(c)] for c in cols[:2]] for k in keys])
+
+
+def _agree(seeds: np.ndarray) -> np.ndarray:
+    """+1 where both seeds put row i above row j, -1 where both put it below, 0 otherwise."""
+    a = np.sign(seeds[:, 0][:, None] - seeds[:, 0][None, :])
+    b = np.sign(seeds[:, 1][:, None] - seeds[:, 1][None, :])
+    return np.where(a == b, a, 0)
+
+
+def ranks(values: np.ndarray) -> np.ndarray:
+    """1 = best (highest accuracy)."""
+    return stats.rankdata(-values, method="min").astype(int)
+
+
+def compare_tables(paths: list[str], names: list[str] | None = None, top: int = 10) -> TableComparison:
+    if len(paths) < 2:
+        raise DistillnasError(f"table compare needs two or more tables, got {len(paths)}")
+    tables = [read_benchmark(p) for p in paths]
+    names = names or [Path(p).stem for p in paths]
+    if len(set(names)) != len(names):
+        raise DistillnasError(f"table names must differ, got {names}")
+    keys = sorted(set.intersection(*(set(t.accuracy) for t in tables)))
+    if len(keys) < 3:
+        raise DistillnasError(f"the tables share {len(keys)} archs; comparing rankings needs 3 or more")
+    acc = {n: np.array([100 * t.accuracy[k] for k in keys]) for n, t in zip(names, tables)}
+    cmp = TableComparison(names, keys, acc, pairs=len(keys) * (len(keys) - 1) // 2)
+    seeds = {n: _seeds(t, keys) for n, t in zip(names, tables)}
+    for n in names:
+        s = seeds[n]
+        cmp.noise_floor[n] = None if s is None else float(stats.kendalltau(s[:, 0], s[:, 1]).statistic)
+        i = int(np.argmax(acc[n]))
+        cmp.best[n] = {"arch": keys[i], "accuracy": float(acc[n][i]),
+                       "rank_in": {o: int(ranks(acc[o])[i]) for o in names if o != n}}
+    k = min(top, len(keys))
+    for a, b in combinations(names, 2):
+        cmp.tau[a, b] = float(stats.kendalltau(acc[a], acc[b]).statistic)
+        cmp.spearman[a, b] = float(stats.spearmanr(acc[a], acc[b]).statistic)
+        cmp.top_overlap[a, b] = len(set(np.argsort(-acc[a])[:k]) & set(np.argsort(-acc[b])[:k])) / k
+        if seeds[a] is not None and seeds[b] is not None:
+            flips = _agree(seeds[a]) * _agree(seeds[b]) < 0
+            cmp.reversals[a, b] = int(np.triu(flips, 1).sum())
+    return cmp
+
+
+def comparison_rows(cmp: TableComparison) -> list[dict[str, Any]]:
+    rows = []
+    for (a, b), tau in cmp.tau.items():
+        rows.append({"A": a, "B": b, "kendall tau": tau, "spearman": cmp.spearman[a, b],
+                     "tau noise floor A": cmp.noise_floor[a] if cmp.noise_floor[a] is not None else "-",
+                     "tau noise floor B": cmp.noise_floor[b] if cmp.noise_floor[b] is not None else "-",
+                     "top-k overlap": cmp.top_overlap[a, b],
+                     "reversals beyond seed noise": cmp.reversals.get((a, b), "-")})
+    return rows
+
+
+def comparison_report(cmp: TableComparison, out: str | Path, top: int = 10) -> Path:
+    """index.html with the statistics, the best students and the scatter plots; PNG beside it."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    best = [{"column": n, "best arch": b["arch"], "accuracy (%)": b["accuracy"],
+             **{f"rank in {o}": b["rank_in"].get(o, 1) for o in cmp.names}} for n, b in cmp.best.items()]
+    fig = scatter_grid(cmp.accuracy, out / "scatter.png")
+    body = (f"<h1>Benchmark tables compared</h1><p>{len(cmp.keys)} archs in every table; {cmp.pairs:,} arch pairs. "
+            f"Top-k overlap with k = {min(top, len(cmp.keys))}. A reversal is a pair whose order flips between two "
+            "columns while both seeds of each column agree on it.</p>"
+            + _table(comparison_rows(cmp)) + "<h2>Best student per column</h2>" + _table(best)
+            + _img(fig, "mean accuracy (%) of every arch, column against column"))
+    page = f"<!doctype html><meta charset='utf-8'><title>{html.escape('tables')}</title>{body}"
+    (out / "index.html").write_text(page)
+    return out / "index.html"

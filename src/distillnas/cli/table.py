@@ -1,0 +1,57 @@
+"""`distillnas table export | compare`: benchmark tables from grid runs, and how they rank archs."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.table import Table
+
+from ..analysis.tables import compare_tables, comparison_report, comparison_rows, export_table
+from ..benchmarks import write_benchmark
+from ..io import ensure_dir
+from .app import app
+from .display import out
+
+table_app = typer.Typer(help="Export benchmark tables from grid runs and compare them (AKD's premise as numbers).",
+                        no_args_is_help=True)
+app.add_typer(table_app, name="table")
+
+
+@table_app.command("export")
+def table_export(
+    run: Path = typer.Argument(..., help="A search run (typically strategy.name=grid over a restricted space)."),
+    out_file: Path = typer.Option(..., "--out", "-o", help="The table file to write."),
+) -> None:
+    """Write the run's trials as a table the `table` evaluator reads (one line per arch: key, mean
+    accuracy, each seed's accuracy, params, MACs, latency; a header naming data, teacher, loss, proxy)."""
+    ensure_dir(out_file.parent, "output directory")
+    table, left_out = export_table(run)
+    write_benchmark(out_file, table)
+    note = f" ({left_out} failed trials left out)" if left_out else ""
+    out.print(f"{len(table.rows):,} archs{note} -> {out_file}; search it with --evaluator.name=table "
+              f"--evaluator.table={out_file}", soft_wrap=True)
+
+
+@table_app.command("compare")
+def table_compare(
+    tables: List[str] = typer.Argument(..., help="Two or more table files (or packaged table names) over the same archs."),
+    names: Optional[str] = typer.Option(None, help="Column names, comma-separated (default: the file names)."),
+    top: int = typer.Option(10, help="k of the top-k overlap."),
+    out_dir: Path = typer.Option(Path("runs/table_compare"), "--out", "-o", help="Where the HTML report goes."),
+) -> None:
+    """Kendall tau / Spearman between columns beside each column's seed noise floor, top-k overlap,
+    the best student of each column and its rank in the others, and rank reversals beyond seed noise."""
+    ensure_dir(out_dir, "output directory (--out)")
+    cmp = compare_tables(tables, [n.strip() for n in names.split(",")] if names else None, top)
+    t = Table(title=f"{len(cmp.keys):,} archs in every table ({cmp.pairs:,} pairs)")
+    rows = comparison_rows(cmp)
+    for col in rows[0]:
+        t.add_column(col, justify="right")
+    for r in rows:
+        t.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in r.values()])
+    out.print(t)
+    for n, b in cmp.best.items():
+        where = ", ".join(f"#{r} in {o}" for o, r in b["rank_in"].items())
+        out.print(f"best of {n}: {b['arch']} ({b['accuracy']:.2f}%): {where}", soft_wrap=True)
+    out.print(f"report: {comparison_report(cmp, out_dir, top)}")

@@ -1,0 +1,66 @@
+"""Exhaustive evaluation: every architecture of a (restricted) space once, in a seeded
+shuffled order, through the normal search loop (store, resume, executors, progress). This is
+how distillnas tabulates a space into a benchmark table (`distillnas table export`)."""
+from __future__ import annotations
+
+import math
+from typing import Any, Literal, Sequence
+
+import numpy as np
+from pydantic import Field
+
+from ..errors import DistillnasError
+from ..section import Section
+from .base import STRATEGIES, Arch, Strategy, StrategySection
+
+
+class GridSettings(Section):
+    max_archs: int = Field(5000, ge=1)  # a grid over more archs is refused: restrict the space or raise this
+
+
+class GridConfig(StrategySection):
+    name: Literal["grid"] = "grid"
+    grid: GridSettings = GridSettings()
+
+
+def decode(index: int, sizes: Sequence[int]) -> Arch:
+    """The arch at `index` of the mixed-radix enumeration (last decision fastest)."""
+    out = []
+    for s in reversed(sizes):
+        index, t = divmod(index, s)
+        out.append(t)
+    return tuple(reversed(out))
+
+
+class GridSearch(Strategy):
+    """Asks for every arch once (then starts over: repeats are free and end the search)."""
+
+    def __init__(self, sizes: Sequence[int], kinds: Sequence[str] | None = None, seed: int = 0,
+                 max_archs: int = 5000) -> None:
+        super().__init__(sizes, kinds, seed)
+        self.total = math.prod(self.sizes)
+        if self.total > max_archs:
+            raise DistillnasError(f"a grid over this space evaluates {self.total:,} archs, more than "
+                                  f"strategy.grid.max_archs={max_archs:,}; restrict the space (space.restrict) "
+                                  "or raise the limit to confirm")
+        self.order = np.random.default_rng(seed).permutation(self.total)
+        self.pos = 0
+
+    def ask(self, n: int) -> list[Arch]:
+        out = [decode(int(self.order[(self.pos + i) % self.total]), self.sizes) for i in range(n)]
+        self.pos += n
+        return out
+
+    def tell(self, archs: Sequence[Arch], rewards: Sequence[float]) -> None:
+        self.updates += 1
+
+    def _state(self) -> dict[str, Any]:
+        return {"pos": self.pos}
+
+    def _load(self, state: dict[str, Any]) -> None:
+        self.pos = int(state["pos"])
+
+
+@STRATEGIES.register("grid")
+def _build(sizes: list[int], kinds: list[str], cfg: GridConfig, target: float) -> GridSearch:
+    return GridSearch(sizes, kinds, cfg.seed, cfg.grid.max_archs)

@@ -1,0 +1,130 @@
+"""Benchmark tables: the grid strategy, restricted spaces, seeds per arch, export -> table
+evaluator round trip, and the comparison statistics."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from distillnas.analysis.tables import compare_tables, export_table
+from distillnas.benchmarks import BenchmarkTable, read_benchmark, write_benchmark
+from distillnas.errors import DistillnasError
+from distillnas.runconfig import load_search_config
+from distillnas.search import run_search
+from distillnas.spaces import build_space
+from distillnas.strategies import GridSearch
+
+from conftest import rows, tiny_overrides
+
+SMALL = {"b*.se": [0.0], "b*.skip": ["id"], "b*.width": [1.0], "b*.depth": [0], "b*.kernel": [3]}
+
+
+def test_grid_enumerates_every_arch_once_in_a_seeded_order():
+    sizes = [2, 3, 4]
+    g = GridSearch(sizes, seed=1)
+    first = g.ask(10) + g.ask(14)
+    assert len(set(first)) == 24 == len(first) and all(0 <= t < s for a in first for t, s in zip(a, sizes))
+    assert g.ask(2) == first[:2]  # then it starts over: repeats, which the loop takes for free
+    assert first != GridSearch(sizes, seed=2).ask(24)
+    twin = GridSearch(sizes, seed=1)
+    twin.load_state_dict(GridSearch(sizes, seed=1).state_dict() | {"pos": 10})
+    assert twin.ask(14) == first[10:]
+    with pytest.raises(DistillnasError, match="more than strategy.grid.max_archs=10"):
+        GridSearch(sizes, max_archs=10)
+
+
+def test_a_restricted_space_keeps_the_full_spaces_strings():
+    full = build_space("mnasnet", blocks=2)
+    space = build_space("mnasnet", blocks=2, restrict=SMALL)
+    assert space.cardinality == 16 and space.config()["restrict"] == SMALL
+    for t in GridSearch(space.sizes).ask(16):
+        text = space.to_string(t)
+        assert space.from_string(text) == t and full.to_string(space.lift(t)) == text
+    with pytest.raises(DistillnasError, match="outside the restricted space"):
+        space.from_string(full.to_string(full.sample(np.random.default_rng(3))).replace("_se0_", "_se0.25_", 1)
+                          if "_se0_" in full.to_string(full.sample(np.random.default_rng(3))) else "x")
+    with pytest.raises(DistillnasError, match="matches no decision"):
+        build_space("mnasnet", blocks=2, restrict={"b9.op": ["mb6"]})
+    with pytest.raises(DistillnasError, match=r"\['mb9'\] not among b0.op's options"):
+        build_space("mnasnet", blocks=2, restrict={"b0.op": ["mb9"]})
+
+
+def test_grid_over_a_table_finds_every_row_and_then_stops(tmp_path):
+    cfg = load_search_config("akd_diswot", [f"--run_dir={tmp_path / 'g'}", "--strategy.name=grid",
+                                            "--search.trials=80", "--search.batch_size=16", "--search.patience=1"])
+    out = run_search(cfg, progress=False)
+    archs = [r[2] for r in rows(tmp_path / "g")]
+    assert out.trials == 64 and len(set(archs)) == 64 and out.converged  # all 64, then repeats end it
+
+
+def test_seeds_per_arch_export_and_the_table_evaluator_round_trip(tmp_path, teacher_dir):
+    run = tmp_path / "t"
+    grid = ["--strategy.name=grid", f"--space.restrict={SMALL}", "--evaluator.proxy.seeds=[0, 1]",
+            "--cost.latency=none"]
+    run_search(load_search_config(None, tiny_overrides(run, teacher_dir, trials=4, batch=4, extra=grid)),
+               progress=False)
+    for *_, status, _, _ in rows(run):
+        assert status == "ok"
+    table, left_out = export_table(run)
+    assert left_out == 0 and len(table.rows) == 4 and table.columns[:3] == ["accuracy", "acc_seed0", "acc_seed1"]
+    for values in table.rows.values():
+        assert math.isclose(values[0], (values[1] + values[2]) / 2, abs_tol=1e-9)
+    assert table.meta["input"] == "3x16x16" and table.meta["classes"] == 10 and str(teacher_dir) in table.meta["teacher"]
+    path = write_benchmark(tmp_path / "t.txt", table)
+    again = read_benchmark(path)
+    assert again.rows.keys() == table.rows.keys() and again.columns == table.columns
+    for k in table.rows:
+        assert np.allclose(again.rows[k], table.rows[k], atol=1e-4)
+    look = load_search_config(None, [f"--run_dir={tmp_path / 'look'}", "--data.name=synthetic", "--space.blocks=2",
+                                     f"--space.restrict={SMALL}", "--strategy.name=grid", "--evaluator.name=table",
+                                     f"--evaluator.table={path}", "--search.trials=4", "--search.batch_size=4"])
+    run_search(look, progress=False)
+    found = {r[2]: r for r in rows(tmp_path / "look")}
+    space = build_space("mnasnet", blocks=2, restrict=SMALL)
+    from distillnas.store import TrialStore
+
+    store = TrialStore(tmp_path / "look" / "trials.sqlite")
+    for t in store.trials():
+        key = space.table_key(tuple(t["tokens"]))
+        assert math.isclose(100 * t["accuracy"], again.rows[key][0], abs_tol=1e-9)
+        assert t["params"] == int(again.rows[key][3])  # costs from the table's columns
+    store.close()
+    assert len(found) == 4
+
+
+def _table(path, acc, seeds):
+    cols = ["accuracy", "acc_seed0", "acc_seed1"]
+    rows = {f"a{i}": [float(np.mean(s)), float(s[0]), float(s[1])] for i, s in enumerate(seeds)}
+    return write_benchmark(path, BenchmarkTable({"dataset": "synthetic"}, cols, rows))
+
+
+def test_compare_measures_tau_noise_floor_overlap_and_reversals(tmp_path):
+    n = 12
+    up = np.arange(n, dtype=float)
+    a = _table(tmp_path / "a.txt", up, [(v, v + 0.1) for v in up])  # both seeds agree everywhere
+    b = _table(tmp_path / "b.txt", up, [(v, v + 0.1) for v in up[::-1]])  # the reverse order, seeds agree
+    c = _table(tmp_path / "c.txt", up, [(2 * v, -v) for v in up])  # its seeds disagree on every pair
+    cmp = compare_tables([str(a), str(b), str(c)], ["A", "B", "C"], top=3)
+    assert math.isclose(cmp.tau["A", "B"], -1.0) and math.isclose(cmp.spearman["A", "B"], -1.0)
+    assert math.isclose(cmp.noise_floor["A"], 1.0) and math.isclose(cmp.noise_floor["C"], -1.0)
+    assert cmp.top_overlap["A", "B"] == 0.0 and cmp.pairs == n * (n - 1) // 2
+    assert cmp.reversals["A", "B"] == cmp.pairs and cmp.reversals["A", "C"] == 0  # C's seeds never agree
+    assert cmp.best["A"]["arch"] == "a11" and cmp.best["A"]["rank_in"]["B"] == n
+    with pytest.raises(DistillnasError, match="needs two or more tables"):
+        compare_tables([str(a)])
+
+
+def test_table_cli_export_and_compare(tmp_path, capsys):
+    from test_cli import run
+
+    g = tmp_path / "g"
+    code, _, err = run(capsys, "search", "--config", "akd_diswot", f"--run-dir={g}", "--strategy.name=grid",
+                       "--search.trials=64", "--search.batch_size=16", "--no-progress")
+    assert code == 0, err
+    code, out, err = run(capsys, "table", "export", str(g), "--out", str(tmp_path / "kd.txt"))
+    assert code == 0 and "64 archs" in out, err
+    code, out, err = run(capsys, "table", "compare", str(tmp_path / "kd.txt"), "diswot_s1_ce", "--names", "kd,ce",
+                         "--out", str(tmp_path / "cmp"))
+    assert code == 0 and "best of kd" in out and (tmp_path / "cmp" / "index.html").is_file(), err
+    assert "0.836" in out  # DisWOT's own tau between its CE and KD rankings
