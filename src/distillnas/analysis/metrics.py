@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import statistics
 from typing import Any, Sequence
 
 import numpy as np
@@ -94,3 +95,11 @@ def distribution_matrices(probs: list[np.ndarray], eps: float = 1e-8) -> dict[st
         l2[i, j] = float(np.linalg.norm(probs[i] - probs[j], axis=1).mean())
         agree[i, j] = float((probs[i].argmax(1) == probs[j].argmax(1)).mean())
     return {"kl": kl, "l2": l2, "agreement": agree}
+
+
+def mean_std(values: Sequence[float], count: bool = False) -> str:
+    """'mean ± std' in percent of accuracies in [0, 1] ('-' for none), optionally with n."""
+    if not values:
+        return "-"
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{100 * statistics.mean(values):.2f} ± {100 * sd:.2f}" + (f" (n={len(values)})" if count else "")

@@ -12,7 +12,7 @@ from typing import Any, Sequence
 import yaml
 
 from . import plots
-from .metrics import gains_by_stage, option_difference, stages
+from .metrics import gains_by_stage, mean_std, option_difference, stages
 from .runs import RunData, check_same_space, load_run
 
 
@@ -43,12 +43,6 @@ def _img(path: Path | None, caption: str) -> str:
            f"{html.escape(caption)}</figcaption></figure>"
 
 
-def _mean_std(values: list[float]) -> str:
-    if not values:
-        return "-"
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{100 * statistics.mean(values):.2f} ± {100 * sd:.2f} (n={len(values)})"
-
 
 def finals_by_arch(run: RunData) -> dict[str, dict[str, list[float]]]:
     """{arch: {loss: [test accuracies]}} of successful retrainings."""
@@ -72,7 +66,7 @@ def run_section(run: RunData, out: Path) -> str:
                                      "wall_s", "arch")} for t in run.trials]
     _csv(trial_rows, out / f"{stem}_trials.csv")
     _csv(best, out / f"{stem}_best.csv")
-    finals = [{"arch": arch, **{loss: _mean_std(v) for loss, v in losses.items()}}
+    finals = [{"arch": arch, **{loss: mean_std(v, count=True) for loss, v in losses.items()}}
               for arch, losses in finals_by_arch(run).items()]
     figs = [
         (plots.cost_histogram(run, out / f"{stem}_cost_hist.png"), "Sampled cost around the target (AKD Fig. 4A)"),
@@ -127,7 +121,7 @@ def ablation_grid(runs: list[RunData]) -> list[dict[str, Any]]:
                 cells[(run.guided_by, loss)].extend(accs)
     searched = sorted({s for s, _ in cells})
     trained = sorted({t for _, t in cells})
-    return [{"searched by": s, **{f"trained by {t}": _mean_std(cells.get((s, t), [])) for t in trained}}
+    return [{"searched by": s, **{f"trained by {t}": mean_std(cells.get((s, t), []), count=True) for t in trained}}
             for s in searched]
 
 

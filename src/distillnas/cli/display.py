@@ -9,6 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from ..analysis.metrics import mean_std
 from ..analysis.plots import heatmap
 from ..config import SearchConfig
 from ..rundir import RunDir
@@ -17,12 +18,6 @@ from ..search import SearchOutcome
 out = Console()
 err = Console(stderr=True)
 
-
-def mean_std(values: list[float]) -> str:
-    if not values:
-        return "-"
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{100 * statistics.mean(values):.2f} ± {100 * sd:.2f}"
 
 
 def best_table(outcome: SearchOutcome, cfg: SearchConfig) -> Table:

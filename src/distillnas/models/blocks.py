@@ -5,6 +5,11 @@ import torch
 import torch.nn as nn
 
 
+def round_channels(c: float, divisor: int = 8) -> int:
+    """Channels rounded to the nearest multiple of `divisor` (at least one multiple), as MobileNets do."""
+    return max(divisor, int(c + divisor / 2) // divisor * divisor)
+
+
 class Classifier(nn.Module):
     """A network that exposes its penultimate features (for feature losses) and its logits.
 

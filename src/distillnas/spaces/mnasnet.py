@@ -34,7 +34,7 @@ import torch
 import torch.nn as nn
 
 from ..errors import DistillnasError
-from ..models.blocks import Classifier, ConvBNAct, Head, MBConv, SepConv, SqueezeExcite
+from ..models.blocks import Classifier, ConvBNAct, Head, MBConv, SepConv, SqueezeExcite, round_channels
 from .base import Arch, Decision, SearchSpace
 from .registry import SPACES, SpaceSection
 
@@ -68,9 +68,6 @@ PRESETS = {
 }
 _BLOCK = re.compile(r"^(?P<op>[a-z0-9]+)_k(?P<k>\d+)_se(?P<se>[0-9.]+)_(?P<skip>[a-z]+)_w(?P<w>[0-9.]+)_d(?P<d>[+-]?\d+)$")
 
-
-def _round(c: float, divisor: int) -> int:
-    return max(divisor, int(c + divisor / 2) // divisor * divisor)
 
 
 class PoolShortcut(nn.Module):
@@ -118,7 +115,7 @@ class MnasNet(Classifier):
         self.stem = ConvBNAct(in_channels, base.stem, 3, base.stem_stride)
         layers, cin = [], base.stem
         for i, b in enumerate(blocks):
-            cout = _round(base.widths[i] * b["width"], base.divisor)
+            cout = round_channels(base.widths[i] * b["width"], base.divisor)
             for j in range(max(1, base.depths[i] + b["depth"])):
                 layers.append(Layer(b["op"], cin, cout, b["kernel"], base.strides[i] if j == 0 else 1, b["se"],
                                     b["skip"]))
@@ -160,7 +157,7 @@ class MnasNetSpace(SearchSpace):
         """Width multipliers of block i that give distinct channel counts (closest to 1 kept)."""
         by_channels: dict[int, float] = {}
         for w in sorted(WIDTHS, key=lambda w: (abs(w - 1.0), w)):
-            by_channels.setdefault(_round(self.base.widths[i] * w, self.base.divisor), w)
+            by_channels.setdefault(round_channels(self.base.widths[i] * w, self.base.divisor), w)
         return tuple(sorted(by_channels.values()))
 
     def block_depths(self, i: int) -> tuple[int, ...]:
