@@ -164,6 +164,9 @@ CASES = [
      "memory limit", None, None),
     ("kdas-ray", ["search", "--config", "kdas_mnist5k", "--execution.executor=ray"], "executor=local", None, None),
     ("bad-override", ["search", "--trials"], "bad override '--trials'", None, None),
+    ("reward-reference", ["search", "--reward.reference=vgg"], "reward.reference='vgg'", None, None),
+    ("reward-reference-no-latency", ["search", "--config", "akd_diswot", "--reward.metric=latency_ms",
+                                     "--reward.reference=resnet8"], "needs a latency measurer", None, None),
     ("override-into-value", ["search", "--reward.target.x=1"], "'target' is a value", None, None),
     # search: config files
     ("config-missing", ["search", "--config", "nope.yaml"], "'nope.yaml'", None, None),

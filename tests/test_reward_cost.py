@@ -2,7 +2,7 @@ import pytest
 import torch.nn as nn
 
 from distillnas.config import RewardConfig
-from distillnas.cost import LatencyCache, count_macs, measure_cpu_latency
+from distillnas.cost import Latency, LatencyCache, count_macs, idle_core, measure_cpu_latency
 from distillnas.errors import DistillnasError
 from distillnas.reward import mnas_reward, meets_target, trial_reward
 
@@ -33,8 +33,31 @@ def test_macs_of_a_conv_by_hand():
 
 def test_latency_is_measured_once_per_arch(tmp_path):
     calls = []
-    cache = LatencyCache(lambda m, s: calls.append(1) or 1.5, tmp_path / "lat.json")
+    cache = LatencyCache(lambda m, s: calls.append(1) or Latency(1.5, 0.1), tmp_path / "lat.json")
     model = nn.Linear(4, 2)
-    assert cache.get("a", model, (1, 4)) == 1.5 and cache.get("a", model, (1, 4)) == 1.5 and len(calls) == 1
-    assert LatencyCache(lambda m, s: 9.9, tmp_path / "lat.json").get("a", model, (1, 4)) == 1.5  # persisted
+    assert cache.get("a", model, (1, 4)) == Latency(1.5, 0.1) == cache.get("a", model, (1, 4)) and len(calls) == 1
+    assert LatencyCache(lambda m, s: Latency(9.9, 0), tmp_path / "lat.json").get("a", model, (1, 4)) == \
+        Latency(1.5, 0.1)  # persisted, spread included
+    (tmp_path / "old.json").write_text('{"a": 2.5}')  # a file from before spreads were kept
+    assert LatencyCache(lambda m, s: Latency(9.9, 0), tmp_path / "old.json").get("a", model, (1, 4)).median_ms == 2.5
     assert measure_cpu_latency(nn.Conv2d(1, 4, 3), (1, 1, 8, 8), warmup=1, repeats=3) > 0
+
+
+def test_a_noisy_latency_is_measured_again_and_the_steadiest_kept(monkeypatch):
+    from distillnas.cost import latency
+
+    seen = iter([Latency(1.0, 0.5), Latency(1.1, 0.3), Latency(1.2, 0.05)])
+    repeats = []
+    monkeypatch.setattr(latency, "time_forward", lambda m, s, w, r: repeats.append(r) or next(seen))
+    assert latency.measure_cpu_latency_stats(nn.Linear(2, 2), (1, 2), 1, 10) == Latency(1.2, 0.05)
+    assert repeats == [10, 20, 40]  # twice the repeats each time
+    steady = iter([Latency(1.0, 0.01)])
+    monkeypatch.setattr(latency, "time_forward", lambda m, s, w, r: next(steady))
+    assert latency.measure_cpu_latency_stats(nn.Linear(2, 2), (1, 2), 1, 10) == Latency(1.0, 0.01)  # once
+
+
+def test_latency_is_pinned_to_an_allowed_core():
+    import os
+
+    allowed = os.sched_getaffinity(0)
+    assert idle_core(set(allowed)) in allowed and idle_core({min(allowed)}) == min(allowed)

@@ -202,3 +202,31 @@ def test_switching_a_component_by_override_drops_the_other_ones_settings():
     assert "reinforce" not in cfg.model_dump()["strategy"] and "supernet" not in cfg.model_dump()["evaluator"]
     with pytest.raises(DistillnasError, match="unknown config key 'strategy.ppo.lrr'"):
         load_search_config(None, ["--strategy.ppo.lrr=1"])
+
+
+def test_a_relative_target_is_measured_once_recorded_and_kept_on_resume(tmp_path, teacher_dir):
+    run = tmp_path / "rel"
+    extra = ["--reward.reference=resnet8-w0.25", "--reward.target=2", "--search.report_every_s=0.001"]
+    out = run_search(load_search_config(None, tiny_overrides(run, teacher_dir, trials=4, extra=extra)), progress=False)
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    cost = saved["reward"]["reference_cost"]
+    assert cost > 0 and out.reward.limit == pytest.approx(2 * cost)
+    assert all(a["meets_target"] == (a["latency_ms"] <= 2 * cost) for a in out.best)
+    page = (run / "report" / "index.html").read_text()  # the live report, written after a batch
+    assert "stored trials" in page and "target" in page
+    saved["reward"]["reference_cost"] = 0.5  # as if measured on another machine: the run keeps its own
+    (run / "config.yaml").write_text(yaml.safe_dump(saved))
+    again = run_search(load_search_config(None, tiny_overrides(run, teacher_dir, trials=6, extra=extra)),
+                       progress=False)
+    assert again.reward.reference_cost == 0.5 and again.reward.limit == 1.0 and again.trials == 6
+
+
+def test_a_table_search_with_a_parameter_target_relative_to_a_model(tmp_path):
+    cfg = load_search_config("akd_diswot", [f"--run_dir={tmp_path / 'p'}", "--reward.reference=resnet20",
+                                            "--reward.target=1.5", "--search.trials=16"])
+    out = run_search(cfg, progress=False)
+    from distillnas.cost import count_params
+    from distillnas.models import build_model
+
+    assert out.reward.reference_cost == count_params(build_model("resnet20", 100, 3, 32))
+    assert out.best and all(a["params"] <= 1.5 * out.reward.reference_cost for a in out.best if a["meets_target"])

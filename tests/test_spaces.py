@@ -48,7 +48,7 @@ def test_no_two_options_of_a_width_or_depth_decision_build_the_same_network(pres
     """Aliases merged: in tiny's block 0 (8 channels, depth 1) w0.75 == w1 and d-1 == d0."""
     space = build_space("mnasnet", preset=preset)
     for i in range(space.num_blocks):
-        from distillnas.spaces.mnasnet import _round
+        from distillnas.models.blocks import round_channels as _round
         channels = [_round(space.base.widths[i] * w, space.base.divisor) for w in space.block_widths(i)]
         layers = [max(1, space.base.depths[i] + d) for d in space.block_depths(i)]
         assert len(set(channels)) == len(channels) and len(set(layers)) == len(layers)

@@ -61,7 +61,7 @@ def test_grid_over_a_table_finds_every_row_and_then_stops(tmp_path):
 def test_seeds_per_arch_export_and_the_table_evaluator_round_trip(tmp_path, teacher_dir):
     run = tmp_path / "t"
     grid = ["--strategy.name=grid", f"--space.restrict={SMALL}", "--evaluator.proxy.seeds=[0, 1]",
-            "--cost.latency=none"]
+            "--cost.latency=none", "--reward.reference=null"]
     run_search(load_search_config(None, tiny_overrides(run, teacher_dir, trials=4, batch=4, extra=grid)),
                progress=False)
     for *_, status, _, _ in rows(run):

@@ -37,6 +37,7 @@ class LoopConfig(Section):
     patience: int = Field(5, ge=1)  # batches in a row of repeats only: the policy has converged, the search ends
     max_repeats: float = Field(4.0, ge=0)  # free repeats allowed, as a multiple of `trials`, before it ends anyway
     top_k: int = Field(5, ge=1)  # best archs written to best.yaml
+    report_every_s: float = Field(30.0, ge=0)  # rewrite RUN/report after a batch at most this often (0: at the end only)
 
 
 class FinalConfig(Section):

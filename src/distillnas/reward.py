@@ -3,6 +3,10 @@
 MnasNet's weighted product:  R = ACC * (M / T) ** w,  w = alpha if M <= T else beta,
 where M is the student's cost (latency_ms, macs or params) and T the target.
 Soft (default): alpha = beta = -0.07.  Hard: alpha = 0, beta = -1.
+
+A target can be absolute (T = `target`, in the metric's unit) or relative to a reference
+model measured on the same host in the same way (T = `target` x the reference's cost): a
+latency in milliseconds is a property of one machine, a ratio to a reference travels.
 """
 from __future__ import annotations
 
@@ -18,7 +22,10 @@ REWARD_MODES = {"soft": (-0.07, -0.07), "hard": (0.0, -1.0)}
 
 class RewardConfig(Section):
     metric: Literal["latency_ms", "macs", "params"] = "latency_ms"
-    target: float = Field(1.0, gt=0)  # T, in the metric's unit (ms, MACs or parameters)
+    target: float = Field(1.0, gt=0)  # T in the metric's unit; with `reference`, a multiple of the reference's cost
+    # a man-made model (e.g. resnet8) measured like every candidate, on this host, at the search's start
+    reference: str | None = None
+    reference_cost: float | None = Field(None, gt=0)  # the reference's measured cost, recorded by the search
     mode: Literal["soft", "hard"] = "soft"
     alpha: float | None = None  # overrides the mode's exponent when M <= T
     beta: float | None = None  # overrides the mode's exponent when M > T
@@ -26,6 +33,22 @@ class RewardConfig(Section):
     def exponents(self) -> tuple[float, float]:
         a, b = REWARD_MODES[self.mode]
         return (a if self.alpha is None else self.alpha, b if self.beta is None else self.beta)
+
+    @property
+    def limit(self) -> float:
+        """T in the metric's unit: the target itself, or the target times the reference's cost."""
+        if self.reference is None:
+            return self.target
+        if self.reference_cost is None:
+            raise DistillnasError(f"reward.target is relative to {self.reference!r}, whose cost has not been "
+                                  "measured yet (the search measures it when it starts)")
+        return self.target * self.reference_cost
+
+    def describe(self) -> str:
+        if self.reference is None:
+            return f"{self.metric} <= {self.target:g}"
+        cost = f" = {self.limit:.4g}" if self.reference_cost is not None else ""
+        return f"{self.metric} <= {self.target:g} x {self.reference}{cost}"
 
 
 def check_target(target: float) -> None:
@@ -50,16 +73,16 @@ def trial_reward(result: dict, cfg: RewardConfig) -> float:
     if result.get("status") != "ok" or result.get("accuracy") is None:
         return 0.0
     alpha, beta = cfg.exponents()
-    return mnas_reward(float(result["accuracy"]), float(result[cfg.metric] or 0.0), cfg.target, alpha, beta)
+    return mnas_reward(float(result["accuracy"]), float(result[cfg.metric] or 0.0), cfg.limit, alpha, beta)
 
 
 def trial_objectives(result: dict, cfg: RewardConfig) -> tuple[float, float]:
     """(accuracy, cost) of one stored trial, for multi-objective strategies. A failed trial
     scores 0 and a cost far above the target, so it is dominated and infeasible."""
     if result.get("status") != "ok" or result.get("accuracy") is None:
-        return 0.0, 1e3 * cfg.target
+        return 0.0, 1e3 * cfg.limit
     return float(result["accuracy"]), float(result[cfg.metric] or 0.0)
 
 
 def meets_target(result: dict, cfg: RewardConfig) -> bool:
-    return result.get("status") == "ok" and float(result[cfg.metric] or 0.0) <= cfg.target
+    return result.get("status") == "ok" and float(result[cfg.metric] or 0.0) <= cfg.limit

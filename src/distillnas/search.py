@@ -18,16 +18,17 @@ from typing import Any
 
 from rich.console import Console
 
+from .analysis import build_report
 from .config import SearchConfig
 from .errors import DistillnasError, SearchInterrupted
 from .evaluators import EVALUATORS, EvalContext, Evaluator
 from .execution import Executor, build_executor
 from .progress import SearchProgress
-from .reward import trial_objectives, trial_reward
+from .reward import RewardConfig, trial_objectives, trial_reward
 from .runconfig import config_differences
 from .rundir import RunDir
 from .selection import select_best
-from .setup import check_config, check_setup, prepare_teacher
+from .setup import check_config, check_setup, prepare_teacher, resolve_reference
 from .spaces import SearchSpace
 from .store import TrialStore
 from .strategies import Strategy, build_strategy
@@ -44,6 +45,7 @@ class SearchOutcome:
     readonly: bool = False  # a finished run read from a read-only directory: nothing was written
     reused: int = 0  # repeats of stored archs: told to the strategy, not paid for
     converged: bool = False  # ended early: `patience` batches in a row proposed only stored archs
+    reward: RewardConfig | None = None  # the reward as the search used it (a relative target measured)
 
 
 def trial_threads(cfg: SearchConfig) -> int:
@@ -52,6 +54,24 @@ def trial_threads(cfg: SearchConfig) -> int:
     if cfg.execution.threads:
         return cfg.execution.threads
     return max(1, int(cfg.execution.cpus_per_trial)) if cfg.execution.executor == "ray" else 0
+
+
+class LiveReport:
+    """RUN/report/index.html rewritten after a batch, at most every `every_s` seconds, so a
+    running search can be watched (the page reloads itself while the search runs)."""
+
+    def __init__(self, run: RunDir, every_s: float, console: Console | None) -> None:
+        self.run, self.every_s, self.last = run, every_s, time.monotonic()
+        if every_s > 0 and console is not None:
+            console.print(f"live report (every {every_s:g} s): {run.report / 'index.html'}", soft_wrap=True)
+
+    def after_batch(self) -> None:
+        if self.every_s > 0 and time.monotonic() - self.last >= self.every_s:
+            try:
+                build_report([self.run.path])
+            except DistillnasError:  # nothing to show yet (no successful trial)
+                pass
+            self.last = time.monotonic()
 
 
 def make_evaluator(cfg: SearchConfig, space: SearchSpace, run: RunDir, teacher: list[str]) -> Evaluator:
@@ -70,16 +90,18 @@ def run_search(cfg: SearchConfig, console: Console | None = None, progress: bool
     if not run.writable():
         return finished_readonly(cfg, run, space, start)
     setup = check_setup(cfg)
+    cfg = resolve_reference(cfg, run, setup)
     run.open(cfg)
     evaluator = make_evaluator(cfg, space, run, prepare_teacher(cfg, run, console))
     evaluator.prepare(setup.data, setup.teacher)
     store = run.store()
-    strategy = build_strategy(cfg.strategy, space.sizes, space.kinds, cfg.reward.target)
+    strategy = build_strategy(cfg.strategy, space.sizes, space.kinds, cfg.reward.limit)
     saved_at = run.load_strategy(strategy, store)
     executor = build_executor(cfg.execution) if store.count_paid() < cfg.search.trials else None
     try:
+        live = LiveReport(run, cfg.search.report_every_s, console)
         with SearchProgress(progress and console is not None, cfg.search.trials, store, cfg.reward) as bar:
-            evaluated, converged = _loop(cfg, space, run, store, strategy, evaluator, executor, saved_at, bar)
+            evaluated, converged = _loop(cfg, space, run, store, strategy, evaluator, executor, saved_at, bar, live)
     except KeyboardInterrupt:
         raise SearchInterrupted(store.count(), str(run)) from None
     finally:
@@ -89,14 +111,14 @@ def run_search(cfg: SearchConfig, console: Console | None = None, progress: bool
     run.write_best({"space": space.config(), "reward": cfg.reward.model_dump(), **extra, "archs": best})
     outcome = SearchOutcome(run.path, store.count_paid(), evaluated, best, time.perf_counter() - start,
                             failures=failure_summary(store), reused=store.count() - store.count_paid(),
-                            converged=converged)
+                            converged=converged, reward=cfg.reward)
     store.close()
     return outcome
 
 
 def _loop(cfg: SearchConfig, space: SearchSpace, run: RunDir, store: TrialStore, strategy: Strategy,
           evaluator: Evaluator, executor: Executor | None, saved_at: tuple[int, str] | None,
-          bar: SearchProgress) -> tuple[int, bool]:
+          bar: SearchProgress, live: LiveReport) -> tuple[int, bool]:
     """Batches until the paid budget is spent or the policy converged: (evaluated now, converged)."""
     evaluated = 0
     while True:
@@ -121,6 +143,7 @@ def _loop(cfg: SearchConfig, space: SearchSpace, run: RunDir, store: TrialStore,
             run.save_strategy(strategy, b, "told")
             store.add_batch_stats(b, strategy.stats())
         store.mark_told(b)
+        live.after_batch()
 
 
 def _converged(store: TrialStore, cfg: SearchConfig) -> bool:
@@ -183,7 +206,8 @@ def finished_readonly(cfg: SearchConfig, run: RunDir, space: SearchSpace, start:
     """A read-only run directory: print a finished run's results without writing anything."""
     if not run.store_path.is_file():
         raise DistillnasError(f"run directory {str(run)!r} is not writable; give a writable --run-dir")
-    diff = config_differences(run.saved_config() or {}, cfg.model_dump())
+    saved = run.saved_config() or {}
+    diff = config_differences(saved, cfg.model_dump())
     if diff:
         raise DistillnasError(f"run directory {str(run)!r} is read-only and was made by a different config "
                               f"(differs in: {', '.join(diff[:5])})")
@@ -192,9 +216,10 @@ def finished_readonly(cfg: SearchConfig, run: RunDir, space: SearchSpace, start:
         if store.count_paid() < cfg.search.trials or not store.is_told(store.last_batch()):
             raise DistillnasError(f"run directory {str(run)!r} is read-only and its search is unfinished "
                                   f"({store.count_paid()} of {cfg.search.trials} trials); make it writable to resume")
-        best = run.read_best().get("archs") or select_best(store.trials(), cfg.reward, cfg.search.top_k)
+        reward = RewardConfig.model_validate(saved.get("reward", cfg.reward.model_dump()))  # with its measured reference
+        best = run.read_best().get("archs") or select_best(store.trials(), reward, cfg.search.top_k)
         return SearchOutcome(run.path, store.count_paid(), 0, best, time.perf_counter() - start,
-                             failures=failure_summary(store), readonly=True)
+                             failures=failure_summary(store), readonly=True, reward=reward)
     finally:
         store.close()
 

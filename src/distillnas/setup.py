@@ -8,12 +8,14 @@ from typing import Any
 from rich.console import Console
 
 from .config import SearchConfig, TrainConfig, validate
+from .benchmarks import read_benchmark
+from .cost import MEASURERS, count_macs, count_params
 from .data import prepare_data
 from .distill import build_loss, parse_loss_spec
 from .errors import DistillnasError
 from .evaluators import EVALUATORS
 from .execution import EXECUTORS
-from .models import build_model
+from .models import build_model, canonical_arch
 from .rundir import RunDir
 from .spaces import SearchSpace, space_from_config
 from .strategies import build_strategy
@@ -24,7 +26,12 @@ from .training import check_teacher_for_loss, train_teachers
 def check_config(cfg: SearchConfig) -> SearchSpace:
     """Bad values found before any work: names, sizes, each component's own demands; the space."""
     space = space_from_config(cfg.space)
-    build_strategy(cfg.strategy, space.sizes, space.kinds, cfg.reward.target)
+    build_strategy(cfg.strategy, space.sizes, space.kinds, cfg.reward.target)  # built to check it; T comes later
+    if cfg.reward.reference is not None:
+        try:
+            canonical_arch(cfg.reward.reference)
+        except DistillnasError as e:
+            raise DistillnasError(f"reward.reference={cfg.reward.reference!r}: {e}") from None
     EXECUTORS.get(cfg.execution.executor)
     EVALUATORS.get(cfg.evaluator.name).check(cfg, space)
     return space
@@ -62,6 +69,42 @@ def check_setup(cfg: SearchConfig) -> Setup:
                 raise DistillnasError(f"{key}='od' (oracle KD) needs an ensemble: give teacher.seeds two or more "
                                       f"seeds (got {cfg.teacher.seeds}), or set {key}=kd")
     return Setup((ds, splits), teacher)
+
+
+def resolve_reference(cfg: SearchConfig, run: RunDir, setup: Setup) -> SearchConfig:
+    """The config with the reward's reference model measured (a relative target made absolute on
+    this host), or as it is. A resumed run keeps the cost it recorded, so its rewards stay
+    comparable across sittings even on another machine."""
+    r = cfg.reward
+    if r.reference is None or r.reference_cost is not None:
+        return cfg
+    saved = (run.saved_config() or {}).get("reward", {}) if run.config.is_file() else {}
+    cost = saved.get("reference_cost") if (saved.get("reference"), saved.get("metric")) == (r.reference, r.metric) \
+        else None
+    if cost is None:
+        cost = measure_reference(cfg, setup)
+    return cfg.model_copy(update={"reward": r.model_copy(update={"reference_cost": float(cost)})})
+
+
+def measure_reference(cfg: SearchConfig, setup: Setup) -> float:
+    """The reference model's cost, measured exactly as candidates are (same measurer, input shape)."""
+    if setup.data is not None:
+        ds = setup.data[0]
+        (c, h, w), classes = (ds.in_channels, ds.input_size, ds.input_size), ds.num_classes
+    else:  # an evaluator without data (a table): the shape its archs were built for
+        table = read_benchmark(cfg.evaluator.table)
+        (c, h, w), classes = table.input_shape, table.num_classes
+    model = build_model(cfg.reward.reference, classes, c, h)
+    shape = (1, c, h, w)
+    if cfg.reward.metric == "params":
+        return float(count_params(model))
+    if cfg.reward.metric == "macs":
+        return float(count_macs(model, shape))
+    if cfg.cost.latency == "none":
+        raise DistillnasError("reward.reference with metric latency_ms needs a latency measurer (cost.latency=cpu), "
+                              "not cost.latency=none; or set reward.metric=macs (or params), or reward.reference=null")
+    measure = MEASURERS.build(cfg.cost.latency, warmup=cfg.cost.warmup, repeats=cfg.cost.repeats)
+    return measure(model, shape).median_ms
 
 
 def prepare_teacher(cfg: SearchConfig, run: RunDir, console: Console | None) -> list[str]:

@@ -26,7 +26,7 @@ def _save(fig: plt.Figure, path: Path) -> Path:
 def _cost(run: RunData) -> tuple[str, np.ndarray, float]:
     metric = run.config.reward.metric
     values = np.array([t[metric] or 0.0 for t in run.ok], dtype=float) * SCALE[metric]
-    return metric, values, run.config.reward.target * SCALE[metric]
+    return metric, values, run.config.reward.limit * SCALE[metric]
 
 
 def cost_histogram(run: RunData, path: Path) -> Path:

@@ -5,12 +5,14 @@ import base64
 import csv
 import html
 import statistics
+import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Sequence
 
 import yaml
 
+from ..selection import select_best
 from . import plots
 from .metrics import gains_by_stage, mean_std, option_difference, stages
 from .runs import RunData, check_same_space, load_run
@@ -53,15 +55,24 @@ def finals_by_arch(run: RunData) -> dict[str, dict[str, list[float]]]:
     return out
 
 
+def in_progress(run: RunData) -> bool:
+    """No best.yaml yet, or fewer paid trials than the budget: the search is still running (or was stopped)."""
+    paid = sum("reused_from" not in t["extra"] for t in run.trials)
+    return not run.best.get("archs") or paid < run.config.search.trials
+
+
 def run_section(run: RunData, out: Path) -> str:
     stem = run.name
     rewards = run.rewards()
-    summary = [{"trials": len(run.trials), "ok": len(run.ok), "failed": len(run.trials) - len(run.ok),
-                "best reward": float(rewards.max()), "guided by": run.guided_by,
-                "target": f"{run.config.reward.metric} <= {run.config.reward.target:g}"}]
+    paid = sum("reused_from" not in t["extra"] for t in run.trials)
+    summary = [{"state": "in progress" if in_progress(run) else "finished",
+                "trials": f"{paid} of {run.config.search.trials}", "ok": len(run.ok),
+                "failed": len(run.trials) - len(run.ok), "best reward": float(rewards.max()),
+                "guided by": run.guided_by, "target": run.config.reward.describe()}]
+    archs = run.best.get("archs") or select_best(run.trials, run.config.reward, run.config.search.top_k)
     best = [{"#": i + 1, "reward": a.get("reward", 0.0), "top-1 (%)": 100 * a["accuracy"], "params": a["params"],
              "MMACs": (a.get("macs") or 0) / 1e6, "latency ms": a.get("latency_ms") or 0.0, "arch": a["arch"]}
-            for i, a in enumerate(run.best.get("archs", []))]
+            for i, a in enumerate(archs)]
     trial_rows = [{k: t[k] for k in ("id", "batch", "slot", "status", "accuracy", "params", "macs", "latency_ms",
                                      "wall_s", "arch")} for t in run.trials]
     _csv(trial_rows, out / f"{stem}_trials.csv")
@@ -142,8 +153,13 @@ def build_report(run_dirs: Sequence[str | Path], out: str | Path | None = None) 
         grid = ablation_grid(runs)
         _csv(grid, out / "ablation.csv")
         parts.append("<h2>Ablation: search-by × train-by (AKD Table 5)</h2>" + _table(grid))
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>distillnas report</title><style>{STYLE}</style>"
-            f"</head><body><h1>distillnas report</h1><p>Runs: {', '.join(html.escape(str(r.path)) for r in runs)}</p>"
+    live = any(in_progress(r) for r in runs)  # the browser reloads a report of a running search
+    refresh = "<meta http-equiv='refresh' content='30'>" if live else ""
+    written = time.strftime("%Y-%m-%d %H:%M:%S")
+    page = (f"<!doctype html><html><head><meta charset='utf-8'>{refresh}<title>distillnas report</title>"
+            f"<style>{STYLE}</style></head><body><h1>distillnas report</h1>"
+            f"<p>Runs: {', '.join(html.escape(str(r.path)) for r in runs)}. Written {written} from "
+            f"{sum(len(r.trials) for r in runs)} stored trials{' (search in progress; this page reloads)' if live else ''}.</p>"
             + "".join(parts) + "</body></html>")
     path = out / "index.html"
     path.write_text(page)

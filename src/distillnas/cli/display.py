@@ -21,8 +21,8 @@ err = Console(stderr=True)
 
 
 def best_table(outcome: SearchOutcome, cfg: SearchConfig) -> Table:
-    t = Table(title=f"best students of {outcome.run_dir} ({outcome.trials} trials, target {cfg.reward.metric} "
-                    f"<= {cfg.reward.target:g})")
+    t = Table(title=f"best students of {outcome.run_dir} ({outcome.trials} trials, target "
+                    f"{(outcome.reward or cfg.reward).describe()})")
     for col in ("#", "reward", "top-1 (%)", "latency ms", "MMACs", "params", "target"):
         t.add_column(col, justify="right")
     for i, b in enumerate(outcome.best, 1):

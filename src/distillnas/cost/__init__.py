@@ -1,6 +1,7 @@
 """What a student costs: parameters, MACs and measured latency."""
 from .count import count_macs, count_params
-from .latency import MEASURERS, CostConfig, LatencyCache, measure_cpu_latency, single_core
+from .latency import (MEASURERS, CostConfig, Latency, LatencyCache, idle_core, measure_cpu_latency,
+                      measure_cpu_latency_stats, single_core)
 
-__all__ = ["CostConfig", "LatencyCache", "MEASURERS", "count_macs", "count_params", "measure_cpu_latency",
+__all__ = ["CostConfig", "Latency", "LatencyCache", "idle_core", "measure_cpu_latency_stats", "MEASURERS", "count_macs", "count_params", "measure_cpu_latency",
            "single_core"]

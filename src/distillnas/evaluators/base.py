@@ -114,12 +114,14 @@ def load_setup(ctx: EvalContext) -> dict:
 
 
 def measure_costs(space: SearchSpace, tokens: tuple[int, ...], arch: str, shape: tuple[int, int, int],
-                  num_classes: int, latency: LatencyCache) -> tuple[torch.nn.Module, dict[str, Any]]:
+                  num_classes: int, latency: LatencyCache) -> tuple[torch.nn.Module, dict[str, Any], dict[str, Any]]:
+    """(model, params / MACs / latency for TrialResult, the latency's spread for its extra)."""
     c, h, _ = shape
     model = space.build(tokens, num_classes, c, h)
     input_shape = (1, c, h, h)
+    lat = latency.get(arch, model, input_shape)
     return model, {"params": count_params(model), "macs": count_macs(model, input_shape),
-                   "latency_ms": latency.get(arch, model, input_shape)}
+                   "latency_ms": lat.median_ms}, {"latency_iqr_ms": lat.iqr_ms}
 
 
 class Evaluator(ABC):

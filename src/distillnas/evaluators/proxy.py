@@ -45,8 +45,8 @@ class ProxyEvaluator(Evaluator):
         space, p = st["space"], ctx.evaluator.proxy
         ds, splits = st["data"]
         arch = space.to_string(tokens)
-        _, costs = measure_costs(space, tokens, arch, (ds.in_channels, ds.input_size, ds.input_size),
-                                 ds.num_classes, st["latency"])
+        _, costs, spread = measure_costs(space, tokens, arch, (ds.in_channels, ds.input_size, ds.input_size),
+                                         ds.num_classes, st["latency"])
         cfg = validate(TrainConfig, {
             "optim": p.model_dump(include=set(OptimConfig.model_fields)), "loss": p.loss.model_dump(),
             "augment": p.augment, "teacher_views": p.teacher_views, "device": ctx.device,
@@ -56,7 +56,7 @@ class ProxyEvaluator(Evaluator):
                 for s in (p.seeds or [seed])]
         bad = next((r for r in runs if r.status != "ok"), None)
         accuracy = None if bad else sum(r.metrics["minival"] for r in runs) / len(runs)
-        extra: dict[str, Any] = {"images_per_s": sum(r.images_per_s for r in runs) / len(runs)}
+        extra: dict[str, Any] = {"images_per_s": sum(r.images_per_s for r in runs) / len(runs), **spread}
         if p.seeds:
             extra["seed_accuracies"] = {str(r.seed): r.metrics.get("minival") for r in runs}
         return TrialResult(arch, list(tokens), bad.status if bad else "ok", accuracy, error=bad.error if bad else "",

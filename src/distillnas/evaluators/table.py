@@ -44,7 +44,7 @@ class TableEvaluator(Evaluator):
             raise DistillnasError(f"arch {key!r} is not in the table {name!r}")
         if arch not in st["costs"]:
             st["costs"][arch] = table_costs(table, key) or measure_costs(
-                space, tokens, arch, table.input_shape, table.num_classes, st["latency"])[1]
+                space, tokens, arch, table.input_shape, table.num_classes, st["latency"])[1]  # spread: not kept
         return TrialResult(arch, list(tokens), "ok", st["accuracy"][key], **st["costs"][arch])
 
 
