@@ -104,6 +104,7 @@ def measure_reference(cfg: SearchConfig, setup: Setup) -> float:
         raise DistillnasError("reward.reference with metric latency_ms needs a latency measurer (cost.latency=cpu), "
                               "not cost.latency=none; or set reward.metric=macs (or params), or reward.reference=null")
     measure = MEASURERS.build(cfg.cost.latency, warmup=cfg.cost.warmup, repeats=cfg.cost.repeats)
+    measure(model, shape)  # discarded: the process's first forward passes pay one-off costs (measured 2x slower)
     return measure(model, shape).median_ms
 
 
