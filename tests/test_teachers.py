@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from distillnas.checkpoint import load_student
-from distillnas.data import load_dataset, make_splits, make_views
+from distillnas.data import load_dataset, make_views
 from distillnas.errors import DistillnasError
 from distillnas.teachers import (Ensemble, TeacherCache, ensemble_report, evaluate_teacher, expand_spec,
                                  load_teacher)
