@@ -230,3 +230,15 @@ def test_a_table_search_with_a_parameter_target_relative_to_a_model(tmp_path):
 
     assert out.reward.reference_cost == count_params(build_model("resnet20", 100, 3, 32))
     assert out.best and all(a["params"] <= 1.5 * out.reward.reference_cost for a in out.best if a["meets_target"])
+
+
+def test_non_finite_numbers_in_a_trial_are_stored_as_null(tmp_path):
+    """Python's json writes NaN as a bare word that SQLite's json functions reject: every later
+    count of paid trials would fail and the run could not resume."""
+    store = TrialStore(tmp_path / "t.sqlite")
+    store.add_batch(0, [(0,)])
+    store.add_trial(0, 0, {"arch": "a", "tokens": [0], "status": "ok", "accuracy": 0.5,
+                           "extra": {"latency_iqr_ms": float("nan"), "x": [float("inf"), 1.0]}})
+    assert store.count_paid() == 1
+    assert store.trials()[0]["extra"] == {"latency_iqr_ms": None, "x": [None, 1.0]}
+    store.close()

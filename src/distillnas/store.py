@@ -7,6 +7,7 @@ resumed run can neither lose nor repeat a finished trial).
 from __future__ import annotations
 
 import json
+import math
 import os
 import sqlite3
 import time
@@ -31,6 +32,22 @@ CREATE TABLE IF NOT EXISTS finals (
 """
 COLUMNS = ("id", "batch", "slot", "arch", "tokens", "status", "accuracy", "params", "macs", "latency_ms",
            "wall_s", "error", "extra", "created")
+
+
+def _finite(obj: Any) -> Any:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def to_json(obj: Any) -> str:
+    """JSON that SQLite's json functions can read: NaN and inf (which Python's json writes as
+    bare words, and SQLite rejects as malformed) become null."""
+    return json.dumps(_finite(obj), allow_nan=False)
 
 
 class TrialStore:
@@ -77,7 +94,7 @@ class TrialStore:
 
     # --- per-batch statistics of the strategy (meta table, key 'batch/<b>') -------------
     def add_batch_stats(self, batch: int, stats: dict[str, float]) -> None:
-        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (f"batch/{batch}", json.dumps(stats)))
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (f"batch/{batch}", to_json(stats)))
 
     def batch_stats(self) -> dict[int, dict[str, float]]:
         rows = self.db.execute("SELECT key, value FROM meta WHERE key LIKE 'batch/%'").fetchall()
@@ -119,7 +136,7 @@ class TrialStore:
             "error, extra, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (batch, slot, r["arch"], json.dumps(list(r["tokens"])), r["status"], r.get("accuracy"), r.get("params"),
              r.get("macs"), r.get("latency_ms"), r.get("wall_s"), r.get("error", ""),
-             json.dumps(r.get("extra") or {}), time.time()))
+             to_json(r.get("extra") or {}), time.time()))
 
     def _rows(self, where: str = "", args: tuple = (), limit: int = -1) -> list[dict[str, Any]]:
         cur = self.db.execute(f"SELECT {', '.join(COLUMNS)} FROM trials {where} ORDER BY id LIMIT {int(limit)}", args)
