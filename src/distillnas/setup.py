@@ -33,7 +33,11 @@ def check_config(cfg: SearchConfig) -> SearchSpace:
         except DistillnasError as e:
             raise DistillnasError(f"reward.reference={cfg.reward.reference!r}: {e}") from None
     EXECUTORS.get(cfg.execution.executor)
-    EVALUATORS.get(cfg.evaluator.name).check(cfg, space)
+    evaluator = EVALUATORS.get(cfg.evaluator.name)
+    if evaluator.local_only and cfg.execution.executor != "local":
+        raise DistillnasError(f"the {cfg.evaluator.name} evaluator keeps state across trials inside one process "
+                              "(weight sharing): use execution.executor=local")
+    evaluator.check(cfg, space)
     return space
 
 

@@ -102,8 +102,6 @@ class SupernetEvaluator(Evaluator):
 
     @classmethod
     def check(cls, cfg: Any, space: SearchSpace) -> None:
-        if cfg.execution.executor != "local":
-            raise DistillnasError("the supernet evaluator shares weights inside one process: use execution.executor=local")
         if not isinstance(space, AddonSpace):
             raise DistillnasError(f"the supernet evaluator needs space.name=addon, not {space.name!r}")
         ds, _ = prepare_data(cfg.data)
