@@ -14,7 +14,8 @@ from .io import read_yaml_file
 
 # Keys that may change between the start of a run and its resumption: how it executes,
 # and how far it goes - not what it computes.
-RESUMABLE = ("run_dir", "execution", "search.trials", "search.top_k", "final", "reward.reference_cost")
+RESUMABLE = ("run_dir", "execution", "search.trials", "search.top_k", "search.report_every_s", "final",
+             "reward.reference_cost")
 
 
 def packaged_configs() -> dict[str, Path]:
