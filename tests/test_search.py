@@ -196,8 +196,16 @@ def test_a_run_whose_config_predates_the_unions_still_resumes(tmp_path):
     assert old.evaluator.supernet.memory_limit_params == 500000 and old.evaluator.supernet.memory_limit == 2.0
 
 
-def test_switching_a_component_by_override_drops_the_other_ones_settings():
+def test_switching_a_component_by_override_drops_the_other_ones_settings(caplog):
+    import logging
+
+    logging.getLogger("distillnas").addHandler(caplog.handler)  # the CLI may have stopped it propagating
     cfg = load_search_config("kdas_mnist5k", ["--strategy.name=random", "--evaluator.name=proxy"])
+    assert "evaluator.supernet ignored" in caplog.text  # kdas_mnist5k sets the supernet's own values
+    caplog.clear()
+    load_search_config(None, ["--space.name=addon", "--space.preset=cifar"])
+    assert "space.preset ignored: it applies to another space than 'addon'" in caplog.text
+    logging.getLogger("distillnas").removeHandler(caplog.handler)
     assert cfg.strategy.name == "random" and cfg.evaluator.name == "proxy"
     assert "reinforce" not in cfg.model_dump()["strategy"] and "supernet" not in cfg.model_dump()["evaluator"]
     with pytest.raises(DistillnasError, match="unknown config key 'strategy.ppo.lrr'"):

@@ -8,9 +8,10 @@ config written before the unions (which held every variant's settings) still loa
 """
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from .cost import CostConfig
 from .data import DataConfig
@@ -22,6 +23,8 @@ from .section import Section, field_variants, validate
 from .spaces import MnasNetConfig, SpaceConfig
 from .strategies import PPOConfig, StrategyConfig
 from .training.config import OptimConfig, SGDConfig, TrainConfig
+
+log = logging.getLogger("distillnas")
 
 
 class TeacherSection(Section):
@@ -48,13 +51,29 @@ class FinalConfig(Section):
     seeds: list[int] = [0, 1, 2]
 
 
-def drop_other_variants(data: dict[str, Any], variants: dict[str, type[Section]], default: str) -> dict[str, Any]:
-    """A union section without the keys that only other variants define."""
-    own = variants.get(data.get("name", default))
+def drop_other_variants(data: dict[str, Any], variants: dict[str, type[Section]], default: str,
+                        where: str = "") -> dict[str, Any]:
+    """A union section without the keys that only other variants define. One set to something
+    other than its variant's default is named in a warning: it was meant for another choice."""
+    name = data.get("name", default)
+    own = variants.get(name)
     if own is None:
         return data
-    others = {k for v in variants.values() if v is not own for k in v.model_fields} - set(own.model_fields)
-    return {k: v for k, v in data.items() if k not in others}
+    owner = {k: v for v in variants.values() if v is not own for k in v.model_fields if k not in own.model_fields}
+    dropped = [k for k in data if k in owner and _differs(data[k], owner[k].model_fields[k].default)]
+    if dropped:
+        log.warning("%s ignored: %s applies to another %s than %r", ", ".join(f"{where}.{k}" for k in dropped),
+                    "it" if len(dropped) == 1 else "they", where, name)
+    return {k: v for k, v in data.items() if k not in owner}
+
+
+def _differs(value: Any, default: Any) -> bool:
+    if isinstance(default, BaseModel):
+        try:
+            return type(default).model_validate(value) != default
+        except ValidationError:
+            return True
+    return value != default
 
 
 class SearchConfig(Section):
@@ -80,7 +99,7 @@ class SearchConfig(Section):
         for key, default in (("space", "mnasnet"), ("strategy", "ppo"), ("evaluator", "proxy")):
             if isinstance(data.get(key), dict):  # a section without a name is the default variant's
                 section = {"name": default, **data[key]}
-                data[key] = drop_other_variants(section, field_variants(cls.model_fields[key]), default)
+                data[key] = drop_other_variants(section, field_variants(cls.model_fields[key]), default, key)
         return data
 
 
