@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from .cost import CostConfig
 from .data import DataConfig
@@ -32,6 +32,12 @@ class TeacherSection(Section):
     arch: str = "resnet8"  # members trained when spec is empty (cached in the run directory)
     seeds: list[int] = [0, 1, 2, 3, 4]
     epochs: float = Field(8, gt=0)
+
+    @field_validator("spec", mode="before")
+    @classmethod
+    def _one_or_comma_list(cls, v: Any) -> Any:
+        """`--teacher.spec=path` or `a.pt,b.pt` as naturally as a YAML list."""
+        return [p.strip() for p in v.split(",") if p.strip()] if isinstance(v, str) else v
 
 
 class LoopConfig(Section):

@@ -67,6 +67,7 @@ def check_setup(cfg: SearchConfig) -> Setup:
         if cfg.teacher.spec:
             teacher = load_teacher(list(cfg.teacher.spec), ds)
             check_teacher_for_loss(spec, teacher, where=key)
+            evaluator.check_teacher(cfg, teacher)
         else:
             build_model(cfg.teacher.arch, ds.num_classes, ds.in_channels, ds.input_size)
             if "od" in {n for _, n in parse_loss_spec(spec)} and len(cfg.teacher.seeds) < 2:

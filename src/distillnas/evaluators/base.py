@@ -4,6 +4,7 @@
 
   check(cfg, space)          class method, before any work: the config's own demands
   loss_spec(cfg)             class method: the loss candidates train with (what teacher it needs)
+  check_teacher(cfg, t)      class method: refuse a given teacher the evaluator cannot use
   Evaluator(cfg, space, run) then prepare(teacher, loaded): per-process state, saved state
   before_batch(strategy, b)  before batch b is asked for (the supernet trains shared weights)
   task()                     (function, first argument): the executor calls
@@ -143,6 +144,10 @@ class Evaluator(ABC):
     def loss_spec(cls, cfg: Any) -> tuple[str, str]:
         """(the loss spec candidates train with, the config key that sets it); 'ce' needs no teacher."""
         return "ce", ""
+
+    @classmethod
+    def check_teacher(cls, cfg: Any, teacher: Any) -> None:
+        """Refuse a loaded teacher this evaluator cannot use (before any work); any by default."""
 
     def prepare(self, loaded: tuple | None, teacher: Any) -> None:
         """Per-process state; `loaded` is the (dataset, splits) the setup check already read."""

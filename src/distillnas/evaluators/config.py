@@ -8,7 +8,9 @@ from pydantic import Field
 from .proxy import ProxyEvaluatorConfig
 from .supernet import SupernetEvaluatorConfig
 from .table import TableEvaluatorConfig
+from .zerocost import ZeroCostEvaluatorConfig
 
 # The `evaluator` section of a search config: one variant per evaluator, chosen by `name`.
-EvaluatorConfig = Annotated[Union[ProxyEvaluatorConfig, TableEvaluatorConfig, SupernetEvaluatorConfig],
+EvaluatorConfig = Annotated[Union[ProxyEvaluatorConfig, TableEvaluatorConfig, SupernetEvaluatorConfig,
+                                     ZeroCostEvaluatorConfig],
                             Field(discriminator="name")]

@@ -1,0 +1,77 @@
+"""A training-free evaluator: each candidate is scored at initialisation on one probe batch
+(distillnas.zerocost), in about a second on a CPU instead of a proxy training.
+
+A zero-cost score is not an accuracy. The trial's `accuracy` holds the score mapped into (0, 1)
+by u = (1 + v / (1 + |v|)) / 2, which keeps the order of scores (so the best archs stay the best)
+but gives no meaning to the soft reward's trade of score against cost: search a zero-cost
+evaluator with reward.mode=hard (the target as a constraint) or a Pareto strategy (nsga2).
+The raw score is kept in extra["zerocost"]."""
+from __future__ import annotations
+
+import logging
+from typing import Any, Literal
+
+from pydantic import Field
+
+from ..errors import DistillnasError
+from ..section import Section
+from ..spaces import SearchSpace
+from ..zerocost import SCORES, TEACHER_SCORES, make_probe, score_model, teacher_modules
+from .base import EVALUATORS, EvalContext, Evaluator, EvaluatorSection, TrialResult, load_setup, measure_costs
+
+log = logging.getLogger("distillnas")
+
+
+class ZeroCostConfig(Section):
+    score: str = "diswot"  # one of distillnas.zerocost.SCORES
+    batch_size: int = Field(64, ge=2)  # images in the probe batch (DisWOT: one mini-batch)
+    data_seed: int = Field(0, ge=0)  # which training images form the probe batch (the same for every arch)
+    seeds: list[int] = Field([0], min_length=1)  # initialisations averaged per arch
+
+
+class ZeroCostEvaluatorConfig(EvaluatorSection):
+    name: Literal["zerocost"] = "zerocost"
+    zerocost: ZeroCostConfig = ZeroCostConfig()
+
+
+def unit(value: float) -> float:
+    """A score as a number in (0, 1), in the same order (see the module docstring)."""
+    return (1.0 + value / (1.0 + abs(value))) / 2.0
+
+
+@EVALUATORS.register("zerocost")
+class ZeroCostEvaluator(Evaluator):
+    @classmethod
+    def check(cls, cfg: Any, space: SearchSpace) -> None:
+        SCORES.get(cfg.evaluator.zerocost.score)
+        if cfg.reward.mode == "soft" and cfg.reward.alpha is None and getattr(cfg.strategy, "name", "") != "nsga2":
+            log.warning("a zero-cost score is not an accuracy: the soft reward trades it against cost at an arbitrary "
+                        "rate; reward.mode=hard (the target as a constraint) is the sound choice")
+
+    @classmethod
+    def loss_spec(cls, cfg: Any) -> tuple[str, str]:
+        """DisWOT compares with the teacher: 'kd' makes the setup load (or train) and check one."""
+        return ("kd" if cfg.evaluator.zerocost.score in TEACHER_SCORES else "ce"), "evaluator.zerocost.score"
+
+    @classmethod
+    def check_teacher(cls, cfg: Any, teacher: Any) -> None:
+        if cfg.evaluator.zerocost.score in TEACHER_SCORES and not teacher_modules(teacher):
+            raise DistillnasError(f"evaluator.zerocost.score={cfg.evaluator.zerocost.score!r} compares the student "
+                                  "with the teacher network; a logits-file teacher has none (give checkpoints)")
+
+    @staticmethod
+    def run(ctx: EvalContext, tokens: tuple[int, ...], seed: int) -> TrialResult:
+        st = load_setup(ctx)
+        space, z = st["space"], ctx.evaluator.zerocost
+        ds, splits = st["data"]
+        if "probe" not in st:
+            st["probe"] = make_probe(ds, splits, st["teacher"], z.batch_size, z.data_seed,
+                                     with_teacher=z.score in TEACHER_SCORES)
+        arch = space.to_string(tokens)
+        _, costs, spread = measure_costs(space, tokens, arch, (ds.in_channels, ds.input_size, ds.input_size),
+                                         ds.num_classes, st["latency"])
+        values = [score_model(lambda: space.build(tokens, ds.num_classes, ds.in_channels, ds.input_size), [z.score],
+                              st["probe"], s)[z.score] for s in z.seeds]
+        value = sum(values) / len(values)
+        return TrialResult(arch, list(tokens), "ok", unit(value),
+                           extra={"zerocost": {z.score: value}, "zerocost_seeds": values, **spread}, **costs)

@@ -1,0 +1,230 @@
+"""Training-free (zero-cost) scores of a student at initialisation, from one mini-batch.
+
+Every score is a function `score(model, probe) -> float` where higher means "predicted to train
+(or distil) better"; the model is freshly initialised and may be modified (it is thrown away).
+`Probe` carries the mini-batch and, for the teacher-aware score, what the teacher makes of it.
+
+- diswot, diswot_semantic, diswot_relation: Dong, Li & Wei, "DisWOT: Student Architecture Search
+  for Distillation WithOut Training", CVPR 2023 (arXiv:2303.15678), Sec. 3.
+- grad_norm, snip, synflow: as zero-cost proxies in Abdelfattah et al., "Zero-Cost Proxies for
+  Lightweight NAS", ICLR 2021; SNIP from Lee et al., ICLR 2019; SynFlow from Tanaka et al.,
+  NeurIPS 2020.
+- naswot: Mellor et al., "Neural Architecture Search without Training", ICML 2021.
+- params, macs: the trivial baselines every zero-cost paper must beat.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..cost import count_macs, count_params
+from ..errors import DistillnasError
+from ..registry import Registry
+
+Score = Callable[[nn.Module, "Probe"], float]
+SCORES: Registry[Score] = Registry("zero-cost score")
+TEACHER_SCORES = ("diswot", "diswot_semantic", "diswot_relation")  # need a network teacher
+
+
+@dataclass
+class TeacherView:
+    """One teacher network's two DisWOT matrices on the probe batch (computed once per search)."""
+
+    semantic: torch.Tensor  # (K, K) class-correlation of the classifier-weight gradient, rows L2-normalised
+    relation: torch.Tensor  # (B, B) sample Gram matrix of the last feature map, rows L2-normalised
+
+
+@dataclass
+class Probe:
+    """The mini-batch every candidate is scored on (the same one for all, so scores compare)."""
+
+    x: torch.Tensor  # normalised images (B, C, H, W)
+    y: torch.Tensor  # labels (B,)
+    num_classes: int
+    teachers: list[TeacherView] = field(default_factory=list)  # one per ensemble member
+
+
+@dataclass
+class Forward:
+    """What one forward pass exposes: the classifier's input, the logits, the last feature map."""
+
+    features: torch.Tensor  # (B, C): the input of the last nn.Linear
+    logits: torch.Tensor  # (B, K)
+    feature_map: torch.Tensor  # (B, C', H', W'): the last 4-D module output before pooling
+
+
+def inspect(model: nn.Module, x: torch.Tensor) -> Forward:
+    """Run `model` on x and catch the penultimate features and the pre-pool map with hooks, so
+    any classifier works (man-made families and every space), not only ours."""
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    if not linears or isinstance(model, torch.jit.ScriptModule):
+        raise DistillnasError(f"{type(model).__name__} has no nn.Linear classifier that can be hooked "
+                              "(a TorchScript teacher cannot give DisWOT its features)")
+    seen: dict[str, torch.Tensor] = {}
+
+    def last_map(_m: nn.Module, _i: tuple, out: object) -> None:
+        if isinstance(out, torch.Tensor) and out.dim() == 4:
+            seen["map"] = out
+
+    def features(_m: nn.Module, inputs: tuple) -> None:
+        seen["features"] = inputs[0]
+
+    handles = [m.register_forward_hook(last_map) for m in model.modules() if m is not model]
+    handles.append(linears[-1].register_forward_pre_hook(features))
+    try:
+        logits = model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    if "map" not in seen:
+        raise DistillnasError(f"{type(model).__name__} produced no 4-D feature map")
+    return Forward(seen["features"].flatten(1), logits, seen["map"])
+
+
+def _normalised_gram(a: torch.Tensor) -> torch.Tensor:
+    """a a^T with each row scaled to unit L2 norm (DisWOT's similarity matrices)."""
+    a = a.flatten(1).double()
+    return F.normalize(a @ a.t(), dim=1)
+
+
+def classifier_gradient(fw: Forward, y: torch.Tensor) -> torch.Tensor:
+    """dCE/dW of the last linear layer, (K, C): (softmax(z) - onehot(y))^T f / B. These are the
+    per-class channel weights Grad-CAM uses, written out so no backward pass is needed."""
+    p = torch.softmax(fw.logits.double(), dim=1)
+    p[torch.arange(len(y)), y] -= 1.0
+    return p.t() @ fw.features.double() / len(y)
+
+
+def teacher_view(module: nn.Module, x: torch.Tensor, y: torch.Tensor) -> TeacherView:
+    """The teacher's two DisWOT matrices on the probe batch."""
+    module.eval()
+    with torch.no_grad():
+        fw = inspect(module, x)
+    return TeacherView(_normalised_gram(classifier_gradient(fw, y)), _normalised_gram(fw.feature_map))
+
+
+def _distances(model: nn.Module, probe: Probe) -> tuple[float, float]:
+    """Mean over teacher members of (semantic distance, relation distance), DisWOT Eqs. for M_s, M_r:
+    squared Frobenius distance of the normalised matrices over their number of entries. The
+    semantic matrix is the K x K class correlation of the classifier gradients, so teacher and
+    student may differ in width (the authors' code compares C x C maps of equal-width ResNets)."""
+    if not probe.teachers:
+        raise DistillnasError("the DisWOT score needs a teacher network (teacher.spec or teacher.arch)")
+    model.train()  # batch statistics, as the first training step would see them
+    with torch.no_grad():
+        fw = inspect(model, probe.x)
+    sem = _normalised_gram(classifier_gradient(fw, probe.y))
+    rel = _normalised_gram(fw.feature_map)
+    k, b = sem.shape[0], rel.shape[0]
+    ds = sum(float(((t.semantic - sem) ** 2).sum()) / (k * k) for t in probe.teachers) / len(probe.teachers)
+    dr = sum(float(((t.relation - rel) ** 2).sum()) / (b * b) for t in probe.teachers) / len(probe.teachers)
+    return ds, dr
+
+
+@SCORES.register("diswot")
+def diswot(model: nn.Module, probe: Probe) -> float:
+    """-(M_s + M_r): semantic plus relation distance to the teacher (DisWOT's search metric)."""
+    ds, dr = _distances(model, probe)
+    return -(ds + dr)
+
+
+@SCORES.register("diswot_semantic")
+def diswot_semantic(model: nn.Module, probe: Probe) -> float:
+    """-M_s alone: distance between teacher's and student's class-correlation of Grad-CAM weights."""
+    return -_distances(model, probe)[0]
+
+
+@SCORES.register("diswot_relation")
+def diswot_relation(model: nn.Module, probe: Probe) -> float:
+    """-M_r alone: distance between teacher's and student's sample-relation (Gram) matrices."""
+    return -_distances(model, probe)[1]
+
+
+def _ce_gradients(model: nn.Module, probe: Probe) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(weight, gradient) of every conv and linear weight after one CE backward pass."""
+    model.train()
+    model.zero_grad()
+    F.cross_entropy(model(probe.x), probe.y).backward()
+    return [(m.weight, m.weight.grad) for m in model.modules()
+            if isinstance(m, (nn.Conv2d, nn.Linear)) and m.weight.grad is not None]
+
+
+@SCORES.register("grad_norm")
+def grad_norm(model: nn.Module, probe: Probe) -> float:
+    """sum over layers of ||dL/dW||_2 (Abdelfattah et al. 2021)."""
+    grads = _ce_gradients(model, probe)
+    with torch.no_grad():
+        return float(sum(g.norm() for _, g in grads))
+
+
+@SCORES.register("snip")
+def snip(model: nn.Module, probe: Probe) -> float:
+    """sum |W * dL/dW|: connection sensitivity (Lee et al. 2019)."""
+    grads = _ce_gradients(model, probe)
+    with torch.no_grad():
+        return float(sum((w * g).abs().sum() for w, g in grads))
+
+
+@SCORES.register("synflow")
+def synflow(model: nn.Module, probe: Probe) -> float:
+    """log of sum W * dR/dW with R = sum of the output of the |W| network on an all-ones input
+    (Tanaka et al. 2020). Data-free; BN in eval mode at init is the identity, as the proxy
+    papers remove it; float64 and the log keep deep networks' products finite."""
+    model.double().eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.abs_()
+    model.zero_grad()
+    model(torch.ones_like(probe.x[:1], dtype=torch.float64)).sum().backward()
+    with torch.no_grad():
+        total = sum(float((p * p.grad).sum()) for p in model.parameters() if p.grad is not None)
+    return float(torch.tensor(total, dtype=torch.float64).clamp_min(1e-300).log())
+
+
+@SCORES.register("naswot")
+def naswot(model: nn.Module, probe: Probe) -> float:
+    """log|det K|, K = c c^T + (1 - c)(1 - c)^T over the binary codes c of every ReLU unit
+    (nn.ReLU modules) on the batch: how distinctly the untrained network separates its inputs
+    (Mellor et al. 2021)."""
+    codes: list[torch.Tensor] = []
+
+    def hook(_m: nn.Module, _i: tuple, out: torch.Tensor) -> None:
+        codes.append((out.detach().flatten(1) > 0).double())
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.ReLU)]
+    if not handles:
+        raise DistillnasError(f"{type(model).__name__} has no nn.ReLU module for naswot's activation codes")
+    model.train()
+    try:
+        with torch.no_grad():
+            model(probe.x)
+    finally:
+        for h in handles:
+            h.remove()
+    c = torch.cat(codes, dim=1)
+    k = c @ c.t() + (1 - c) @ (1 - c).t()
+    return float(torch.linalg.slogdet(k).logabsdet)
+
+
+@SCORES.register("params")
+def params(model: nn.Module, probe: Probe) -> float:
+    return float(count_params(model))
+
+
+@SCORES.register("macs")
+def macs(model: nn.Module, probe: Probe) -> float:
+    return float(count_macs(model, (1, *probe.x.shape[1:])))
+
+
+def check_scores(names: list[str], has_teacher_network: bool) -> None:
+    """Refuse unknown scores, and teacher-aware ones without a teacher network, before any work."""
+    for n in names:
+        SCORES.get(n)
+    needs = [n for n in names if n in TEACHER_SCORES]
+    if needs and not has_teacher_network:
+        raise DistillnasError(f"score {needs[0]!r} compares the student with a teacher network; give one "
+                              "(teacher.spec of checkpoints or teacher.arch), not a logits file, or drop it")
