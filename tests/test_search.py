@@ -91,11 +91,15 @@ KDAS_KILL = ["--config", "kdas_mnist5k", "--data.name=synthetic", "--space.backb
 GRID_SPACE = "--space.restrict={'b*.se': [0.0], 'b*.skip': ['id'], 'b*.width': [1.0], 'b*.depth': [0], 'b*.kernel': [3]}"
 
 
-@pytest.mark.parametrize("kind", ["akd", "kdas", "grid"])
+SCREEN = ["--evaluator.proxy.screen.score=diswot", "--evaluator.proxy.screen.factor=4",
+          "--evaluator.proxy.screen.batch_size=16"]
+
+
+@pytest.mark.parametrize("kind", ["akd", "kdas", "grid", "screen"])
 def test_sigkill_mid_batch_then_resume(tmp_path, teacher_dir, kind):
     run = tmp_path / "k"
-    if kind in ("akd", "grid"):
-        grid = ["--strategy.name=grid", GRID_SPACE] if kind == "grid" else []
+    if kind in ("akd", "grid", "screen"):
+        grid = ["--strategy.name=grid", GRID_SPACE] if kind == "grid" else SCREEN if kind == "screen" else []
         args = ["search", "--no-progress", *tiny_overrides(run, teacher_dir, trials=8, batch=4, extra=grid)]
     else:
         args = ["search", "--no-progress", f"--run_dir={run}", f"--teacher.spec=[{teacher_dir}]", *KDAS_KILL]
@@ -123,7 +127,15 @@ def test_sigkill_mid_batch_then_resume(tmp_path, teacher_dir, kind):
     assert done.returncode == 0, done.stderr[-2000:]
     after = rows(run)
     assert after[: len(before)] == before  # no finished trial lost or rewritten
-    assert sorted((b, s) for b, s, *_ in after) == [(b, s) for b in range(2) for s in range(4)]  # each exactly once
+    slots = 16 if kind == "screen" else 4  # a screen asks 4x the batch and trains its best quarter
+    assert sorted((b, s) for b, s, *_ in after) == [(b, s) for b in range(2) for s in range(slots)]  # each once
+    if kind == "screen":
+        store = TrialStore(run / "trials.sqlite")
+        kept, trials = store.screen_kept(), store.trials()
+        assert store.count_paid() == 8 and sum(t["status"] == "screened" for t in trials) == 24
+        for b in range(2):
+            out = [t["extra"]["screen"]["diswot"] for t in trials if t["batch"] == b and t["status"] == "screened"]
+            assert len(kept[b]) == 4 and min(kept[b].values()) >= max(out)  # the best quarter was trained
     final = torch.load(run / "strategy.pt", weights_only=True)
     # one tell per batch, plus (KDAS) the controller steps after each shared-weight phase
     steps = 1 if kind != "kdas" else 1 + load_search_config("kdas_mnist5k").evaluator.supernet.controller_steps

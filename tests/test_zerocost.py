@@ -171,3 +171,15 @@ def test_zerocost_evaluator_refuses_a_logits_teacher_before_any_work(tmp_path):
         run_search(cfg, progress=False)
     assert not (tmp_path / "run").exists()
     assert load_teacher([str(logits)], ds).has_features is False
+
+
+def test_a_teacher_score_screen_needs_a_distilling_proxy(tmp_path, teacher_dir):
+    cfg = load_search_config(None, tiny_overrides(tmp_path / "s", teacher_dir, extra=[
+        "--evaluator.proxy.loss.name=ce", "--evaluator.proxy.screen.score=diswot"]))
+    with pytest.raises(DistillnasError, match="screen.score='diswot' compares students with the teacher"):
+        run_search(cfg, progress=False)
+    assert not (tmp_path / "s").exists()
+    cfg = load_search_config(None, tiny_overrides(tmp_path / "s", teacher_dir, extra=[
+        "--evaluator.proxy.screen.score=synflw"]))
+    with pytest.raises(DistillnasError, match="unknown zero-cost score 'synflw'"):
+        run_search(cfg, progress=False)

@@ -36,7 +36,7 @@ class SearchProgress:
 
     def __init__(self, enabled: bool, total: int, store: TrialStore, reward: RewardConfig) -> None:
         self.enabled, self.total, self.reward = enabled, total, reward
-        self.done, self.reused = store.count_paid(), store.count() - store.count_paid()
+        self.done, self.reused = store.count_paid(), store.count_reused()
         self.best = max((trial_reward(t, reward) for t in store.trials("ok")), default=0.0)
         self.failed = 0
         self.progress: Progress | None = None
@@ -53,6 +53,8 @@ class SearchProgress:
         return self
 
     def update(self, r: dict[str, Any]) -> None:
+        if r["status"] == "screened":
+            return
         if "reused_from" in r.get("extra", {}):
             self.reused += 1
         else:

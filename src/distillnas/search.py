@@ -110,7 +110,7 @@ def run_search(cfg: SearchConfig, console: Console | None = None, progress: bool
     best, extra = evaluator.select(strategy, store.trials())
     run.write_best({"space": space.config(), "reward": cfg.reward.model_dump(), **extra, "archs": best})
     outcome = SearchOutcome(run.path, store.count_paid(), evaluated, best, time.perf_counter() - start,
-                            failures=failure_summary(store), reused=store.count() - store.count_paid(),
+                            failures=failure_summary(store), reused=store.count_reused(),
                             converged=converged, reward=cfg.reward)
     store.close()
     return outcome
@@ -132,14 +132,16 @@ def _loop(cfg: SearchConfig, space: SearchSpace, run: RunDir, store: TrialStore,
                 return evaluated, True
             if evaluator.before_batch(strategy, b):
                 run.save_strategy(strategy, b, "trained")
-            archs = [space.validate(a) for a in strategy.ask(min(cfg.search.batch_size, left))]
+            archs = [space.validate(a) for a in strategy.ask(min(cfg.search.batch_size, left) * evaluator.oversample)]
             store.add_batch(b, archs)
             run.save_strategy(strategy, b, "asked")
+        _screen(store, b, archs, space, evaluator)
         evaluated += _run_batch(store, b, archs, space, evaluator, executor, cfg, bar)
         if saved_at != (b, "told"):  # a kill between saving 'told' and marking it: told already
             results = store.batch_results(b)
             feedback = trial_objectives if getattr(strategy, "objectives", 1) == 2 else trial_reward
-            strategy.tell(archs, [feedback(results[i], cfg.reward) for i in range(len(archs))])
+            told = [i for i in range(len(archs)) if results[i]["status"] != "screened"]
+            strategy.tell([archs[i] for i in told], [feedback(results[i], cfg.reward) for i in told])
             run.save_strategy(strategy, b, "told")
             store.add_batch_stats(b, strategy.stats())
         store.mark_told(b)
@@ -149,8 +151,34 @@ def _loop(cfg: SearchConfig, space: SearchSpace, run: RunDir, store: TrialStore,
 def _converged(store: TrialStore, cfg: SearchConfig) -> bool:
     """The policy proposes only what is stored: `patience` batches in a row of repeats, or more
     free repeats than `max_repeats` x trials (a trickle of new archs must not spin forever)."""
-    repeats = store.count() - store.count_paid()
+    repeats = store.count_reused()
     return store.stale_batches() >= cfg.search.patience or repeats >= cfg.search.max_repeats * cfg.search.trials
+
+
+def _screen(store: TrialStore, b: int, archs: list, space: SearchSpace, evaluator: Evaluator) -> None:
+    """Over-sampled batch: score the new archs with the evaluator's cheap screen and store all
+    but the best 1/k as 'screened' (free, never trained, not told), in one transaction. The
+    scores are deterministic, so a batch killed before this pass is screened the same way on
+    resume, and one killed after it is not screened twice."""
+    k = evaluator.oversample
+    done = store.batch_results(b)
+    if k <= 1 or any(r["status"] == "screened" for r in done.values()):
+        return
+    first: dict[str, int] = {}
+    for slot, tokens in enumerate(archs):
+        arch = space.to_string(tokens)
+        if slot not in done and arch not in first and store.find(arch) is None:
+            first[arch] = slot
+    keep = -(-len(archs) // k)  # the batch the strategy would have asked for without the screen
+    if len(first) <= keep:
+        return
+    slots = list(first.values())
+    scores = evaluator.screen([archs[s] for s in slots])
+    ranked = sorted(range(len(slots)), key=lambda i: -scores[i]["value"])
+    store.add_trials(b, {slots[i]: {"arch": space.to_string(archs[slots[i]]), "tokens": list(archs[slots[i]]),
+                                    "status": "screened", "wall_s": scores[i]["wall_s"],
+                                    "extra": {"screen": {scores[i]["score"]: scores[i]["value"]}}}
+                         for i in ranked[keep:]}, kept={slots[i]: scores[i]["value"] for i in ranked[:keep]})
 
 
 def _run_batch(store: TrialStore, b: int, archs: list, space: SearchSpace, evaluator: Evaluator,
@@ -226,7 +254,7 @@ def finished_readonly(cfg: SearchConfig, run: RunDir, space: SearchSpace, start:
 
 def failure_summary(store: TrialStore) -> dict[str, Any]:
     """Counts of trials by status other than ok, and the first error (for the closing message)."""
-    bad = [t for t in store.trials() if t["status"] != "ok"]
+    bad = [t for t in store.trials() if t["status"] not in ("ok", "screened")]
     counts: dict[str, int] = {}
     for t in bad:
         counts[t["status"]] = counts.get(t["status"], 0) + 1

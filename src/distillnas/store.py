@@ -96,6 +96,11 @@ class TrialStore:
     def add_batch_stats(self, batch: int, stats: dict[str, float]) -> None:
         self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (f"batch/{batch}", to_json(stats)))
 
+    def screen_kept(self) -> dict[int, dict[int, float]]:
+        """batch -> {slot: screen score} of the archs a zero-cost screen let through."""
+        rows = self.db.execute("SELECT key, value FROM meta WHERE key LIKE 'screen/%'").fetchall()
+        return dict(sorted((int(k.split("/")[1]), {int(s): v for s, v in json.loads(v).items()}) for k, v in rows))
+
     def batch_stats(self) -> dict[int, dict[str, float]]:
         rows = self.db.execute("SELECT key, value FROM meta WHERE key LIKE 'batch/%'").fetchall()
         return dict(sorted((int(k.split("/")[1]), json.loads(v)) for k, v in rows))
@@ -173,15 +178,37 @@ class TrialStore:
             return []
         return [dict(zip(cols, r)) for r in rows]
 
+    def add_trials(self, batch: int, results: dict[int, dict[str, Any]], kept: dict[int, float] | None = None) -> None:
+        """Several trials of one batch in one transaction: all stored or none (a screening pass);
+        `kept`: the screen's scores of the slots it let through (meta 'screen/<batch>')."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            for slot, r in results.items():
+                self.add_trial(batch, slot, r)
+            if kept is not None:
+                self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (f"screen/{batch}", to_json(kept)))
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
     def count_paid(self) -> int:
-        """Trials actually evaluated: repeats of a stored arch (extra.reused_from) are free."""
+        """Trials actually evaluated: repeats of a stored arch (extra.reused_from) are free, and
+        so are candidates a zero-cost screen turned away (status 'screened')."""
         return int(self.db.execute(
-            "SELECT COUNT(*) FROM trials WHERE json_extract(extra, '$.reused_from') IS NULL").fetchone()[0])
+            "SELECT COUNT(*) FROM trials WHERE json_extract(extra, '$.reused_from') IS NULL "
+            "AND status != 'screened'").fetchone()[0])
+
+    def count_reused(self) -> int:
+        """Repeats of a stored arch: told to the strategy, not paid for."""
+        return int(self.db.execute(
+            "SELECT COUNT(*) FROM trials WHERE json_extract(extra, '$.reused_from') IS NOT NULL").fetchone()[0])
 
     def stale_batches(self) -> int:
         """How many of the last told batches, in a row, evaluated nothing new (only repeats)."""
         rows = self.db.execute(
-            "SELECT b.batch, SUM(json_extract(t.extra, '$.reused_from') IS NULL) FROM batches b "
+            "SELECT b.batch, SUM(json_extract(t.extra, '$.reused_from') IS NULL AND t.status != 'screened') "
+            "FROM batches b "
             "JOIN trials t ON t.batch = b.batch WHERE b.told = 1 GROUP BY b.batch ORDER BY b.batch DESC").fetchall()
         n = 0
         for _, paid in rows:

@@ -57,17 +57,19 @@ def finals_by_arch(run: RunData) -> dict[str, dict[str, list[float]]]:
 
 def in_progress(run: RunData) -> bool:
     """No best.yaml yet, or fewer paid trials than the budget: the search is still running (or was stopped)."""
-    paid = sum("reused_from" not in t["extra"] for t in run.trials)
+    paid = sum("reused_from" not in t["extra"] and t["status"] != "screened" for t in run.trials)
     return not run.best.get("archs") or paid < run.config.search.trials
 
 
 def run_section(run: RunData, out: Path) -> str:
     stem = run.name
     rewards = run.rewards()
-    paid = sum("reused_from" not in t["extra"] for t in run.trials)
+    paid = sum("reused_from" not in t["extra"] and t["status"] != "screened" for t in run.trials)
+    screened = sum(t["status"] == "screened" for t in run.trials)
     summary = [{"state": "in progress" if in_progress(run) else "finished",
                 "trials": f"{paid} of {run.config.search.trials}", "ok": len(run.ok),
-                "failed": len(run.trials) - len(run.ok), "best reward": float(rewards.max()),
+                "failed": len(run.trials) - len(run.ok) - screened, "screened out": screened,
+                "best reward": float(rewards.max()),
                 "guided by": run.guided_by, "target": run.config.reward.describe()}]
     archs = run.best.get("archs") or select_best(run.trials, run.config.reward, run.config.search.top_k)
     best = [{"#": i + 1, "reward": a.get("reward", 0.0), "top-1 (%)": 100 * a["accuracy"], "params": a["params"],

@@ -75,7 +75,7 @@ def export_table(run_dir: str | Path) -> tuple[BenchmarkTable, int]:
             "loss": loss.model_dump() if loss else f"{cfg.evaluator.name}: {cfg.evaluator.table}",
             "proxy": cfg.evaluator.proxy.model_dump(exclude={"loss"}) if loss else {},
             "source": str(run), "date": datetime.date.today().isoformat(), "columns": " ".join(columns)}
-    left_out = sum(t["status"] != "ok" for t in trials)
+    left_out = sum(t["status"] not in ("ok", "screened") for t in trials)
     return BenchmarkTable(meta, columns, rows), left_out
 
 

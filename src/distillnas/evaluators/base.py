@@ -7,6 +7,7 @@
   check_teacher(cfg, t)      class method: refuse a given teacher the evaluator cannot use
   Evaluator(cfg, space, run) then prepare(teacher, loaded): per-process state, saved state
   before_batch(strategy, b)  before batch b is asked for (the supernet trains shared weights)
+  oversample, screen(archs)  a batch asked k times larger is cut to its best 1/k by a cheap score
   task()                     (function, first argument): the executor calls
                              function(first, tokens, seed) -> TrialResult for each arch
   select(strategy, trials)   the final archs (and facts for best.yaml) after the loop
@@ -156,6 +157,16 @@ class Evaluator(ABC):
 
     def before_batch(self, strategy: Any, batch: int) -> None:
         """Called before batch `batch` is asked for; nothing by default."""
+
+    @property
+    def oversample(self) -> int:
+        """k: the loop asks the strategy for k times the batch and trains the best 1/k by `screen`."""
+        return 1
+
+    def screen(self, archs: list[tuple[int, ...]]) -> list[dict[str, Any]]:
+        """{score, value, wall_s} per arch (higher value = more promising); only called when
+        `oversample` > 1."""
+        raise SetupError(f"evaluator {type(self).__name__} has no screen (its oversample is 1)")
 
     def task(self) -> tuple[Callable[..., TrialResult], Any]:
         """(function, first argument): the executor calls function(first, tokens, seed)."""

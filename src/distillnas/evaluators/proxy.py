@@ -2,15 +2,30 @@
 CE) and score it on mini-val."""
 from __future__ import annotations
 
+import time
 from typing import Any, Literal
 
 from pydantic import Field
 
-from ..distill import LossConfig
-from ..section import validate
+from ..distill import LossConfig, build_loss
+from ..errors import DistillnasError
+from ..section import Section, validate
+from ..spaces import SearchSpace
 from ..training import TrainConfig, train_student
 from ..training.config import OptimConfig
+from ..zerocost import SCORES, TEACHER_SCORES, make_probe, score_model, teacher_modules
 from .base import EVALUATORS, EvalContext, Evaluator, EvaluatorSection, TrialResult, load_setup, measure_costs
+
+
+class ScreenConfig(Section):
+    """Zero-cost pre-screening: the strategy's batch is asked `factor` times larger, every new arch
+    is scored at initialisation, and only the best 1/factor are proxy-trained; the others are
+    stored as 'screened' with their score (free, not told to the strategy)."""
+
+    score: str | None = None  # a distillnas.zerocost score (e.g. diswot); None: no screening
+    factor: int = Field(4, ge=2)
+    batch_size: int = Field(64, ge=2)  # images in the probe batch
+    seed: int = Field(0, ge=0)  # the probe batch and the initial weights scored
 
 
 class ProxyConfig(OptimConfig):
@@ -26,6 +41,7 @@ class ProxyConfig(OptimConfig):
     # train each arch once per listed seed and score the mean (a benchmark table keeps every
     # seed, so its noise floor can be measured); None: one run seeded by the trial
     seeds: list[int] | None = Field(None, min_length=1)
+    screen: ScreenConfig = ScreenConfig()
 
 
 class ProxyEvaluatorConfig(EvaluatorSection):
@@ -36,8 +52,45 @@ class ProxyEvaluatorConfig(EvaluatorSection):
 @EVALUATORS.register("proxy")
 class ProxyEvaluator(Evaluator):
     @classmethod
+    def check(cls, cfg: Any, space: SearchSpace) -> None:
+        score = cfg.evaluator.proxy.screen.score
+        if score is None:
+            return
+        SCORES.get(score)
+        if score in TEACHER_SCORES and not build_loss(cfg.evaluator.proxy.loss.name).needs_teacher:
+            raise DistillnasError(f"evaluator.proxy.screen.score={score!r} compares students with the teacher, but "
+                                  f"evaluator.proxy.loss.name={cfg.evaluator.proxy.loss.name!r} uses none; screen "
+                                  "with a teacher-free score (e.g. naswot) or distil")
+
+    @classmethod
     def loss_spec(cls, cfg: Any) -> tuple[str, str]:
         return cfg.evaluator.proxy.loss.name, "evaluator.proxy.loss.name"
+
+    @classmethod
+    def check_teacher(cls, cfg: Any, teacher: Any) -> None:
+        if cfg.evaluator.proxy.screen.score in TEACHER_SCORES and not teacher_modules(teacher):
+            raise DistillnasError(f"evaluator.proxy.screen.score={cfg.evaluator.proxy.screen.score!r} needs the "
+                                  "teacher network; a logits-file teacher has none (give checkpoints)")
+
+    @property
+    def oversample(self) -> int:
+        s = self.cfg.evaluator.proxy.screen
+        return s.factor if s.score else 1
+
+    def screen(self, archs: list[tuple[int, ...]]) -> list[dict[str, Any]]:
+        """Each arch's zero-cost score, in this process (about a second each on a CPU)."""
+        s, st = self.cfg.evaluator.proxy.screen, load_setup(self.ctx)
+        ds, splits = st["data"]
+        if "screen_probe" not in st:
+            st["screen_probe"] = make_probe(ds, splits, st["teacher"], s.batch_size, s.seed,
+                                            with_teacher=s.score in TEACHER_SCORES)
+        out = []
+        for tokens in archs:
+            start = time.perf_counter()
+            v = score_model(lambda: self.space.build(tokens, ds.num_classes, ds.in_channels, ds.input_size),
+                            [s.score], st["screen_probe"], s.seed)[s.score]
+            out.append({"score": s.score, "value": v, "wall_s": time.perf_counter() - start})
+        return out
 
     @staticmethod
     def run(ctx: EvalContext, tokens: tuple[int, ...], seed: int) -> TrialResult:
