@@ -95,11 +95,14 @@ SCREEN = ["--evaluator.proxy.screen.score=diswot", "--evaluator.proxy.screen.fac
           "--evaluator.proxy.screen.batch_size=16"]
 
 
-@pytest.mark.parametrize("kind", ["akd", "kdas", "grid", "screen"])
+FIDELITY = ["--evaluator.proxy.fidelity.epochs=[1, 2]", "--evaluator.proxy.fidelity.eta=2"]
+
+
+@pytest.mark.parametrize("kind", ["akd", "kdas", "grid", "screen", "fidelity"])
 def test_sigkill_mid_batch_then_resume(tmp_path, teacher_dir, kind):
     run = tmp_path / "k"
-    if kind in ("akd", "grid", "screen"):
-        grid = ["--strategy.name=grid", GRID_SPACE] if kind == "grid" else SCREEN if kind == "screen" else []
+    if kind in ("akd", "grid", "screen", "fidelity"):
+        grid = {"grid": ["--strategy.name=grid", GRID_SPACE], "screen": SCREEN, "fidelity": FIDELITY}.get(kind, [])
         args = ["search", "--no-progress", *tiny_overrides(run, teacher_dir, trials=8, batch=4, extra=grid)]
     else:
         args = ["search", "--no-progress", f"--run_dir={run}", f"--teacher.spec=[{teacher_dir}]", *KDAS_KILL]
@@ -112,7 +115,8 @@ def test_sigkill_mid_batch_then_resume(tmp_path, teacher_dir, kind):
             n = len(rows(run)) if (run / "trials.sqlite").exists() else 0
         except sqlite3.OperationalError:  # the child is still creating the store's tables
             n = 0
-        if (n % 4 in (1, 2, 3) if kind != "kdas" else 0 < n < 8):  # inside a batch / between batches
+        inside = {"kdas": 0 < n < 8, "fidelity": n in (4, 5)}.get(kind, n % 4 in (1, 2, 3))  # mid batch / bracket
+        if inside:
             proc.send_signal(signal.SIGKILL)
             killed_at = n
             break
@@ -128,6 +132,11 @@ def test_sigkill_mid_batch_then_resume(tmp_path, teacher_dir, kind):
     after = rows(run)
     assert after[: len(before)] == before  # no finished trial lost or rewritten
     slots = 16 if kind == "screen" else 4  # a screen asks 4x the batch and trains its best quarter
+    if kind == "fidelity":  # 8 evaluations: 4 archs at 1 epoch, their best 2 continued to 2; then 1 + 1
+        assert sorted((b, s) for b, s, *_ in after) == [(0, s) for s in range(6)] + [(1, 0), (1, 1), (1, 2)]
+        promoted = [t for t in TrialStore(run / "trials.sqlite").trials() if t["extra"].get("rung") == 1]
+        assert len(promoted) == 3 and all(t["extra"]["continued"] for t in promoted)
+        return
     assert sorted((b, s) for b, s, *_ in after) == [(b, s) for b in range(2) for s in range(slots)]  # each once
     if kind == "screen":
         store = TrialStore(run / "trials.sqlite")

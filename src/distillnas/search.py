@@ -11,6 +11,7 @@ A kill at any point loses no finished trial, and a restart evaluates only missin
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,13 +133,13 @@ def _loop(cfg: SearchConfig, space: SearchSpace, run: RunDir, store: TrialStore,
                 return evaluated, True
             if evaluator.before_batch(strategy, b):
                 run.save_strategy(strategy, b, "trained")
-            archs = [space.validate(a) for a in strategy.ask(min(cfg.search.batch_size, left) * evaluator.oversample)]
+            archs = [space.validate(a) for a in strategy.ask(evaluator.ask_size(b, min(cfg.search.batch_size, left)))]
             store.add_batch(b, archs)
             run.save_strategy(strategy, b, "asked")
         _screen(store, b, archs, space, evaluator)
         evaluated += _run_batch(store, b, archs, space, evaluator, executor, cfg, bar)
         if saved_at != (b, "told"):  # a kill between saving 'told' and marking it: told already
-            results = store.batch_results(b)
+            results = _told_results(store, b, len(archs), evaluator, cfg)
             feedback = trial_objectives if getattr(strategy, "objectives", 1) == 2 else trial_reward
             told = [i for i in range(len(archs)) if results[i]["status"] != "screened"]
             strategy.tell([archs[i] for i in told], [feedback(results[i], cfg.reward) for i in told])
@@ -167,7 +168,7 @@ def _screen(store: TrialStore, b: int, archs: list, space: SearchSpace, evaluato
     first: dict[str, int] = {}
     for slot, tokens in enumerate(archs):
         arch = space.to_string(tokens)
-        if slot not in done and arch not in first and store.find(arch) is None:
+        if slot not in done and arch not in first and store.find(arch, evaluator.rungs(b)[0]) is None:
             first[arch] = slot
     keep = -(-len(archs) // k)  # the batch the strategy would have asked for without the screen
     if len(first) <= keep:
@@ -181,8 +182,79 @@ def _screen(store: TrialStore, b: int, archs: list, space: SearchSpace, evaluato
                          for i in ranked[keep:]}, kept={slots[i]: scores[i]["value"] for i in ranked[:keep]})
 
 
+def _seed(cfg: SearchConfig, b: int, slot: int) -> int:
+    return cfg.strategy.seed * 100_003 + b * 1000 + slot
+
+
+def _promotions(store: TrialStore, b: int, n: int, evaluator: Evaluator,
+                reward: RewardConfig) -> list[dict[int, int]]:
+    """The bracket of batch b as far as its stored results decide it: per rung after the first,
+    {slot: the slot of rung 0 it continues}. The best ceil(k / eta) of a rung's k archs by reward
+    (ties: the earlier slot) go on; deterministic, so a resumed batch promotes the same archs."""
+    rungs, results = evaluator.rungs(b), store.batch_results(b)
+    if len(rungs) < 2 or any(s not in results for s in range(n)):
+        return []
+    alive = {s: s for s in range(n) if results[s]["status"] != "screened"}
+    out: list[dict[int, int]] = []
+    offset = n
+    for _ in rungs[1:]:
+        if any(s not in results for s in alive):
+            break  # the rung is unfinished: no promotion yet
+        k = math.ceil(len(alive) / evaluator.eta)
+        ok = sorted((s for s in alive if results[s]["status"] == "ok"), key=lambda s: (-trial_reward(results[s], reward), s))
+        alive = {offset + i: alive[s] for i, s in enumerate(ok[:k])}
+        out.append(alive)
+        offset += k
+    return out
+
+
+def _told_results(store: TrialStore, b: int, n: int, evaluator: Evaluator, cfg: SearchConfig) -> dict[int, dict]:
+    """Per slot of rung 0, the result the strategy is told: the highest rung the arch reached
+    (or its first rung, when the evaluator says so)."""
+    results = store.batch_results(b)
+    told = {s: results[s] for s in range(n)}
+    if not getattr(evaluator, "tell_first", False):
+        for rung in _promotions(store, b, n, evaluator, cfg.reward):
+            told.update({origin: results[s] for s, origin in rung.items() if s in results})
+    return told
+
+
 def _run_batch(store: TrialStore, b: int, archs: list, space: SearchSpace, evaluator: Evaluator,
                executor: Executor | None, cfg: SearchConfig, bar: SearchProgress) -> int:
+    """Evaluate batch b's first rung, then (successive halving) promote and continue its best
+    archs rung by rung; returns how many evaluations were paid."""
+    rungs = evaluator.rungs(b)
+    paid = _run_first_rung(store, b, archs, space, evaluator, executor, cfg, bar, rungs[0])
+    for r in range(1, len(rungs)):
+        promoted = _promotions(store, b, len(archs), evaluator, cfg.reward)
+        if len(promoted) < r:
+            raise DistillnasError(f"batch {b}: rung {r} cannot start, rung {r - 1} is unfinished")
+        done = store.batch_results(b)
+        todo = [s for s in promoted[r - 1] if s not in done]
+        if not todo:
+            continue
+        _need(executor, b, todo)
+        fn, first_arg = evaluator.task(rungs[r], rungs[r - 1])
+        origin = promoted[r - 1]
+        items = [(first_arg, archs[origin[s]], _seed(cfg, b, origin[s])) for s in todo]
+        for i, result in executor.map(fn, items):  # type: ignore[union-attr]
+            res = result.as_dict()
+            res["extra"].update(origin=origin[todo[i]], rung=r)
+            store.add_trial(b, todo[i], res)
+            bar.update(res)
+        paid += len(todo)
+    return paid
+
+
+def _need(executor: Executor | None, b: int, todo: list[int]) -> None:
+    if executor is None:
+        raise DistillnasError(f"batch {b} has {len(todo)} unevaluated trials but the budget is spent; "
+                              "raise search.trials to finish it")
+
+
+def _run_first_rung(store: TrialStore, b: int, archs: list, space: SearchSpace, evaluator: Evaluator,
+                    executor: Executor | None, cfg: SearchConfig, bar: SearchProgress,
+                    fidelity: float | None) -> int:
     """Evaluate the slots of batch b that have no stored result and return how many were paid.
 
     A repeat - of an arch stored before, or of one earlier in this batch - is free: its
@@ -198,7 +270,7 @@ def _run_batch(store: TrialStore, b: int, archs: list, space: SearchSpace, evalu
         if slot in done:
             first.setdefault(arch, slot)
             continue
-        seen = store.find(arch) if reuse else None
+        seen = store.find(arch, fidelity) if reuse else None
         if seen is not None:
             _store_copy(store, b, slot, seen, bar)
         elif reuse and arch in first:
@@ -207,13 +279,10 @@ def _run_batch(store: TrialStore, b: int, archs: list, space: SearchSpace, evalu
             first[arch] = slot
             todo.append(slot)
     if todo:
-        if executor is None:
-            raise DistillnasError(f"batch {b} has {len(todo)} unevaluated trials but the budget is spent; "
-                                  "raise search.trials to finish it")
-        fn, first_arg = evaluator.task()
-        seed0 = cfg.strategy.seed * 100_003
-        items = [(first_arg, archs[slot], seed0 + b * 1000 + slot) for slot in todo]
-        for i, result in executor.map(fn, items):
+        _need(executor, b, todo)
+        fn, first_arg = evaluator.task(fidelity) if fidelity is not None else evaluator.task()
+        items = [(first_arg, archs[slot], _seed(cfg, b, slot)) for slot in todo]
+        for i, result in executor.map(fn, items):  # type: ignore[union-attr]
             r = result.as_dict()
             store.add_trial(b, todo[i], r)
             bar.update(r)

@@ -158,9 +158,15 @@ class TrialStore:
     def trials(self, status: str | None = None) -> list[dict[str, Any]]:
         return self._rows("WHERE status = ?", (status,)) if status else self._rows()
 
-    def find(self, arch: str) -> dict[str, Any] | None:
-        """The first finished, successful trial of this arch (to reuse instead of retraining)."""
-        rows = self._rows("WHERE arch = ? AND status = 'ok'", (arch,), limit=1)
+    def find(self, arch: str, fidelity: float | None = None) -> dict[str, Any] | None:
+        """The first finished, successful trial of this arch (to reuse instead of retraining), at
+        `fidelity` (extra.fidelity: proxy epochs of a multi-fidelity run; None: a run without)."""
+        if fidelity is None:
+            rows = self._rows("WHERE arch = ? AND status = 'ok' AND json_extract(extra, '$.fidelity') IS NULL",
+                              (arch,), limit=1)
+        else:
+            rows = self._rows("WHERE arch = ? AND status = 'ok' AND json_extract(extra, '$.fidelity') = ?",
+                              (arch, float(fidelity)), limit=1)
         return rows[0] if rows else None
 
     # --- final trainings (train --from-run) ---------------------------------------------

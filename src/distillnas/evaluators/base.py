@@ -8,6 +8,7 @@
   Evaluator(cfg, space, run) then prepare(teacher, loaded): per-process state, saved state
   before_batch(strategy, b)  before batch b is asked for (the supernet trains shared weights)
   oversample, screen(archs)  a batch asked k times larger is cut to its best 1/k by a cheap score
+  ask_size(b, n), rungs(b)   how many archs batch b asks for, and its fidelities (successive halving)
   task()                     (function, first argument): the executor calls
                              function(first, tokens, seed) -> TrialResult for each arch
   select(strategy, trials)   the final archs (and facts for best.yaml) after the loop
@@ -72,10 +73,16 @@ class EvalContext:
     device: str = "auto"
     threads: int = 0
     channels_last: str = "auto"
+    # multi-fidelity: this rung's fidelity and the one it continues from (0: none), and where
+    # the rungs leave their training state; not part of `key` (one dataset and teacher per process)
+    fidelity: float = 0.0
+    resume_fidelity: float = 0.0
+    state_dir: str = ""
 
     @property
     def key(self) -> str:
-        parts = {k: v.model_dump_json() if isinstance(v, BaseModel) else repr(v) for k, v in vars(self).items()}
+        parts = {k: v.model_dump_json() if isinstance(v, BaseModel) else repr(v) for k, v in vars(self).items()
+                 if k not in ("fidelity", "resume_fidelity")}
         return hashlib.sha1(repr(sorted(parts.items())).encode()).hexdigest()
 
 
@@ -168,8 +175,20 @@ class Evaluator(ABC):
         `oversample` > 1."""
         raise SetupError(f"evaluator {type(self).__name__} has no screen (its oversample is 1)")
 
-    def task(self) -> tuple[Callable[..., TrialResult], Any]:
-        """(function, first argument): the executor calls function(first, tokens, seed)."""
+    def rungs(self, batch: int) -> list[float | None]:
+        """The fidelities batch `batch` is evaluated at, in order: the best 1/eta of each rung go
+        on to the next (successive halving). [None]: one fidelity, no halving."""
+        return [None]
+
+    eta: ClassVar[int] = 3
+
+    def ask_size(self, batch: int, n: int) -> int:
+        """How many archs to ask the strategy for, when the search wants n evaluated now."""
+        return n * self.oversample
+
+    def task(self, fidelity: float | None = None, resume: float | None = None) -> tuple[Callable[..., TrialResult], Any]:
+        """(function, first argument): the executor calls function(first, tokens, seed); with
+        multi-fidelity, for the rung at `fidelity` continuing from the rung at `resume`."""
         return evaluate_trial, self.ctx
 
     def select(self, strategy: Any, trials: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, Any]]:

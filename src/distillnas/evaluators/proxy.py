@@ -2,10 +2,14 @@
 CE) and score it on mini-val."""
 from __future__ import annotations
 
+import hashlib
+import math
 import time
-from typing import Any, Literal
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Callable, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from ..distill import LossConfig, build_loss
 from ..errors import DistillnasError
@@ -14,7 +18,8 @@ from ..spaces import SearchSpace
 from ..training import TrainConfig, train_student
 from ..training.config import OptimConfig
 from ..zerocost import SCORES, TEACHER_SCORES, make_probe, score_model, teacher_modules
-from .base import EVALUATORS, EvalContext, Evaluator, EvaluatorSection, TrialResult, load_setup, measure_costs
+from .base import (EVALUATORS, EvalContext, Evaluator, EvaluatorSection, TrialResult, evaluate_trial, load_setup,
+                   measure_costs)
 
 
 class ScreenConfig(Section):
@@ -26,6 +31,37 @@ class ScreenConfig(Section):
     factor: int = Field(4, ge=2)
     batch_size: int = Field(64, ge=2)  # images in the probe batch
     seed: int = Field(0, ge=0)  # the probe batch and the initial weights scored
+
+
+class FidelityConfig(Section):
+    """Multi-fidelity proxy training (Li et al., "Hyperband", JMLR 2018; successive halving from
+    Jamieson & Talwalkar, AISTATS 2016). Every batch is a bracket: its archs are trained to the
+    first rung's epochs, the best 1/eta go on to the next rung, and so on. A promoted arch
+    continues from its saved state; the lr schedule always spans the last rung's epochs, so
+    continuing to a rung is the same run (bit for bit) as training to it from the start."""
+
+    epochs: list[int] | None = None  # the rungs, e.g. [1, 3, 9]; None: one fidelity (proxy.epochs)
+    eta: int = Field(3, ge=2)
+    # sh: every batch starts at the first rung; hyperband: batches cycle through Hyperband's
+    # brackets (start at rung s, with proportionally fewer archs), hedging against a first rung
+    # too short to rank archs
+    mode: Literal["sh", "hyperband"] = "sh"
+    # what the strategy is told for each arch: its reward at the highest rung it reached, or at
+    # the first rung (one fidelity for every arch)
+    tell: Literal["highest", "first"] = "highest"
+
+    @field_validator("epochs")
+    @classmethod
+    def _increasing(cls, v: list[int] | None) -> list[int] | None:
+        if v is not None and (len(v) < 2 or any(e < 1 for e in v) or any(b <= a for a, b in zip(v, v[1:]))):
+            raise ValueError(f"fidelity.epochs must be two or more increasing whole epochs >= 1, got {v}")
+        return v
+
+
+def state_file(state_dir: str, arch: str, seed: int, epochs: float) -> Path:
+    """Where a multi-fidelity training of (arch, seed) leaves its state after `epochs`."""
+    digest = hashlib.sha1(arch.encode()).hexdigest()[:20]
+    return Path(state_dir) / f"{digest}-seed{seed}-e{epochs:g}.pt"
 
 
 class ProxyConfig(OptimConfig):
@@ -42,6 +78,7 @@ class ProxyConfig(OptimConfig):
     # seed, so its noise floor can be measured); None: one run seeded by the trial
     seeds: list[int] | None = Field(None, min_length=1)
     screen: ScreenConfig = ScreenConfig()
+    fidelity: FidelityConfig = FidelityConfig()
 
 
 class ProxyEvaluatorConfig(EvaluatorSection):
@@ -77,6 +114,56 @@ class ProxyEvaluator(Evaluator):
         s = self.cfg.evaluator.proxy.screen
         return s.factor if s.score else 1
 
+    def before_batch(self, strategy: Any, batch: int) -> None:
+        """A new bracket: the saved states of earlier brackets are never continued again."""
+        states = self.run.path / "fidelity"
+        if states.is_dir():
+            for f in states.glob("*.pt"):
+                f.unlink(missing_ok=True)
+
+    @property
+    def tell_first(self) -> bool:
+        return self.cfg.evaluator.proxy.fidelity.tell == "first"
+
+    @property
+    def eta(self) -> int:  # type: ignore[override]
+        return self.cfg.evaluator.proxy.fidelity.eta
+
+    def _bracket(self, batch: int) -> int:
+        """Hyperband's s for this batch (rungs skipped at the start); 0 for successive halving."""
+        f = self.cfg.evaluator.proxy.fidelity
+        if f.epochs is None or f.mode == "sh":
+            return 0
+        return batch % len(f.epochs)
+
+    def rungs(self, batch: int) -> list[float | None]:
+        f = self.cfg.evaluator.proxy.fidelity
+        return [None] if f.epochs is None else [float(e) for e in f.epochs[self._bracket(batch):]]
+
+    def ask_size(self, batch: int, n: int) -> int:
+        """Hyperband's bracket sizes: n_s = n (s_max + 1) / (s + 1) eta^(s - s_max) archs for the
+        bracket with s + 1 rungs, so every bracket spends about the same epochs."""
+        f, skipped = self.cfg.evaluator.proxy.fidelity, self._bracket(batch)
+        if skipped:
+            s_max = len(f.epochs) - 1
+            s = s_max - skipped
+            n = max(1, math.ceil(n * (s_max + 1) / (s + 1) * f.eta ** (s - s_max)))
+        return n * self.oversample
+
+    def task(self, fidelity: float | None = None, resume: float | None = None) -> tuple[Callable[..., TrialResult], Any]:
+        if fidelity is None:
+            return super().task()
+        return evaluate_trial, replace(self.ctx, fidelity=fidelity, resume_fidelity=resume or 0.0,
+                                       state_dir=str(self.run.path / "fidelity"))
+
+    def select(self, strategy: Any, trials: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """With multi-fidelity, the best archs among those trained to the last rung."""
+        f = self.cfg.evaluator.proxy.fidelity
+        if f.epochs is not None:
+            top = [t for t in trials if t["extra"].get("fidelity") == float(f.epochs[-1])]
+            trials = top or trials
+        return super().select(strategy, trials)
+
     def screen(self, archs: list[tuple[int, ...]]) -> list[dict[str, Any]]:
         """Each arch's zero-cost score, in this process (about a second each on a CPU)."""
         s, st = self.cfg.evaluator.proxy.screen, load_setup(self.ctx)
@@ -100,16 +187,30 @@ class ProxyEvaluator(Evaluator):
         arch = space.to_string(tokens)
         _, costs, spread = measure_costs(space, tokens, arch, (ds.in_channels, ds.input_size, ds.input_size),
                                          ds.num_classes, st["latency"])
+        optim = p.model_dump(include=set(OptimConfig.model_fields))
+        if ctx.fidelity:
+            optim["epochs"] = ctx.fidelity
         cfg = validate(TrainConfig, {
-            "optim": p.model_dump(include=set(OptimConfig.model_fields)), "loss": p.loss.model_dump(),
+            "optim": optim, "loss": p.loss.model_dump(),
             "augment": p.augment, "teacher_views": p.teacher_views, "device": ctx.device,
             "channels_last": ctx.channels_last})
-        runs = [train_student(arch, cfg, ds, splits, teacher=st["teacher"], cache=st["cache"], seed=s,
-                              train_split="minitrain", eval_splits=("minival",), space=space.config())
-                for s in (p.seeds or [seed])]
+        last = float(p.fidelity.epochs[-1]) if ctx.fidelity and p.fidelity.epochs else None
+        runs = []
+        for s in (p.seeds or [seed]):
+            resume = state_file(ctx.state_dir, arch, s, ctx.resume_fidelity) if ctx.resume_fidelity else None
+            save = state_file(ctx.state_dir, arch, s, ctx.fidelity) if last and ctx.fidelity < last else None
+            if save is not None:
+                save.parent.mkdir(parents=True, exist_ok=True)
+            runs.append(train_student(arch, cfg, ds, splits, teacher=st["teacher"], cache=st["cache"], seed=s,
+                                      train_split="minitrain", eval_splits=("minival",), space=space.config(),
+                                      horizon=last, resume_from=resume, save_state=save))
         bad = next((r for r in runs if r.status != "ok"), None)
         accuracy = None if bad else sum(r.metrics["minival"] for r in runs) / len(runs)
         extra: dict[str, Any] = {"images_per_s": sum(r.images_per_s for r in runs) / len(runs), **spread}
+        if ctx.fidelity:
+            continued = all(r.continued for r in runs)
+            extra.update(fidelity=ctx.fidelity, continued=continued,
+                         epochs_trained=ctx.fidelity - (ctx.resume_fidelity if continued else 0.0))
         if p.seeds:
             extra["seed_accuracies"] = {str(r.seed): r.metrics.get("minival") for r in runs}
         return TrialResult(arch, list(tokens), bad.status if bad else "ok", accuracy, error=bad.error if bad else "",

@@ -23,9 +23,11 @@ from ..progress import progress_bar
 Targets = Callable[[Batch], TeacherOutput]
 
 
-def lr_lambda(cfg: OptimConfig, steps_per_epoch: int) -> Callable[[int], float]:
-    """Multiplier of the base lr at optimizer step `step` (warm-up, then cosine / step)."""
-    total = max(1, math.ceil(cfg.epochs * steps_per_epoch))
+def lr_lambda(cfg: OptimConfig, steps_per_epoch: int, horizon: float | None = None) -> Callable[[int], float]:
+    """Multiplier of the base lr at optimizer step `step` (warm-up, then cosine / step), over a
+    schedule of `horizon` epochs (default cfg.epochs). A run stopped before its horizon is the
+    prefix of the longer run, which is what lets multi-fidelity training continue it."""
+    total = max(1, math.ceil((horizon or cfg.epochs) * steps_per_epoch))
     warm = int(cfg.warmup_epochs * steps_per_epoch)
     milestones = [int(m * total) for m in cfg.milestones]
 
@@ -52,6 +54,7 @@ class FitResult:
     wall_s: float = 0.0
     images_per_s: float = 0.0
     error: str = ""
+    state: dict | None = None  # with keep_state: what `fit(resume=...)` continues from
 
 
 class Stepper:
@@ -115,8 +118,14 @@ def _first_bad_parameter(model: nn.Module, loss_fn: nn.Module) -> str | None:
 def fit(model: nn.Module, loss_fn: nn.Module, loader: TensorLoader, cfg: OptimConfig, *,
         targets: Targets | None = None, evals: dict[str, TensorLoader] | None = None,
         device: torch.device = torch.device("cpu"), channels_last: bool = False,
-        progress: bool = False, label: str = "train") -> FitResult:
-    """Train `model` for cfg.epochs (fractions allowed) and evaluate it on `evals`."""
+        progress: bool = False, label: str = "train", horizon: float | None = None,
+        resume: dict | None = None, keep_state: bool = False) -> FitResult:
+    """Train `model` for cfg.epochs (fractions allowed) and evaluate it on `evals`.
+
+    Multi-fidelity: the lr schedule spans `horizon` epochs (default cfg.epochs); `keep_state`
+    returns the model, optimiser, step and the loader's random state, and `resume` (such a
+    state, of a run with the same horizon) continues it - bit for bit the run that trained to
+    cfg.epochs at once, when the stop falls on an epoch boundary."""
     model.to(device)
     loss_fn.to(device)
     if channels_last and device.type == "cpu" and channels_last_hazard(model) is not None:
@@ -127,10 +136,16 @@ def fit(model: nn.Module, loss_fn: nn.Module, loader: TensorLoader, cfg: OptimCo
     opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0,
                           weight_decay=cfg.weight_decay)
     steps_per_epoch = len(loader)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg, steps_per_epoch))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg, steps_per_epoch, horizon))
     total = max(1, math.ceil(cfg.epochs * steps_per_epoch))
     stepper = Stepper(opt, device)
     step, seen, status, error, epoch_loss = 0, 0, "ok", "", float("nan")
+    if resume is not None:
+        model.load_state_dict(resume["model"])
+        opt.load_state_dict(resume["opt"])
+        loader.gen.set_state(resume["gen"])
+        step = int(resume["step"])
+        sched.last_epoch = step  # the optimiser's state already holds the lr of that step
     start = time.perf_counter()
     with progress_bar(progress, label, total) as bar:
         while step < total and status == "ok":
@@ -162,6 +177,9 @@ def fit(model: nn.Module, loss_fn: nn.Module, loader: TensorLoader, cfg: OptimCo
     wall = time.perf_counter() - start
     result = FitResult(status, step / steps_per_epoch, step, epoch_loss, wall_s=wall,
                        images_per_s=seen / max(wall, 1e-9), error=error)
+    if status == "ok" and keep_state:
+        result.state = {"model": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+                        "opt": opt.state_dict(), "gen": loader.gen.get_state(), "step": step}
     if status == "ok":
         for name, ev in (evals or {}).items():
             result.metrics[name] = evaluate(model, ev, device, channels_last)

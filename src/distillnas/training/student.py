@@ -17,6 +17,7 @@ from ..data import ImageDataset, Normalizer, Splits, TensorLoader, make_views
 from ..distill import build_loss, parse_loss_spec
 from ..errors import DistillnasError
 from ..cost import count_params
+from ..io import atomic_torch_save, safe_torch_load
 from ..models import build_model, canonical_arch
 from ..spaces import build_space
 from ..teachers import TeacherCache
@@ -38,6 +39,7 @@ class StudentRun:
     images_per_s: float
     checkpoint: str | None = None
     error: str = ""
+    continued: bool = False  # resumed from a lower fidelity's state (multi-fidelity)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -76,11 +78,15 @@ def make_targets(teacher, ds: ImageDataset, split: str, indices: torch.Tensor, c
 def train_student(arch: str, cfg: TrainConfig, ds: ImageDataset, splits: Splits, *, teacher=None,  # noqa: ANN001
                   cache=None, seed: int = 0, train_split: str = "train", eval_splits: tuple[str, ...] = ("test",),
                   out_dir: str | Path | None = None, run_config: dict | None = None,
-                  space: dict | None = None, progress: bool = False) -> StudentRun:
+                  space: dict | None = None, progress: bool = False, horizon: float | None = None,
+                  resume_from: str | Path | None = None, save_state: str | Path | None = None) -> StudentRun:
     """Train `arch` on one split under cfg.loss, evaluate, and (if out_dir) save a checkpoint.
 
     `arch` is a man-made name, or - with `space` (a space's config) - an arch string of that
     search space; the checkpoint records both so `load_student` can rebuild it.
+    Multi-fidelity: the lr schedule spans `horizon` epochs; the training continues from the
+    state file `resume_from` when it exists (else it starts afresh: same result, more work),
+    and leaves its own state in `save_state` for a later, longer rung.
     """
     spec = cfg.loss.name
     device = resolve_device(cfg.device)
@@ -102,10 +108,16 @@ def train_student(arch: str, cfg: TrainConfig, ds: ImageDataset, splits: Splits,
     loader = TensorLoader(ds, indices, cfg.optim.batch_size, shuffle=True, augment=augment, views=views,
                           seed=seed, drop_last=len(indices) > cfg.optim.batch_size, channels_last=cl)
     evals = {s: TensorLoader(ds, splits.get(s), cfg.eval_batch_size) for s in eval_splits}
+    resume = None
+    if resume_from is not None and Path(resume_from).is_file():
+        resume = safe_torch_load(resume_from, "multi-fidelity state")
     res = fit(model, loss, loader, cfg.optim, targets=targets, evals=evals, device=device, channels_last=cl,
-              progress=progress, label=f"{arch} {spec} seed {seed}")
+              progress=progress, label=f"{arch} {spec} seed {seed}", horizon=horizon, resume=resume,
+              keep_state=save_state is not None)
+    if res.state is not None and save_state is not None:
+        atomic_torch_save(save_state, res.state)
     run = StudentRun(arch, spec, seed, res.status, res.metrics, count_params(model), res.wall_s,
-                     res.images_per_s, error=res.error)
+                     res.images_per_s, error=res.error, continued=resume is not None)
     if out_dir is not None and res.status == "ok":
         name = checkpoint_name(arch, spec, seed, space)
         run.checkpoint = str(save_checkpoint(Path(out_dir) / name, model.cpu(), arch, ds.num_classes,

@@ -1,0 +1,88 @@
+"""Multi-fidelity proxy training: a continued run is the run trained to the longer fidelity at
+once, successive halving promotes the best of each rung, Hyperband's brackets."""
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+import torch
+
+from distillnas.config import DataConfig
+from distillnas.data import prepare_data
+from distillnas.errors import DistillnasError
+from distillnas.reward import trial_reward
+from distillnas.runconfig import load_search_config
+from distillnas.search import make_evaluator, run_search
+from distillnas.rundir import RunDir
+from distillnas.spaces import build_space
+from distillnas.store import TrialStore
+from distillnas.training import train_student
+
+from conftest import quick_cfg, tiny_overrides
+
+
+def test_continuing_a_shorter_run_equals_training_to_the_longer_fidelity_at_once(tmp_path):
+    ds, splits = prepare_data(DataConfig(name="synthetic"))
+    cfg = lambda e: quick_cfg(optim={"epochs": e}, augment="none")  # noqa: E731
+    once = train_student("resnet8-w0.25", cfg(3), ds, splits, seed=1, horizon=3, eval_splits=("minival",),
+                         save_state=tmp_path / "once.pt")
+    first = train_student("resnet8-w0.25", cfg(1), ds, splits, seed=1, horizon=3, eval_splits=("minival",),
+                          save_state=tmp_path / "e1.pt")
+    then = train_student("resnet8-w0.25", cfg(3), ds, splits, seed=1, horizon=3, eval_splits=("minival",),
+                         resume_from=tmp_path / "e1.pt", save_state=tmp_path / "e3.pt")
+    a, b = (torch.load(tmp_path / f, weights_only=True) for f in ("once.pt", "e3.pt"))
+    assert then.continued and not first.continued and a["step"] == b["step"]
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    assert then.metrics == once.metrics
+    # the horizon matters: a 1-epoch run with its own (1-epoch) schedule is another run
+    alone = train_student("resnet8-w0.25", cfg(1), ds, splits, seed=1, horizon=None, eval_splits=("minival",),
+                          save_state=tmp_path / "alone.pt")
+    c = torch.load(tmp_path / "alone.pt", weights_only=True)
+    d = torch.load(tmp_path / "e1.pt", weights_only=True)
+    assert alone.status == "ok" and not all(torch.equal(c["model"][k], d["model"][k]) for k in c["model"])
+
+
+FID = ["--evaluator.proxy.fidelity.epochs=[1, 2]", "--evaluator.proxy.fidelity.eta=2"]
+
+
+def test_successive_halving_promotes_the_best_half_and_continues_them(tmp_path, teacher_dir):
+    run = tmp_path / "sh"
+    cfg = load_search_config(None, tiny_overrides(run, teacher_dir, trials=6, batch=4, extra=FID))
+    out = run_search(cfg, progress=False)
+    store = TrialStore(run / "trials.sqlite")
+    trials = store.trials()
+    first = [t for t in trials if t["batch"] == 0 and t["extra"]["fidelity"] == 1.0]
+    second = [t for t in trials if t["batch"] == 0 and t["extra"]["fidelity"] == 2.0]
+    assert len(first) == 4 and len(second) == 2 and out.trials == store.count_paid() == 6
+    ranked = sorted((t for t in first if t["status"] == "ok"), key=lambda t: (-trial_reward(t, out.reward), t["slot"]))
+    assert [t["extra"]["origin"] for t in second] == [t["slot"] for t in ranked[:2]]
+    assert [t["arch"] for t in second] == [t["arch"] for t in ranked[:2]]
+    assert all(t["extra"]["continued"] and t["extra"]["epochs_trained"] == 1.0 for t in second)
+    assert out.best and {b["arch"] for b in out.best} <= {t["arch"] for t in second}  # chosen from the last rung
+    state = torch.load(run / "strategy.pt", weights_only=True)
+    assert state["state"]["updates"] == 1  # one bracket, told once
+
+
+def test_hyperband_brackets_cycle_with_hyperbands_sizes(tmp_path):
+    cfg = load_search_config(None, [f"--run_dir={tmp_path / 'h'}", "--evaluator.proxy.fidelity.epochs=[1, 3, 9]",
+                                    "--evaluator.proxy.fidelity.mode=hyperband", "--cost.latency=none"])
+    space = build_space(**cfg.space.model_dump())
+    ev = make_evaluator(cfg, space, RunDir(tmp_path / "h"), [])
+    assert [(ev.ask_size(b, 9), ev.rungs(b)) for b in range(4)] == [
+        (9, [1.0, 3.0, 9.0]), (5, [3.0, 9.0]), (3, [9.0]), (9, [1.0, 3.0, 9.0])]
+
+
+@pytest.mark.parametrize("bad", ["[3]", "[3, 1]", "[0, 2]"])
+def test_fidelity_epochs_must_increase(tmp_path, bad):
+    with pytest.raises(DistillnasError, match="fidelity.epochs must be two or more increasing"):
+        load_search_config(None, [f"--run_dir={tmp_path}", f"--evaluator.proxy.fidelity.epochs={bad}"])
+
+
+def test_a_repeat_is_reused_only_at_its_own_fidelity(tmp_path):
+    store = TrialStore(tmp_path / "s.sqlite")
+    store.add_batch(0, [(0,)])
+    store.add_trial(0, 0, {"arch": "a", "tokens": [0], "status": "ok", "accuracy": 0.5, "extra": {"fidelity": 3.0}})
+    assert store.find("a", 3.0)["accuracy"] == 0.5
+    assert store.find("a", 1.0) is None and store.find("a") is None
+    with sqlite3.connect(tmp_path / "s.sqlite") as db:
+        assert db.execute("SELECT COUNT(*) FROM trials").fetchone()[0] == 1
