@@ -23,7 +23,7 @@ from ..section import Section
 
 
 class CostConfig(Section):
-    latency: str = "cpu"  # measurer: cpu (1 thread, pinned, batch 1) | none
+    latency: str = "cpu"  # measurer: cpu (PyTorch) | onnxruntime (the exported graph) | none; 1 pinned thread, batch 1
     warmup: int = Field(5, ge=0)
     repeats: int = Field(20, ge=1)
 

@@ -1,0 +1,51 @@
+"""Zero-cost scores against measured accuracy: Kendall tau of every score with each column of
+the KD tables, the CE column beside the KD ones, and each column's seed noise floor.
+
+Studies (each optional, run what exists):
+  diswot : DisWOT's s1 space (64 CIFAR-100 ResNets) scored on the embedded digits with a
+           teacher trained on them, against the packaged CE and KD columns (a proxy of a proxy:
+           the archs are built for 1x28x28 MNIST, the accuracies are CIFAR-100's)
+  mnist5k: the mnasnet tables produced by `distillnas search --config table_mnasnet_mnist5k`
+           (runs or exported table files), on the archs every column holds
+
+    python bench/zerocost_tables.py --teacher runs/tables/kd_resnet8/teacher \\
+        --mnist5k runs/tables/ce runs/tables/kd_resnet8 runs/tables/kd_mbv2
+
+Writes results/zerocost_tables.json.
+"""
+from __future__ import annotations
+
+import argparse
+
+from distillnas.analysis.zerocost import study, study_json, study_rows
+from distillnas.zerocost import SCORES
+
+from _common import report
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--teacher", nargs="+", required=True, help="teacher checkpoints (or a directory) for DisWOT")
+    p.add_argument("--mnist5k", nargs="*", default=[], help="runs or tables of the mnist5k tabulation")
+    p.add_argument("--skip-diswot", action="store_true")
+    p.add_argument("--scores", default=",".join(SCORES.names()))
+    p.add_argument("--batch-size", type=int, default=64)
+    a = p.parse_args()
+    scores = a.scores.split(",")
+    rows, studies = [], {}
+    plan = [] if a.skip_diswot else [("diswot_s1 on mnist5k", ["diswot_s1_ce", "diswot_s1_kd"],
+                                      {"name": "resnet_depth", "depths": [1, 3, 5, 7]}, "mnist5k")]
+    if a.mnist5k:
+        plan.append(("mnasnet mnist5k tables", a.mnist5k, None, None))
+    for title, sources, space, data in plan:
+        st = study(sources, scores, a.teacher, data, space, a.batch_size)
+        studies[title] = study_json(st)
+        for r in study_rows(st):
+            rows.append({"study": title, "archs": len(st.keys), **r})
+        print(f"{title}: {len(st.keys)} archs, {st.seconds_per_arch:.2f} s per arch", flush=True)
+    cols = sorted({k for r in rows for k in r}, key=lambda k: (k not in ("study", "archs", "score"), k))
+    report("zerocost_tables", [{c: r.get(c, "") for c in cols} for r in rows], {"studies": studies})
+
+
+if __name__ == "__main__":
+    main()

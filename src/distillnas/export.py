@@ -1,0 +1,54 @@
+"""A student checkpoint as a deployable file: ONNX (run by onnxruntime) or TorchScript, checked
+on export: the exported model's outputs are compared with PyTorch's on a seeded batch."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .checkpoint import load_student
+from .cost.onnx import onnx_bytes, onnx_session
+from .errors import DistillnasError
+
+FORMATS = {"onnx": ".onnx", "torchscript": ".torchscript.pt"}
+
+
+@dataclass
+class Exported:
+    path: Path
+    format: str
+    max_abs_diff: float  # exported vs PyTorch outputs on the check batch
+    input_shape: tuple[int, int, int]  # (channels, height, width) the model takes
+
+
+def _check_batch(shape: tuple[int, int, int], n: int, seed: int) -> torch.Tensor:
+    return torch.randn((n, *shape), generator=torch.Generator().manual_seed(seed))
+
+
+def export_student(checkpoint: str | Path, fmt: str, out: str | Path | None = None, check_batch: int = 4,
+                   seed: int = 0) -> Exported:
+    """Write `checkpoint`'s student as `fmt` (default path: beside it, with the format's suffix)
+    and check it: the largest absolute difference from PyTorch's logits on a seeded batch."""
+    if fmt not in FORMATS:
+        raise DistillnasError(f"unknown export format {fmt!r}; choose one of: {', '.join(FORMATS)}")
+    model, meta = load_student(checkpoint)
+    shape = (int(meta["in_channels"]), int(meta["input_size"]), int(meta["input_size"]))
+    path = Path(out) if out else Path(checkpoint).with_suffix(FORMATS[fmt])
+    if path.resolve() == Path(checkpoint).resolve():
+        raise DistillnasError(f"--out {str(path)!r} would overwrite the checkpoint itself; give another file")
+    x = _check_batch(shape, check_batch, seed)
+    with torch.inference_mode():
+        want = model(x).numpy()
+    if fmt == "onnx":
+        data = onnx_bytes(model, (1, *shape))
+        got = onnx_session(data).run(None, {"input": x.numpy()})[0]
+        path.write_bytes(data)
+    else:
+        with torch.no_grad():
+            traced = torch.jit.trace(model, x[:1])
+        torch.jit.save(traced, str(path))
+        with torch.inference_mode():
+            got = torch.jit.load(str(path)).eval()(x).numpy()
+    return Exported(path, fmt, float(np.abs(got - want).max()), shape)
