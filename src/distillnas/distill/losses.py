@@ -24,7 +24,9 @@ from ..section import Section, validate
 
 
 class LossConfig(Section):
-    name: str = "kd"  # ce | kd | od | feature_mse, or a weighted sum such as kd+0.5*feature_mse
+    # ce | kd | od | dkd | dist (logits), feature_mse | cc | rkd | pkt | sp (embeddings), or a
+    # weighted sum such as kd+0.5*feature_mse or kd+1*rkd (distill/methods.py)
+    name: str = "kd"
     temperature: float = Field(4.0, gt=0)
     kd_weight: float = Field(0.9, ge=0, le=1)  # w in (1 - w) CE + w T^2 KL
 

@@ -1,0 +1,141 @@
+"""The modern standard set of distillation losses, registered beside ce / kd / od / feature_mse.
+
+Logit losses (complete objectives, cross-entropy with the labels included, like `kd`):
+  dkd   Zhao et al., "Decoupled Knowledge Distillation", CVPR 2022
+  dist  Huang et al., "Knowledge Distillation from A Stronger Teacher", NeurIPS 2022
+Relation losses on penultimate embeddings (pure terms: add them to a logit loss, e.g.
+`kd+1*rkd`; every one compares batch-relation matrices, so teacher and student widths may
+differ; with an ensemble the loss is averaged over members, whose embedding spaces differ):
+  cc    Peng et al., "Correlation Congruence for Knowledge Distillation", ICCV 2019
+  rkd   Park et al., "Relational Knowledge Distillation", CVPR 2019
+  pkt   Passalis & Tefas, "Learning Deep Representations with Probabilistic Knowledge
+        Transfer", ECCV 2018
+  sp    Tung & Mori, "Similarity-Preserving Knowledge Distillation", ICCV 2019
+The temperature is the loss section's; the other constants are fixed at the values below.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..errors import DistillnasError
+from .losses import LOSSES
+
+EPS = 1e-8
+
+
+def dkd_loss(s: torch.Tensor, t: torch.Tensor, y: torch.Tensor, temperature: float = 4.0, alpha: float = 1.0,
+             beta: float = 8.0) -> torch.Tensor:
+    """CE + alpha TCKD + beta NCKD (T^2-scaled). TCKD = KL(b_t || b_s) over the binary
+    (target, rest) probabilities; NCKD = KL over the non-target classes renormalised. Our
+    defaults alpha = 1, beta = 8, T = 4 are DKD's CIFAR-100 setting."""
+    mask = F.one_hot(y, s.shape[-1]).bool()
+    p_s, p_t = F.softmax(s / temperature, -1), F.softmax(t / temperature, -1)
+    b_s = torch.stack([p_s[mask], 1 - p_s[mask]], -1).clamp_min(EPS)
+    b_t = torch.stack([p_t[mask], 1 - p_t[mask]], -1).clamp_min(EPS)
+    tckd = (b_t * (b_t.log() - b_s.log())).sum(-1)
+    big = torch.finfo(s.dtype).max / 4  # the target class removed from the non-target softmax
+    log_q_s = F.log_softmax(s / temperature - mask * big, -1)
+    log_q_t = F.log_softmax(t / temperature - mask * big, -1)
+    nckd = (log_q_t.exp() * (log_q_t - log_q_s)).masked_fill(mask, 0.0).sum(-1)
+    return (F.cross_entropy(s, y, reduction="none") + temperature ** 2 * (alpha * tckd + beta * nckd)).mean()
+
+
+def _pearson_rows(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    a, b = a - a.mean(-1, keepdim=True), b - b.mean(-1, keepdim=True)
+    return (a * b).sum(-1) / (a.norm(dim=-1) * b.norm(dim=-1) + EPS)
+
+
+def dist_loss(s: torch.Tensor, t: torch.Tensor, y: torch.Tensor, temperature: float = 1.0, beta: float = 1.0,
+              gamma: float = 1.0) -> torch.Tensor:
+    """CE + tau^2 (beta L_inter + gamma L_intra): L_inter = 1 - mean over examples of the
+    Pearson correlation of the class-probability rows (relations between classes), L_intra =
+    1 - mean over classes of the correlation of the probability columns across the batch
+    (relations between examples). Our defaults beta = gamma = 1."""
+    p_s, p_t = F.softmax(s / temperature, -1), F.softmax(t / temperature, -1)
+    inter = 1 - _pearson_rows(p_s, p_t).mean()
+    intra = 1 - _pearson_rows(p_s.t(), p_t.t()).mean()
+    return F.cross_entropy(s, y) + temperature ** 2 * (beta * inter + gamma * intra)
+
+
+def cc_loss(fs: torch.Tensor, ft: torch.Tensor, gamma: float = 0.4, order: int = 2) -> torch.Tensor:
+    """||C_t - C_s||^2 / B^2, C_ij = k(f_i, f_j) the Gaussian RBF exp(-gamma ||f_i - f_j||^2) of
+    L2-normalised embeddings, by its Taylor expansion to `order`:
+    sum_p exp(-2 gamma) (2 gamma)^p / p! (f_i . f_j)^p (our defaults gamma = 0.4, order 2)."""
+    def corr(f: torch.Tensor) -> torch.Tensor:
+        f = F.normalize(f, dim=-1)
+        dot = f @ f.t()
+        return sum(math.exp(-2 * gamma) * (2 * gamma) ** p / math.factorial(p) * dot ** p for p in range(order + 1))
+    return ((corr(ft) - corr(fs)) ** 2).mean()
+
+
+def rkd_loss(fs: torch.Tensor, ft: torch.Tensor, w_distance: float = 1.0, w_angle: float = 2.0) -> torch.Tensor:
+    """w_D Huber(psi_D) + w_A Huber(psi_A): pairwise distances normalised by their mean, and the
+    cosines of the angles every triplet forms (the paper's lambda_D = 1, lambda_A = 2)."""
+    def distances(f: torch.Tensor) -> torch.Tensor:
+        d = torch.cdist(f, f)
+        return d / d[d > 0].mean().clamp_min(EPS)
+
+    def angles(f: torch.Tensor) -> torch.Tensor:
+        e = F.normalize(f.unsqueeze(0) - f.unsqueeze(1), p=2, dim=2)  # e[j, i] = (f_i - f_j) / ||.||
+        return torch.bmm(e, e.transpose(1, 2)).flatten()
+    with torch.no_grad():
+        dt, at = distances(ft), angles(ft)
+    return w_distance * F.smooth_l1_loss(distances(fs), dt) + w_angle * F.smooth_l1_loss(angles(fs), at)
+
+
+def pkt_loss(fs: torch.Tensor, ft: torch.Tensor) -> torch.Tensor:
+    """KL(P_t || P_s) of the conditional probabilities P_ij = K(f_i, f_j) / sum_j K(f_i, f_j)
+    under the cosine kernel K = (cos + 1) / 2, summed over j and averaged over i."""
+    def cond(f: torch.Tensor) -> torch.Tensor:
+        f = F.normalize(f, dim=-1)
+        k = (f @ f.t() + 1.0) / 2.0
+        return k / k.sum(1, keepdim=True)
+    p_s, p_t = cond(fs), cond(ft)
+    return (p_t * ((p_t + EPS).log() - (p_s + EPS).log())).sum(1).mean()
+
+
+def sp_loss(fs: torch.Tensor, ft: torch.Tensor) -> torch.Tensor:
+    """||G_t - G_s||_F^2 / B^2 with G = row-normalised F F^T, the batch similarity matrix."""
+    g_s, g_t = F.normalize(fs @ fs.t(), dim=1), F.normalize(ft @ ft.t(), dim=1)
+    return ((g_t - g_s) ** 2).sum() / fs.shape[0] ** 2
+
+
+class LogitLoss(nn.Module):
+    """A complete logit objective against the (member-averaged) teacher logits."""
+
+    needs_teacher = True
+    needs_features = False
+
+    def __init__(self, fn, temperature: float) -> None:  # noqa: ANN001
+        super().__init__()
+        self.fn, self.temperature = fn, temperature
+
+    def forward(self, logits, targets, teacher, features=None):  # noqa: ANN001, ANN201
+        return self.fn(logits, teacher.logits.mean(0), targets, self.temperature)
+
+
+class RelationLoss(nn.Module):
+    """A relation term on penultimate embeddings, averaged over the teacher's members."""
+
+    needs_teacher = True
+    needs_features = True
+
+    def __init__(self, fn, name: str) -> None:  # noqa: ANN001
+        super().__init__()
+        self.fn, self.name = fn, name
+
+    def forward(self, logits, targets, teacher, features):  # noqa: ANN001, ANN201
+        if teacher.features is None:
+            raise DistillnasError(f"{self.name} needs teacher features, but the teacher gave none")
+        fs = features.float()
+        return sum(self.fn(fs, ft.float()) for ft in teacher.features) / len(teacher.features)
+
+
+LOSSES.register("dkd")(lambda cfg, student_dim, teacher_dim: LogitLoss(dkd_loss, cfg.temperature))
+LOSSES.register("dist")(lambda cfg, student_dim, teacher_dim: LogitLoss(dist_loss, cfg.temperature))
+for _name, _fn in {"cc": cc_loss, "rkd": rkd_loss, "pkt": pkt_loss, "sp": sp_loss}.items():
+    LOSSES.register(_name)(lambda cfg, student_dim, teacher_dim, fn=_fn, name=_name: RelationLoss(fn, name))
