@@ -57,7 +57,8 @@ def train(
                                         "(--space.preset=tiny, --space.layers=[2,2,2])."),
     teacher: Optional[List[str]] = typer.Option(None, "--teacher", "-t", help="Teacher spec; repeat, comma-separate "
                                                 "or give a directory for an ensemble."),
-    loss: Optional[str] = typer.Option(None, help="ce | kd | od | feature_mse, or a sum like kd+0.5*feature_mse "
+    loss: Optional[str] = typer.Option(None, help="ce | kd | od | dkd | dist (logits), feature_mse | cc | rkd | pkt | sp "
+                                       "(embeddings), or a sum like kd+1*rkd "
                                        "[default: kd; with --from-run: the run's final.loss]. Its settings: "
                                        "--loss.temperature=T (default 4 for kd, 3 for od), --loss.kd_weight=w."),
     epochs: Optional[float] = typer.Option(None, help="Training epochs, fractions allowed [default: 30; with "
@@ -74,7 +75,8 @@ def train(
     device: str = DeviceOpt,
     progress: bool = ProgressOpt,
 ) -> None:
-    """Train one student with ce, kd or od over several seeds; print mean ± std and save checkpoints.
+    """Train one student (CE, KD, oracle KD, DKD, DIST, or with relation losses) over several seeds; print
+    mean ± std and save checkpoints.
 
     Augmentation: --augment=views (K cached augmented views, --teacher_views=K) | random
     (teacher online) | none.
