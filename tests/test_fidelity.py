@@ -86,3 +86,56 @@ def test_a_repeat_is_reused_only_at_its_own_fidelity(tmp_path):
     assert store.find("a", 1.0) is None and store.find("a") is None
     with sqlite3.connect(tmp_path / "s.sqlite") as db:
         assert db.execute("SELECT COUNT(*) FROM trials").fetchone()[0] == 1
+
+
+def test_a_work_queue_runs_by_priority_and_may_grow_while_drained():
+    from distillnas.execution import LocalExecutor, WorkQueue
+    from distillnas.execution.base import ExecutionConfig
+
+    q, seen = WorkQueue(), []
+    for i in range(3):
+        q.put(("first", i), lambda x: x, (i,), priority=0)
+    for key, result in LocalExecutor(ExecutionConfig()).drain(q):
+        seen.append(key)
+        if key == ("first", 0):
+            q.put(("promoted", 0), lambda x: 10 * x, (5,), priority=1)  # queued late, runs next
+    assert seen == [("first", 0), ("promoted", 0), ("first", 1), ("first", 2)]
+
+
+ASHA = [*FID, "--evaluator.proxy.fidelity.mode=asha"]
+
+
+def test_asha_promotes_before_the_first_rung_finishes_and_ends_with_halvings_count(tmp_path, teacher_dir):
+    run = tmp_path / "asha"
+    cfg = load_search_config(None, tiny_overrides(run, teacher_dir, trials=6, batch=4, extra=ASHA))
+    out = run_search(cfg, progress=False)
+    with sqlite3.connect(run / "trials.sqlite") as db:
+        order = [s for (s,) in db.execute("SELECT slot FROM trials WHERE batch = 0 ORDER BY id")]
+    trials = TrialStore(run / "trials.sqlite").trials()
+    first = {t["slot"]: t for t in trials if t["batch"] == 0 and t["slot"] < 4}
+    second = [t for t in trials if t["batch"] == 0 and t["slot"] >= 4]
+    assert len(first) == 4 and 2 <= len(second) <= 3 and out.trials == 4 + len(second)
+    assert order.index(4) < order.index(3)  # a promotion ran before the last first-rung trial
+    assert all(t["extra"]["rung"] == 1 and t["extra"]["continued"] for t in second)
+    origins = [t["extra"]["origin"] for t in second]
+    ranked = sorted((s for s, t in first.items() if t["status"] == "ok"),
+                    key=lambda s: (-trial_reward(first[s], out.reward), s))
+    assert len(set(origins)) == len(origins) and set(ranked[:2]) <= set(origins)  # halving's top 2, at least
+    assert [t["arch"] for t in second] == [first[o]["arch"] for o in origins]
+
+
+def test_asha_under_a_real_ray_instance(tmp_path, teacher_dir):
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        run = tmp_path / "ray_asha"
+        cfg = load_search_config(None, tiny_overrides(run, teacher_dir, trials=6, batch=4,
+                                                      extra=[*ASHA, "--execution.executor=ray"]))
+        out = run_search(cfg, progress=False)
+        trials = TrialStore(run / "trials.sqlite").trials()
+        promoted = [t for t in trials if t["slot"] >= 4]
+        assert out.trials == len(trials) and 2 <= len(promoted) <= 3
+        assert all(t["status"] == "ok" and t["extra"]["continued"] for t in promoted)
+        assert run_search(cfg, progress=False).evaluated == 0  # a finished run resumes to nothing
+    finally:
+        ray.shutdown()

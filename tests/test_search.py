@@ -98,11 +98,12 @@ SCREEN = ["--evaluator.proxy.screen.score=diswot", "--evaluator.proxy.screen.fac
 FIDELITY = ["--evaluator.proxy.fidelity.epochs=[1, 2]", "--evaluator.proxy.fidelity.eta=2"]
 
 
-@pytest.mark.parametrize("kind", ["akd", "kdas", "grid", "screen", "fidelity"])
+@pytest.mark.parametrize("kind", ["akd", "kdas", "grid", "screen", "fidelity", "asha"])
 def test_sigkill_mid_batch_then_resume(tmp_path, teacher_dir, kind):
     run = tmp_path / "k"
-    if kind in ("akd", "grid", "screen", "fidelity"):
-        grid = {"grid": ["--strategy.name=grid", GRID_SPACE], "screen": SCREEN, "fidelity": FIDELITY}.get(kind, [])
+    if kind in ("akd", "grid", "screen", "fidelity", "asha"):
+        grid = {"grid": ["--strategy.name=grid", GRID_SPACE], "screen": SCREEN, "fidelity": FIDELITY,
+                "asha": [*FIDELITY, "--evaluator.proxy.fidelity.mode=asha"]}.get(kind, [])
         args = ["search", "--no-progress", *tiny_overrides(run, teacher_dir, trials=8, batch=4, extra=grid)]
     else:
         args = ["search", "--no-progress", f"--run_dir={run}", f"--teacher.spec=[{teacher_dir}]", *KDAS_KILL]
@@ -115,7 +116,7 @@ def test_sigkill_mid_batch_then_resume(tmp_path, teacher_dir, kind):
             n = len(rows(run)) if (run / "trials.sqlite").exists() else 0
         except sqlite3.OperationalError:  # the child is still creating the store's tables
             n = 0
-        inside = {"kdas": 0 < n < 8, "fidelity": n in (4, 5)}.get(kind, n % 4 in (1, 2, 3))  # mid batch / bracket
+        inside = {"kdas": 0 < n < 8, "fidelity": n in (4, 5), "asha": n in (2, 3, 4)}.get(kind, n % 4 in (1, 2, 3))
         if inside:
             proc.send_signal(signal.SIGKILL)
             killed_at = n
@@ -132,6 +133,16 @@ def test_sigkill_mid_batch_then_resume(tmp_path, teacher_dir, kind):
     after = rows(run)
     assert after[: len(before)] == before  # no finished trial lost or rewritten
     slots = 16 if kind == "screen" else 4  # a screen asks 4x the batch and trains its best quarter
+    if kind == "asha":  # promotions depend on arrival order: check what must hold whatever it was
+        trials = TrialStore(run / "trials.sqlite").trials()
+        assert sum(t["slot"] < 4 for t in trials if t["batch"] == 0) == 4
+        assert sum(t["slot"] < 2 for t in trials if t["batch"] == 1) == 2
+        promoted = [t for t in trials if t["extra"].get("rung") == 1]
+        assert promoted and all(t["extra"]["continued"] for t in promoted)
+        for b in range(2):
+            origins = [t["extra"]["origin"] for t in promoted if t["batch"] == b]
+            assert len(origins) == len(set(origins))  # no arch continued twice
+        return
     if kind == "fidelity":  # 8 evaluations: 4 archs at 1 epoch, their best 2 continued to 2; then 1 + 1
         assert sorted((b, s) for b, s, *_ in after) == [(0, s) for s in range(6)] + [(1, 0), (1, 1), (1, 2)]
         promoted = [t for t in TrialStore(run / "trials.sqlite").trials() if t["extra"].get("rung") == 1]

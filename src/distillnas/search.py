@@ -11,7 +11,6 @@ A kill at any point loses no finished trial, and a restart evaluates only missin
 """
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 from rich.console import Console
 
 from .analysis import build_report
+from .batch import run_batch, screen_batch, told_results
 from .config import SearchConfig
 from .errors import DistillnasError, SearchInterrupted
 from .evaluators import EVALUATORS, EvalContext, Evaluator
@@ -136,10 +136,10 @@ def _loop(cfg: SearchConfig, space: SearchSpace, run: RunDir, store: TrialStore,
             archs = [space.validate(a) for a in strategy.ask(evaluator.ask_size(b, min(cfg.search.batch_size, left)))]
             store.add_batch(b, archs)
             run.save_strategy(strategy, b, "asked")
-        _screen(store, b, archs, space, evaluator)
-        evaluated += _run_batch(store, b, archs, space, evaluator, executor, cfg, bar)
+        screen_batch(store, b, archs, space, evaluator)
+        evaluated += run_batch(store, b, archs, space, evaluator, executor, cfg, bar)
         if saved_at != (b, "told"):  # a kill between saving 'told' and marking it: told already
-            results = _told_results(store, b, len(archs), evaluator, cfg)
+            results = told_results(store, b, len(archs), evaluator)
             feedback = trial_objectives if getattr(strategy, "objectives", 1) == 2 else trial_reward
             told = [i for i in range(len(archs)) if results[i]["status"] != "screened"]
             strategy.tell([archs[i] for i in told], [feedback(results[i], cfg.reward) for i in told])
@@ -154,149 +154,6 @@ def _converged(store: TrialStore, cfg: SearchConfig) -> bool:
     free repeats than `max_repeats` x trials (a trickle of new archs must not spin forever)."""
     repeats = store.count_reused()
     return store.stale_batches() >= cfg.search.patience or repeats >= cfg.search.max_repeats * cfg.search.trials
-
-
-def _screen(store: TrialStore, b: int, archs: list, space: SearchSpace, evaluator: Evaluator) -> None:
-    """Over-sampled batch: score the new archs with the evaluator's cheap screen and store all
-    but the best 1/k as 'screened' (free, never trained, not told), in one transaction. The
-    scores are deterministic, so a batch killed before this pass is screened the same way on
-    resume, and one killed after it is not screened twice."""
-    k = evaluator.oversample
-    done = store.batch_results(b)
-    if k <= 1 or any(r["status"] == "screened" for r in done.values()):
-        return
-    first: dict[str, int] = {}
-    for slot, tokens in enumerate(archs):
-        arch = space.to_string(tokens)
-        if slot not in done and arch not in first and store.find(arch, evaluator.rungs(b)[0]) is None:
-            first[arch] = slot
-    keep = -(-len(archs) // k)  # the batch the strategy would have asked for without the screen
-    if len(first) <= keep:
-        return
-    slots = list(first.values())
-    scores = evaluator.screen([archs[s] for s in slots])
-    ranked = sorted(range(len(slots)), key=lambda i: -scores[i]["value"])
-    store.add_trials(b, {slots[i]: {"arch": space.to_string(archs[slots[i]]), "tokens": list(archs[slots[i]]),
-                                    "status": "screened", "wall_s": scores[i]["wall_s"],
-                                    "extra": {"screen": {scores[i]["score"]: scores[i]["value"]}}}
-                         for i in ranked[keep:]}, kept={slots[i]: scores[i]["value"] for i in ranked[:keep]})
-
-
-def _seed(cfg: SearchConfig, b: int, slot: int) -> int:
-    return cfg.strategy.seed * 100_003 + b * 1000 + slot
-
-
-def _promotions(store: TrialStore, b: int, n: int, evaluator: Evaluator,
-                reward: RewardConfig) -> list[dict[int, int]]:
-    """The bracket of batch b as far as its stored results decide it: per rung after the first,
-    {slot: the slot of rung 0 it continues}. The best ceil(k / eta) of a rung's k archs by reward
-    (ties: the earlier slot) go on; deterministic, so a resumed batch promotes the same archs."""
-    rungs, results = evaluator.rungs(b), store.batch_results(b)
-    if len(rungs) < 2 or any(s not in results for s in range(n)):
-        return []
-    alive = {s: s for s in range(n) if results[s]["status"] != "screened"}
-    out: list[dict[int, int]] = []
-    offset = n
-    for _ in rungs[1:]:
-        if any(s not in results for s in alive):
-            break  # the rung is unfinished: no promotion yet
-        k = math.ceil(len(alive) / evaluator.eta)
-        ok = sorted((s for s in alive if results[s]["status"] == "ok"), key=lambda s: (-trial_reward(results[s], reward), s))
-        alive = {offset + i: alive[s] for i, s in enumerate(ok[:k])}
-        out.append(alive)
-        offset += k
-    return out
-
-
-def _told_results(store: TrialStore, b: int, n: int, evaluator: Evaluator, cfg: SearchConfig) -> dict[int, dict]:
-    """Per slot of rung 0, the result the strategy is told: the highest rung the arch reached
-    (or its first rung, when the evaluator says so)."""
-    results = store.batch_results(b)
-    told = {s: results[s] for s in range(n)}
-    if not getattr(evaluator, "tell_first", False):
-        for rung in _promotions(store, b, n, evaluator, cfg.reward):
-            told.update({origin: results[s] for s, origin in rung.items() if s in results})
-    return told
-
-
-def _run_batch(store: TrialStore, b: int, archs: list, space: SearchSpace, evaluator: Evaluator,
-               executor: Executor | None, cfg: SearchConfig, bar: SearchProgress) -> int:
-    """Evaluate batch b's first rung, then (successive halving) promote and continue its best
-    archs rung by rung; returns how many evaluations were paid."""
-    rungs = evaluator.rungs(b)
-    paid = _run_first_rung(store, b, archs, space, evaluator, executor, cfg, bar, rungs[0])
-    for r in range(1, len(rungs)):
-        promoted = _promotions(store, b, len(archs), evaluator, cfg.reward)
-        if len(promoted) < r:
-            raise DistillnasError(f"batch {b}: rung {r} cannot start, rung {r - 1} is unfinished")
-        done = store.batch_results(b)
-        todo = [s for s in promoted[r - 1] if s not in done]
-        if not todo:
-            continue
-        _need(executor, b, todo)
-        fn, first_arg = evaluator.task(rungs[r], rungs[r - 1])
-        origin = promoted[r - 1]
-        items = [(first_arg, archs[origin[s]], _seed(cfg, b, origin[s])) for s in todo]
-        for i, result in executor.map(fn, items):  # type: ignore[union-attr]
-            res = result.as_dict()
-            res["extra"].update(origin=origin[todo[i]], rung=r)
-            store.add_trial(b, todo[i], res)
-            bar.update(res)
-        paid += len(todo)
-    return paid
-
-
-def _need(executor: Executor | None, b: int, todo: list[int]) -> None:
-    if executor is None:
-        raise DistillnasError(f"batch {b} has {len(todo)} unevaluated trials but the budget is spent; "
-                              "raise search.trials to finish it")
-
-
-def _run_first_rung(store: TrialStore, b: int, archs: list, space: SearchSpace, evaluator: Evaluator,
-                    executor: Executor | None, cfg: SearchConfig, bar: SearchProgress,
-                    fidelity: float | None) -> int:
-    """Evaluate the slots of batch b that have no stored result and return how many were paid.
-
-    A repeat - of an arch stored before, or of one earlier in this batch - is free: its
-    result is copied (marked `reused_from`) and told to the strategy like any other, unless
-    the evaluator says repeats score differently (weight sharing)."""
-    reuse = evaluator.reuse_repeats
-    done = store.batch_results(b)
-    todo: list[int] = []
-    first: dict[str, int] = {}  # arch -> the slot of this batch that evaluates it
-    copies: dict[int, int] = {}  # slot -> the slot it repeats
-    for slot, tokens in enumerate(archs):
-        arch = space.to_string(tokens)
-        if slot in done:
-            first.setdefault(arch, slot)
-            continue
-        seen = store.find(arch, fidelity) if reuse else None
-        if seen is not None:
-            _store_copy(store, b, slot, seen, bar)
-        elif reuse and arch in first:
-            copies[slot] = first[arch]
-        else:
-            first[arch] = slot
-            todo.append(slot)
-    if todo:
-        _need(executor, b, todo)
-        fn, first_arg = evaluator.task(fidelity) if fidelity is not None else evaluator.task()
-        items = [(first_arg, archs[slot], _seed(cfg, b, slot)) for slot in todo]
-        for i, result in executor.map(fn, items):  # type: ignore[union-attr]
-            r = result.as_dict()
-            store.add_trial(b, todo[i], r)
-            bar.update(r)
-    if copies:
-        results = store.batch_results(b)
-        for slot, src in copies.items():
-            _store_copy(store, b, slot, results[src], bar)
-    return len(todo)
-
-
-def _store_copy(store: TrialStore, b: int, slot: int, seen: dict[str, Any], bar: SearchProgress) -> None:
-    reused = {**seen, "extra": {**seen["extra"], "reused_from": seen["id"]}, "wall_s": 0.0}
-    store.add_trial(b, slot, reused)
-    bar.update(reused)
 
 
 def finished_readonly(cfg: SearchConfig, run: RunDir, space: SearchSpace, start: float) -> SearchOutcome:

@@ -42,10 +42,11 @@ class FidelityConfig(Section):
 
     epochs: list[int] | None = None  # the rungs, e.g. [1, 3, 9]; None: one fidelity (proxy.epochs)
     eta: int = Field(3, ge=2)
-    # sh: every batch starts at the first rung; hyperband: batches cycle through Hyperband's
-    # brackets (start at rung s, with proportionally fewer archs), hedging against a first rung
-    # too short to rank archs
-    mode: Literal["sh", "hyperband"] = "sh"
+    # sh: every batch starts at the first rung, rung by rung; asha: the same bracket with
+    # promotions as results arrive (no worker waits for a rung; Ray); hyperband: batches cycle
+    # through Hyperband's brackets (start at rung s, with proportionally fewer archs), hedging
+    # against a first rung too short to rank archs
+    mode: Literal["sh", "asha", "hyperband"] = "sh"
     # what the strategy is told for each arch: its reward at the highest rung it reached, or at
     # the first rung (one fidelity for every arch)
     tell: Literal["highest", "first"] = "highest"
@@ -122,6 +123,10 @@ class ProxyEvaluator(Evaluator):
                 f.unlink(missing_ok=True)
 
     @property
+    def asynchronous(self) -> bool:
+        return self.cfg.evaluator.proxy.fidelity.mode == "asha"
+
+    @property
     def tell_first(self) -> bool:
         return self.cfg.evaluator.proxy.fidelity.tell == "first"
 
@@ -132,7 +137,7 @@ class ProxyEvaluator(Evaluator):
     def _bracket(self, batch: int) -> int:
         """Hyperband's s for this batch (rungs skipped at the start); 0 for successive halving."""
         f = self.cfg.evaluator.proxy.fidelity
-        if f.epochs is None or f.mode == "sh":
+        if f.epochs is None or f.mode != "hyperband":
             return 0
         return batch % len(f.epochs)
 

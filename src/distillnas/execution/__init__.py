@@ -1,6 +1,7 @@
 """Executors, chosen by name: `local` (in process) and `ray` (a task per trial)."""
-from .base import EXECUTORS, ExecutionConfig, Executor, build_executor
+from .base import EXECUTORS, ExecutionConfig, Executor, WorkQueue, build_executor
 from .local import LocalExecutor
 from .ray import RayExecutor
 
-__all__ = ["EXECUTORS", "ExecutionConfig", "Executor", "LocalExecutor", "RayExecutor", "build_executor"]
+__all__ = ["EXECUTORS", "ExecutionConfig", "Executor", "LocalExecutor", "RayExecutor", "WorkQueue",
+           "build_executor"]

@@ -2,8 +2,10 @@
 as soon as it is done. Executors are chosen by name (`EXECUTORS`)."""
 from __future__ import annotations
 
+import heapq
+import itertools
 from abc import ABC, abstractmethod
-from typing import Any, Callable, Iterator, Literal, Sequence
+from typing import Any, Callable, Hashable, Iterator, Literal, Sequence
 
 from pydantic import Field
 
@@ -21,10 +23,38 @@ class ExecutionConfig(Section):
     channels_last: Literal["auto", "on", "off"] = "auto"  # memory format of trials, supernet and teacher training
 
 
+class WorkQueue:
+    """Jobs (key, fn, args) to run, highest priority first, then first in; it may grow while an
+    executor drains it (asynchronous successive halving queues promotions as results arrive)."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, Hashable, Callable[..., Any], tuple]] = []
+        self._order = itertools.count()
+
+    def put(self, key: Hashable, fn: Callable[..., Any], args: tuple, priority: float = 0.0) -> None:
+        heapq.heappush(self._heap, (-priority, next(self._order), key, fn, args))
+
+    def pop(self) -> tuple[Hashable, Callable[..., Any], tuple] | None:
+        if not self._heap:
+            return None
+        _, _, key, fn, args = heapq.heappop(self._heap)
+        return key, fn, args
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+
 class Executor(ABC):
     @abstractmethod
     def map(self, fn: Callable[..., Any], items: Sequence[tuple]) -> Iterator[tuple[int, Any]]:
         """Call fn(*item) for every item; yield (index, result) in completion order."""
+
+    def drain(self, queue: WorkQueue) -> Iterator[tuple[Hashable, Any]]:
+        """Run the queue's jobs until it is empty and none is running; yield (key, result) as each
+        finishes. The consumer may put more jobs between results: they run too, by priority."""
+        while (job := queue.pop()) is not None:
+            key, fn, args = job
+            yield key, fn(*args)
 
     def close(self) -> None:
         return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Callable, Iterator, Sequence
 
 from ..errors import DistillnasError
-from .base import EXECUTORS, ExecutionConfig, Executor
+from .base import EXECUTORS, ExecutionConfig, Executor, WorkQueue
 
 
 @EXECUTORS.register("ray")
@@ -22,22 +22,49 @@ class RayExecutor(Executor):
                 ray.init(include_dashboard=False, log_to_driver=False)
             self.started = True
 
+    def _remote(self, fn: Callable[..., Any]) -> Any:
+        return self.ray.remote(fn).options(num_cpus=self.cfg.cpus_per_trial, num_gpus=self.cfg.gpus_per_trial,
+                                           max_retries=self.cfg.retries, retry_exceptions=False)
+
+    def _get(self, ref: Any) -> Any:
+        try:
+            return self.ray.get(ref)
+        except self.ray.exceptions.RayTaskError as e:  # re-raise our own errors as themselves
+            cause = getattr(e, "cause", None)
+            if isinstance(cause, DistillnasError):
+                raise cause from None
+            raise
+
     def map(self, fn: Callable[..., Any], items: Sequence[tuple]) -> Iterator[tuple[int, Any]]:
-        remote = self.ray.remote(fn).options(num_cpus=self.cfg.cpus_per_trial, num_gpus=self.cfg.gpus_per_trial,
-                                             max_retries=self.cfg.retries, retry_exceptions=False)
+        remote = self._remote(fn)
         pending = {remote.remote(*item): i for i, item in enumerate(items)}
         while pending:
             done, _ = self.ray.wait(list(pending), num_returns=1)
             for ref in done:
-                i = pending.pop(ref)
-                try:
-                    result = self.ray.get(ref)
-                except self.ray.exceptions.RayTaskError as e:  # re-raise our own errors as themselves
-                    cause = getattr(e, "cause", None)
-                    if isinstance(cause, DistillnasError):
-                        raise cause from None
-                    raise
-                yield i, result
+                yield pending.pop(ref), self._get(ref)
+
+    def capacity(self) -> int:
+        """Trials the cluster runs at once: jobs are submitted only as slots free up, so a job
+        queued later with a higher priority (a promotion) still runs before older ones."""
+        cpus = float(self.ray.cluster_resources().get("CPU", 1.0))
+        return max(1, int(cpus // self.cfg.cpus_per_trial))
+
+    def drain(self, queue: WorkQueue) -> Iterator[tuple[Any, Any]]:
+        remotes: dict[Callable[..., Any], Any] = {}
+        pending: dict[Any, Any] = {}
+        limit = self.capacity()
+        while True:
+            while len(pending) < limit and (job := queue.pop()) is not None:
+                key, fn, args = job
+                if fn not in remotes:
+                    remotes[fn] = self._remote(fn)
+                remote = remotes[fn]
+                pending[remote.remote(*args)] = key
+            if not pending:
+                return
+            done, _ = self.ray.wait(list(pending), num_returns=1)
+            for ref in done:
+                yield pending.pop(ref), self._get(ref)
 
     def close(self) -> None:
         if self.started:
