@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 import torch.nn as nn
@@ -115,6 +115,29 @@ def _first_bad_parameter(model: nn.Module, loss_fn: nn.Module) -> str | None:
     return next((n for n, p in named if not torch.isfinite(p).all()), None)
 
 
+def _inputs(b: Batch, device: torch.device, channels_last: bool,
+            targets: Targets | None) -> tuple[torch.Tensor, torch.Tensor, TeacherOutput | None]:
+    x = b.x.to(device, non_blocking=True, memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+    t = targets(b) if targets is not None else None
+    if t is not None:
+        t = TeacherOutput(t.logits.to(device), None if t.features is None else t.features.to(device))
+    return x, b.y.to(device, non_blocking=True), t
+
+
+def _restore(resume: dict, model: nn.Module, opt: torch.optim.Optimizer, sched: Any, loader: TensorLoader) -> int:
+    """Continue a saved run: weights, optimiser (its lr included), loader RNG; returns the step."""
+    model.load_state_dict(resume["model"])
+    opt.load_state_dict(resume["opt"])
+    loader.gen.set_state(resume["gen"])
+    sched.last_epoch = int(resume["step"])  # the optimiser's state already holds the lr of that step
+    return int(resume["step"])
+
+
+def _snapshot(model: nn.Module, opt: torch.optim.Optimizer, loader: TensorLoader, step: int) -> dict:
+    return {"model": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+            "opt": opt.state_dict(), "gen": loader.gen.get_state(), "step": step}
+
+
 def fit(model: nn.Module, loss_fn: nn.Module, loader: TensorLoader, cfg: OptimConfig, *,
         targets: Targets | None = None, evals: dict[str, TensorLoader] | None = None,
         device: torch.device = torch.device("cpu"), channels_last: bool = False,
@@ -139,13 +162,8 @@ def fit(model: nn.Module, loss_fn: nn.Module, loader: TensorLoader, cfg: OptimCo
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg, steps_per_epoch, horizon))
     total = max(1, math.ceil(cfg.epochs * steps_per_epoch))
     stepper = Stepper(opt, device)
-    step, seen, status, error, epoch_loss = 0, 0, "ok", "", float("nan")
-    if resume is not None:
-        model.load_state_dict(resume["model"])
-        opt.load_state_dict(resume["opt"])
-        loader.gen.set_state(resume["gen"])
-        step = int(resume["step"])
-        sched.last_epoch = step  # the optimiser's state already holds the lr of that step
+    step = _restore(resume, model, opt, sched, loader) if resume is not None else 0
+    seen, status, error, epoch_loss = 0, "ok", "", float("nan")
     start = time.perf_counter()
     with progress_bar(progress, label, total) as bar:
         while step < total and status == "ok":
@@ -154,20 +172,13 @@ def fit(model: nn.Module, loss_fn: nn.Module, loader: TensorLoader, cfg: OptimCo
             for b in loader:
                 if step >= total:
                     break
-                x = b.x.to(device, non_blocking=True,
-                           memory_format=torch.channels_last if channels_last else torch.contiguous_format)
-                y = b.y.to(device, non_blocking=True)
-                t = targets(b) if targets is not None else None
-                if t is not None:
-                    t = TeacherOutput(t.logits.to(device), None if t.features is None else t.features.to(device))
+                x, y, t = _inputs(b, device, channels_last, targets)
                 loss, problem = stepper.step(lambda: _loss(model, loss_fn, x, y, t))
                 if problem:
-                    status = "diverged"
-                    error = f"{problem} at step {step + 1} (epoch {step / steps_per_epoch:.2f})"
+                    status, error = "diverged", f"{problem} at step {step + 1} (epoch {step / steps_per_epoch:.2f})"
                     break
                 sched.step()
-                step += 1
-                seen += len(y)
+                step, seen = step + 1, seen + len(y)
                 losses.append(loss)
                 bar.advance(loss=losses[-1])
             epoch_loss = sum(losses) / max(1, len(losses))
@@ -177,10 +188,8 @@ def fit(model: nn.Module, loss_fn: nn.Module, loader: TensorLoader, cfg: OptimCo
     wall = time.perf_counter() - start
     result = FitResult(status, step / steps_per_epoch, step, epoch_loss, wall_s=wall,
                        images_per_s=seen / max(wall, 1e-9), error=error)
-    if status == "ok" and keep_state:
-        result.state = {"model": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
-                        "opt": opt.state_dict(), "gen": loader.gen.get_state(), "step": step}
     if status == "ok":
+        result.state = _snapshot(model, opt, loader, step) if keep_state else None
         for name, ev in (evals or {}).items():
             result.metrics[name] = evaluate(model, ev, device, channels_last)
     return result
