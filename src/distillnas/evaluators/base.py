@@ -82,7 +82,7 @@ class EvalContext:
     @property
     def key(self) -> str:
         parts = {k: v.model_dump_json() if isinstance(v, BaseModel) else repr(v) for k, v in vars(self).items()
-                 if k not in ("fidelity", "resume_fidelity")}
+                 if k not in ("fidelity", "resume_fidelity", "state_dir")}
         return hashlib.sha1(repr(sorted(parts.items())).encode()).hexdigest()
 
 
