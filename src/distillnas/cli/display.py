@@ -23,10 +23,13 @@ err = Console(stderr=True)
 def best_table(outcome: SearchOutcome, cfg: SearchConfig) -> Table:
     t = Table(title=f"best students of {outcome.run_dir} ({outcome.trials} trials, target "
                     f"{(outcome.reward or cfg.reward).describe()})")
-    for col in ("#", "reward", "top-1 (%)", "latency ms", "MMACs", "params", "target"):
+    score = cfg.evaluator.name == "zerocost"  # a training-free score, mapped into (0, 1): not an accuracy
+    for col in ("#", "reward", f"{cfg.evaluator.zerocost.score} (unit)" if score else "top-1 (%)", "latency ms",
+                "MMACs", "params", "target"):
         t.add_column(col, justify="right")
     for i, b in enumerate(outcome.best, 1):
-        t.add_row(str(i), f"{b['reward']:.4f}", f"{100 * b['accuracy']:.2f}", f"{b['latency_ms']:.2f}",
+        t.add_row(str(i), f"{b['reward']:.4f}", f"{b['accuracy']:.4f}" if score else f"{100 * b['accuracy']:.2f}",
+                  f"{b['latency_ms']:.2f}",
                   f"{b['macs'] / 1e6:.2f}", f"{b['params']:,}", "met" if b["meets_target"] else "missed")
     return t
 
