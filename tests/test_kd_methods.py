@@ -81,3 +81,17 @@ def test_each_method_trains_a_student_and_lowers_its_loss(spec):
         value.backward()
         opt.step()
     assert math.isfinite(value.item()) and value.item() < first
+
+
+@pytest.mark.parametrize("spec", ["kd+1*rkd", "kd+1*sp"])
+def test_a_relation_loss_with_a_logits_teacher_is_one_line_exit_2(tmp_path, capsys, spec):
+    import numpy as np
+
+    from distillnas.data import load_dataset
+    from test_cli import run
+
+    logits = tmp_path / "logits.npy"
+    np.save(logits, np.zeros((len(load_dataset("synthetic")), 10), np.float32))
+    code, _, err = run(capsys, "train", "--arch", "resnet8-w0.25", "--teacher", str(logits), "--loss", spec,
+                       "--dataset", "synthetic", "--epochs", "1", "--seeds", "0", "--out", str(tmp_path / "o"))
+    assert code == 2 and "is a logits file: it has no features" in err and len(err.strip().splitlines()) == 1, err
