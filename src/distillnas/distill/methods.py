@@ -98,10 +98,16 @@ def pkt_loss(fs: torch.Tensor, ft: torch.Tensor) -> torch.Tensor:
     return (p_t * ((p_t + EPS).log() - (p_s + EPS).log())).sum(1).mean()
 
 
+def batch_similarity(f: torch.Tensor) -> torch.Tensor:
+    """G = F F^T over the batch (any trailing shape flattened), each row scaled to unit L2 norm:
+    SP's similarity matrix, and DisWOT's relation matrix (distillnas.zerocost)."""
+    f = f.flatten(1)
+    return F.normalize(f @ f.t(), dim=1)
+
+
 def sp_loss(fs: torch.Tensor, ft: torch.Tensor) -> torch.Tensor:
-    """||G_t - G_s||_F^2 / B^2 with G = row-normalised F F^T, the batch similarity matrix."""
-    g_s, g_t = F.normalize(fs @ fs.t(), dim=1), F.normalize(ft @ ft.t(), dim=1)
-    return ((g_t - g_s) ** 2).sum() / fs.shape[0] ** 2
+    """||G_t - G_s||_F^2 / B^2 with G the batch similarity matrix."""
+    return ((batch_similarity(ft) - batch_similarity(fs)) ** 2).sum() / fs.shape[0] ** 2
 
 
 class LogitLoss(nn.Module):

@@ -22,6 +22,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..cost import count_macs, count_params
+from ..distill.methods import batch_similarity
 from ..errors import DistillnasError
 from ..registry import Registry
 
@@ -86,9 +87,8 @@ def inspect(model: nn.Module, x: torch.Tensor) -> Forward:
 
 
 def _normalised_gram(a: torch.Tensor) -> torch.Tensor:
-    """a a^T with each row scaled to unit L2 norm (DisWOT's similarity matrices)."""
-    a = a.flatten(1).double()
-    return F.normalize(a @ a.t(), dim=1)
+    """a a^T with each row scaled to unit L2 norm (DisWOT's matrices: SP's batch similarity), in float64."""
+    return batch_similarity(a.double())
 
 
 def classifier_gradient(fw: Forward, y: torch.Tensor) -> torch.Tensor:
