@@ -139,3 +139,47 @@ def test_asha_under_a_real_ray_instance(tmp_path, teacher_dir):
         assert run_search(cfg, progress=False).evaluated == 0  # a finished run resumes to nothing
     finally:
         ray.shutdown()
+
+
+def _toy_trial(fidelity: float, tokens: tuple, seed: int):
+    """A deterministic 'training': accuracy from the arch and the rung, no network."""
+    from distillnas.evaluators import TrialResult
+
+    acc = (1 + sum(tokens)) / 10 + fidelity / 100
+    return TrialResult(str(tokens), list(tokens), "ok", acc, params=1, macs=1, latency_ms=0.0,
+                       extra={"fidelity": fidelity, "continued": True})
+
+
+class _ToyEvaluator:
+    """The lifecycle calls `_run_asha` makes, around `_toy_trial` (the loop's own code is under test)."""
+
+    eta, reuse_repeats, asynchronous = 2, True, True
+
+    def rungs(self, b):
+        return [1.0, 2.0]
+
+    def task(self, fidelity=None, resume=None):
+        return _toy_trial, fidelity
+
+
+def test_asha_resumed_with_a_repeat_of_a_stored_slot_finishes_its_bracket(tmp_path):
+    from distillnas.batch import _run_asha
+    from distillnas.execution import LocalExecutor
+    from distillnas.execution.base import ExecutionConfig
+    from distillnas.progress import SearchProgress
+
+    cfg = load_search_config(None, [f"--run_dir={tmp_path}", "--reward.mode=hard", "--reward.reference=null",
+                                    "--reward.metric=params", "--reward.target=1e9"])
+    space = build_space("resnet_depth", depths=[1, 2, 3])
+    archs = [(0, 0, 0), (1, 0, 0), (0, 0, 0), (2, 2, 2)]  # slot 2 repeats slot 0
+    store = TrialStore(tmp_path / "s.sqlite")
+    store.add_batch(0, archs)
+    first = _toy_trial(1.0, archs[0], 0).as_dict()
+    store.add_trial(0, 0, {**first, "arch": space.to_string(archs[0])})  # stored before a kill
+    bar = SearchProgress(False, 10, store, cfg.reward)
+    paid = _run_asha(store, 0, archs, space, _ToyEvaluator(), LocalExecutor(ExecutionConfig()), cfg, bar, [1.0, 2.0])
+    results = store.batch_results(0)
+    assert set(range(4)) <= set(results) and results[2]["extra"]["reused_from"] == results[0]["id"]
+    promoted = [r for s, r in results.items() if s >= 4]
+    assert paid == 2 + len(promoted) and len(promoted) >= 2  # slots 1 and 3 trained, then ceil(4 / 2) at least
+    assert 3 in {r["extra"]["origin"] for r in promoted}  # the best arch went on

@@ -224,6 +224,11 @@ def _run_asha(store: TrialStore, b: int, archs: list, space: SearchSpace, evalua
     for slot in todo:
         state.origin[slot] = slot
         state.queue(queue, 0, slot, archs[slot])
+    done = store.batch_results(b)
+    for dup, src in [(d, s) for d, s in copies.items() if s in done]:  # repeats of a slot stored before a resume
+        _store_copy(store, b, dup, done[src], bar)
+        state.at[0][dup], state.origin[dup] = store.batch_results(b)[dup], dup
+    copies = {d: s for d, s in copies.items() if s not in done}
     waiting = {src: [s for s, c in copies.items() if c == src] for src in set(copies.values())}
     state.pending[0] += len(copies)
     state.promote(queue, archs)
