@@ -175,11 +175,12 @@ def test_asha_resumed_with_a_repeat_of_a_stored_slot_finishes_its_bracket(tmp_pa
     store = TrialStore(tmp_path / "s.sqlite")
     store.add_batch(0, archs)
     first = _toy_trial(1.0, archs[0], 0).as_dict()
-    store.add_trial(0, 0, {**first, "arch": space.to_string(archs[0])})  # stored before a kill
+    # stored before a kill, and failed: so its repeat (slot 2) copies it instead of a stored success
+    store.add_trial(0, 0, {**first, "arch": space.to_string(archs[0]), "status": "failed", "accuracy": None})
     bar = SearchProgress(False, 10, store, cfg.reward)
     paid = _run_asha(store, 0, archs, space, _ToyEvaluator(), LocalExecutor(ExecutionConfig()), cfg, bar, [1.0, 2.0])
     results = store.batch_results(0)
     assert set(range(4)) <= set(results) and results[2]["extra"]["reused_from"] == results[0]["id"]
     promoted = [r for s, r in results.items() if s >= 4]
-    assert paid == 2 + len(promoted) and len(promoted) >= 2  # slots 1 and 3 trained, then ceil(4 / 2) at least
-    assert 3 in {r["extra"]["origin"] for r in promoted}  # the best arch went on
+    assert results[2]["status"] == "failed" and paid == 2 + len(promoted)  # slots 1 and 3 trained
+    assert {r["extra"]["origin"] for r in promoted} == {1, 3}  # the rung completed: ceil(4 / 2) of its 2 successes
