@@ -75,7 +75,7 @@ def told_results(store: TrialStore, b: int, n: int, evaluator: Evaluator) -> dic
     at its first rung when the evaluator says so."""
     results = store.batch_results(b)
     told = {s: results[s] for s in range(n)}
-    if getattr(evaluator, "tell_first", False):
+    if evaluator.tell_first:
         return told
     best_rung = {s: 0 for s in range(n)}
     for s, r in sorted(results.items()):
@@ -90,7 +90,7 @@ def run_batch(store: TrialStore, b: int, archs: list, space: SearchSpace, evalua
     """Evaluate batch b's first rung, then (successive halving) promote and continue its best
     archs rung by rung; returns how many evaluations were paid."""
     rungs = evaluator.rungs(b)
-    if len(rungs) > 1 and getattr(evaluator, "asynchronous", False):
+    if len(rungs) > 1 and evaluator.asynchronous:
         return _run_asha(store, b, archs, space, evaluator, executor, cfg, bar, rungs)
     paid = _run_first_rung(store, b, archs, space, evaluator, executor, cfg, bar, rungs[0])
     for r in range(1, len(rungs)):

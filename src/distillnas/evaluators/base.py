@@ -180,7 +180,9 @@ class Evaluator(ABC):
         on to the next (successive halving). [None]: one fidelity, no halving."""
         return [None]
 
-    eta: ClassVar[int] = 3
+    eta: ClassVar[int] = 3  # successive halving keeps the best 1/eta of a rung
+    asynchronous: ClassVar[bool] = False  # ASHA: promote as results arrive, not rung by rung
+    tell_first: ClassVar[bool] = False  # tell the strategy each arch's first-rung reward, not its highest
 
     def ask_size(self, batch: int, n: int) -> int:
         """How many archs to ask the strategy for, when the search wants n evaluated now."""

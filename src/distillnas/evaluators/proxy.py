@@ -123,11 +123,11 @@ class ProxyEvaluator(Evaluator):
                 f.unlink(missing_ok=True)
 
     @property
-    def asynchronous(self) -> bool:
+    def asynchronous(self) -> bool:  # type: ignore[override]
         return self.cfg.evaluator.proxy.fidelity.mode == "asha"
 
     @property
-    def tell_first(self) -> bool:
+    def tell_first(self) -> bool:  # type: ignore[override]
         return self.cfg.evaluator.proxy.fidelity.tell == "first"
 
     @property
