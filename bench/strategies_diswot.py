@@ -65,6 +65,8 @@ def search(strategy: str, seed: int, table: dict[str, float], budget: int, batch
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, default=100)
+    p.add_argument("--first-seed", type=int, default=100,
+                   help="seeds first-seed .. first-seed+seeds-1 (settings were chosen on seeds 0-39)")
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--budget", type=int, default=64, help="paid evaluations (64 = the whole space)")
     p.add_argument("--settle", type=int, default=48, help="the best after this many paid evaluations")
@@ -80,7 +82,7 @@ def main() -> None:
             best = max(table, key=table.get)
             start = time.perf_counter()
             hits, settled, converged = [], [], 0
-            for seed in range(a.seeds):
+            for seed in range(a.first_seed, a.first_seed + a.seeds):
                 paid, why = search(name, seed, table, a.budget, a.batch, a.patience, a.max_repeats)
                 hits.append(paid.index(best) + 1 if best in paid else a.budget + 1)
                 first = paid[: a.settle]

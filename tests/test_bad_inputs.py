@@ -234,7 +234,7 @@ CASES = [
                          "synthetic"], "unknown config key 'space.colour'", None, None),
     ("train-addon-skip", ["train", "--arch", "conv3x3<5>|identity/identity/identity", "--space", "addon",
                           "--space.layers=[2,1,1]", "--loss", "ce", "--dataset", "synthetic"],
-     "takes no skip inputs", None, None),
+     "cannot take skip input(s) 5; allowed: none", None, None),
     # datasets from disk
     ("imagefolder-no-root", [*TRAIN[:4], "imagefolder", "--loss", "ce"], "needs a data root", None, None),
     ("imagefolder-empty-class", [*TRAIN[:4], "imagefolder", "--data-root", "{bad}", "--loss", "ce"],

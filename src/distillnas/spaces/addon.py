@@ -3,11 +3,15 @@
 Stage s of the backbone is followed by n_s add-on layers (default one per stage). Add-on
 layer j of a stage (1-based) picks an operation, output channels = input channels:
 identity, conv3x3, conv5x5, sep_conv3x3, sep_conv5x5, max_pool3x3, avg_pool3x3 - and,
-ENAS-style, which earlier outputs of the same stage feed it as extra skip inputs:
-    h_0 = stage output,   x_j = mean(h_{j-1}, h_i for i in S_j),   S_j ⊆ {0 .. j-2}
-    h_j = x_j + BN(op_j(x_j))      (identity: h_j = x_j)
-so layer j has j-1 binary wiring decisions and a stage of n layers has
-2^(n(n-1)/2) * 7^n candidates (the paper's count). The classifier is not searched.
+ENAS-style, which earlier outputs feed it as extra skip inputs:
+    h_{s,0} = output of backbone stage s,   h_{s,j} = output of add-on layer j of stage s
+    x_{s,j} = mean(h_{s,j-1}, sources)      h_{s,j} = x_{s,j} + BN(op(x_{s,j}))  (identity: x)
+The candidate sources of layer j of stage s are h_{s,0} .. h_{s,j-2} of its own stage and
+every add-on output h_{t,m} (m >= 1) of the earlier stages t < s, resized to the layer's
+shape without parameters (average pooling to its resolution, channels zero-padded). So the
+k-th add-on layer of the whole network has k - 1 binary wiring decisions and a space of L
+add-on layers has 2^(L(L-1)/2) * 7^L candidates - the paper's count over all L layers, not
+per stage (with one layer per stage, wiring within stages alone left no decision at all).
 
 Each add-on is a residual refinement ending in BatchNorm, so all paths hand the shared
 classifier features of one scale. Plain (non-residual) add-ons made the weight-sharing
@@ -15,8 +19,12 @@ supernet collapse on mnist5k (mini-val ~27% after 9 epochs): pools and identitie
 activations while convolutions pass normalised ones. (A zero-initialised final BN trained
 better still but left every path with the same score: no signal for the controller.)
 
-String: stages separated by ``/``, layers by ``|``, wiring as the set of skip inputs:
-``conv3x3/sep_conv5x5|identity<0>/max_pool3x3`` (``<0,2>`` lists skip sources).
+Each wiring decision names its source layer's op decision (Decision.source), so the
+REINFORCE/PPO controllers can score it by attention over earlier layers as ENAS does.
+
+String: stages separated by ``/``, layers by ``|``, wiring as the set of skip inputs, ``i``
+for h_{s,i} of the layer's own stage and ``t.m`` for add-on layer m of an earlier stage t:
+``conv3x3/sep_conv5x5|identity<0,0.1>/max_pool3x3<1.2>``.
 """
 from __future__ import annotations
 
@@ -35,7 +43,17 @@ from .base import Arch, Decision, SearchSpace
 from .registry import SPACES, SpaceSection
 
 ADDON_OPS = ("identity", "conv3x3", "conv5x5", "sep_conv3x3", "sep_conv5x5", "max_pool3x3", "avg_pool3x3")
-_LAYER = re.compile(r"^(?P<op>[a-z_0-9]+)(?:<(?P<skips>[0-9,]*)>)?$")
+_LAYER = re.compile(r"^(?P<op>[a-z_0-9]+)(?:<(?P<skips>[0-9.,]*)>)?$")
+Source = tuple[int, int]  # (stage, index of the output in that stage: 0 = the backbone stage's own)
+Choice = list[list[tuple[str, tuple[Source, ...]]]]  # per stage, per layer: (op, skip sources)
+
+
+def match_shape(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """x resized to like's shape without parameters: average pooling to its resolution,
+    channels zero-padded (backbone widths never shrink with depth)."""
+    if x.shape[-2:] != like.shape[-2:]:
+        x = nn.functional.adaptive_avg_pool2d(x, like.shape[-2:])
+    return nn.functional.pad(x, (0, 0, 0, 0, 0, like.shape[1] - x.shape[1])) if x.shape[1] < like.shape[1] else x
 
 
 def make_op(name: str, channels: int) -> nn.Module:
@@ -65,7 +83,7 @@ class AddonNet(Classifier):
     """Backbone stages, each followed by its add-on layers; `ops` holds one op per layer
     (a fixed student) or, in the supernet, every candidate op per layer."""
 
-    def __init__(self, net: StagedNet, layers: list[int], choice: list[list[tuple[str, tuple]]] | None,
+    def __init__(self, net: StagedNet, layers: list[int], choice: Choice | None,
                  all_ops: bool = False) -> None:
         super().__init__()
         self.net, self.layers = net, layers
@@ -80,21 +98,23 @@ class AddonNet(Classifier):
             self.addons.append(stage)
         self.choice = choice
 
-    def forward_features(self, x: torch.Tensor, choice: list[list[tuple[str, tuple]]] | None = None) -> torch.Tensor:
+    def forward_features(self, x: torch.Tensor, choice: Choice | None = None) -> torch.Tensor:
         choice = choice or self.choice
         x = self.net.stem(x)
+        outs: list[list[torch.Tensor]] = []  # per stage: h_0 (the stage's output), then each add-on's
         for s, stage in enumerate(self.net.stages):
             h = [stage(x)]
+            outs.append(h)
             for j, ops in enumerate(self.addons[s]):
                 op, skips = choice[s][j]  # type: ignore[index]
                 inp = h[-1]
                 if skips:
-                    inp = torch.stack([inp] + [h[i] for i in skips]).mean(0)
+                    inp = torch.stack([inp] + [match_shape(outs[t][i], inp) for t, i in skips]).mean(0)
                 h.append(inp if op == "identity" else inp + ops[op](inp))
             x = h[-1]
         return self.net.head(self.net.final(x))
 
-    def forward(self, x: torch.Tensor, choice: list[list[tuple[str, tuple]]] | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, choice: Choice | None = None) -> torch.Tensor:
         return self.classifier(self.forward_features(x, choice))
 
 
@@ -119,33 +139,46 @@ class AddonSpace(SearchSpace):
         if any(n < 0 for n in self.layers) or sum(self.layers) == 0:
             raise DistillnasError(f"add-on layers per stage must be >= 0 with at least one layer, got {self.layers}")
         self.layers += [0] * (stages - len(self.layers))
+        if any(b < a for a, b in zip(probe.widths, probe.widths[1:])):
+            raise DistillnasError(f"addon backbone {backbone!r} narrows between stages ({probe.widths}); cross-stage "
+                                  "skip inputs are zero-padded to the wider stage, so widths must not shrink")
         self.decisions = []
+        op_at: dict[Source, int] = {}  # (stage, layer) -> index of its op decision
         for s, n in enumerate(self.layers):
             for j in range(1, n + 1):
+                op_at[(s, j)] = len(self.decisions)
                 self.decisions.append(Decision(f"s{s}.l{j}.op", "op", ADDON_OPS))
-                for i in range(j - 1):
-                    self.decisions.append(Decision(f"s{s}.l{j}.skip{i}", "wire", (0, 1)))
+                for t, i in self.sources_of(s, j):
+                    name = f"s{s}.l{j}.skip{i}" if t == s else f"s{s}.l{j}.from{t}.{i}"
+                    self.decisions.append(Decision(name, "wire", (0, 1), op_at.get((t, i))))
+
+    def sources_of(self, s: int, j: int) -> list[Source]:
+        """The candidate skip inputs of layer j of stage s, in token order."""
+        return [(s, i) for i in range(j - 1)] + [(t, m) for t in range(s) for m in range(1, self.layers[t] + 1)]
 
     def config(self) -> dict:
         return {"name": self.name, "backbone": self.backbone_name, "layers": list(self.layers)}
 
-    def choice(self, arch: Arch) -> list[list[tuple[str, tuple]]]:
-        """Per stage, per layer: (op name, skip sources)."""
+    def choice(self, arch: Arch) -> Choice:
+        """Per stage, per layer: (op name, skip sources as (stage, output index))."""
         arch = self.validate(arch)
-        out, k = [], 0
-        for n in self.layers:
+        out: Choice = []
+        k = 0
+        for s, n in enumerate(self.layers):
             stage = []
             for j in range(1, n + 1):
-                op = ADDON_OPS[arch[k]]
-                skips = tuple(i for i in range(j - 1) if arch[k + 1 + i])
-                k += j
-                stage.append((op, skips))
+                sources = self.sources_of(s, j)
+                stage.append((ADDON_OPS[arch[k]], tuple(src for b, src in zip(arch[k + 1:], sources) if b)))
+                k += 1 + len(sources)
             out.append(stage)
         return out
 
     def to_string(self, arch: Arch) -> str:
-        return "/".join("|".join(op + (f"<{','.join(map(str, sk))}>" if sk else "") for op, sk in stage)
-                        for stage in self.choice(arch))
+        def name(s: int, src: Source) -> str:
+            return str(src[1]) if src[0] == s else f"{src[0]}.{src[1]}"
+
+        return "/".join("|".join(op + (f"<{','.join(name(s, x) for x in sk)}>" if sk else "") for op, sk in stage)
+                        for s, stage in enumerate(self.choice(arch)))
 
     def from_string(self, text: str) -> Arch:
         stages = text.strip().split("/")
@@ -161,17 +194,27 @@ class AddonSpace(SearchSpace):
             for j, layer in enumerate(layers, 1):
                 m = _LAYER.match(layer)
                 if not m:
-                    raise DistillnasError(f"malformed add-on layer {layer!r} in {text!r}; write e.g. conv3x3<0>")
+                    raise DistillnasError(f"malformed add-on layer {layer!r} in {text!r}; write e.g. conv3x3<0,1.1>")
                 tokens.append(self.token_of(Decision(f"s{s}.l{j}.op", "op", ADDON_OPS), m["op"], text))
-                skips = {int(i) for i in (m["skips"] or "").split(",") if i}
-                if j == 1 and skips:
-                    raise DistillnasError(f"addon arch {text!r}: layer 1 of stage {s} is the first add-on layer of "
-                                          f"its stage and takes no skip inputs, got {sorted(skips)}")
-                if any(i > j - 2 for i in skips):
-                    raise DistillnasError(f"addon arch {text!r}: layer {j} of stage {s} can take skip inputs from "
-                                          f"0..{j - 2} only, got {sorted(skips)}")
-                tokens.extend(int(i in skips) for i in range(j - 1))
+                sources = self.sources_of(s, j)
+                skips = {self._source(s, j, item, text) for item in (m["skips"] or "").split(",") if item}
+                bad = sorted(skips - set(sources))
+                if bad:
+                    allowed = ", ".join(f"{i}" if t == s else f"{t}.{i}" for t, i in sources) or "none"
+                    shown = ", ".join(f"{i}" if t == s else f"{t}.{i}" for t, i in bad)
+                    raise DistillnasError(f"addon arch {text!r}: layer {j} of stage {s} cannot take skip input(s) "
+                                          f"{shown}; allowed: {allowed}")
+                tokens.extend(int(src in skips) for src in sources)
         return tuple(tokens)
+
+    @staticmethod
+    def _source(s: int, j: int, item: str, text: str) -> Source:
+        """'i' (output i of the layer's own stage) or 't.m' (add-on m of stage t)."""
+        parts = item.split(".")
+        if len(parts) > 2 or not all(p.isdigit() for p in parts):
+            raise DistillnasError(f"addon arch {text!r}: skip input {item!r} of layer {j} of stage {s} must be "
+                                  "'i' (own stage) or 't.m' (add-on m of an earlier stage t)")
+        return (s, int(parts[0])) if len(parts) == 1 else (int(parts[0]), int(parts[1]))
 
     def build(self, arch: Arch, num_classes: int, in_channels: int, input_size: int) -> nn.Module:
         return AddonNet(backbone(self.backbone_name, num_classes, in_channels), self.layers, self.choice(arch))

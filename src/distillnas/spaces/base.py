@@ -23,6 +23,10 @@ class Decision:
     name: str  # unique, e.g. "b3.kernel"
     kind: str  # decision type; a controller may share one output head per type
     choices: tuple[Any, ...]
+    # A wiring decision's source, for controllers that attend over earlier layers (ENAS):
+    # the index of the decision that chose the source layer, or None (a fixed input, e.g. a
+    # backbone stage's output, or not a wiring decision at all).
+    source: int | None = None
 
     @property
     def size(self) -> int:
@@ -43,6 +47,10 @@ class SearchSpace(ABC):
     @property
     def kinds(self) -> list[str]:
         return [d.kind for d in self.decisions]
+
+    @property
+    def sources(self) -> list[int | None]:
+        return [d.source for d in self.decisions]
 
     @property
     def cardinality(self) -> int:

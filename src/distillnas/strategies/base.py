@@ -63,12 +63,16 @@ class StrategySection(Section):
     seed: int = 0
 
 
-# name -> factory(sizes, kinds, its own typed section, the reward's cost target) -> Strategy;
-# only nsga2 uses the target (as its hard constraint).
-StrategyFactory = Callable[[list[int], list[str], Any, float], Strategy]
+# name -> factory(sizes, kinds, its own typed section, the reward's cost target, the wiring
+# decisions' sources) -> Strategy; only nsga2 uses the target (as its hard constraint), only
+# the LSTM controllers the sources (attention over earlier layers).
+StrategyFactory = Callable[[list[int], list[str], Any, float, list[int | None]], Strategy]
 STRATEGIES: Registry[StrategyFactory] = Registry("strategy")
 
 
-def build_strategy(cfg: StrategySection, sizes: Sequence[int], kinds: Sequence[str], target: float = 1.0) -> Strategy:
-    """The strategy named by cfg.name, built from its own section and the space's shape."""
-    return STRATEGIES.get(cfg.name)(list(sizes), list(kinds), cfg, target)  # type: ignore[attr-defined]
+def build_strategy(cfg: StrategySection, sizes: Sequence[int], kinds: Sequence[str], target: float = 1.0,
+                   sources: Sequence[int | None] | None = None) -> Strategy:
+    """The strategy named by cfg.name, built from its own section and the space's shape
+    (`sources`: SearchSpace.sources, where the space has wiring decisions)."""
+    src = list(sources) if sources is not None else [None] * len(sizes)
+    return STRATEGIES.get(cfg.name)(list(sizes), list(kinds), cfg, target, src)  # type: ignore[attr-defined]

@@ -3,6 +3,13 @@
 One categorical decision per step; the input of the next step is the embedding of this
 choice; decisions of one kind share an embedding table and an output head. Optional: a
 tanh-squashed logit range (ENAS: c * tanh(logits), c = 1.5) and a critic head (PPO).
+
+Wiring decisions whose space names their source (Decision.source: the decision that chose
+the source layer) are scored by attention over earlier layers, as ENAS's controller does:
+    q_t = v . tanh(W_anchor h_src + W_query h_t),   logits = (-q_t, q_t)
+where h_src is the LSTM output at the source layer's decision (a learned vector for a fixed
+input such as a backbone stage's output), so "connect layer k to layer i" depends on what
+was chosen for layer i rather than on one shared head per position.
 """
 from __future__ import annotations
 
@@ -26,7 +33,7 @@ class PolicyOutput:
 
 class LSTMPolicy(nn.Module):
     def __init__(self, sizes: list[int], kinds: list[str], hidden: int, tanh_constant: float | None = None,
-                 critic: bool = False) -> None:
+                 critic: bool = False, sources: Sequence[int | None] | None = None) -> None:
         super().__init__()
         self.sizes, self.tanh_constant = sizes, tanh_constant
         head_kinds = sorted(set(kinds))
@@ -37,18 +44,36 @@ class LSTMPolicy(nn.Module):
         self.embed = nn.ModuleList(nn.Embedding(width[k], hidden) for k in head_kinds)
         self.heads = nn.ModuleList(nn.Linear(hidden, width[k]) for k in head_kinds)
         self.critic = nn.Linear(hidden, 1) if critic else None
+        # attention for wiring decisions (ENAS): only where the space names sources
+        self.attend = [k == "wire" and sources is not None for k in kinds]
+        if any(self.attend):
+            self.sources = list(sources)  # type: ignore[arg-type]
+            self.anchor_proj = nn.Linear(hidden, hidden, bias=False)
+            self.query_proj = nn.Linear(hidden, hidden, bias=False)
+            self.attn_v = nn.Linear(hidden, 1, bias=False)
+            self.fixed_anchor = nn.Parameter(torch.zeros(1, hidden))
+
+    def _logits(self, t: int, h: torch.Tensor, past: list[torch.Tensor]) -> torch.Tensor:
+        """Step t's logits: its kind's head, or attention to its wiring source."""
+        if self.attend[t]:
+            src = self.sources[t]
+            anchor = past[src] if src is not None else self.fixed_anchor.expand_as(h)
+            q = self.attn_v(torch.tanh(self.anchor_proj(anchor) + self.query_proj(h)))
+            logits = torch.cat([-q, q], 1)
+        else:
+            logits = self.heads[self.kind_index[t]](h)[:, : self.sizes[t]]
+        return self.tanh_constant * torch.tanh(logits) if self.tanh_constant is not None else logits
 
     def forward(self, batch: int, tokens: torch.Tensor | None = None,
                 generator: torch.Generator | None = None) -> PolicyOutput:
         """Sample (tokens None) or score the given tokens (B, D)."""
         x = self.start.expand(batch, -1)
         h = c = torch.zeros_like(x)
-        out, logps, ents, values, probs = [], [], [], [], []
-        for t, (size, k) in enumerate(zip(self.sizes, self.kind_index)):
+        out, logps, ents, values, probs, past = [], [], [], [], [], []
+        for t, k in enumerate(self.kind_index):
             h, c = self.cell(x, (h, c))
-            logits = self.heads[k](h)[:, :size]
-            if self.tanh_constant is not None:
-                logits = self.tanh_constant * torch.tanh(logits)
+            past.append(h)
+            logits = self._logits(t, h, past)
             dist = torch.distributions.Categorical(logits=logits)
             a = torch.multinomial(dist.probs, 1, generator=generator).squeeze(1) if tokens is None else tokens[:, t]
             out.append(a)
@@ -66,13 +91,11 @@ class LSTMPolicy(nn.Module):
         """Choice probabilities along the most likely path (for reports and tests)."""
         x = self.start
         h = c = torch.zeros_like(x)
-        out = []
-        for size, k in zip(self.sizes, self.kind_index):
+        out, past = [], []
+        for t, k in enumerate(self.kind_index):
             h, c = self.cell(x, (h, c))
-            logits = self.heads[k](h)[:, :size]
-            if self.tanh_constant is not None:
-                logits = self.tanh_constant * torch.tanh(logits)
-            p = torch.softmax(logits, -1)[0]
+            past.append(h)
+            p = torch.softmax(self._logits(t, h, past), -1)[0]
             out.append(p.tolist())
             x = self.embed[k](p.argmax().view(1))
         return out
@@ -112,10 +135,11 @@ class ControllerStrategy(Strategy):
     """A strategy driven by an LSTMPolicy and Adam; subclasses write tell()."""
 
     def __init__(self, sizes: Sequence[int], kinds: Sequence[str] | None, seed: int, hidden: int, lr: float,
-                 tanh_constant: float | None = None, critic: bool = False) -> None:
+                 tanh_constant: float | None = None, critic: bool = False,
+                 sources: Sequence[int | None] | None = None) -> None:
         super().__init__(sizes, kinds, seed)
         torch.manual_seed(seed)
-        self.net = LSTMPolicy(self.sizes, self.kinds, hidden, tanh_constant, critic)
+        self.net = LSTMPolicy(self.sizes, self.kinds, hidden, tanh_constant, critic, sources)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=lr)
         self.gen = torch.Generator().manual_seed(seed)
 

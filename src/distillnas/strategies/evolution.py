@@ -56,5 +56,6 @@ class RegularizedEvolution(Strategy):
 
 
 @STRATEGIES.register("evolution")
-def _build(sizes: list[int], kinds: list[str], cfg: EvolutionConfig, target: float) -> RegularizedEvolution:
+def _build(sizes: list[int], kinds: list[str], cfg: EvolutionConfig, target: float,
+            sources: list[int | None]) -> RegularizedEvolution:
     return RegularizedEvolution(sizes, kinds, cfg.seed, cfg.evolution)

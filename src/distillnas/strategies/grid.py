@@ -62,5 +62,6 @@ class GridSearch(Strategy):
 
 
 @STRATEGIES.register("grid")
-def _build(sizes: list[int], kinds: list[str], cfg: GridConfig, target: float) -> GridSearch:
+def _build(sizes: list[int], kinds: list[str], cfg: GridConfig, target: float,
+            sources: list[int | None]) -> GridSearch:
     return GridSearch(sizes, kinds, cfg.seed, cfg.grid.max_archs)

@@ -179,10 +179,12 @@ class NSGA2Strategy(_OptunaStrategy):
 
 
 @STRATEGIES.register("tpe")
-def _build_tpe(sizes: list[int], kinds: list[str], cfg: TPEConfig, target: float) -> TPEStrategy:
+def _build_tpe(sizes: list[int], kinds: list[str], cfg: TPEConfig, target: float,
+                sources: list[int | None]) -> TPEStrategy:
     return TPEStrategy(sizes, kinds, cfg.seed, cfg.tpe.startup, cfg.tpe.candidates)
 
 
 @STRATEGIES.register("nsga2")
-def _build_nsga2(sizes: list[int], kinds: list[str], cfg: NSGA2Config, target: float) -> NSGA2Strategy:
+def _build_nsga2(sizes: list[int], kinds: list[str], cfg: NSGA2Config, target: float,
+                  sources: list[int | None]) -> NSGA2Strategy:
     return NSGA2Strategy(sizes, kinds, cfg.seed, target, cfg.nsga2.population, cfg.nsga2.mutation)

@@ -50,9 +50,9 @@ class PPOConfig(StrategySection):
 
 class PPOStrategy(ControllerStrategy):
     def __init__(self, sizes: Sequence[int], kinds: Sequence[str] | None = None, seed: int = 0,
-                 config: PPOSettings | None = None) -> None:
+                 config: PPOSettings | None = None, sources: Sequence[int | None] | None = None) -> None:
         self.cfg = config or PPOSettings()
-        super().__init__(sizes, kinds, seed, self.cfg.hidden, self.cfg.lr)
+        super().__init__(sizes, kinds, seed, self.cfg.hidden, self.cfg.lr, sources=sources)
         self.critic = LSTMPolicy(self.sizes, self.kinds, self.cfg.hidden, critic=True)
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=self.cfg.critic_lr)
         self.reward_stats = RunningStats()
@@ -108,5 +108,6 @@ class PPOStrategy(ControllerStrategy):
 
 
 @STRATEGIES.register("ppo")
-def _build(sizes: list[int], kinds: list[str], cfg: PPOConfig, target: float) -> PPOStrategy:
-    return PPOStrategy(sizes, kinds, cfg.seed, cfg.ppo)
+def _build(sizes: list[int], kinds: list[str], cfg: PPOConfig, target: float,
+            sources: list[int | None]) -> PPOStrategy:
+    return PPOStrategy(sizes, kinds, cfg.seed, cfg.ppo, sources)

@@ -21,5 +21,6 @@ class RandomSearch(Strategy):
 
 
 @STRATEGIES.register("random")
-def _build(sizes: list[int], kinds: list[str], cfg: RandomConfig, target: float) -> RandomSearch:
+def _build(sizes: list[int], kinds: list[str], cfg: RandomConfig, target: float,
+            sources: list[int | None]) -> RandomSearch:
     return RandomSearch(sizes, kinds, cfg.seed)
