@@ -33,6 +33,9 @@ def teacher_train(
     out_dir: Path = typer.Option(..., "--out", "-o", help="Directory for the members' checkpoints (usable as --teacher)."),
     epochs: float = typer.Option(30, help="Training epochs per member; other settings as --optim.key=value "
                                  "(--optim.lr=0.1, --optim.batch_size=128)."),
+    route: int = typer.Option(0, min=0, max=100, help="Also keep N anchors of each member's training, at epochs "
+                              "E/N, 2E/N, .., E, in OUT/route/seed<S>/ (the route RCO distils along: "
+                              "train --scheme rco --route OUT/route/seed<S>)."),
     channels_last: str = ChannelsLastOpt,
     device: str = DeviceOpt,
     progress: bool = ProgressOpt,
@@ -43,7 +46,7 @@ def teacher_train(
                                                  "device": device, "channels_last": channels_last}, list(ctx.args)))
     seed_list = parse_seeds(seeds)
     ensure_dir(out_dir, "output directory (--out)")
-    runs, report = train_teachers(arch, seed_list, data_cfg, cfg, out_dir, progress=progress)
+    runs, report = train_teachers(arch, seed_list, data_cfg, cfg, out_dir, progress=progress, route=route)
     print_report(f"{arch} x{len(runs)} on {dataset} (test)", report)
     out.print(f"members in {out_dir}: use --teacher {out_dir}")
 

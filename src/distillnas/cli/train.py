@@ -13,7 +13,8 @@ from ..errors import DistillnasError
 from ..io import ensure_dir
 from ..retrain import retrain_from_run
 from ..teachers import TeacherCache, load_teacher
-from ..training import build_student, check_teacher_for_loss, resolve_device, train_student
+from ..training import (SchemeConfig, build_student, check_scheme, check_teacher_for_loss, resolve_device,
+                        train_with_scheme)
 from ..runconfig import apply_overrides
 from ..spaces import space_from_config
 from .app import app
@@ -64,6 +65,14 @@ def train(
     epochs: Optional[float] = typer.Option(None, help="Training epochs, fractions allowed [default: 30; with "
                                            "--from-run: the run's final.optim.epochs]. Other optimisation "
                                            "settings: --optim.lr=0.1, --optim.batch_size=128, --optim.schedule=step."),
+    scheme: str = typer.Option("single", help="single (one loss) | takd (teacher -> --assistant -> student) | "
+                               "rco (distil along the teacher's --route checkpoints) | dml (--peers students "
+                               "trained mutually, plus --loss)."),
+    assistant: Optional[str] = typer.Option(None, help="TA-KD: the assistant's arch, between student and teacher "
+                                            "in size (in --space when the student is a searched arch)."),
+    route: Optional[Path] = typer.Option(None, help="RCO: a directory of the teacher's route checkpoints "
+                                         "(`teacher train --route N` writes OUT/route/seed<S>/)."),
+    peers: int = typer.Option(2, help="DML: how many students learn together (the first is saved)."),
     seeds: Optional[str] = typer.Option(None, help="Seeds, e.g. 0,1,2 or 0-4: one training each; the table shows "
                                         "mean ± std [default: 0; with --from-run: the run's final.seeds]."),
     dataset: str = DatasetOpt,
@@ -75,8 +84,8 @@ def train(
     device: str = DeviceOpt,
     progress: bool = ProgressOpt,
 ) -> None:
-    """Train one student (CE, KD, oracle KD, DKD, DIST, or with relation losses) over several seeds; print
-    mean ± std and save checkpoints.
+    """Train one student (CE, KD, oracle KD, DKD, DIST, or with relation losses; or by TA-KD, RCO, DML)
+    over several seeds; print mean ± std and save checkpoints.
 
     Augmentation: --augment=views (K cached augmented views, --teacher_views=K) | random
     (teacher online) | none.
@@ -96,6 +105,8 @@ def train(
         raise DistillnasError("give --arch ARCH (a student to train) or --from-run RUN_DIR (retrain a search's best)")
     if split not in ("train", "minitrain"):
         raise DistillnasError(f"--split {split!r}: train on 'train' or 'minitrain'")
+    sch = validate(SchemeConfig, {"name": scheme, "assistant": assistant, "route": str(route) if route else None,
+                                  "peers": peers}, "scheme.")
     cfg, data_over, space_over = train_settings(loss or "kd", epochs, device, channels_last, list(ctx.args))
     data_cfg = validate(DataConfig, {"name": dataset, "root": data_root, **data_over}, "data.")
     seed_list = parse_seeds(seeds or "0")
@@ -104,15 +115,19 @@ def train(
     ds, splits = prepare_data(data_cfg)
     build_student(arch, space_cfg, ds)  # a bad arch string is found before anything is written
     t = load_teacher(teacher, ds) if teacher else None
-    check_teacher_for_loss(cfg.loss.name, t)
+    check_scheme(sch, arch, space_cfg, ds, t, cfg.loss.name)
+    if sch.name != "rco":  # RCO's teachers are its route's checkpoints
+        check_teacher_for_loss(cfg.loss.name, t)
     out_dir = ensure_dir(out_dir or Path("runs/train"), "output directory (--out)")
-    run_config = {"data": data_cfg.model_dump(), "train": cfg.model_dump(), "teacher": teacher or []}
+    run_config = {"data": data_cfg.model_dump(), "train": cfg.model_dump(), "teacher": teacher or [],
+                  "scheme": sch.model_dump()}
     cache = TeacherCache(out_dir / "teacher_cache")
-    runs = [train_student(arch, cfg, ds, splits, teacher=t, cache=cache, seed=s,
-                          train_split=split, eval_splits=("test",), out_dir=out_dir, run_config=run_config,
-                          space=space_cfg, progress=progress)
+    runs = [train_with_scheme(arch, cfg, ds, splits, sch, teacher=t, cache=cache, seed=s,
+                              train_split=split, eval_splits=("test",), out_dir=out_dir, run_config=run_config,
+                              space=space_cfg, progress=progress)
             for s in seed_list]
-    print_runs(runs, f"{dataset}: trained with {cfg.loss.name} ({cfg.optim.epochs:g} epochs)")
+    how = cfg.loss.name if sch.name == "single" else f"{sch.name} + {cfg.loss.name}"
+    print_runs(runs, f"{dataset}: trained with {how} ({cfg.optim.epochs:g} epochs)")
     (out_dir / "results.json").write_text(json.dumps([r.as_dict() for r in runs], indent=2))
     out.print(f"checkpoints and results.json in {out_dir}")
     if not any(r.status == "ok" for r in runs):

@@ -79,7 +79,8 @@ def train_student(arch: str, cfg: TrainConfig, ds: ImageDataset, splits: Splits,
                   cache=None, seed: int = 0, train_split: str = "train", eval_splits: tuple[str, ...] = ("test",),
                   out_dir: str | Path | None = None, run_config: dict | None = None,
                   space: dict | None = None, progress: bool = False, horizon: float | None = None,
-                  resume_from: str | Path | None = None, save_state: str | Path | None = None) -> StudentRun:
+                  resume_from: str | Path | None = None, save_state: str | Path | None = None,
+                  cohort: int = 1) -> StudentRun:
     """Train `arch` on one split under cfg.loss, evaluate, and (if out_dir) save a checkpoint.
 
     `arch` is a man-made name, or - with `space` (a space's config) - an arch string of that
@@ -87,6 +88,8 @@ def train_student(arch: str, cfg: TrainConfig, ds: ImageDataset, splits: Splits,
     Multi-fidelity: the lr schedule spans `horizon` epochs; the training continues from the
     state file `resume_from` when it exists (else it starts afresh: same result, more work),
     and leaves its own state in `save_state` for a later, longer rung.
+    `cohort` > 1 trains that many peers of the arch by deep mutual learning (schemes.py); the
+    first peer is the student evaluated and saved.
     """
     spec = cfg.loss.name
     device = resolve_device(cfg.device)
@@ -104,6 +107,12 @@ def train_student(arch: str, cfg: TrainConfig, ds: ImageDataset, splits: Splits,
         cache = cache or TeacherCache(None, cfg.eval_batch_size, device)
         targets, augment, views = make_targets(teacher, ds, train_split, indices, cfg, cache, features,
                                                seed=10_000 + len(indices))
+    student = model
+    if cohort > 1:
+        from .schemes import Cohort, MutualLoss  # schemes builds on this module
+
+        model = Cohort([student] + [build_student(arch, space, ds)[1] for _ in range(cohort - 1)])
+        loss = MutualLoss(loss)
     cl = use_channels_last(cfg.channels_last, device, model)
     loader = TensorLoader(ds, indices, cfg.optim.batch_size, shuffle=True, augment=augment, views=views,
                           seed=seed, drop_last=len(indices) > cfg.optim.batch_size, channels_last=cl)
@@ -116,6 +125,7 @@ def train_student(arch: str, cfg: TrainConfig, ds: ImageDataset, splits: Splits,
               keep_state=save_state is not None)
     if res.state is not None and save_state is not None:
         atomic_torch_save(save_state, res.state)
+    model = student
     run = StudentRun(arch, spec, seed, res.status, res.metrics, count_params(model), res.wall_s,
                      res.images_per_s, error=res.error, continued=resume is not None)
     if out_dir is not None and res.status == "ok":

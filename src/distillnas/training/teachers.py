@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 
 from ..data import DataConfig
@@ -12,15 +14,49 @@ from .student import StudentRun, train_student
 
 
 def train_teachers(arch: str, seeds: list[int], data_cfg: DataConfig, cfg: TrainConfig, out_dir: str | Path,
-                   progress: bool = False) -> tuple[list[StudentRun], EnsembleReport]:
-    """Train one member per seed on the whole training pool with CE; report on the test split."""
+                   progress: bool = False, route: int = 0) -> tuple[list[StudentRun], EnsembleReport]:
+    """Train one member per seed on the whole training pool with CE; report on the test split.
+
+    `route` N > 0 also keeps N anchors of each member's training for RCO (schemes.py):
+    OUT/route/seed<S>/e<epoch>.pt at epochs E/N, 2E/N, .., E (the last is the member itself).
+    The member is trained in N continued stages of one schedule, so it is the member a plain
+    run trains."""
     out_dir = Path(out_dir)
     ds, splits = prepare_data(data_cfg)
     run_config = {"data": data_cfg.model_dump(), "train": cfg.model_dump(), "role": "teacher"}
-    runs = [train_student(arch, cfg, ds, splits, seed=s, train_split="train", eval_splits=("test",),
-                          out_dir=out_dir, run_config=run_config, progress=progress) for s in seeds]
+    if route:
+        runs = [_with_route(arch, cfg, ds, splits, s, out_dir, run_config, route, progress) for s in seeds]
+    else:
+        runs = [train_student(arch, cfg, ds, splits, seed=s, train_split="train", eval_splits=("test",),
+                              out_dir=out_dir, run_config=run_config, progress=progress) for s in seeds]
     paths = [r.checkpoint for r in runs if r.checkpoint]
     report = evaluate_teacher(load_teacher(paths, ds), ds, "test", splits.test)
     (out_dir / "ensemble.json").write_text(json.dumps({"arch": arch, "seeds": seeds, "members": paths,
                                                        "test": report.as_dict()}, indent=2))
     return runs, report
+
+
+def _with_route(arch: str, cfg: TrainConfig, ds, splits, seed: int, out_dir: Path, run_config: dict,  # noqa: ANN001
+                anchors: int, progress: bool) -> StudentRun:
+    """One member trained in `anchors` continued stages, each stage's end saved as an anchor."""
+    route = out_dir / "route" / f"seed{seed}"
+    route.mkdir(parents=True, exist_ok=True)
+    total, prev, wall = cfg.optim.epochs, None, 0.0
+    for k in range(1, anchors + 1):
+        last, epochs = k == anchors, total * k / anchors
+        stage = cfg.model_copy(update={"optim": cfg.optim.model_copy(update={"epochs": epochs})})
+        state = route / f"state{k}.tmp"
+        run = train_student(arch, stage, ds, splits, seed=seed, train_split="train",
+                            eval_splits=("test",) if last else (), out_dir=out_dir if last else route,
+                            run_config=run_config, progress=progress, horizon=total, resume_from=prev,
+                            save_state=None if last else state)
+        wall += run.wall_s
+        if prev is not None:
+            Path(prev).unlink(missing_ok=True)
+        if run.status != "ok" or run.checkpoint is None:
+            break
+        anchor = route / f"e{epochs:g}.pt"
+        (shutil.copyfile if last else os.replace)(run.checkpoint, anchor)
+        prev = state
+    run.wall_s = wall
+    return run

@@ -1,0 +1,208 @@
+"""Training schemes that are not a single loss: TA-KD, RCO and DML, around `train_student`.
+
+- **TA-KD** (Mirzadeh et al., AAAI 2020, "Improved Knowledge Distillation via Teacher
+  Assistant"): a teacher assistant of intermediate size is distilled from the teacher, then
+  the student from the assistant, with the same loss. AKD (Table 6) used a channel-expanded
+  copy of its searched student as the assistant; here it is any arch (of the student's space
+  when the student is a searched one), checked to lie strictly between student and teacher
+  in parameters.
+- **RCO** (Jin et al., ICCV 2019, "Knowledge Distillation via Route Constrained
+  Optimization"): the student follows the teacher's own training route, distilling from a
+  sequence of its intermediate checkpoints, easy to hard. `teacher train --route N` saves N
+  anchors; the student's training is split into N equal stages, stage k distilling from
+  anchor k, continuing one optimiser and one lr schedule across stages (the multi-fidelity
+  continuation of `fit`).
+- **DML** (Zhang et al., CVPR 2018, "Deep Mutual Learning"): K peers of the student's arch
+  trained together, each with the base loss plus KL(p_peers || p_i) towards the mean of the
+  other peers' predictions (detached, so one simultaneous step updates every peer; the paper
+  steps peers in turn). The first peer is the student that is evaluated and saved.
+
+Teachers run through the cache (logits of every anchor, assistant or teacher are cached
+like any teacher's); no scheme needs the teacher online.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Literal
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from pydantic import Field
+
+from ..checkpoint import checkpoint_name
+from ..cost import count_params
+from ..data import ImageDataset, Splits
+from ..distill import build_loss
+from ..errors import DistillnasError
+from ..section import Section
+from ..teachers import load_teacher
+from .config import TrainConfig
+from .student import StudentRun, build_student, train_student
+
+
+class SchemeConfig(Section):
+    name: Literal["single", "takd", "rco", "dml"] = "single"
+    assistant: str | None = None  # takd: the assistant's arch (in the student's space, if it has one)
+    route: str | None = None  # rco: a directory of the teacher's route checkpoints (teacher train --route)
+    peers: int = Field(2, ge=2, le=8)  # dml: students trained together
+
+
+def route_checkpoints(route: str | Path) -> list[Path]:
+    """The anchors of a route directory in training order (files e<epoch>.pt)."""
+    path = Path(route)
+    if not path.is_dir():
+        raise DistillnasError(f"RCO route {str(route)!r} is not a directory; make one with "
+                              "`distillnas teacher train --route N` (it writes OUT/route/seed<S>/e<epoch>.pt)")
+    found = [p for p in path.glob("e*.pt") if _epoch(p) is not None]
+    if not found:
+        raise DistillnasError(f"RCO route {str(route)!r} holds no checkpoints e<epoch>.pt; make them with "
+                              "`distillnas teacher train --route N`")
+    return sorted(found, key=_epoch)  # type: ignore[arg-type]
+
+
+def _epoch(p: Path) -> float | None:
+    try:
+        return float(p.stem[1:])
+    except ValueError:
+        return None
+
+
+def _teacher_params(teacher) -> int | None:  # noqa: ANN001
+    """Parameters of the largest network of a teacher, or None for a logits file."""
+    members = getattr(teacher, "members", [teacher])
+    sizes = [count_params(m.module) for m in members if hasattr(m, "module")]
+    return max(sizes) if sizes else None
+
+
+def check_scheme(scheme: SchemeConfig, arch: str, space: dict | None, ds: ImageDataset, teacher,  # noqa: ANN001
+                 loss: str) -> None:
+    """Every scheme's bad input as one clear error, before any training."""
+    if scheme.name == "takd":
+        if not scheme.assistant:
+            raise DistillnasError("--scheme takd needs --assistant ARCH (an arch between the student and the teacher "
+                                  "in size, e.g. the student with wider channels)")
+        if teacher is None:
+            raise DistillnasError("--scheme takd distils teacher -> assistant -> student: give --teacher")
+        _, assistant = build_student(scheme.assistant, space, ds)
+        _, student = build_student(arch, space, ds)
+        a, s, t = count_params(assistant), count_params(student), _teacher_params(teacher)
+        if t is not None and a >= t:
+            raise DistillnasError(f"assistant {scheme.assistant!r} has {a:,} parameters, not fewer than the "
+                                  f"teacher's {t:,}; TA-KD needs an assistant smaller than the teacher")
+        if a <= s:
+            raise DistillnasError(f"assistant {scheme.assistant!r} has {a:,} parameters, not more than the "
+                                  f"student's {s:,}; TA-KD needs an assistant larger than the student")
+    elif scheme.name == "rco":
+        if not scheme.route:
+            raise DistillnasError("--scheme rco needs --route DIR: the teacher's intermediate checkpoints "
+                                  "(`distillnas teacher train --route N` writes them)")
+        if teacher is not None:
+            raise DistillnasError("--scheme rco distils from the --route checkpoints (its last one is the final "
+                                  "teacher); drop --teacher")
+        route_checkpoints(scheme.route)
+        if not build_loss(loss).needs_teacher:
+            raise DistillnasError(f"--scheme rco distils along a route, but loss {loss!r} uses no teacher; use kd")
+    elif scheme.name == "dml":
+        if build_loss(loss).needs_features:
+            raise DistillnasError(f"--scheme dml adds a mutual term on logits; loss {loss!r} reads features. "
+                                  "Use a logit loss (ce, kd, dkd, dist)")
+
+
+def train_with_scheme(arch: str, cfg: TrainConfig, ds: ImageDataset, splits: Splits, scheme: SchemeConfig, *,
+                      teacher=None, cache=None, seed: int = 0, train_split: str = "train",  # noqa: ANN001
+                      eval_splits: tuple[str, ...] = ("test",), out_dir: str | Path | None = None,
+                      run_config: dict | None = None, space: dict | None = None,
+                      progress: bool = False) -> StudentRun:
+    """One student trained under `scheme` (check_scheme first); the run's loss names the scheme."""
+    common = dict(cache=cache, seed=seed, train_split=train_split, eval_splits=eval_splits, space=space,
+                  progress=progress)
+    if scheme.name == "single":
+        return train_student(arch, cfg, ds, splits, teacher=teacher, out_dir=out_dir, run_config=run_config,
+                             **common)
+    if scheme.name == "dml":
+        run = train_student(arch, cfg, ds, splits, teacher=teacher, out_dir=out_dir, run_config=run_config,
+                            cohort=scheme.peers, **common)
+    elif scheme.name == "takd":
+        work = Path(out_dir or ".") / "assistants"
+        helper = train_student(scheme.assistant, cfg, ds, splits, teacher=teacher, out_dir=work,  # type: ignore[arg-type]
+                               run_config=run_config, **{**common, "eval_splits": ()})
+        if helper.status != "ok" or helper.checkpoint is None:
+            return _failed(arch, cfg, "takd", seed, f"the assistant did not train: {helper.status} {helper.error}")
+        run = train_student(arch, cfg, ds, splits, teacher=load_teacher(helper.checkpoint, ds), out_dir=out_dir,
+                            run_config=run_config, **common)
+    else:
+        run = _train_along_route(arch, cfg, ds, splits, route_checkpoints(scheme.route),  # type: ignore[arg-type]
+                                 out_dir, run_config, common)
+    run.loss = f"{scheme.name}:{run.loss}"
+    if run.checkpoint:  # beside a plain run of the same loss in the same directory, not over it
+        named = Path(run.checkpoint).with_name(checkpoint_name(run.arch, run.loss.replace(":", "_"), seed, space))
+        Path(run.checkpoint).replace(named)
+        run.checkpoint = str(named)
+    return run
+
+
+def _train_along_route(arch: str, cfg: TrainConfig, ds: ImageDataset, splits: Splits, anchors: list[Path],
+                       out_dir: str | Path | None, run_config: dict | None, common: dict) -> StudentRun:
+    """RCO: N stages of equal length, stage k distilled from anchor k, one schedule throughout."""
+    total, n = cfg.optim.epochs, len(anchors)
+    state_dir = Path(out_dir or ".") / f"rco_state_seed{common['seed']}"
+    state_dir.mkdir(parents=True, exist_ok=True)
+    prev, wall, run = None, 0.0, None
+    try:
+        for k, anchor in enumerate(anchors, 1):
+            stage = cfg.model_copy(update={"optim": cfg.optim.model_copy(update={"epochs": total * k / n})})
+            last = k == n
+            state = state_dir / f"stage{k}.pt"
+            run = train_student(arch, stage, ds, splits, teacher=load_teacher(str(anchor), ds),
+                                out_dir=out_dir if last else None, run_config=run_config, horizon=total,
+                                resume_from=prev, save_state=None if last else state,
+                                **{**common, "eval_splits": common["eval_splits"] if last else ()})
+            wall += run.wall_s
+            if run.status != "ok":
+                break
+            prev = state
+    finally:
+        shutil.rmtree(state_dir, ignore_errors=True)
+    run.wall_s = wall  # type: ignore[union-attr]
+    return run  # type: ignore[return-value]
+
+
+def _failed(arch: str, cfg: TrainConfig, scheme: str, seed: int, why: str) -> StudentRun:
+    return StudentRun(arch, f"{scheme}:{cfg.loss.name}", seed, "failed", {}, 0, 0.0, 0.0, error=why)
+
+
+class Cohort(nn.Module):
+    """DML's peers behind one module: all of them in training (stacked logits), the first in eval."""
+
+    def __init__(self, peers: list[nn.Module]) -> None:
+        super().__init__()
+        self.peers = nn.ModuleList(peers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            return torch.stack([p(x) for p in self.peers])  # (K, B, C)
+        return self.peers[0](x)
+
+
+class MutualLoss(nn.Module):
+    """sum_i [ base(s_i) + KL(mean_{j != i} softmax(s_j) || softmax(s_i)) ] (DML)."""
+
+    needs_features = False
+
+    def __init__(self, base: nn.Module) -> None:
+        super().__init__()
+        self.base = base
+        self.needs_teacher = base.needs_teacher
+
+    def forward(self, logits, targets, teacher=None, features=None):  # noqa: ANN001, ANN201
+        probs = F.softmax(logits.detach(), -1)
+        k = len(logits)
+        total = logits.new_zeros(())
+        for i in range(k):
+            others = (probs.sum(0) - probs[i]) / (k - 1)
+            mutual = F.kl_div(F.log_softmax(logits[i], -1), others, reduction="batchmean")
+            total = total + self.base(logits[i], targets, teacher, None) + mutual
+        return total
+
