@@ -70,15 +70,16 @@ def test_od_equals_kd_when_every_member_is_right():
 
 
 def test_feature_mse_identity_and_projection():
-    f_s, f_t = torch.tensor([[1.0, 2.0]]), torch.tensor([[[0.0, 0.0]], [[2.0, 2.0]]])  # members average to (1, 1)
+    f_s = torch.tensor([[1.0, 2.0]])
     same = FeatureMSE(2, 2)
-    assert same(None, None, TeacherOutput(torch.zeros(2, 1, 3), f_t), f_s).item() == pytest.approx(0.5)
-    proj = FeatureMSE(2, 3)
-    assert sum(p.numel() for p in proj.parameters()) == 6
+    assert same(None, None, TeacherOutput(torch.zeros(1, 1, 3), torch.zeros(1, 1, 2)), f_s).item() == pytest.approx(2.5)
+    # an ensemble's members side by side: (0, 0 | 2, 2), matched through a projection 2 -> 4
+    proj = FeatureMSE(2, 4)
+    assert sum(p.numel() for p in proj.parameters()) == 8
     with torch.no_grad():
-        proj.proj.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]))
-    f_t3 = torch.tensor([[[1.0, 2.0, 0.0]]])
-    assert proj(None, None, TeacherOutput(torch.zeros(1, 1, 3), f_t3), f_s).item() == pytest.approx(9.0 / 3)
+        proj.proj.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]]))
+    f_t = torch.tensor([[[0.0, 0.0]], [[2.0, 2.0]]])  # (members, batch, dim)
+    assert proj(None, None, TeacherOutput(torch.zeros(2, 1, 3), f_t), f_s).item() == pytest.approx(6.0 / 4)
 
 
 def test_loss_specs_compose_by_name():

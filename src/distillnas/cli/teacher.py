@@ -19,7 +19,7 @@ from ..runconfig import apply_overrides
 from .app import app, teacher_app
 from .display import out, print_rank, print_report, print_teacher_comparison
 from .options import (OVERRIDES, ChannelsLastOpt, DatasetOpt, DeviceOpt, ProgressOpt, RootOpt,
-                      parse_seeds)
+                      parse_seeds, split_section)
 from .train import _space
 
 
@@ -41,9 +41,11 @@ def teacher_train(
     progress: bool = ProgressOpt,
 ) -> None:
     """Train N independently seeded networks (the KDAS ensemble teacher) with CE and report the ensemble."""
-    data_cfg = validate(DataConfig, {"name": dataset, "root": data_root})
-    cfg = validate(TrainConfig, apply_overrides({"optim": {"epochs": epochs}, "loss": {"name": "ce"}, "augment": "random",
-                                                 "device": device, "channels_last": channels_last}, list(ctx.args)))
+    settings = apply_overrides({"optim": {"epochs": epochs}, "loss": {"name": "ce"}, "augment": "random",
+                                "device": device, "channels_last": channels_last}, list(ctx.args))
+    data_cfg = validate(DataConfig, {"name": dataset, "root": data_root, **(split_section(settings, "data") or {})},
+                        "data.")  # e.g. --data.classes=[0,1,2] for a retrieval teacher
+    cfg = validate(TrainConfig, settings)
     seed_list = parse_seeds(seeds)
     ensure_dir(out_dir, "output directory (--out)")
     runs, report = train_teachers(arch, seed_list, data_cfg, cfg, out_dir, progress=progress, route=route)

@@ -12,6 +12,8 @@ from ..data import prepare_data
 from ..errors import DistillnasError
 from ..io import ensure_dir
 from ..retrain import retrain_from_run
+from ..checkpoint import load_student
+from ..retrieval import evaluate_retrieval, heldout
 from ..teachers import TeacherCache, load_teacher
 from ..training import (SchemeConfig, build_student, check_scheme, check_teacher_for_loss, resolve_device,
                         train_with_scheme)
@@ -73,6 +75,10 @@ def train(
     route: Optional[Path] = typer.Option(None, help="RCO: a directory of the teacher's route checkpoints "
                                          "(`teacher train --route N` writes OUT/route/seed<S>/)."),
     peers: int = typer.Option(2, help="DML: how many students learn together (the first is saved)."),
+    task: str = typer.Option("classify", help="classify | retrieval: train on --data.classes=[..] only and "
+                             "report open-set top-1 identification among the other classes against 10 / 100 / "
+                             "1000 distractors (AKD §6-7; use --loss ce or feature_mse with a teacher trained "
+                             "on the same classes)."),
     seeds: Optional[str] = typer.Option(None, help="Seeds, e.g. 0,1,2 or 0-4: one training each; the table shows "
                                         "mean ± std [default: 0; with --from-run: the run's final.seeds]."),
     dataset: str = DatasetOpt,
@@ -103,16 +109,23 @@ def train(
         return
     if arch is None:
         raise DistillnasError("give --arch ARCH (a student to train) or --from-run RUN_DIR (retrain a search's best)")
+    if task not in ("classify", "retrieval"):
+        raise DistillnasError(f"--task {task!r}: choose classify or retrieval")
     if split not in ("train", "minitrain"):
         raise DistillnasError(f"--split {split!r}: train on 'train' or 'minitrain'")
     sch = validate(SchemeConfig, {"name": scheme, "assistant": assistant, "route": str(route) if route else None,
                                   "peers": peers}, "scheme.")
     cfg, data_over, space_over = train_settings(loss or "kd", epochs, device, channels_last, list(ctx.args))
     data_cfg = validate(DataConfig, {"name": dataset, "root": data_root, **data_over}, "data.")
+    if task == "retrieval" and not data_cfg.classes:
+        raise DistillnasError("--task retrieval trains on some classes and retrieves among the others: give the "
+                              "training classes as --data.classes=[0,1,2,3,4,5,6]")
     seed_list = parse_seeds(seeds or "0")
     space_cfg = _space(space, space_over)
     resolve_device(cfg.device)
     ds, splits = prepare_data(data_cfg)
+    if task == "retrieval":
+        heldout(ds, data_cfg.classes)  # enough classes left to retrieve among, checked before training
     build_student(arch, space_cfg, ds)  # a bad arch string is found before anything is written
     t = load_teacher(teacher, ds) if teacher else None
     check_scheme(sch, arch, space_cfg, ds, t, cfg.loss.name)
@@ -129,6 +142,31 @@ def train(
     how = cfg.loss.name if sch.name == "single" else f"{sch.name} + {cfg.loss.name}"
     print_runs(runs, f"{dataset}: trained with {how} ({cfg.optim.epochs:g} epochs)")
     (out_dir / "results.json").write_text(json.dumps([r.as_dict() for r in runs], indent=2))
+    if task == "retrieval":
+        _retrieval(runs, ds, data_cfg.classes, out_dir)
     out.print(f"checkpoints and results.json in {out_dir}")
     if not any(r.status == "ok" for r in runs):
         raise typer.Exit(1)
+
+
+def _retrieval(runs: list, ds, trained: list[int], out_dir: Path) -> None:  # noqa: ANN001
+    """Each trained student's open-set identification, as a table (mean ± std over seeds) and JSON."""
+    import statistics
+
+    from rich.table import Table
+
+    results = [evaluate_retrieval(load_student(r.checkpoint)[0], ds, trained).as_dict()
+               for r in runs if r.status == "ok" and r.checkpoint]
+    if not results:
+        return
+    first = results[0]
+    table = Table(title=f"open-set top-1 identification among classes {first['classes']} "
+                        f"({first['probes']} probes, one match each)")
+    table.add_column("distractors", justify="right")
+    table.add_column("top-1 (%)", justify="right")
+    for k, d in enumerate(first["distractors"]):
+        vals = [100 * r["top1"][k] for r in results]
+        spread = f" ± {statistics.stdev(vals):.2f}" if len(vals) > 1 else ""
+        table.add_row(str(d), f"{statistics.mean(vals):.2f}{spread}")
+    out.print(table)
+    (out_dir / "retrieval.json").write_text(json.dumps(results, indent=2))

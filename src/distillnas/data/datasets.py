@@ -1,6 +1,7 @@
 """Datasets by name, their config section, and the one place a configured dataset is prepared."""
 from __future__ import annotations
 
+import torch
 from pydantic import Field
 
 from ..errors import DistillnasError
@@ -18,6 +19,10 @@ class DataConfig(Section):
     train_subset: int | None = Field(None, gt=0)  # stratified sample of the training pool (AKD proxy: ~10K)
     image_size: int | None = Field(None, gt=0)  # imagefolder only: resize to this many pixels (default 32)
     seed: int = 0  # split seed: the same seed gives the same splits everywhere
+    # keep only these classes in every split (open-set retrieval trains on some classes and
+    # retrieves among the others: retrieval.py); the splits are drawn first, so they are the
+    # full dataset's splits restricted
+    classes: list[int] | None = None
 
 
 DATASETS: Registry = Registry("dataset")
@@ -43,4 +48,16 @@ def prepare_data(cfg: DataConfig) -> tuple[ImageDataset, Splits]:
                                   f"{cfg.name!r} has a fixed size")
         options["image_size"] = cfg.image_size
     ds = load_dataset(cfg.name, cfg.root, **options)
-    return ds, make_splits(ds, cfg.val_fraction, cfg.test_fraction, cfg.seed, cfg.train_subset)
+    splits = make_splits(ds, cfg.val_fraction, cfg.test_fraction, cfg.seed, cfg.train_subset)
+    return ds, splits if cfg.classes is None else restrict_classes(ds, splits, cfg.classes)
+
+
+def restrict_classes(ds: ImageDataset, splits: Splits, classes: list[int]) -> Splits:
+    """The splits with only the examples of `classes` left."""
+    bad = sorted(c for c in set(classes) if not 0 <= c < ds.num_classes)
+    if bad or len(set(classes)) < 2:
+        raise DistillnasError(f"data.classes={classes}: give at least 2 distinct classes of {ds.name!r}, each in "
+                              f"0..{ds.num_classes - 1}" + (f" ({bad} are not)" if bad else ""))
+    keep = torch.tensor(sorted(set(classes)))
+    pick = lambda idx: idx[torch.isin(ds.labels[idx], keep)]  # noqa: E731
+    return Splits(pick(splits.minitrain), pick(splits.minival), pick(splits.test))

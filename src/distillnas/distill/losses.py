@@ -119,8 +119,11 @@ class ODLoss(KDLoss):
 
 
 class FeatureMSE(nn.Module):
-    """mean || P f_s - f_t ||^2 over penultimate features (members averaged).
+    """mean || P f_s - [f_t1, .., f_tM] ||^2 over penultimate features (AKD §6: "distill the
+    output feature of the penultimate layer by minimizing the mean square error").
 
+    An ensemble's member features are concatenated, not averaged: independently trained
+    members have unaligned embedding spaces, and their mean mixes unrelated coordinates.
     P is a learned linear projection when the widths differ, the identity otherwise.
     """
 
@@ -134,7 +137,8 @@ class FeatureMSE(nn.Module):
     def forward(self, logits, targets, teacher, features):  # noqa: ANN001, ANN201
         if teacher.features is None:
             raise DistillnasError("feature_mse needs teacher features, but the teacher gave none")
-        return F.mse_loss(self.proj(features), teacher.features.mean(0))
+        target = teacher.features.transpose(0, 1).flatten(1)  # (B, M * D)
+        return F.mse_loss(self.proj(features), target)
 
 
 # name -> factory(the loss section, student feature dim, teacher feature dim) -> loss module

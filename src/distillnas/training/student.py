@@ -102,7 +102,8 @@ def train_student(arch: str, cfg: TrainConfig, ds: ImageDataset, splits: Splits,
     if loss.needs_teacher:
         features = loss.needs_features
         if features:
-            t_dim = teacher.outputs(_first_images(ds, indices), indices[:2], True).features.shape[-1]
+            t_feats = teacher.outputs(_first_images(ds, indices), indices[:2], True).features
+            t_dim = t_feats.shape[0] * t_feats.shape[-1]  # members' features side by side (FeatureMSE)
             loss = build_loss(spec, cfg.loss.temperature, cfg.loss.kd_weight, model.num_features, t_dim)
         cache = cache or TeacherCache(None, cfg.eval_batch_size, device)
         targets, augment, views = make_targets(teacher, ds, train_split, indices, cfg, cache, features,
