@@ -82,3 +82,32 @@ def test_mutual_loss_pulls_each_peer_toward_the_others():
     # the undecided peer is pulled toward its confident partner beyond what CE alone asks
     ce_only = torch.autograd.grad(F.cross_entropy(peers[1], y), peers)[0][1]
     assert (peers.grad[1] - ce_only)[0, 0] < 0 and (peers.grad[1] - ce_only)[1, 1] < 0
+
+
+def test_bss_moves_images_across_the_teacher_boundary_and_trains(synth, tmp_path):
+    from distillnas.training.schemes import BoundarySupport
+
+    ds, splits = synth
+    train_teachers("resnet8-w0.5", [0], DataConfig(name="synthetic"), quick_cfg(augment="random"), tmp_path / "t")
+    teacher = load_teacher(str(tmp_path / "t"), ds)
+    term = BoundarySupport([teacher.module], 4.0, 2.0, 0.75, steps=20, step_size=0.05)
+    from distillnas.data import Normalizer
+
+    x = Normalizer(ds)(ds.images[splits.test[:64]])
+    y = ds.labels[splits.test[:64]]
+    with torch.no_grad():
+        z = teacher.module(x)
+    right = z.argmax(1) == y
+    adv = term.attack(x, y)
+    assert len(adv) == int(right.sum()) > 10
+    with torch.no_grad():
+        za = teacher.module(adv)
+    moved = (za.argmax(1) != y[right]).float().mean()
+    assert moved > 0.8  # most samples end across (or on) the boundary
+    assert (adv - x[right]).flatten(1).norm(dim=1).max() > 0
+    assert term(torch.nn.Linear(1, 1), x, y, done=0.8).item() == 0.0  # beta has decayed to 0 after 75%
+    cfg = quick_cfg(loss={"name": "kd"})
+    scheme = SchemeConfig(name="bss")
+    check_scheme(scheme, "resnet8-w0.25", None, ds, teacher, "kd")
+    run = train_with_scheme("resnet8-w0.25", cfg, ds, splits, scheme, teacher=teacher, seed=0, out_dir=tmp_path / "s")
+    assert run.status == "ok" and run.loss == "bss:kd" and run.metrics["test"] > 0.3

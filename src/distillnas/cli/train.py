@@ -69,7 +69,9 @@ def train(
                                            "settings: --optim.lr=0.1, --optim.batch_size=128, --optim.schedule=step."),
     scheme: str = typer.Option("single", help="single (one loss) | takd (teacher -> --assistant -> student) | "
                                "rco (distil along the teacher's --route checkpoints) | dml (--peers students "
-                               "trained mutually, plus --loss)."),
+                               "trained mutually, plus --loss) | bss (plus KD on samples moved across the "
+                               "teacher's decision boundary; teacher online). BSS settings: --scheme.bss_weight=2 "
+                               "--scheme.bss_steps=10."),
     assistant: Optional[str] = typer.Option(None, help="TA-KD: the assistant's arch, between student and teacher "
                                             "in size (in --space when the student is a searched arch)."),
     route: Optional[Path] = typer.Option(None, help="RCO: a directory of the teacher's route checkpoints "
@@ -113,9 +115,11 @@ def train(
         raise DistillnasError(f"--task {task!r}: choose classify or retrieval")
     if split not in ("train", "minitrain"):
         raise DistillnasError(f"--split {split!r}: train on 'train' or 'minitrain'")
+    rest = [x for x in ctx.args if not x.startswith("--scheme.")]
+    sch_over = apply_overrides({}, [x for x in ctx.args if x.startswith("--scheme.")]).get("scheme", {})
     sch = validate(SchemeConfig, {"name": scheme, "assistant": assistant, "route": str(route) if route else None,
-                                  "peers": peers}, "scheme.")
-    cfg, data_over, space_over = train_settings(loss or "kd", epochs, device, channels_last, list(ctx.args))
+                                  "peers": peers, **sch_over}, "scheme.")
+    cfg, data_over, space_over = train_settings(loss or "kd", epochs, device, channels_last, rest)
     data_cfg = validate(DataConfig, {"name": dataset, "root": data_root, **data_over}, "data.")
     if task == "retrieval" and not data_cfg.classes:
         raise DistillnasError("--task retrieval trains on some classes and retrieves among the others: give the "

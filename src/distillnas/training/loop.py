@@ -21,6 +21,9 @@ from ..models.layout import channels_last_hazard
 from ..progress import progress_bar
 
 Targets = Callable[[Batch], TeacherOutput]
+# An extra training term computed from the model and the batch itself (BSS's adversarial
+# samples): extra(model, x, y, share of the run done) -> scalar loss.
+Extra = Callable[[nn.Module, torch.Tensor, torch.Tensor, float], torch.Tensor]
 
 
 def lr_lambda(cfg: OptimConfig, steps_per_epoch: int, horizon: float | None = None) -> Callable[[int], float]:
@@ -142,7 +145,7 @@ def fit(model: nn.Module, loss_fn: nn.Module, loader: TensorLoader, cfg: OptimCo
         targets: Targets | None = None, evals: dict[str, TensorLoader] | None = None,
         device: torch.device = torch.device("cpu"), channels_last: bool = False,
         progress: bool = False, label: str = "train", horizon: float | None = None,
-        resume: dict | None = None, keep_state: bool = False) -> FitResult:
+        resume: dict | None = None, keep_state: bool = False, extra: Extra | None = None) -> FitResult:
     """Train `model` for cfg.epochs (fractions allowed) and evaluate it on `evals`.
 
     Multi-fidelity: the lr schedule spans `horizon` epochs (default cfg.epochs); `keep_state`
@@ -173,7 +176,9 @@ def fit(model: nn.Module, loss_fn: nn.Module, loader: TensorLoader, cfg: OptimCo
                 if step >= total:
                     break
                 x, y, t = _inputs(b, device, channels_last, targets)
-                loss, problem = stepper.step(lambda: _loss(model, loss_fn, x, y, t))
+                done = step / max(1, math.ceil((horizon or cfg.epochs) * steps_per_epoch))
+                loss, problem = stepper.step(lambda: _loss(model, loss_fn, x, y, t)
+                                             + (extra(model, x, y, done) if extra is not None else 0.0))
                 if problem:
                     status, error = "diverged", f"{problem} at step {step + 1} (epoch {step / steps_per_epoch:.2f})"
                     break

@@ -12,13 +12,21 @@
   anchors; the student's training is split into N equal stages, stage k distilling from
   anchor k, continuing one optimiser and one lr schedule across stages (the multi-fidelity
   continuation of `fit`).
+- **BSS** (Heo et al., AAAI 2019, "Knowledge Distillation with Adversarial Samples
+  Supporting Decision Boundary"): besides the base loss, the student matches the teacher on
+  boundary-supporting samples - each image the teacher gets right, moved by a few
+  normalised gradient steps on (z_k - z_y) toward the teacher's runner-up class k until it
+  crosses the boundary - with weight beta decaying linearly to 0 at `bss_until` of the run
+  (the paper's defaults as we read them: beta 2, T 4 as the base KD's, 10 steps). The only
+  scheme that needs the teacher *online* (it differentiates the teacher w.r.t. its input),
+  so it refuses a logits-file teacher.
 - **DML** (Zhang et al., CVPR 2018, "Deep Mutual Learning"): K peers of the student's arch
   trained together, each with the base loss plus KL(p_peers || p_i) towards the mean of the
   other peers' predictions (detached, so one simultaneous step updates every peer; the paper
   steps peers in turn). The first peer is the student that is evaluated and saved.
 
 Teachers run through the cache (logits of every anchor, assistant or teacher are cached
-like any teacher's); no scheme needs the teacher online.
+like any teacher's); only BSS also runs the teacher online, on its adversarial samples.
 """
 from __future__ import annotations
 
@@ -43,10 +51,14 @@ from .student import StudentRun, build_student, train_student
 
 
 class SchemeConfig(Section):
-    name: Literal["single", "takd", "rco", "dml"] = "single"
+    name: Literal["single", "takd", "rco", "dml", "bss"] = "single"
     assistant: str | None = None  # takd: the assistant's arch (in the student's space, if it has one)
     route: str | None = None  # rco: a directory of the teacher's route checkpoints (teacher train --route)
     peers: int = Field(2, ge=2, le=8)  # dml: students trained together
+    bss_weight: float = Field(2.0, ge=0)  # bss: beta at the start of the run
+    bss_until: float = Field(0.75, gt=0, le=1)  # bss: share of the run after which beta is 0
+    bss_steps: int = Field(10, ge=1, le=100)  # bss: attack steps per image
+    bss_step_size: float = Field(0.05, gt=0)  # bss: step length per input dimension, normalised units
 
 
 def route_checkpoints(route: str | Path) -> list[Path]:
@@ -104,6 +116,15 @@ def check_scheme(scheme: SchemeConfig, arch: str, space: dict | None, ds: ImageD
         route_checkpoints(scheme.route)
         if not build_loss(loss).needs_teacher:
             raise DistillnasError(f"--scheme rco distils along a route, but loss {loss!r} uses no teacher; use kd")
+    elif scheme.name == "bss":
+        if teacher is None:
+            raise DistillnasError("--scheme bss moves images across the teacher's decision boundary: give --teacher")
+        if not _teacher_modules(teacher):
+            raise DistillnasError(f"--scheme bss differentiates the teacher w.r.t. its input, so it needs the "
+                                  f"network online; teacher {teacher.name!r} is a logits file")
+        if not build_loss(loss).needs_teacher:
+            raise DistillnasError(f"--scheme bss adds boundary samples to a distillation loss; {loss!r} uses no "
+                                  "teacher. Use kd")
     elif scheme.name == "dml":
         if build_loss(loss).needs_features:
             raise DistillnasError(f"--scheme dml adds a mutual term on logits; loss {loss!r} reads features. "
@@ -124,6 +145,11 @@ def train_with_scheme(arch: str, cfg: TrainConfig, ds: ImageDataset, splits: Spl
     if scheme.name == "dml":
         run = train_student(arch, cfg, ds, splits, teacher=teacher, out_dir=out_dir, run_config=run_config,
                             cohort=scheme.peers, **common)
+    elif scheme.name == "bss":
+        term = BoundarySupport(_teacher_modules(teacher), cfg.loss.temperature, scheme.bss_weight, scheme.bss_until,
+                               scheme.bss_steps, scheme.bss_step_size)
+        run = train_student(arch, cfg, ds, splits, teacher=teacher, out_dir=out_dir, run_config=run_config,
+                            extra=term, **common)
     elif scheme.name == "takd":
         work = Path(out_dir or ".") / "assistants"
         helper = train_student(scheme.assistant, cfg, ds, splits, teacher=teacher, out_dir=work,  # type: ignore[arg-type]
@@ -206,3 +232,59 @@ class MutualLoss(nn.Module):
             total = total + self.base(logits[i], targets, teacher, None) + mutual
         return total
 
+
+
+def _teacher_modules(teacher) -> list[nn.Module]:  # noqa: ANN001
+    """The teacher's networks (an ensemble's members), or [] when any member is a logits file."""
+    members = getattr(teacher, "members", [teacher])
+    return [m.module for m in members] if all(hasattr(m, "module") for m in members) else []
+
+
+class BoundarySupport:
+    """BSS's extra term: beta(t) * T^2 KL(teacher || student) on boundary-supporting samples."""
+
+    def __init__(self, teachers: list[nn.Module], temperature: float, weight: float, until: float, steps: int,
+                 step_size: float) -> None:
+        self.teachers, self.t, self.weight, self.until = teachers, temperature, weight, until
+        self.steps, self.step_size = steps, step_size
+
+    def teacher_logits(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([m(x) for m in self.teachers]).float().mean(0)
+
+    def attack(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Images the teacher gets right, stepped toward its runner-up class until they cross."""
+        for m in self.teachers:
+            m.to(x.device).eval()
+        with torch.no_grad():
+            z = self.teacher_logits(x)
+        right = z.argmax(1) == y
+        x, y, z = x[right], y[right], z[right]
+        if not len(x):
+            return x
+        k = z.scatter(1, y[:, None], float("-inf")).argmax(1)
+        scale = self.step_size * x[0].numel() ** 0.5  # a step of step_size per dimension, as an L2 length
+        adv = x.detach().clone()
+        for _ in range(self.steps):
+            adv.requires_grad_(True)
+            z = self.teacher_logits(adv)
+            margin = z.gather(1, k[:, None]) - z.gather(1, y[:, None])  # > 0: across the boundary
+            (grad,) = torch.autograd.grad(margin.sum(), adv)
+            live = (margin.detach() <= 0).view(-1, *[1] * (x.dim() - 1)).float()
+            norm = grad.flatten(1).norm(dim=1).clamp_min(1e-12).view_as(live)
+            adv = (adv + live * scale * grad / norm).detach()
+            if not live.any():
+                break
+        return adv
+
+    def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, done: float) -> torch.Tensor:
+        beta = self.weight * max(0.0, 1.0 - done / self.until)
+        if beta == 0.0:
+            return x.new_zeros(())
+        with torch.enable_grad():
+            adv = self.attack(x, y)
+        if not len(adv):
+            return x.new_zeros(())
+        with torch.no_grad():
+            t = F.log_softmax(self.teacher_logits(adv) / self.t, -1)
+        s = F.log_softmax(model(adv).float() / self.t, -1)
+        return beta * self.t ** 2 * (t.exp() * (t - s)).sum(-1).mean()

@@ -80,7 +80,7 @@ def train_student(arch: str, cfg: TrainConfig, ds: ImageDataset, splits: Splits,
                   out_dir: str | Path | None = None, run_config: dict | None = None,
                   space: dict | None = None, progress: bool = False, horizon: float | None = None,
                   resume_from: str | Path | None = None, save_state: str | Path | None = None,
-                  cohort: int = 1) -> StudentRun:
+                  cohort: int = 1, extra=None) -> StudentRun:  # noqa: ANN001
     """Train `arch` on one split under cfg.loss, evaluate, and (if out_dir) save a checkpoint.
 
     `arch` is a man-made name, or - with `space` (a space's config) - an arch string of that
@@ -89,7 +89,8 @@ def train_student(arch: str, cfg: TrainConfig, ds: ImageDataset, splits: Splits,
     state file `resume_from` when it exists (else it starts afresh: same result, more work),
     and leaves its own state in `save_state` for a later, longer rung.
     `cohort` > 1 trains that many peers of the arch by deep mutual learning (schemes.py); the
-    first peer is the student evaluated and saved.
+    first peer is the student evaluated and saved. `extra` adds a term computed from the
+    model and the batch (loop.Extra; BSS).
     """
     spec = cfg.loss.name
     device = resolve_device(cfg.device)
@@ -123,7 +124,7 @@ def train_student(arch: str, cfg: TrainConfig, ds: ImageDataset, splits: Splits,
         resume = safe_torch_load(resume_from, "multi-fidelity state")
     res = fit(model, loss, loader, cfg.optim, targets=targets, evals=evals, device=device, channels_last=cl,
               progress=progress, label=f"{arch} {spec} seed {seed}", horizon=horizon, resume=resume,
-              keep_state=save_state is not None)
+              keep_state=save_state is not None, extra=extra)
     if res.state is not None and save_state is not None:
         atomic_torch_save(save_state, res.state)
     model = student
