@@ -4,14 +4,14 @@ Two students of similar size - a searched one (the best of the default AKD searc
 another with --searched) and a man-made ResNet-8 whose width is chosen to match its
 parameters - are trained, per seed, with every method from one teacher (ResNet-20, member 0
 of a 5-member ensemble trained here with its RCO route; the students are 4x smaller): CE, KD, DKD, DIST, KD + each
-relation term (CC, RKD, PKT, SP, weight 1), TA-KD, RCO and DML. Then, with the 5-member
+relation term (CC, RKD, PKT, SP, weight 1), TA-KD, RCO, DML and BSS. Then, with the 5-member
 ensemble as the teacher: KD (members averaged) against oracle KD (OD).
 
 All runs share the final-training settings of `distillnas train` (T = 4, w = 0.9; OD T = 3,
 w = 1), --epochs epochs, seeds 0..n-1; mean ± std of test top-1 per cell, and the seed
 noise (the mean std of a cell) printed beside the table.
 
-Writes results/kd_methods.json (teachers and checkpoints under results/kd_methods/).
+Writes results/kd_methods.json (kd_methods_<methods>.json with --methods) (teachers and checkpoints under results/kd_methods/).
 """
 from __future__ import annotations
 
@@ -37,7 +37,8 @@ SEARCHED = ("dconv_k3_se0_id_w1.25_d0|conv_k3_se0_pool_w0.75_d+1|mb6_k5_se0_pool
 SPACE = {"name": "mnasnet", "preset": "tiny", "blocks": 7}
 SINGLE = [("CE", "single", "ce"), ("KD", "single", "kd"), ("DKD", "single", "dkd"), ("DIST", "single", "dist"),
           ("CC", "single", "kd+1*cc"), ("RKD", "single", "kd+1*rkd"), ("PKT", "single", "kd+1*pkt"),
-          ("SP", "single", "kd+1*sp"), ("TA-KD", "takd", "kd"), ("RCO", "rco", "kd"), ("DML", "dml", "ce")]
+          ("SP", "single", "kd+1*sp"), ("TA-KD", "takd", "kd"), ("RCO", "rco", "kd"), ("DML", "dml", "ce"),
+          ("BSS", "bss", "kd")]
 ENSEMBLE = [("KD (ensemble)", "single", "kd"), ("OD (ensemble)", "single", "od")]
 
 
@@ -111,7 +112,8 @@ def main() -> None:
             print(rows[-1], flush=True)
     noise = statistics.mean(r["test_std"] for r in rows)
     print(f"seed noise: mean std of a cell {noise:.2f} points")
-    report("kd_methods", [{k: v for k, v in r.items() if k != "runs"} for r in rows],
+    name = "kd_methods" + (f"_{'_'.join(sorted(wanted))}" if wanted else "")
+    report(name, [{k: v for k, v in r.items() if k != "runs"} for r in rows],
            {"args": vars(a), "searched": searched, "manmade": manmade, "noise_mean_std": noise, "runs": rows,
             "assistants": {who: asst for who, _, _, asst in students}})
 

@@ -12,7 +12,6 @@ from distillnas.distill import (TeacherOutput, build_loss, cc_loss, dist_loss, d
                                 rkd_loss, sp_loss)
 from distillnas.distill.losses import kd_loss
 
-from conftest import quick_cfg
 
 
 def _logits(seed: int, b: int = 16, c: int = 5) -> torch.Tensor:

@@ -3,7 +3,7 @@ import torch
 
 from distillnas.config import DataConfig
 from distillnas.data import prepare_data
-from distillnas.retrieval import evaluate_retrieval, heldout, identification
+from distillnas.retrieval import heldout, identification
 
 
 def test_restricted_classes_keep_the_full_splits_minus_the_rest():

@@ -6,7 +6,7 @@ from distillnas.checkpoint import load_student
 from distillnas.config import DataConfig
 from distillnas.teachers import load_teacher
 from distillnas.training import SchemeConfig, check_scheme, route_checkpoints, train_teachers, train_with_scheme
-from distillnas.training.schemes import MutualLoss
+from distillnas.training.cohort import MutualLoss
 
 from conftest import quick_cfg
 

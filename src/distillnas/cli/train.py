@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 from typing import Any, List, Optional
 
 import typer
+from rich.table import Table
 
 from ..config import DataConfig, SpaceConfig, TrainConfig, validate
 from ..data import prepare_data
@@ -155,10 +157,6 @@ def train(
 
 def _retrieval(runs: list, ds, trained: list[int], out_dir: Path) -> None:  # noqa: ANN001
     """Each trained student's open-set identification, as a table (mean ± std over seeds) and JSON."""
-    import statistics
-
-    from rich.table import Table
-
     results = [evaluate_retrieval(load_student(r.checkpoint)[0], ds, trained).as_dict()
                for r in runs if r.status == "ok" and r.checkpoint]
     if not results:

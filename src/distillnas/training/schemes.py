@@ -199,41 +199,6 @@ def _failed(arch: str, cfg: TrainConfig, scheme: str, seed: int, why: str) -> St
     return StudentRun(arch, f"{scheme}:{cfg.loss.name}", seed, "failed", {}, 0, 0.0, 0.0, error=why)
 
 
-class Cohort(nn.Module):
-    """DML's peers behind one module: all of them in training (stacked logits), the first in eval."""
-
-    def __init__(self, peers: list[nn.Module]) -> None:
-        super().__init__()
-        self.peers = nn.ModuleList(peers)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.training:
-            return torch.stack([p(x) for p in self.peers])  # (K, B, C)
-        return self.peers[0](x)
-
-
-class MutualLoss(nn.Module):
-    """sum_i [ base(s_i) + KL(mean_{j != i} softmax(s_j) || softmax(s_i)) ] (DML)."""
-
-    needs_features = False
-
-    def __init__(self, base: nn.Module) -> None:
-        super().__init__()
-        self.base = base
-        self.needs_teacher = base.needs_teacher
-
-    def forward(self, logits, targets, teacher=None, features=None):  # noqa: ANN001, ANN201
-        probs = F.softmax(logits.detach(), -1)
-        k = len(logits)
-        total = logits.new_zeros(())
-        for i in range(k):
-            others = (probs.sum(0) - probs[i]) / (k - 1)
-            mutual = F.kl_div(F.log_softmax(logits[i], -1), others, reduction="batchmean")
-            total = total + self.base(logits[i], targets, teacher, None) + mutual
-        return total
-
-
-
 def _teacher_modules(teacher) -> list[nn.Module]:  # noqa: ANN001
     """The teacher's networks (an ensemble's members), or [] when any member is a logits file."""
     members = getattr(teacher, "members", [teacher])

@@ -21,6 +21,7 @@ from ..io import atomic_torch_save, safe_torch_load
 from ..models import build_model, canonical_arch
 from ..spaces import build_space
 from ..teachers import TeacherCache
+from .cohort import Cohort, MutualLoss
 from .device import resolve_device, use_channels_last
 from .loop import Targets, fit
 
@@ -111,8 +112,6 @@ def train_student(arch: str, cfg: TrainConfig, ds: ImageDataset, splits: Splits,
                                                seed=10_000 + len(indices))
     student = model
     if cohort > 1:
-        from .schemes import Cohort, MutualLoss  # schemes builds on this module
-
         model = Cohort([student] + [build_student(arch, space, ds)[1] for _ in range(cohort - 1)])
         loss = MutualLoss(loss)
     cl = use_channels_last(cfg.channels_last, device, model)
