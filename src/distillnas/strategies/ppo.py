@@ -38,7 +38,11 @@ class PPOSettings(Section):
     epochs: int = Field(4, ge=1)  # PPO epochs over each batch
     clip: float = Field(0.2, gt=0)
     value_coef: float = Field(0.5, ge=0)
-    entropy_coef: float = Field(1e-2, ge=0)
+    # the entropy bonus on rewards normalised to unit std: at 1e-2 the policy collapsed early
+    # on DisWOT s1 (15% of seeds never met the KD-best student); 0.1 is the smallest of
+    # {0.01, 0.03, 0.05, 0.1, 0.2} that kept >= 95% of seeds on it (seeds 0-39; the
+    # benchmark reports seeds 100-199)
+    entropy_coef: float = Field(0.1, ge=0)
     max_grad_norm: float = Field(1.0, gt=0)
     ev_min: float = Field(0.3, ge=0, le=1)  # use the critic's advantage once it explains this share of variance
 
