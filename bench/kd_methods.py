@@ -16,6 +16,7 @@ Writes results/kd_methods.json (kd_methods_<methods>.json with --methods) (teach
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
 
@@ -86,10 +87,14 @@ def main() -> None:
                 ("man-made", manmade, None, f"resnet8-w{float(manmade.split('-w')[1]) * 1.5:g}")]
     wanted = {m for m in a.methods.split(",") if m}
     cache = TeacherCache(out / "teacher_cache")
-    rows = []
+    # cells finished by an earlier, interrupted run with the same settings are kept, not re-run
+    partial = out / "partial.json"
+    settings = {"epochs": a.epochs, "seeds": a.seeds, "searched": searched, "teacher_arch": a.teacher_arch}
+    done = json.loads(partial.read_text()) if partial.is_file() else {}
+    rows = [r for r in done.get("rows", []) if done.get("settings") == settings]
     for who, arch, sp, assistant in students:
         for name, scheme_name, loss in SINGLE + ENSEMBLE:
-            if wanted and name not in wanted:
+            if wanted and name not in wanted or any(r["student"] == who and r["method"] == name for r in rows):
                 continue
             teacher = ensemble if name.endswith("(ensemble)") else single
             scheme = SchemeConfig(name=scheme_name, assistant=assistant if scheme_name == "takd" else None,
@@ -110,6 +115,7 @@ def main() -> None:
                          "test_std": statistics.stdev(accs) if len(accs) > 1 else 0.0, "runs": accs,
                          "s_per_run": (time.perf_counter() - start) / a.seeds})
             print(rows[-1], flush=True)
+            partial.write_text(json.dumps({"settings": settings, "rows": rows}))
     noise = statistics.mean(r["test_std"] for r in rows)
     print(f"seed noise: mean std of a cell {noise:.2f} points")
     name = "kd_methods" + (f"_{'_'.join(sorted(wanted))}" if wanted else "")

@@ -34,6 +34,7 @@ class StagedNet(Classifier):
     stages: nn.ModuleList
     final: nn.Module
     widths: list[int]
+    strides: list[int]  # each stage's downsampling (KDAS's cross-stage skips pool by their product)
 
     def _finish(self, cin: int, num_classes: int) -> None:
         self.head = Head()
@@ -54,11 +55,11 @@ class CifarResNet(StagedNet):
                  width: float = 1.0, base_widths: Sequence[int] = (16, 32, 64)) -> None:
         super().__init__()
         widths = [max(1, int(round(w * width))) for w in base_widths]
-        self.widths = widths
+        self.widths, self.strides = widths, [1] + [2] * (len(widths) - 1)
         self.stem = ConvBNAct(in_channels, widths[0], 3)
         cin, stages = widths[0], []
         for i, (w, d) in enumerate(zip(widths, depths)):
-            stages.append(make_stage(cin, w, d, 1 if i == 0 else 2))
+            stages.append(make_stage(cin, w, d, self.strides[i]))
             cin = w
         self.stages = nn.ModuleList(stages)
         self.final = nn.Identity()
@@ -89,11 +90,11 @@ class WideResNet(StagedNet):
         super().__init__()
         n = (depth - 4) // 6
         widths = [16 * k, 32 * k, 64 * k]
-        self.widths = widths
+        self.widths, self.strides = widths, [1, 2, 2]
         self.stem = nn.Conv2d(in_channels, 16, 3, 1, 1, bias=False)
         cin, stages = 16, []
         for i, w in enumerate(widths):
-            stages.append(nn.Sequential(*[WideBlock(cin if j == 0 else w, w, (1 if i == 0 else 2) if j == 0 else 1)
+            stages.append(nn.Sequential(*[WideBlock(cin if j == 0 else w, w, self.strides[i] if j == 0 else 1)
                                           for j in range(n)]))
             cin = w
         self.stages = nn.ModuleList(stages)

@@ -28,6 +28,7 @@ for h_{s,i} of the layer's own stage and ``t.m`` for add-on layer m of an earlie
 """
 from __future__ import annotations
 
+import math
 import re
 from typing import Literal
 
@@ -48,12 +49,19 @@ Source = tuple[int, int]  # (stage, index of the output in that stage: 0 = the b
 Choice = list[list[tuple[str, tuple[Source, ...]]]]  # per stage, per layer: (op, skip sources)
 
 
-def match_shape(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """x resized to like's shape without parameters: average pooling to its resolution,
-    channels zero-padded (backbone widths never shrink with depth)."""
-    if x.shape[-2:] != like.shape[-2:]:
-        x = nn.functional.adaptive_avg_pool2d(x, like.shape[-2:])
-    return nn.functional.pad(x, (0, 0, 0, 0, 0, like.shape[1] - x.shape[1])) if x.shape[1] < like.shape[1] else x
+class Resize(nn.Module):
+    """A parameter-free skip from stage t to a later stage: average pooling over the stages'
+    combined stride (ceil mode, as strided convolutions round), channels zero-padded
+    (backbone widths never shrink with depth). Static sizes, so it exports to ONNX."""
+
+    def __init__(self, stride: int, cin: int, cout: int) -> None:
+        super().__init__()
+        self.pad = cout - cin
+        self.pool = nn.AvgPool2d(stride, stride, ceil_mode=True) if stride > 1 else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pool(x)
+        return nn.functional.pad(x, (0, 0, 0, 0, 0, self.pad)) if self.pad else x
 
 
 def make_op(name: str, channels: int) -> nn.Module:
@@ -97,6 +105,10 @@ class AddonNet(Classifier):
                 stage.append(nn.ModuleDict({name: make_op(name, width) for name in names}))
             self.addons.append(stage)
         self.choice = choice
+        # every (source stage, target stage) pair a cross-stage skip may join, parameter-free
+        self.resize = nn.ModuleDict({
+            f"{t}_{s}": Resize(math.prod(net.strides[t + 1:s + 1]), net.widths[t], net.widths[s])
+            for s in range(len(layers)) for t in range(s)})
 
     def forward_features(self, x: torch.Tensor, choice: Choice | None = None) -> torch.Tensor:
         choice = choice or self.choice
@@ -109,7 +121,8 @@ class AddonNet(Classifier):
                 op, skips = choice[s][j]  # type: ignore[index]
                 inp = h[-1]
                 if skips:
-                    inp = torch.stack([inp] + [match_shape(outs[t][i], inp) for t, i in skips]).mean(0)
+                    inp = torch.stack([inp] + [outs[t][i] if t == s else self.resize[f"{t}_{s}"](outs[t][i])
+                                               for t, i in skips]).mean(0)
                 h.append(inp if op == "identity" else inp + ops[op](inp))
             x = h[-1]
         return self.net.head(self.net.final(x))
