@@ -30,5 +30,17 @@ def report(name: str, rows: list[dict], extra: dict | None = None) -> Path:
     return path
 
 
+def teachers(data, arch: str, seeds: int, epochs: float, out: Path, route: int = 0) -> list[str]:  # noqa: ANN001
+    """A seeded CE-trained teacher ensemble in `out` (trained once, reused after), as member paths."""
+    from distillnas.config import TrainConfig, validate
+    from distillnas.training import train_teachers
+
+    if not (out / "ensemble.json").is_file():
+        cfg = validate(TrainConfig, {"optim": {"epochs": epochs}, "loss": {"name": "ce"}, "augment": "random"})
+        runs, rep = train_teachers(arch, list(range(seeds)), data, cfg, out, route=route)
+        print(f"teachers: {[round(100 * r.metrics['test'], 2) for r in runs]}, ensemble {rep.as_dict()}", flush=True)
+    return sorted(str(x) for x in out.glob("*.pt"))
+
+
 def _fmt(v: object) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)

@@ -28,9 +28,9 @@ from distillnas.data import prepare_data
 from distillnas.models import build_model
 from distillnas.spaces import build_space
 from distillnas.teachers import TeacherCache, load_teacher
-from distillnas.training import SchemeConfig, check_scheme, train_teachers, train_with_scheme
+from distillnas.training import SchemeConfig, check_scheme, train_with_scheme
 
-from _common import RESULTS, report
+from _common import RESULTS, report, teachers
 
 # The best student of the default AKD search (bench/fidelity.py, `full` arm, seed 0).
 SEARCHED = ("dconv_k3_se0_id_w1.25_d0|conv_k3_se0_pool_w0.75_d+1|mb6_k5_se0_pool_w1.25_d-1|"
@@ -71,12 +71,7 @@ def main() -> None:
     ds, splits = prepare_data(data)
     out = RESULTS / "kd_methods"
     tdir = out / "teachers"
-    if not (tdir / "ensemble.json").is_file():
-        tcfg = validate(TrainConfig, {"optim": {"epochs": a.teacher_epochs}, "loss": {"name": "ce"},
-                                      "augment": "random"})
-        runs, rep = train_teachers(a.teacher_arch, list(range(5)), data, tcfg, tdir, route=a.route)
-        print(f"teachers: {[round(100 * r.metrics['test'], 2) for r in runs]}, ensemble {rep.as_dict()}", flush=True)
-    members = sorted(str(x) for x in tdir.glob("*.pt"))
+    members = teachers(data, a.teacher_arch, 5, a.teacher_epochs, tdir, route=a.route)
     single, ensemble = load_teacher(members[0], ds), load_teacher(members, ds)
     route = str(tdir / "route" / "seed0")
     space = build_space(**SPACE)

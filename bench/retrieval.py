@@ -23,9 +23,9 @@ from distillnas.config import DataConfig, TrainConfig, validate
 from distillnas.data import prepare_data
 from distillnas.retrieval import evaluate_retrieval
 from distillnas.teachers import TeacherCache, load_teacher
-from distillnas.training import SchemeConfig, train_teachers, train_with_scheme
+from distillnas.training import SchemeConfig, train_with_scheme
 
-from _common import RESULTS, report
+from _common import RESULTS, report, teachers
 from kd_methods import SEARCHED, SPACE
 
 TRAIN_CLASSES = [0, 1, 2, 3, 4, 5]
@@ -42,12 +42,7 @@ def main() -> None:
     data = DataConfig(name="mnist5k", classes=TRAIN_CLASSES)
     ds, splits = prepare_data(data)
     out = RESULTS / "retrieval"
-    tdir = out / "teachers"
-    if not (tdir / "ensemble.json").is_file():
-        tcfg = validate(TrainConfig, {"optim": {"epochs": a.teacher_epochs}, "loss": {"name": "ce"},
-                                      "augment": "random"})
-        train_teachers("resnet20", list(range(a.members)), data, tcfg, tdir)
-    members = sorted(str(x) for x in tdir.glob("*.pt"))
+    members = teachers(data, "resnet20", a.members, a.teacher_epochs, out / "teachers")
     rows = []
 
     def add(who: str, results: list) -> None:
