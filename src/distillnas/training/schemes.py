@@ -31,6 +31,7 @@ like any teacher's); only BSS also runs the teacher online, on its adversarial s
 from __future__ import annotations
 
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Literal
 
@@ -151,7 +152,7 @@ def train_with_scheme(arch: str, cfg: TrainConfig, ds: ImageDataset, splits: Spl
         run = train_student(arch, cfg, ds, splits, teacher=teacher, out_dir=out_dir, run_config=run_config,
                             extra=term, **common)
     elif scheme.name == "takd":
-        work = Path(out_dir or ".") / "assistants"
+        work = Path(out_dir) / "assistants" if out_dir else Path(tempfile.mkdtemp(prefix="distillnas-takd-"))
         helper = train_student(scheme.assistant, cfg, ds, splits, teacher=teacher, out_dir=work,  # type: ignore[arg-type]
                                run_config=run_config, **{**common, "eval_splits": ()})
         if helper.status != "ok" or helper.checkpoint is None:
@@ -173,7 +174,7 @@ def _train_along_route(arch: str, cfg: TrainConfig, ds: ImageDataset, splits: Sp
                        out_dir: str | Path | None, run_config: dict | None, common: dict) -> StudentRun:
     """RCO: N stages of equal length, stage k distilled from anchor k, one schedule throughout."""
     total, n = cfg.optim.epochs, len(anchors)
-    state_dir = Path(out_dir or ".") / f"rco_state_seed{common['seed']}"
+    state_dir = Path(out_dir or tempfile.mkdtemp(prefix="distillnas-rco-")) / f"rco_state_seed{common['seed']}"
     state_dir.mkdir(parents=True, exist_ok=True)
     prev, wall, run = None, 0.0, None
     try:
