@@ -410,8 +410,11 @@ def test_a_read_only_finished_run_still_prints_its_results(capsys, tmp_path, fin
 def test_ctrl_c_prints_how_to_resume_and_exits_130(tmp_path, teacher_dir):
     run = tmp_path / "c"
     args = ["search", "--no-progress", *tiny_overrides(run, teacher_dir, trials=40, batch=2)]
+    # the child gets Ctrl-C's default disposition: a pytest started in the background (SIGINT
+    # ignored, inherited) would otherwise hand the search an ignored SIGINT, which it rightly keeps
     proc = subprocess.Popen([sys.executable, "-m", "distillnas", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:
         if (run / "trials.sqlite").exists() and len(_safe_rows(run)) >= 1:
