@@ -17,7 +17,7 @@ def test_teacher_route_keeps_anchors_and_trains_the_same_member(tmp_path):
     runs, _ = train_teachers("resnet8-w0.25", [0], DataConfig(name="synthetic"), cfg, tmp_path / "routed", route=2)
     anchors = route_checkpoints(tmp_path / "routed" / "route" / "seed0")
     assert [a.name for a in anchors] == ["e1.pt", "e2.pt"]
-    assert not list((tmp_path / "routed" / "route" / "seed0").glob("*.tmp"))  # stage states are cleaned up
+    assert not list((tmp_path / "routed" / "route" / "seed0").glob("*.state"))  # stage states are cleaned up
     assert len(list((tmp_path / "routed").glob("*.pt"))) == 1  # the member directory stays an ensemble of one
     plain, _ = load_student(next((tmp_path / "plain").glob("*.pt")))
     routed, _ = load_student(runs[0].checkpoint)

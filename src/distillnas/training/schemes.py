@@ -48,7 +48,7 @@ from ..errors import DistillnasError
 from ..section import Section
 from ..teachers import load_teacher
 from .config import TrainConfig
-from .student import StudentRun, build_student, train_student
+from .student import StudentRun, build_student, train_in_stages, train_student
 
 
 class SchemeConfig(Section):
@@ -173,27 +173,14 @@ def train_with_scheme(arch: str, cfg: TrainConfig, ds: ImageDataset, splits: Spl
 def _train_along_route(arch: str, cfg: TrainConfig, ds: ImageDataset, splits: Splits, anchors: list[Path],
                        out_dir: str | Path | None, run_config: dict | None, common: dict) -> StudentRun:
     """RCO: N stages of equal length, stage k distilled from anchor k, one schedule throughout."""
-    total, n = cfg.optim.epochs, len(anchors)
     state_dir = Path(out_dir or tempfile.mkdtemp(prefix="distillnas-rco-")) / f"rco_state_seed{common['seed']}"
     state_dir.mkdir(parents=True, exist_ok=True)
-    prev, wall, run = None, 0.0, None
     try:
-        for k, anchor in enumerate(anchors, 1):
-            stage = cfg.model_copy(update={"optim": cfg.optim.model_copy(update={"epochs": total * k / n})})
-            last = k == n
-            state = state_dir / f"stage{k}.pt"
-            run = train_student(arch, stage, ds, splits, teacher=load_teacher(str(anchor), ds),
-                                out_dir=out_dir if last else None, run_config=run_config, horizon=total,
-                                resume_from=prev, save_state=None if last else state,
-                                **{**common, "eval_splits": common["eval_splits"] if last else ()})
-            wall += run.wall_s
-            if run.status != "ok":
-                break
-            prev = state
+        return train_in_stages(arch, cfg, ds, splits, len(anchors), state_dir, out_dir=out_dir,
+                               stage_teacher=lambda k: load_teacher(str(anchors[k - 1]), ds),
+                               run_config=run_config, **common)
     finally:
         shutil.rmtree(state_dir, ignore_errors=True)
-    run.wall_s = wall  # type: ignore[union-attr]
-    return run  # type: ignore[return-value]
 
 
 def _failed(arch: str, cfg: TrainConfig, scheme: str, seed: int, why: str) -> StudentRun:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.nn as nn
@@ -135,6 +136,38 @@ def train_student(arch: str, cfg: TrainConfig, ds: ImageDataset, splits: Splits,
                                              ds.in_channels, ds.input_size, run_config or {"train": cfg.model_dump()},
                                              {**res.metrics, "status": res.status}, space=space))
     return run
+
+
+def train_in_stages(arch: str, cfg: TrainConfig, ds: ImageDataset, splits: Splits, stages: int, state_dir: Path, *,
+                    stage_teacher: Callable[[int], object] | None = None, stage_out: str | Path | None = None,
+                    after_stage: Callable[[int, float, StudentRun], None] | None = None,
+                    out_dir: str | Path | None = None, eval_splits: tuple[str, ...] = ("test",),
+                    **common) -> StudentRun:  # noqa: ANN003
+    """One run of cfg.optim.epochs split into `stages` equal, continued stages (one lr schedule).
+
+    Stage k ends at epoch E*k/stages; its training state goes to `state_dir` and the next stage
+    continues from it, so the final model is the one an unsplit run trains. `stage_teacher(k)`
+    gives stage k's teacher (RCO's anchors), `stage_out` where non-final stages write their
+    checkpoint, and `after_stage(k, epochs, run)` sees each finished stage (teacher routes keep
+    it as an anchor). Only the last stage evaluates and writes to `out_dir`."""
+    total, prev, wall, run = cfg.optim.epochs, None, 0.0, None
+    for k in range(1, stages + 1):
+        last, epochs = k == stages, total * k / stages
+        stage = cfg.model_copy(update={"optim": cfg.optim.model_copy(update={"epochs": epochs})})
+        state = Path(state_dir) / f"stage{k}.state"
+        run = train_student(arch, stage, ds, splits, teacher=stage_teacher(k) if stage_teacher else None,
+                            out_dir=out_dir if last else stage_out, eval_splits=eval_splits if last else (),
+                            horizon=total, resume_from=prev, save_state=None if last else state, **common)
+        wall += run.wall_s
+        if prev is not None:
+            prev.unlink(missing_ok=True)
+        if run.status != "ok":
+            break
+        if after_stage is not None:
+            after_stage(k, epochs, run)
+        prev = state
+    run.wall_s = wall  # type: ignore[union-attr]
+    return run  # type: ignore[return-value]
 
 
 def build_student(arch: str, space: dict | None, ds: ImageDataset) -> tuple[str, nn.Module]:

@@ -10,7 +10,7 @@ from ..data import DataConfig
 from .config import TrainConfig
 from ..data import prepare_data
 from ..teachers import EnsembleReport, evaluate_teacher, load_teacher
-from .student import StudentRun, train_student
+from .student import StudentRun, train_in_stages, train_student
 
 
 def train_teachers(arch: str, seeds: list[int], data_cfg: DataConfig, cfg: TrainConfig, out_dir: str | Path,
@@ -38,25 +38,14 @@ def train_teachers(arch: str, seeds: list[int], data_cfg: DataConfig, cfg: Train
 
 def _with_route(arch: str, cfg: TrainConfig, ds, splits, seed: int, out_dir: Path, run_config: dict,  # noqa: ANN001
                 anchors: int, progress: bool) -> StudentRun:
-    """One member trained in `anchors` continued stages, each stage's end saved as an anchor."""
+    """One member trained in `anchors` continued stages, each stage's end kept as an anchor."""
     route = out_dir / "route" / f"seed{seed}"
     route.mkdir(parents=True, exist_ok=True)
-    total, prev, wall = cfg.optim.epochs, None, 0.0
-    for k in range(1, anchors + 1):
-        last, epochs = k == anchors, total * k / anchors
-        stage = cfg.model_copy(update={"optim": cfg.optim.model_copy(update={"epochs": epochs})})
-        state = route / f"state{k}.tmp"
-        run = train_student(arch, stage, ds, splits, seed=seed, train_split="train",
-                            eval_splits=("test",) if last else (), out_dir=out_dir if last else route,
-                            run_config=run_config, progress=progress, horizon=total, resume_from=prev,
-                            save_state=None if last else state)
-        wall += run.wall_s
-        if prev is not None:
-            Path(prev).unlink(missing_ok=True)
-        if run.status != "ok" or run.checkpoint is None:
-            break
-        anchor = route / f"e{epochs:g}.pt"
-        (shutil.copyfile if last else os.replace)(run.checkpoint, anchor)
-        prev = state
-    run.wall_s = wall
-    return run
+
+    def keep(k: int, epochs: float, run: StudentRun) -> None:
+        if run.checkpoint is not None:  # the member itself stays in out_dir; earlier stages move
+            (shutil.copyfile if k == anchors else os.replace)(run.checkpoint, route / f"e{epochs:g}.pt")
+
+    return train_in_stages(arch, cfg, ds, splits, anchors, route, stage_out=route, after_stage=keep,
+                           out_dir=out_dir, seed=seed, train_split="train", run_config=run_config,
+                           progress=progress)
