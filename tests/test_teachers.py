@@ -106,15 +106,15 @@ def test_cache_runs_the_teacher_once_and_persists(teacher_dir, synth, tmp_path):
     pos = torch.tensor([0, 5])
     live = t.outputs(render_view(ds, sp.minitrain, views, 2, pos, Normalizer(ds)), sp.minitrain[pos]).logits
     assert torch.allclose(out.batch(pos, torch.tensor([2, 2])).logits, live, atol=2e-2)
-    # a torn file is recomputed, not fatal
-    for f in (tmp_path / "c").glob("*.pt"):
+    # a torn entry (its progress record garbage) is recomputed, not fatal
+    for f in (tmp_path / "c").glob("*/meta.json"):
         f.write_bytes(b"garbage")
     torn = TeacherCache(tmp_path / "c")
     torn.get(t, ds, "minitrain", sp.minitrain, views)
     assert torn.teacher_batches == views.num_views  # recomputed: one batch of <= 500 per view
-    from distillnas.teachers.cache import cache_key
-    entry = tmp_path / "c" / f"{cache_key(t, ds, 'minitrain', sp.minitrain, views, False)}.pt"
-    assert torch.equal(TeacherCache._read(entry).logits, out.logits)  # the torn entry was rewritten
+    rewritten = TeacherCache(tmp_path / "c")
+    assert torch.equal(rewritten.get(t, ds, "minitrain", sp.minitrain, views).logits, out.logits)
+    assert rewritten.teacher_batches == 0  # the torn entry was rewritten
 
 
 def test_features_through_the_cache(teacher_dir, synth):

@@ -17,6 +17,7 @@ from ..retrain import retrain_from_run
 from ..checkpoint import load_student
 from ..retrieval import evaluate_retrieval, heldout
 from ..teachers import TeacherCache, load_teacher
+from ..training.distributed import init_from_env, launched_world
 from ..training import (SchemeConfig, build_student, check_scheme, check_teacher_for_loss, resolve_device,
                         train_with_scheme)
 from ..runconfig import apply_overrides
@@ -128,7 +129,10 @@ def train(
                               "training classes as --data.classes=[0,1,2,3,4,5,6]")
     seed_list = parse_seeds(seeds or "0")
     space_cfg = _space(space, space_over)
-    resolve_device(cfg.device)
+    if launched_world() > 1 and sch.name in ("takd", "rco"):  # refused before joining the process group
+        raise DistillnasError(f"--scheme {sch.name} is not data-parallel (its assistant / route stages pass "
+                              "checkpoints between runs); run it as one process")
+    group = init_from_env(resolve_device(cfg.device))  # under torchrun: data-parallel (training/distributed.py)
     ds, splits = prepare_data(data_cfg)
     if task == "retrieval":
         heldout(ds, data_cfg.classes)  # enough classes left to retrieve among, checked before training
@@ -145,6 +149,8 @@ def train(
                               train_split=split, eval_splits=("test",), out_dir=out_dir, run_config=run_config,
                               space=space_cfg, progress=progress)
             for s in seed_list]
+    if not group.lead:  # rank 0 reports and writes; the others trained the same model
+        return
     how = cfg.loss.name if sch.name == "single" else f"{sch.name} + {cfg.loss.name}"
     print_runs(runs, f"{dataset}: trained with {how} ({cfg.optim.epochs:g} epochs)")
     (out_dir / "results.json").write_text(json.dumps([r.as_dict() for r in runs], indent=2))

@@ -1,6 +1,8 @@
 """Datasets by name, their config section, and the one place a configured dataset is prepared."""
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 from pydantic import Field
 
@@ -18,6 +20,11 @@ class DataConfig(Section):
     test_fraction: float = Field(0.2, gt=0, lt=1)  # held-out test share, only without an official test set
     train_subset: int | None = Field(None, gt=0)  # stratified sample of the training pool (AKD proxy: ~10K)
     image_size: int | None = Field(None, gt=0)  # imagefolder only: resize to this many pixels (default 32)
+    # imagefolder only: hold the decoded images in memory (true), stream them from disk with
+    # `workers` decoding processes (false), or hold them when they fit in max_memory_gb (auto)
+    in_memory: bool | Literal["auto"] = "auto"
+    workers: int = Field(2, ge=0)  # imagefolder streaming: DataLoader worker processes (0: decode in-process)
+    max_memory_gb: float = Field(8.0, gt=0)  # imagefolder `auto`: the decoded size (N*3*S*S bytes) held in memory
     seed: int = 0  # split seed: the same seed gives the same splits everywhere
     # keep only these classes in every split (open-set retrieval trains on some classes and
     # retrieves among the others: retrieval.py); the splits are drawn first, so they are the
@@ -47,6 +54,11 @@ def prepare_data(cfg: DataConfig) -> tuple[ImageDataset, Splits]:
             raise DistillnasError(f"data.image_size={cfg.image_size} applies to imagefolder only; "
                                   f"{cfg.name!r} has a fixed size")
         options["image_size"] = cfg.image_size
+    if cfg.name == "imagefolder":
+        options.update(in_memory=cfg.in_memory, workers=cfg.workers, max_memory_gb=cfg.max_memory_gb)
+    elif cfg.in_memory is False:
+        raise DistillnasError(f"data.in_memory=false applies to imagefolder only; {cfg.name!r} is always held "
+                              "in memory")
     ds = load_dataset(cfg.name, cfg.root, **options)
     splits = make_splits(ds, cfg.val_fraction, cfg.test_fraction, cfg.seed, cfg.train_subset)
     return ds, splits if cfg.classes is None else restrict_classes(ds, splits, cfg.classes)

@@ -1,4 +1,4 @@
-"""In-memory batch loader with batched augmentation.
+"""Batch loader with batched augmentation, over images in memory or streamed from disk.
 
 Augmentation is a crop offset (dx, dy) inside the zero-padded image and an optional
 horizontal flip. Three modes:
@@ -8,6 +8,10 @@ horizontal flip. Three modes:
   every epoch each example is shown one of them at random. Teacher logits for all K views
   are cached once, so distillation never runs the teacher again (see teachers/cache.py);
 - ``random``: fresh random crops and flips every time (the teacher must run online).
+
+A dataset whose images are files (files.FileImages, `data.in_memory: false`) is streamed:
+worker processes decode each batch, the main process augments it as above, so both paths
+give the same batches.
 """
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ import torch.nn.functional as F
 
 from ..errors import DistillnasError
 from .base import ImageDataset
+from .files import batches
 
 AUGMENT_MODES = ("none", "views", "random")
 
@@ -86,11 +91,12 @@ class Normalizer:
 
 
 class TensorLoader:
-    """Batches of one split, held in memory; augmentation is applied a batch at a time."""
+    """Batches of one split (held in memory, or decoded from files by worker processes);
+    augmentation is applied a batch at a time."""
 
     def __init__(self, ds: ImageDataset, indices: torch.Tensor, batch_size: int, *, shuffle: bool = False,
                  augment: str = "none", views: ViewTable | None = None, seed: int = 0,
-                 drop_last: bool = False, channels_last: bool = False) -> None:
+                 drop_last: bool = False, channels_last: bool = False, shard: tuple[int, int] = (0, 1)) -> None:
         if batch_size < 1:
             raise DistillnasError(f"batch_size must be >= 1, got {batch_size}")
         if augment not in AUGMENT_MODES:
@@ -98,9 +104,17 @@ class TensorLoader:
         if augment == "views" and views is None:
             raise DistillnasError("augment='views' needs a ViewTable (make_views)")
         self.ds, self.indices, self.batch_size = ds, indices, batch_size
-        self.images, self.labels = ds.images[indices], ds.labels[indices]
+        # an in-memory split is gathered once; a streamed one is read batch by batch
+        self.images = ds.images[indices] if isinstance(ds.images, torch.Tensor) else None
+        self.labels = ds.labels[indices]
         self.shuffle, self.augment, self.views, self.drop_last = shuffle, augment, views, drop_last
         self.channels_last = channels_last
+        # data-parallel training (training/distributed.py): every rank draws the same order
+        # and augmentation of each global batch and keeps its slice of it
+        self.rank, self.world = shard
+        if not 0 <= self.rank < self.world or batch_size % self.world:
+            raise DistillnasError(f"batch_size {batch_size} must split evenly over {self.world} processes "
+                                  f"(rank {self.rank})")
         self.normalize = Normalizer(ds)
         self.gen = torch.Generator().manual_seed(seed)
 
@@ -112,30 +126,44 @@ class TensorLoader:
     def num_examples(self) -> int:
         return len(self.indices)
 
-    def _augment(self, x: torch.Tensor, pos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def _augment(self, x: torch.Tensor, pos: torch.Tensor, keep: slice) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Augment the examples `keep` of the global batch at `pos` (x holds only those); the
+        random draws cover the whole batch, so every rank's generator stays in step."""
         pad, flip = self.ds.pad, self.ds.flip
         if self.augment == "views":
             assert self.views is not None
-            v = torch.randint(0, self.views.num_views, (len(pos),), generator=self.gen)
-            t = self.views
+            v = torch.randint(0, self.views.num_views, (len(pos),), generator=self.gen)[keep]
+            t, pos = self.views, pos[keep]
             return crop_flip(x, t.dx[v, pos], t.dy[v, pos], t.flip[v, pos], pad), v
         if self.augment == "random":
             b = len(pos)
-            dx = torch.randint(0, 2 * pad + 1, (b,), generator=self.gen)
-            dy = torch.randint(0, 2 * pad + 1, (b,), generator=self.gen)
-            fl = torch.randint(0, 2, (b,), generator=self.gen).bool() & flip
+            dx = torch.randint(0, 2 * pad + 1, (b,), generator=self.gen)[keep]
+            dy = torch.randint(0, 2 * pad + 1, (b,), generator=self.gen)[keep]
+            fl = (torch.randint(0, 2, (b,), generator=self.gen).bool() & flip)[keep]
             return crop_flip(x, dx, dy, fl, pad), None
         return x, None
 
     def __iter__(self) -> Iterator[Batch]:
         n = len(self.indices)
         order = torch.randperm(n, generator=self.gen) if self.shuffle else torch.arange(n)
-        for i in range(len(self)):
-            pos = order[i * self.batch_size:(i + 1) * self.batch_size]
-            x, view = self._augment(self.images[pos], pos)
+        positions = [order[i * self.batch_size:(i + 1) * self.batch_size] for i in range(len(self))]
+        keeps = [self._slice(len(pos)) for pos in positions]
+        if self.images is not None:
+            raw = (self.images[pos[keep]] for pos, keep in zip(positions, keeps))
+        else:
+            raw = batches(self.ds.images, [self.indices[pos[keep]] for pos, keep in zip(positions, keeps)])
+        for pos, keep, x in zip(positions, keeps, raw):
+            x, view = self._augment(x, pos, keep)
             x = self.normalize(x)
             x = x.contiguous(memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
-            yield Batch(x, self.labels[pos], pos, view)
+            yield Batch(x, self.labels[pos[keep]], pos[keep], view)
+
+    def _slice(self, n: int) -> slice:
+        """This rank's contiguous share of a global batch of n (all of it in one process)."""
+        if self.world == 1:
+            return slice(None)
+        per = -(-n // self.world)
+        return slice(self.rank * per, min(n, (self.rank + 1) * per))
 
 
 def render_view(ds: ImageDataset, indices: torch.Tensor, views: ViewTable, view: int, pos: torch.Tensor,

@@ -8,19 +8,32 @@ different augmentations while the teacher is run exactly K passes over the split
 instead of once per epoch; K=1 is distillation on un-augmented inputs. Entries are keyed by
 content (teacher identity, dataset hash, split indices, view table, normalisation), so
 another split, seed or teacher never reads a stale entry.
+
+On disk an entry is a directory of memory-mapped fp16 arrays (`logits.f16`, `features.f16`)
+and `meta.json`, which records how many of the split's examples are done. The teacher
+fills it a batch at a time (all views of a batch, from one decoding of its images), flushing
+the arrays before the count moves on, so a killed fill resumes where it stopped, and a
+reader pages in only the rows it indexes: ImageNet's logits need not fit in memory. A file
+lock keeps two processes (parallel trials) from filling one entry at once.
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import json
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
+import numpy as np
 import torch
 
-from ..data import ImageDataset, Normalizer, ViewTable, render_view
+from ..data import ImageDataset, Normalizer, ViewTable, crop_flip
+from ..data.files import batches
 from ..distill import TeacherOutput
 from ..errors import DistillnasError
-from ..io import atomic_torch_save, safe_torch_load
+from ..io import atomic_write_text
 
 
 @dataclass
@@ -57,49 +70,109 @@ class TeacherCache:
 
     def get(self, teacher, ds: ImageDataset, split: str, indices: torch.Tensor, views: ViewTable,  # noqa: ANN001
             features: bool = False) -> CachedOutputs:
-        key = cache_key(teacher, ds, split, indices, views, features)
-        if key in self.memory:
-            return self.memory[key]
-        path = self.root / f"{key}.pt" if self.root is not None else None
-        out = self._read(path) if path is not None and path.is_file() else None
-        if out is None:
-            out = self._compute(teacher, ds, indices, views, features)
-            if path is not None:
-                self._write(path, out, split)
-        self.memory[key] = out
-        return out
-
-    @staticmethod
-    def _read(path: Path) -> CachedOutputs | None:
-        """The stored entry, or None for a torn or foreign file (then it is recomputed)."""
-        try:
-            data = safe_torch_load(path, "teacher cache entry")
-            return CachedOutputs(data["logits"], data.get("features"))
-        except (DistillnasError, KeyError, TypeError, AttributeError):
-            return None
-
-    @staticmethod
-    def _write(path: Path, out: CachedOutputs, split: str) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_torch_save(path, {"logits": out.logits, "features": out.features, "split": split})
-
-    def _compute(self, teacher, ds: ImageDataset, indices: torch.Tensor, views: ViewTable,  # noqa: ANN001
-                 features: bool) -> CachedOutputs:
         if views.dx.shape[1] != len(indices):
             raise DistillnasError(f"view table covers {views.dx.shape[1]} examples, split has {len(indices)}")
+        key = cache_key(teacher, ds, split, indices, views, features)
+        if key not in self.memory:
+            if self.root is None:
+                entry = _Entry.in_memory()
+                self._fill(entry, teacher, ds, indices, views, features)
+            else:
+                with _locked(self.root / key) as folder:
+                    entry = _Entry.open(folder, split)
+                    self._fill(entry, teacher, ds, indices, views, features)
+            self.memory[key] = entry.outputs()
+        return self.memory[key]
+
+    def _fill(self, entry: "_Entry", teacher, ds: ImageDataset, indices: torch.Tensor,  # noqa: ANN001
+              views: ViewTable, features: bool) -> None:
+        """Run the teacher on the examples the entry still lacks, a batch (all views) at a time."""
+        n, k = len(indices), views.num_views
+        if entry.done >= n:
+            return
         teacher.to(self.device)
         normalize = Normalizer(ds)
-        logits, feats = [], []
-        for v in range(views.num_views):
-            lv, fv = [], []
-            for start in range(0, len(indices), self.batch_size):
-                pos = torch.arange(start, min(start + self.batch_size, len(indices)))
-                out = teacher.outputs(render_view(ds, indices, views, v, pos, normalize), indices[pos], features)
+        positions = [torch.arange(s, min(s + self.batch_size, n)) for s in range(entry.done, n, self.batch_size)]
+        for pos, raw in zip(positions, batches(ds.images, [indices[p] for p in positions])):
+            outs = []
+            for v in range(k):
+                x = normalize(crop_flip(raw, views.dx[v, pos], views.dy[v, pos], views.flip[v, pos], ds.pad))
+                outs.append(teacher.outputs(x, indices[pos], features))
                 self.teacher_batches += 1
-                lv.append(out.logits.cpu().half())
-                if features:
-                    fv.append(out.features.cpu().half())  # type: ignore[union-attr]
-            logits.append(torch.cat(lv, dim=1))
-            if features:
-                feats.append(torch.cat(fv, dim=1))
-        return CachedOutputs(torch.stack(logits), torch.stack(feats) if features else None)
+            logits = torch.stack([o.logits.cpu() for o in outs])  # (K, M, B, C)
+            feats = torch.stack([o.features.cpu() for o in outs]) if features else None  # type: ignore[union-attr]
+            entry.write(int(pos[0]), logits, feats, n)
+
+
+@contextmanager
+def _locked(folder: Path) -> Iterator[Path]:
+    """The entry's folder, held under an exclusive lock (one filler per entry across processes)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield folder
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+class _Entry:
+    """One entry's arrays (fp16; memory-mapped files, or plain arrays for a memory-only cache)."""
+
+    def __init__(self, folder: Path | None, split: str = "", meta: dict | None = None) -> None:
+        self.folder, self.split = folder, split
+        self.meta = meta or {}
+        self.arrays: dict[str, np.ndarray] = {}
+        if folder is not None and self.meta:
+            for name in ("logits", "features"):
+                shape = self.meta.get(name)
+                if shape is not None:
+                    self.arrays[name] = np.memmap(folder / f"{name}.f16", np.float16, "r+", shape=tuple(shape))
+
+    @classmethod
+    def in_memory(cls) -> "_Entry":
+        return cls(None)
+
+    @classmethod
+    def open(cls, folder: Path, split: str) -> "_Entry":
+        """The entry as far as it was filled; a missing, torn or foreign one starts over."""
+        try:
+            meta = json.loads((folder / "meta.json").read_text())
+            entry = cls(folder, split, meta)
+            if int(meta["done"]) < 0 or "logits" not in entry.arrays:
+                raise ValueError("no logits")
+            return entry
+        except (OSError, ValueError, KeyError, TypeError):
+            return cls(folder, split)
+
+    @property
+    def done(self) -> int:
+        return int(self.meta.get("done", 0))
+
+    def write(self, start: int, logits: torch.Tensor, feats: torch.Tensor | None, n: int) -> None:
+        """Store examples start.. (all views), then record them as done."""
+        if not self.arrays:
+            self._allocate(logits, feats, n)
+        end = start + logits.shape[2]
+        self.arrays["logits"][:, :, start:end] = logits.half().numpy()
+        if feats is not None:
+            self.arrays["features"][:, :, start:end] = feats.half().numpy()
+        self.meta["done"] = end
+        if self.folder is not None:
+            for a in self.arrays.values():
+                a.flush()  # type: ignore[attr-defined]
+            atomic_write_text(self.folder / "meta.json", json.dumps(self.meta))
+
+    def _allocate(self, logits: torch.Tensor, feats: torch.Tensor | None, n: int) -> None:
+        shapes = {"logits": (*logits.shape[:2], n, logits.shape[3])}
+        if feats is not None:
+            shapes["features"] = (*feats.shape[:2], n, feats.shape[3])
+        for name, shape in shapes.items():
+            self.arrays[name] = (np.zeros(shape, np.float16) if self.folder is None else
+                                 np.memmap(self.folder / f"{name}.f16", np.float16, "w+", shape=shape))
+        self.meta = {"split": self.split, "done": 0, **{k: list(v) for k, v in shapes.items()}}
+
+    def outputs(self) -> CachedOutputs:
+        as_t = lambda a: torch.from_numpy(a)  # noqa: E731 - shares the (mapped) memory, no copy
+        feats = self.arrays.get("features")
+        return CachedOutputs(as_t(self.arrays["logits"]), None if feats is None else as_t(feats))

@@ -15,6 +15,7 @@ import torch
 import torch.nn as nn
 
 from .config import OptimConfig
+from .distributed import average_gradients, ranks
 from ..data import Batch, TensorLoader
 from ..distill import TeacherOutput
 from ..models.layout import channels_last_hazard
@@ -63,10 +64,13 @@ class FitResult:
 class Stepper:
     """One optimiser step: the loss under autocast (AMP on CUDA: bf16 where supported, else
     fp16 with a grad scaler), a non-finite loss or an overflowing update refused, optional
-    gradient clipping. `fit` and the supernet's shared-weight training both step with it."""
+    gradient clipping. `fit` and the supernet's shared-weight training both step with it. In a
+    process group (distributed.py) the gradients are averaged over ranks and a step is refused
+    on every rank when the loss is non-finite on any."""
 
     def __init__(self, opt: torch.optim.Optimizer, device: torch.device, grad_clip: float | None = None) -> None:
         self.opt, self.device, self.grad_clip = opt, device, grad_clip
+        self.world = ranks().world
         self.amp = device.type == "cuda"
         self.dtype = torch.bfloat16 if self.amp and torch.cuda.is_bf16_supported() else torch.float16
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp and self.dtype == torch.float16)
@@ -75,10 +79,11 @@ class Stepper:
         """(loss, '') after a step, or (nan, why) when no step was taken because it diverged."""
         with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.amp):
             loss = compute_loss()
-        if not torch.isfinite(loss):
-            return float("nan"), f"loss became {loss.item()}"
+        if not self._finite_everywhere(loss):
+            return float("nan"), f"loss became {loss.item()}" + ("" if self.world == 1 else " on some rank")
         self.opt.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
+        average_gradients([p for g in self.opt.param_groups for p in g["params"]], self.world)
         if self.grad_clip is not None:
             self.scaler.unscale_(self.opt)
             params = [p for g in self.opt.param_groups for p in g["params"]]
@@ -91,6 +96,14 @@ class Stepper:
             return float("nan"), f"the update overflowed: {str(e)[:120]}"
         self.scaler.update()
         return loss.item(), ""
+
+    def _finite_everywhere(self, loss: torch.Tensor) -> bool:
+        finite = bool(torch.isfinite(loss))
+        if self.world == 1:
+            return finite
+        flag = torch.tensor([0.0 if finite else 1.0], device=loss.device)
+        torch.distributed.all_reduce(flag)
+        return flag.item() == 0.0
 
 
 def _loss(model: nn.Module, loss_fn: nn.Module, x: torch.Tensor, y: torch.Tensor,
@@ -168,7 +181,7 @@ def fit(model: nn.Module, loss_fn: nn.Module, loader: TensorLoader, cfg: OptimCo
     step = _restore(resume, model, opt, sched, loader) if resume is not None else 0
     seen, status, error, epoch_loss = 0, "ok", "", float("nan")
     start = time.perf_counter()
-    with progress_bar(progress, label, total) as bar:
+    with progress_bar(progress and ranks().lead, label, total) as bar:
         while step < total and status == "ok":
             model.train()
             losses = []

@@ -17,7 +17,11 @@
   boundary-supporting samples - each image the teacher gets right, moved by a few
   normalised gradient steps on (z_k - z_y) toward the teacher's runner-up class k until it
   crosses the boundary - with weight beta decaying linearly to 0 at `bss_until` of the run
-  (the paper's defaults as we read them: beta 2, T 4 as the base KD's, 10 steps). The only
+  (the paper's defaults as we read them: beta 2, T 4 as the base KD's, 10 steps). Only
+  `bss_samples` images of each (shuffled) batch are attacked - the paper, too, attacks a part
+  of each batch - which bounds the extra cost: on 2 CPU cores, the term for a mnist5k batch
+  of 128 (searched student, ResNet-20 teacher, 10 steps) takes 2.7 s attacking all 128 and
+  0.74 s attacking 32, where the whole KD step takes a few hundredths. The only
   scheme that needs the teacher *online* (it differentiates the teacher w.r.t. its input),
   so it refuses a logits-file teacher.
 - **DML** (Zhang et al., CVPR 2018, "Deep Mutual Learning"): K peers of the student's arch
@@ -60,6 +64,7 @@ class SchemeConfig(Section):
     bss_until: float = Field(0.75, gt=0, le=1)  # bss: share of the run after which beta is 0
     bss_steps: int = Field(10, ge=1, le=100)  # bss: attack steps per image
     bss_step_size: float = Field(0.05, gt=0)  # bss: step length per input dimension, normalised units
+    bss_samples: int = Field(32, ge=1)  # bss: images of each batch attacked (the cost: 2*steps teacher passes on them)
 
 
 def route_checkpoints(route: str | Path) -> list[Path]:
@@ -148,7 +153,7 @@ def train_with_scheme(arch: str, cfg: TrainConfig, ds: ImageDataset, splits: Spl
                             cohort=scheme.peers, **common)
     elif scheme.name == "bss":
         term = BoundarySupport(_teacher_modules(teacher), cfg.loss.temperature, scheme.bss_weight, scheme.bss_until,
-                               scheme.bss_steps, scheme.bss_step_size)
+                               scheme.bss_steps, scheme.bss_step_size, scheme.bss_samples)
         run = train_student(arch, cfg, ds, splits, teacher=teacher, out_dir=out_dir, run_config=run_config,
                             extra=term, **common)
     elif scheme.name == "takd":
@@ -197,9 +202,9 @@ class BoundarySupport:
     """BSS's extra term: beta(t) * T^2 KL(teacher || student) on boundary-supporting samples."""
 
     def __init__(self, teachers: list[nn.Module], temperature: float, weight: float, until: float, steps: int,
-                 step_size: float) -> None:
+                 step_size: float, samples: int = 32) -> None:
         self.teachers, self.t, self.weight, self.until = teachers, temperature, weight, until
-        self.steps, self.step_size = steps, step_size
+        self.steps, self.step_size, self.samples = steps, step_size, samples
 
     def teacher_logits(self, x: torch.Tensor) -> torch.Tensor:
         return torch.stack([m(x) for m in self.teachers]).float().mean(0)
@@ -210,7 +215,7 @@ class BoundarySupport:
             m.to(x.device).eval()
         with torch.no_grad():
             z = self.teacher_logits(x)
-        right = z.argmax(1) == y
+        right = (z.argmax(1) == y).nonzero().flatten()[:self.samples]  # the batch is shuffled: a random subset
         x, y, z = x[right], y[right], z[right]
         if not len(x):
             return x

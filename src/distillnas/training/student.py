@@ -24,6 +24,7 @@ from ..spaces import build_space
 from ..teachers import TeacherCache
 from .cohort import Cohort, MutualLoss
 from .device import resolve_device, use_channels_last
+from .distributed import global_batch_norm, ranks
 from .loop import Targets, fit
 
 
@@ -99,25 +100,21 @@ def train_student(arch: str, cfg: TrainConfig, ds: ImageDataset, splits: Splits,
     torch.manual_seed(seed)
     arch, model = build_student(arch, space, ds)
     check_teacher_for_loss(spec, teacher)
-    loss = build_loss(spec, cfg.loss.temperature, cfg.loss.kd_weight)
     indices = splits.get(train_split)
-    targets, augment, views = None, ("random" if cfg.augment != "none" else "none"), None
-    if loss.needs_teacher:
-        features = loss.needs_features
-        if features:
-            t_feats = teacher.outputs(_first_images(ds, indices), indices[:2], True).features
-            t_dim = t_feats.shape[0] * t_feats.shape[-1]  # members' features side by side (FeatureMSE)
-            loss = build_loss(spec, cfg.loss.temperature, cfg.loss.kd_weight, model.num_features, t_dim)
-        cache = cache or TeacherCache(None, cfg.eval_batch_size, device)
-        targets, augment, views = make_targets(teacher, ds, train_split, indices, cfg, cache, features,
-                                               seed=10_000 + len(indices))
+    loss, targets, augment, views = _loss_and_targets(model, cfg, ds, train_split, indices, teacher,
+                                                      cache or TeacherCache(None, cfg.eval_batch_size, device))
+    group = ranks()
+    if group.world > 1:  # data-parallel (distributed.py): batch statistics of the global batch
+        model = global_batch_norm(model)
+        out_dir = out_dir if group.lead else None
     student = model
     if cohort > 1:
         model = Cohort([student] + [build_student(arch, space, ds)[1] for _ in range(cohort - 1)])
         loss = MutualLoss(loss)
     cl = use_channels_last(cfg.channels_last, device, model)
     loader = TensorLoader(ds, indices, cfg.optim.batch_size, shuffle=True, augment=augment, views=views,
-                          seed=seed, drop_last=len(indices) > cfg.optim.batch_size, channels_last=cl)
+                          seed=seed, drop_last=len(indices) > cfg.optim.batch_size, channels_last=cl,
+                          shard=group.shard)
     evals = {s: TensorLoader(ds, splits.get(s), cfg.eval_batch_size) for s in eval_splits}
     resume = None
     if resume_from is not None and Path(resume_from).is_file():
@@ -136,6 +133,24 @@ def train_student(arch: str, cfg: TrainConfig, ds: ImageDataset, splits: Splits,
                                              ds.in_channels, ds.input_size, run_config or {"train": cfg.model_dump()},
                                              {**res.metrics, "status": res.status}, space=space))
     return run
+
+
+def _loss_and_targets(model: nn.Module, cfg: TrainConfig, ds: ImageDataset, split: str, indices: torch.Tensor,
+                      teacher, cache: TeacherCache):  # noqa: ANN001, ANN202
+    """The loss (sized to the student's and teacher's features when it reads them) and, when it
+    needs a teacher, the cached targets with the augmentation they fix: (loss, targets, augment, views)."""
+    spec = cfg.loss.name
+    loss = build_loss(spec, cfg.loss.temperature, cfg.loss.kd_weight)
+    if not loss.needs_teacher:
+        return loss, None, ("random" if cfg.augment != "none" else "none"), None
+    features = loss.needs_features
+    if features:
+        t_feats = teacher.outputs(_first_images(ds, indices), indices[:2], True).features
+        t_dim = t_feats.shape[0] * t_feats.shape[-1]  # members' features side by side (FeatureMSE)
+        loss = build_loss(spec, cfg.loss.temperature, cfg.loss.kd_weight, model.num_features, t_dim)
+    targets, augment, views = make_targets(teacher, ds, split, indices, cfg, cache, features,
+                                           seed=10_000 + len(indices))
+    return loss, targets, augment, views
 
 
 def train_in_stages(arch: str, cfg: TrainConfig, ds: ImageDataset, splits: Splits, stages: int, state_dir: Path, *,
