@@ -51,3 +51,23 @@ def test_a_search_across_nodes_survives_losing_one(tmp_path, teacher_dir):
     finally:
         ray.shutdown()
         cluster.shutdown()
+
+
+def test_trials_share_a_gpu_by_fractions(tmp_path, teacher_dir):
+    """Ray schedules trials by the GPU fraction they ask for (the machine has no GPU: Ray is told
+    of one, and a trial without CUDA trains on the CPU)."""
+    ray = pytest.importorskip("ray")
+    from distillnas.execution import build_executor
+
+    ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, log_to_driver=False)
+    try:
+        cfg = load_search_config(None, tiny_overrides(tmp_path / "gpu", teacher_dir, trials=4, extra=[
+            "--execution.executor=ray", "--execution.cpus_per_trial=0.5", "--execution.gpus_per_trial=0.25"]))
+        executor = build_executor(cfg.execution)
+        assert executor.capacity() == 4  # four quarter-GPU trials on the one GPU (and 2 CPUs / 0.5)
+        half = build_executor(cfg.execution.model_copy(update={"gpus_per_trial": 0.5}))
+        assert half.capacity() == 2
+        out = run_search(cfg, progress=False)
+        assert out.trials == 4 and all(r[3] == "ok" for r in rows(tmp_path / "gpu"))
+    finally:
+        ray.shutdown()

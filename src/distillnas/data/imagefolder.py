@@ -7,8 +7,8 @@ Images are decoded with Pillow and resized to `image_size`. Where the decoded po
 `max_memory_gb` (or with `in_memory: true`) it is held in memory as uint8, 12-17x faster to
 train from; otherwise (`in_memory: false`, or `auto` over the limit: all of ImageNet) the
 dataset keeps only the file paths and loaders decode each batch in `workers` worker
-processes (files.FileImages). The streamed dataset's normalisation comes from a seeded
-sample of its training images.
+processes (files.FileImages). Both normalise with the moments of one seeded sample of the
+training images, so a dataset is the same held or streamed.
 """
 from __future__ import annotations
 
@@ -91,25 +91,32 @@ def imagefolder(root: str | None = None, image_size: int = 32, in_memory: bool |
     if missing:
         raise DistillnasError(f"{base}: no readable image in class folder {names[missing[0]]!r}")
     images = torch.from_numpy(np.stack(xs))
-    mean = tuple((images.float() / 255).mean(dim=(0, 2, 3)).tolist())
-    std = tuple((images.float() / 255).std(dim=(0, 2, 3)).clamp_min(1e-3).tolist())
+    mean, std = _moments(lambda rows: images[torch.from_numpy(rows)], n_train)
     return ImageDataset("imagefolder", images, torch.tensor(ys), len(names), mean=mean, std=std,
                         flip=True, pad=max(1, image_size // 8), test_start=n_train)
 
 
+def _moments(read, n_train: int, sample: int = 2000) -> tuple[tuple[float, ...], tuple[float, ...]]:  # noqa: ANN001
+    """Per-channel mean and std of a seeded sample of up to `sample` training images (`read(rows)`
+    gives their uint8 batch): the same normalisation whether the images are held or streamed,
+    without a float copy of the whole pool."""
+    rows = np.sort(np.random.default_rng(0).permutation(n_train)[:sample])
+    seen = read(rows).double() / 255  # in float64 and rounded: summation order cannot tell the paths apart
+    return (tuple(round(v, 6) for v in seen.mean(dim=(0, 2, 3)).tolist()),
+            tuple(round(max(v, 1e-3), 6) for v in seen.std(dim=(0, 2, 3)).tolist()))
+
+
 def _streamed(train: dict[str, list[Path]], val: dict[str, list[Path]], names: list[str], size: int,
-              workers: int, sample: int = 2000) -> ImageDataset:
-    """The dataset as file paths (decoded per batch); mean/std from `sample` seeded training images."""
+              workers: int) -> ImageDataset:
+    """The dataset as file paths (decoded per batch)."""
     paths, labels = [], []
     for part in (train, val):
         for label, c in enumerate(names):
             paths += part[c]
             labels += [label] * len(part[c])
     n_train = sum(len(v) for v in train.values())
-    pick = np.random.default_rng(0).permutation(n_train)[:sample]
-    seen = torch.from_numpy(np.stack([decode_image(str(paths[i]), size) for i in sorted(pick)])).float() / 255
+    mean, std = _moments(lambda rows: torch.from_numpy(np.stack([decode_image(str(paths[i]), size) for i in rows])),
+                         n_train)
     log.info("imagefolder: streaming %d images from disk with %d worker(s)", len(paths), workers)
     return ImageDataset("imagefolder", FileImages(paths, size, workers), torch.tensor(labels), len(names),
-                        mean=tuple(seen.mean(dim=(0, 2, 3)).tolist()),
-                        std=tuple(seen.std(dim=(0, 2, 3)).clamp_min(1e-3).tolist()),
-                        flip=True, pad=max(1, size // 8), test_start=n_train)
+                        mean=mean, std=std, flip=True, pad=max(1, size // 8), test_start=n_train)

@@ -44,10 +44,14 @@ class RayExecutor(Executor):
                 yield pending.pop(ref), self._get(ref)
 
     def capacity(self) -> int:
-        """Trials the cluster runs at once: jobs are submitted only as slots free up, so a job
-        queued later with a higher priority (a promotion) still runs before older ones."""
-        cpus = float(self.ray.cluster_resources().get("CPU", 1.0))
-        return max(1, int(cpus // self.cfg.cpus_per_trial))
+        """Trials the cluster runs at once (by CPUs, and by GPUs when trials ask for a fraction of
+        one: gpus_per_trial 0.25 puts four on each GPU): jobs are submitted only as slots free
+        up, so a job queued later with a higher priority (a promotion) still runs before older ones."""
+        total = self.ray.cluster_resources()
+        slots = int(float(total.get("CPU", 1.0)) // self.cfg.cpus_per_trial)
+        if self.cfg.gpus_per_trial > 0:
+            slots = min(slots, int(float(total.get("GPU", 0.0)) / self.cfg.gpus_per_trial + 1e-9))
+        return max(1, slots)
 
     def drain(self, queue: WorkQueue) -> Iterator[tuple[Any, Any]]:
         remotes: dict[Callable[..., Any], Any] = {}
