@@ -39,10 +39,13 @@ def test_a_search_across_nodes_survives_losing_one(tmp_path, teacher_dir):
         cfg = load_search_config(None, tiny_overrides(run_dir, teacher_dir, trials=6, batch=3,
                                                       extra=["--execution.executor=ray", "--execution.retries=3"]))
         killer = threading.Thread(target=_kill_when_busy, args=(cluster, workers[1], run_dir, ray, log))
+        log["start"] = time.monotonic()
         killer.start()
         out = run_search(cfg, progress=False)
         killer.join()
         stored = rows(run_dir)
+        print(f"node killed {log.get('at', 0) - log.get('start', 0):.1f} s into the search with "
+              f"{log.get('stored_at_kill')} of 6 trials stored; {len(stored)} stored at the end")
         assert "stored_at_kill" in log and log["stored_at_kill"] < 6  # the node died mid-search, trials running
         assert out.trials == 6 and len(stored) == 6  # every trial stored, none twice
         assert sorted((b, s) for b, s, *_ in stored) == [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]
