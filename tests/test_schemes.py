@@ -90,7 +90,7 @@ def test_bss_moves_images_across_the_teacher_boundary_and_trains(synth, tmp_path
     ds, splits = synth
     train_teachers("resnet8-w0.5", [0], DataConfig(name="synthetic"), quick_cfg(augment="random"), tmp_path / "t")
     teacher = load_teacher(str(tmp_path / "t"), ds)
-    term = BoundarySupport([teacher.module], 4.0, 2.0, 0.75, steps=20, step_size=0.05)
+    term = BoundarySupport([teacher.module], 4.0, 2.0, 0.75, steps=20, step_size=0.05, samples=64)
     from distillnas.data import Normalizer
 
     x = Normalizer(ds)(ds.images[splits.test[:64]])
@@ -100,6 +100,8 @@ def test_bss_moves_images_across_the_teacher_boundary_and_trains(synth, tmp_path
     right = z.argmax(1) == y
     adv = term.attack(x, y)
     assert len(adv) == int(right.sum()) > 10
+    capped = BoundarySupport([teacher.module], 4.0, 2.0, 0.75, steps=2, step_size=0.05, samples=8).attack(x, y)
+    assert len(capped) == 8  # bss_samples bounds the images attacked
     with torch.no_grad():
         za = teacher.module(adv)
     moved = (za.argmax(1) != y[right]).float().mean()
