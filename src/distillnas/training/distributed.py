@@ -21,7 +21,8 @@ without gathering features, so for them N processes train close to, not exactly,
 process trains; pointwise losses (CE, KD, OD, DKD, feature MSE) are exact.
 
 The teacher cache is one on-disk entry that all ranks read by index (its file lock lets
-one rank fill it while the others wait); rank 0 alone evaluates and writes checkpoints.
+one rank fill it while the others wait); every rank evaluates the same weights; rank 0 alone
+reports and writes checkpoints.
 """
 from __future__ import annotations
 
