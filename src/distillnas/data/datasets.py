@@ -22,7 +22,7 @@ class DataConfig(Section):
     image_size: int | None = Field(None, gt=0)  # imagefolder only: resize to this many pixels (default 32)
     # imagefolder only: hold the decoded images in memory (true), stream them from disk with
     # `workers` decoding processes (false), or hold them when they fit in max_memory_gb (auto)
-    in_memory: bool | Literal["auto"] = "auto"
+    in_memory: Literal["auto", True, False] = "auto"
     workers: int = Field(2, ge=0)  # imagefolder streaming: DataLoader worker processes (0: decode in-process)
     max_memory_gb: float = Field(8.0, gt=0)  # imagefolder `auto`: the decoded size (N*3*S*S bytes) held in memory
     seed: int = 0  # split seed: the same seed gives the same splits everywhere
