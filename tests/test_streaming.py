@@ -129,3 +129,8 @@ def test_cache_of_a_streamed_split_matches_and_a_killed_fill_resumes(folder, tmp
     pos = torch.tensor([1, 4])
     assert torch.equal(read.batch(pos, torch.tensor([1, 0])).logits[0],
                        torch.stack([read.logits[1, 0, 1], read.logits[0, 0, 4]]).float())
+    # a reader's in-place change stays in its copy: the file keeps what the teacher wrote
+    before = read.logits[0, 0, 0].clone()
+    read.logits[0, 0, 0] += 100
+    assert torch.equal(TeacherCache(tmp_path / "c").get(t, stream, "minitrain", idx, views, True).logits[0, 0, 0],
+                       before)

@@ -79,8 +79,8 @@ class TeacherCache:
                 self._fill(entry, teacher, ds, indices, views, features)
             else:
                 with _locked(self.root / key) as folder:
-                    entry = _Entry.open(folder, split)
-                    self._fill(entry, teacher, ds, indices, views, features)
+                    self._fill(_Entry.open(folder, split), teacher, ds, indices, views, features)
+                    entry = _Entry.open(folder, split)  # complete: mapped copy-on-write, the file stays as filled
             self.memory[key] = entry.outputs()
         return self.memory[key]
 
@@ -106,9 +106,15 @@ class TeacherCache:
 
 @contextmanager
 def _locked(folder: Path) -> Iterator[Path]:
-    """The entry's folder, held under an exclusive lock (one filler per entry across processes)."""
+    """The entry's folder, held under an exclusive lock (one filler per entry across processes).
+    Where the lock file cannot be made (a read-only cache), nobody can fill, so none is needed."""
     folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / "lock", "a") as handle:
+    try:
+        handle = open(folder / "lock", "a")
+    except OSError:
+        yield folder
+        return
+    with handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield folder
@@ -124,10 +130,12 @@ class _Entry:
         self.meta = meta or {}
         self.arrays: dict[str, np.ndarray] = {}
         if folder is not None and self.meta:
+            # a finished entry is mapped copy-on-write: a reader's in-place change never reaches the file
+            mode = "c" if self.done >= self.meta["logits"][2] else "r+"
             for name in ("logits", "features"):
                 shape = self.meta.get(name)
                 if shape is not None:
-                    self.arrays[name] = np.memmap(folder / f"{name}.f16", np.float16, "r+", shape=tuple(shape))
+                    self.arrays[name] = np.memmap(folder / f"{name}.f16", np.float16, mode, shape=tuple(shape))
 
     @classmethod
     def in_memory(cls) -> "_Entry":
