@@ -12,7 +12,7 @@ import pytest
 from distillnas.checkpoint import load_student
 
 ARGS = ["train", "--arch", "resnet8-w0.25", "--dataset", "synthetic", "--epochs", "1", "--no-progress",
-        "--optim.batch_size=32", "--optim.lr=0.1", "--augment=random", "--channels-last=off", "--seeds", "0"]
+        "--optim.batch_size=32", "--optim.lr=0.1", "--channels-last=off", "--seeds", "0"]
 
 
 def _free_port() -> int:
@@ -28,7 +28,9 @@ def _run(cmd: list[str], **env: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize("loss", ["ce", "kd"])
 def test_two_processes_train_what_one_process_trains(tmp_path, teacher_dir, loss):
-    args = [*ARGS, "--loss", loss] + ([] if loss == "ce" else ["--teacher", str(teacher_dir)])
+    # CE with fresh random crops; KD with the teacher's cached views (the cache filled by both ranks)
+    args = [*ARGS, "--loss", loss] + (["--augment=random"] if loss == "ce" else
+                                      ["--augment=views", "--teacher", str(teacher_dir)])
     one = _run([sys.executable, "-m", "distillnas", *args, "--out", str(tmp_path / "one")])
     assert one.returncode == 0, one.stderr[-2000:]
     two = _run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port",
@@ -41,6 +43,9 @@ def test_two_processes_train_what_one_process_trains(tmp_path, teacher_dir, loss
              for (k, x), y in zip(ma.state_dict().items(), mb.state_dict().values())}
     assert max(diffs.values()) < 2e-3, sorted(diffs.items(), key=lambda kv: -kv[1])[:3]
     assert two.stdout.count("checkpoints and results.json") == 1  # one rank reports
+    if loss == "kd":  # each rank ran the teacher on its half of the split, then read both halves
+        parts = sorted(p.name for p in (tmp_path / "two" / "teacher_cache").glob("*/part*"))
+        assert parts == ["part0of2", "part1of2"], parts
 
 
 def test_a_scheme_that_passes_checkpoints_is_refused_under_torchrun(tmp_path):

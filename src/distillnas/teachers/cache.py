@@ -34,6 +34,7 @@ from ..data.files import batches
 from ..distill import TeacherOutput
 from ..errors import DistillnasError
 from ..io import atomic_write_text
+from ..ranks import ranks
 
 
 @dataclass
@@ -49,6 +50,35 @@ class CachedOutputs:
         logits = self.logits[v, :, pos].transpose(0, 1).float()  # (M, B, C)
         feats = None if self.features is None else self.features[v, :, pos].transpose(0, 1).float()
         return TeacherOutput(logits, feats)
+
+
+class ShardedOutputs:
+    """Outputs filled as contiguous parts by the ranks of a data-parallel run (one mapped
+    entry per part), read like `CachedOutputs`: `batch` picks rows part by part."""
+
+    def __init__(self, parts: list[CachedOutputs]) -> None:
+        self.parts = parts
+        self.starts = torch.tensor([0] + [int(p.logits.shape[2]) for p in parts]).cumsum(0)
+
+    def batch(self, pos: torch.Tensor, view: torch.Tensor | None) -> TeacherOutput:
+        part = torch.searchsorted(self.starts, pos, right=True) - 1
+        pieces = []
+        for k in part.unique().tolist():
+            rows = (part == k).nonzero().flatten()
+            got = self.parts[k].batch(pos[rows] - self.starts[k], None if view is None else view[rows])
+            pieces.append((rows, got))
+        order = torch.cat([rows for rows, _ in pieces]).argsort()
+        logits = torch.cat([g.logits for _, g in pieces], dim=1)[:, order]
+        feats = None if pieces[0][1].features is None else torch.cat([g.features for _, g in pieces], dim=1)[:, order]
+        return TeacherOutput(logits, feats)
+
+    @property
+    def logits(self) -> torch.Tensor:
+        return torch.cat([p.logits for p in self.parts], dim=2)
+
+    @property
+    def features(self) -> torch.Tensor | None:
+        return None if self.parts[0].features is None else torch.cat([p.features for p in self.parts], dim=2)
 
 
 def cache_key(teacher, ds: ImageDataset, split: str, indices: torch.Tensor, views: ViewTable,  # noqa: ANN001
@@ -77,12 +107,32 @@ class TeacherCache:
             if self.root is None:
                 entry = _Entry.in_memory()
                 self._fill(entry, teacher, ds, indices, views, features)
+            elif ranks().world > 1:
+                self.memory[key] = self._sharded(key, teacher, ds, split, indices, views, features)
+                return self.memory[key]
             else:
                 with _locked(self.root / key) as folder:
                     self._fill(_Entry.open(folder, split), teacher, ds, indices, views, features)
                     entry = _Entry.open(folder, split)  # complete: mapped copy-on-write, the file stays as filled
             self.memory[key] = entry.outputs()
         return self.memory[key]
+
+    def _sharded(self, key: str, teacher, ds: ImageDataset, split: str, indices: torch.Tensor,  # noqa: ANN001
+                 views: ViewTable, features: bool) -> ShardedOutputs:
+        """Data-parallel ranks each fill their contiguous share of the split as a part entry
+        (resumable like any entry), then all read every part: the teacher pass is split N ways."""
+        group, n = ranks(), len(indices)
+        parts = []
+        for r in range(group.world):
+            lo, hi = r * n // group.world, (r + 1) * n // group.world
+            folder = self.root / key / f"part{r}of{group.world}"  # type: ignore[operator]
+            if r == group.rank:
+                part_views = ViewTable(views.dx[:, lo:hi], views.dy[:, lo:hi], views.flip[:, lo:hi])
+                with _locked(folder):
+                    self._fill(_Entry.open(folder, split), teacher, ds, indices[lo:hi], part_views, features)
+            parts.append(folder)
+        torch.distributed.barrier()
+        return ShardedOutputs([_Entry.open(folder, split).outputs() for folder in parts])
 
     def _fill(self, entry: "_Entry", teacher, ds: ImageDataset, indices: torch.Tensor,  # noqa: ANN001
               views: ViewTable, features: bool) -> None:

@@ -27,34 +27,12 @@ reports and writes checkpoints.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-
 import torch
 import torch.distributed as dist
 import torch.distributed.nn.functional as dist_fn
 import torch.nn as nn
 
-
-@dataclass(frozen=True)
-class Ranks:
-    rank: int = 0
-    world: int = 1
-
-    @property
-    def shard(self) -> tuple[int, int]:
-        return (self.rank, self.world)
-
-    @property
-    def lead(self) -> bool:
-        """The rank that evaluates, saves and prints."""
-        return self.rank == 0
-
-
-def ranks() -> Ranks:
-    """This process's rank and the world size (0 of 1 outside a process group)."""
-    if dist.is_available() and dist.is_initialized():
-        return Ranks(dist.get_rank(), dist.get_world_size())
-    return Ranks()
+from ..ranks import Ranks, ranks
 
 
 def launched_world() -> int:
