@@ -20,8 +20,9 @@ term) are computed over each rank's share of the batch, as any data-parallel KD 
 without gathering features, so for them N processes train close to, not exactly, what one
 process trains; pointwise losses (CE, KD, OD, DKD, feature MSE) are exact.
 
-The teacher cache is one on-disk entry that all ranks read by index (its file lock lets
-one rank fill it while the others wait); every rank evaluates the same weights; rank 0 alone
+The teacher cache is filled in parts, each rank running the teacher on its contiguous share
+of the split, and every rank reads all parts by index (teachers/cache.py, ShardedOutputs);
+every rank evaluates the same weights; rank 0 alone
 reports and writes checkpoints.
 """
 from __future__ import annotations
