@@ -107,7 +107,7 @@ class TeacherCache:
             if self.root is None:
                 entry = _Entry.in_memory()
                 self._fill(entry, teacher, ds, indices, views, features)
-            elif ranks().world > 1:
+            elif 1 < ranks().world <= len(indices):  # every rank gets a share to fill
                 self.memory[key] = self._sharded(key, teacher, ds, split, indices, views, features)
                 return self.memory[key]
             else:
