@@ -1,6 +1,7 @@
 """A search across a multi-node Ray cluster (three raylets on this machine) that loses a node mid-batch."""
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 
@@ -18,7 +19,11 @@ def _kill_when_busy(cluster, node, run_dir, ray, log: dict) -> None:  # noqa: AN
     trial is running on the node when it dies."""
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
-        stored = len(rows(run_dir)) if (run_dir / "trials.sqlite").is_file() else 0
+        try:  # read-only: never creates the store before the search does
+            with sqlite3.connect(f"file:{run_dir / 'trials.sqlite'}?mode=ro", uri=True) as db:
+                stored = db.execute("SELECT COUNT(*) FROM trials").fetchone()[0]
+        except sqlite3.Error:  # the store is not there yet, or its tables are being made
+            stored = 0
         if stored >= 1 and ray.available_resources().get("CPU", 0) == 0:
             cluster.remove_node(node)
             log.update(stored_at_kill=stored, at=time.monotonic())
