@@ -148,10 +148,9 @@ class TensorLoader:
         order = torch.randperm(n, generator=self.gen) if self.shuffle else torch.arange(n)
         positions = [order[i * self.batch_size:(i + 1) * self.batch_size] for i in range(len(self))]
         keeps = [self._slice(len(pos)) for pos in positions]
-        if self.images is not None:
-            raw = (self.images[pos[keep]] for pos, keep in zip(positions, keeps))
-        else:
-            raw = batches(self.ds.images, [self.indices[pos[keep]] for pos, keep in zip(positions, keeps)])
+        mine = [pos[keep] for pos, keep in zip(positions, keeps)]
+        raw = batches(self.images, mine) if self.images is not None else \
+            batches(self.ds.images, [self.indices[m] for m in mine])
         for pos, keep, x in zip(positions, keeps, raw):
             x, view = self._augment(x, pos, keep)
             x = self.normalize(x)
