@@ -94,7 +94,7 @@ def fill(folder: Path, cache_dir: Path) -> dict:
     torch.manual_seed(0)
     teacher = Ensemble([ModuleTeacher(build_model("resnet8", ds.num_classes, 3, 32), f"m{i}", f"bench{i}",
                                       ds.num_classes) for i in range(5)])
-    views = make_views(len(splits.train), 4, ds.pad, ds.flip, 0)
+    views = make_views(splits.train, 4, ds.pad, ds.flip, 0)
     cache = TeacherCache(cache_dir, batch_size=500)
     print("filling", flush=True)  # a parent that kills this process part-way starts its clock here
     t0 = time.perf_counter()

@@ -43,7 +43,7 @@ def main() -> None:
         loss = build_loss(loss_name, 4.0, 0.9)
         targets, augment, views, fill = None, "random", None, 0.0
         if mode == "cached":
-            views = make_views(len(idx), a.views, ds.pad, ds.flip, 0)
+            views = make_views(idx, a.views, ds.pad, ds.flip, 0)
             t = time.perf_counter()
             cached = TeacherCache(None).get(teacher, ds, "minitrain", idx, views)
             fill = time.perf_counter() - t

@@ -55,15 +55,40 @@ def test_batched_crop_flip_matches_a_loop():
 
 
 def test_views_keep_view0_plain_and_respect_no_flip():
-    v = make_views(50, 4, pad=2, flip=False, seed=3)
-    assert v.num_views == 4 and (v.dx[0] == 2).all() and (v.dy[0] == 2).all() and not v.flip.any()
-    assert (v.dx[1:] != 2).any()
-    assert make_views(50, 4, 2, True, 3).flip[1:].any()
+    v = make_views(torch.arange(50), 4, pad=2, flip=False, seed=3)
+    pos = torch.arange(50)
+    dx, dy, fl = v.params(0, pos)
+    assert v.num_views == 4 and (dx == 2).all() and (dy == 2).all() and not fl.any()
+    later = [v.params(k, pos) for k in (1, 2, 3)]
+    assert all(not f.any() for _, _, f in later) and any((d != 2).any() for d, _, _ in later)
+    assert make_views(torch.arange(50), 4, 2, True, 3).params(1, pos)[2].any()
+
+
+def test_a_views_parameters_depend_only_on_seed_index_and_view():
+    """Any process derives an example's view alone: the same example in another split, at
+    another position, or in a part of the split gets the same crop and flip; another seed does not."""
+    a = make_views(torch.tensor([7, 3, 11, 40]), 3, 4, True, seed=5)
+    b = make_views(torch.tensor([40, 99, 7]), 3, 4, True, seed=5)
+    for view in (0, 1, 2):
+        pa, pb = a.params(view, torch.tensor([0, 3])), b.params(view, torch.tensor([2, 0]))
+        assert all(torch.equal(x, y) for x, y in zip(pa, pb))
+    part = a.part(2, 4)
+    assert all(torch.equal(x, y) for x, y in zip(part.params(1, torch.tensor([0, 1])), a.params(1, torch.tensor([2, 3]))))
+    per_example = a.params(torch.tensor([1, 2, 1, 2]), torch.arange(4))
+    one_by_one = [a.params(v, torch.tensor([i])) for i, v in enumerate([1, 2, 1, 2])]
+    assert all(torch.equal(per_example[k], torch.cat([o[k] for o in one_by_one])) for k in range(3))
+    many = make_views(torch.arange(20_000), 2, 4, True, seed=5)
+    dx, dy, fl = many.params(1, torch.arange(20_000))
+    other = make_views(torch.arange(20_000), 2, 4, True, seed=6).params(1, torch.arange(20_000))
+    # uniform over the 9 offsets and fair flips (20,000 draws: a few tenths of a percent of noise)
+    assert set(dx.tolist()) == set(range(9)) and abs(torch.bincount(dx).float().std() / (20_000 / 9)) < 0.05
+    assert abs(fl.float().mean() - 0.5) < 0.02 and abs(float(torch.corrcoef(torch.stack([dx, dy]).float())[0, 1])) < 0.03
+    assert (other[0] != dx).float().mean() > 0.8
 
 
 def test_loader_batches_views_and_normalisation(synth):
     ds, sp = synth
-    views = make_views(len(sp.minitrain), 3, ds.pad, ds.flip, 0)
+    views = make_views(sp.minitrain, 3, ds.pad, ds.flip, 0)
     loader = TensorLoader(ds, sp.minitrain, 64, shuffle=True, augment="views", views=views, seed=1, channels_last=True)
     batches = list(loader)
     assert len(batches) == len(loader) == -(-len(sp.minitrain) // 64)

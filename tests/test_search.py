@@ -11,6 +11,7 @@ import torch
 import yaml
 
 from distillnas.errors import DistillnasError
+from distillnas.execution import EXECUTORS, LocalExecutor
 from distillnas.runconfig import load_search_config
 from distillnas.retrain import retrain_from_run
 from distillnas.search import run_search
@@ -282,3 +283,41 @@ def test_non_finite_numbers_in_a_trial_are_stored_as_null(tmp_path):
     assert store.count_paid() == 1
     assert store.trials()[0]["extra"] == {"latency_iqr_ms": None, "x": [None, 1.0]}
     store.close()
+
+
+_DISPATCHED: list[int] = []
+
+
+@EXECUTORS.register("test-two-workers")
+class _TwoWorkers(LocalExecutor):
+    """A local executor that claims two workers and records the MACs of what it is given, in order."""
+
+    def capacity(self) -> int:
+        return 2
+
+    def map(self, fn, items):
+        for i, item in enumerate(items):
+            result = fn(*item)
+            _DISPATCHED.append(result.macs)
+            yield i, result
+
+
+def test_parallel_trials_are_dispatched_longest_first_and_stored_in_their_slots(tmp_path, teacher_dir):
+    _DISPATCHED.clear()
+    run = tmp_path / "lpt"
+    cfg = load_search_config(None, tiny_overrides(run, teacher_dir, trials=6, batch=6,
+                                                  extra=["--execution.executor=test-two-workers",
+                                                         "--strategy.name=random"]))
+    run_search(cfg, progress=False)
+    assert len(_DISPATCHED) == 6 and _DISPATCHED == sorted(_DISPATCHED, reverse=True)
+    assert len(set(_DISPATCHED)) > 1  # the batch had archs of different sizes to order
+    stored = {t["slot"]: t for t in TrialStore(run / "trials.sqlite").trials()}
+    assert sorted(stored) == list(range(6))
+    # a one-worker run of the same batch evaluates the strategy's order, and stores the same archs per slot
+    serial = tmp_path / "serial"
+    run_search(load_search_config(None, tiny_overrides(serial, teacher_dir, trials=6, batch=6,
+                                                       extra=["--strategy.name=random"])), progress=False)
+    again = {t["slot"]: t for t in TrialStore(serial / "trials.sqlite").trials()}
+    assert {s: t["arch"] for s, t in again.items()} == {s: t["arch"] for s, t in stored.items()}
+    order = [t["macs"] for t in sorted(again.values(), key=lambda t: t["id"])]
+    assert order == [again[s]["macs"] for s in range(6)]

@@ -52,7 +52,7 @@ def test_streamed_dataset_reads_the_same_images(folder):
 @pytest.mark.parametrize("workers", [0, 2])
 def test_streamed_batches_equal_in_memory_batches(folder, workers):
     mem, stream, splits = _both(folder, workers)
-    views = make_views(len(splits.minitrain), 3, mem.pad, mem.flip, 0)
+    views = make_views(splits.minitrain, 3, mem.pad, mem.flip, 0)
     for augment in ("random", "views"):
         a = list(TensorLoader(mem, splits.minitrain, 7, shuffle=True, augment=augment, views=views, seed=3))
         b = list(TensorLoader(stream, splits.minitrain, 7, shuffle=True, augment=augment, views=views, seed=3))
@@ -108,7 +108,7 @@ def test_cache_of_a_streamed_split_matches_and_a_killed_fill_resumes(folder, tmp
     mem, stream, splits = _both(folder, workers=2)
     t = _teacher(mem)
     idx = splits.minitrain
-    views = make_views(len(idx), 2, mem.pad, mem.flip, 0)
+    views = make_views(idx, 2, mem.pad, mem.flip, 0)
     whole = TeacherCache(None, batch_size=5).get(t, mem, "minitrain", idx, views, features=True)
     assert whole.logits.shape == (2, 1, len(idx), 3) and whole.features.shape[:3] == (2, 1, len(idx))
     # the fill dies after 2 batches (of 2 views each): one batch of examples is kept

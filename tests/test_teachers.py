@@ -87,7 +87,7 @@ def test_bad_teachers(teacher_dir, synth, tmp_path):
 def test_cache_runs_the_teacher_once_and_persists(teacher_dir, synth, tmp_path):
     ds, sp = synth
     t = load_teacher(str(teacher_dir), ds)
-    views = make_views(len(sp.minitrain), 3, ds.pad, ds.flip, 0)
+    views = make_views(sp.minitrain, 3, ds.pad, ds.flip, 0)
     cache = TeacherCache(tmp_path / "c", batch_size=100)
     out = cache.get(t, ds, "minitrain", sp.minitrain, views)
     assert out.logits.shape == (3, 3, len(sp.minitrain), 10)
@@ -99,7 +99,7 @@ def test_cache_runs_the_teacher_once_and_persists(teacher_dir, synth, tmp_path):
     assert cache.teacher_batches == first and fresh.teacher_batches == 0
     assert torch.equal(again.logits, out.logits)
     # a different view table is a different entry
-    fresh.get(t, ds, "minitrain", sp.minitrain, make_views(len(sp.minitrain), 3, ds.pad, ds.flip, 1))
+    fresh.get(t, ds, "minitrain", sp.minitrain, make_views(sp.minitrain, 3, ds.pad, ds.flip, 1))
     assert fresh.teacher_batches > 0
     # the cached logits are the teacher's on exactly those views
     from distillnas.data import Normalizer, render_view
@@ -120,5 +120,5 @@ def test_cache_runs_the_teacher_once_and_persists(teacher_dir, synth, tmp_path):
 def test_features_through_the_cache(teacher_dir, synth):
     ds, sp = synth
     t = load_teacher(str(teacher_dir), ds)
-    out = TeacherCache(None).get(t, ds, "minival", sp.minival, make_views(len(sp.minival), 1, 0, False, 0), True)
+    out = TeacherCache(None).get(t, ds, "minival", sp.minival, make_views(sp.minival, 1, 0, False, 0), True)
     assert out.features.shape == (1, 3, len(sp.minival), 16)  # resnet8-w0.25: widths 4/8/16

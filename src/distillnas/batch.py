@@ -5,7 +5,7 @@ killed at any point resumes without losing or repeating a stored trial."""
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Callable
 
 from .config import SearchConfig
 from .errors import DistillnasError
@@ -104,6 +104,7 @@ def run_batch(store: TrialStore, b: int, archs: list, space: SearchSpace, evalua
         _need(executor, b, todo)
         fn, first_arg = evaluator.task(rungs[r], rungs[r - 1])
         origin = promoted[r - 1]
+        todo = _longest_first(evaluator, executor, todo, lambda s: archs[origin[s]])  # type: ignore[arg-type]
         items = [(first_arg, archs[origin[s]], _seed(cfg, b, origin[s])) for s in todo]
         for i, result in executor.map(fn, items):  # type: ignore[union-attr]
             res = result.as_dict()
@@ -112,6 +113,16 @@ def run_batch(store: TrialStore, b: int, archs: list, space: SearchSpace, evalua
             bar.update(res)
         paid += len(todo)
     return paid
+
+
+def _longest_first(evaluator: Evaluator, executor: Executor, slots: list[int],
+                   tokens: Callable[[int], tuple[int, ...]]) -> list[int]:
+    """The slots in decreasing expected work (stable), when trials run in parallel: the batch
+    then ends with short trials instead of one long trial on one worker while the others idle."""
+    if executor.capacity() < 2 or len(slots) < 2:
+        return slots
+    work = {s: evaluator.work(tokens(s)) for s in slots}
+    return sorted(slots, key=lambda s: -work[s])
 
 
 def _need(executor: Executor | None, b: int, todo: list[int]) -> None:
@@ -131,6 +142,7 @@ def _run_first_rung(store: TrialStore, b: int, archs: list, space: SearchSpace, 
     todo, copies = _plan_first_rung(store, b, archs, space, evaluator, fidelity, bar)
     if todo:
         _need(executor, b, todo)
+        todo = _longest_first(evaluator, executor, todo, lambda s: archs[s])  # type: ignore[arg-type]
         fn, first_arg = evaluator.task(fidelity) if fidelity is not None else evaluator.task()
         items = [(first_arg, archs[slot], _seed(cfg, b, slot)) for slot in todo]
         for i, result in executor.map(fn, items):  # type: ignore[union-attr]

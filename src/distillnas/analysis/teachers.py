@@ -22,7 +22,7 @@ class TeacherComparison:
 def compare_teachers(teachers: list[tuple[str, object]], ds: ImageDataset, split: str, indices: torch.Tensor,
                      cache: TeacherCache | None = None) -> TeacherComparison:
     cache = cache or TeacherCache(None)
-    views = make_views(len(indices), 1, ds.pad, ds.flip, 0)
+    views = make_views(indices, 1, ds.pad, ds.flip, 0)
     labels = ds.labels[indices]
     probs, acc, ensembles = [], [], {}
     for name, teacher in teachers:

@@ -15,9 +15,10 @@ give the same batches.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterator
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -36,28 +37,59 @@ class Batch:
     view: torch.Tensor | None  # (B,) view ids in ``views`` mode, else None
 
 
+_GOLDEN, _MIX1, _MIX2 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+
+
+def _splitmix64(z: np.ndarray) -> np.ndarray:
+    """SplitMix64's output function (Steele, Lea & Flood, OOPSLA 2014): a bijective 64-bit mix,
+    so hashing (seed, index, view) gives independent-looking draws, computable in any order."""
+    with np.errstate(over="ignore"):
+        z = z + _GOLDEN
+        z = (z ^ (z >> np.uint64(30))) * _MIX1
+        z = (z ^ (z >> np.uint64(27))) * _MIX2
+    return z ^ (z >> np.uint64(31))
+
+
 @dataclass(frozen=True)
 class ViewTable:
-    """Fixed augmentation parameters: (V, n) crop offsets and flips; view 0 is identity."""
+    """K fixed augmented views of a split's examples; view 0 is the plain image.
 
-    dx: torch.Tensor
-    dy: torch.Tensor
-    flip: torch.Tensor
+    A view's crop offset and flip are a hash of (seed, the example's dataset index, view), so
+    any process - a loader worker, a data-parallel rank, a cache filler on another host - finds
+    them for any example without holding an n x K table (ImageNet's would be 1.28M x K)."""
+
+    indices: torch.Tensor  # (n,) dataset indices of the split's examples
+    num_views: int
+    pad: int
+    flip: bool
+    seed: int
+
+    def params(self, view: torch.Tensor | int, pos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(dx, dy, flip) of the examples at positions `pos` under `view` (one view, or one per example)."""
+        idx = self.indices[pos].numpy().astype(np.uint64)
+        v = np.broadcast_to(torch.as_tensor(view).numpy().astype(np.uint64), idx.shape)
+        h = _splitmix64(_splitmix64(_splitmix64(np.full(idx.shape, self.seed & 0xFFFFFFFFFFFFFFFF, np.uint64)) ^ idx) ^ v)
+        span, plain = np.uint64(2 * self.pad + 1), v == 0
+        dx = np.where(plain, self.pad, (h % span).astype(np.int64))
+        dy = np.where(plain, self.pad, ((h >> np.uint64(21)) % span).astype(np.int64))
+        fl = ~plain & self.flip & ((h >> np.uint64(42)) & np.uint64(1)).astype(bool)
+        return torch.from_numpy(dx), torch.from_numpy(dy), torch.from_numpy(fl)
+
+    def part(self, lo: int, hi: int) -> "ViewTable":
+        """The same views of the examples at positions lo..hi-1."""
+        return replace(self, indices=self.indices[lo:hi])
 
     @property
-    def num_views(self) -> int:
-        return int(self.dx.shape[0])
+    def key(self) -> str:
+        """What the views depend on, besides the indices (for the teacher cache's content key)."""
+        return f"splitmix64|{self.num_views}|{self.pad}|{self.flip}|{self.seed}"
 
 
-def make_views(n: int, num_views: int, pad: int, flip: bool, seed: int) -> ViewTable:
+def make_views(indices: torch.Tensor, num_views: int, pad: int, flip: bool, seed: int) -> ViewTable:
+    """The fixed views of the examples `indices` (dataset indices of a split)."""
     if num_views < 1:
         raise DistillnasError(f"num_views must be >= 1, got {num_views}")
-    g = torch.Generator().manual_seed(10_007 * seed + 17)
-    dx = torch.randint(0, 2 * pad + 1, (num_views, n), generator=g)
-    dy = torch.randint(0, 2 * pad + 1, (num_views, n), generator=g)
-    fl = torch.randint(0, 2, (num_views, n), generator=g).bool() & flip
-    dx[0], dy[0], fl[0] = pad, pad, False
-    return ViewTable(dx, dy, fl)
+    return ViewTable(torch.as_tensor(indices, dtype=torch.int64), num_views, pad, bool(flip), seed)
 
 
 def crop_flip(x: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor, flip: torch.Tensor, pad: int) -> torch.Tensor:
@@ -133,8 +165,7 @@ class TensorLoader:
         if self.augment == "views":
             assert self.views is not None
             v = torch.randint(0, self.views.num_views, (len(pos),), generator=self.gen)[keep]
-            t, pos = self.views, pos[keep]
-            return crop_flip(x, t.dx[v, pos], t.dy[v, pos], t.flip[v, pos], pad), v
+            return crop_flip(x, *self.views.params(v, pos[keep]), pad), v
         if self.augment == "random":
             b = len(pos)
             dx = torch.randint(0, 2 * pad + 1, (b,), generator=self.gen)[keep]
@@ -169,4 +200,4 @@ def render_view(ds: ImageDataset, indices: torch.Tensor, views: ViewTable, view:
                 normalize: Normalizer) -> torch.Tensor:
     """The normalised images of examples `pos` (positions in the split) under view `view`."""
     x = ds.images[indices[pos]]
-    return normalize(crop_flip(x, views.dx[view, pos], views.dy[view, pos], views.flip[view, pos], ds.pad))
+    return normalize(crop_flip(x, *views.params(view, pos), ds.pad))

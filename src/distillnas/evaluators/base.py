@@ -9,6 +9,7 @@
   before_batch(strategy, b)  before batch b is asked for (the supernet trains shared weights)
   oversample, screen(archs)  a batch asked k times larger is cut to its best 1/k by a cheap score
   ask_size(b, n), rungs(b)   how many archs batch b asks for, and its fidelities (successive halving)
+  work(tokens)               a trial's expected relative cost: trials are dispatched longest first
   task()                     (function, first argument): the executor calls
                              function(first, tokens, seed) -> TrialResult for each arch
   select(strategy, trials)   the final archs (and facts for best.yaml) after the loop
@@ -187,6 +188,12 @@ class Evaluator(ABC):
     def ask_size(self, batch: int, n: int) -> int:
         """How many archs to ask the strategy for, when the search wants n evaluated now."""
         return n * self.oversample
+
+    def work(self, tokens: tuple[int, ...]) -> float:
+        """A trial's expected cost, relative to the others' (0: unknown). The loop dispatches a
+        batch's trials in decreasing work, so parallel workers do not wait on one long trial
+        started last (longest-processing-time-first scheduling, Graham, SIAM J. Appl. Math. 1969)."""
+        return 0.0
 
     def task(self, fidelity: float | None = None, resume: float | None = None) -> tuple[Callable[..., TrialResult], Any]:
         """(function, first argument): the executor calls function(first, tokens, seed); with

@@ -11,6 +11,7 @@ from typing import Any, Callable, Literal
 
 from pydantic import Field, field_validator
 
+from ..cost import count_macs
 from ..distill import LossConfig, build_loss
 from ..errors import DistillnasError
 from ..section import Section, validate
@@ -133,6 +134,12 @@ class ProxyEvaluator(Evaluator):
     @property
     def eta(self) -> int:  # type: ignore[override]
         return self.cfg.evaluator.proxy.fidelity.eta
+
+    def work(self, tokens: tuple[int, ...]) -> float:
+        """The candidate's MACs: proxy training time grows with them."""
+        ds, _ = load_setup(self.ctx)["data"]
+        model = self.space.build(tokens, ds.num_classes, ds.in_channels, ds.input_size)
+        return float(count_macs(model, (1, ds.in_channels, ds.input_size, ds.input_size)))
 
     def _bracket(self, batch: int) -> int:
         """Hyperband's s for this batch (rungs skipped at the start); 0 for successive halving."""

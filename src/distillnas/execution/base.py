@@ -49,6 +49,10 @@ class Executor(ABC):
     def map(self, fn: Callable[..., Any], items: Sequence[tuple]) -> Iterator[tuple[int, Any]]:
         """Call fn(*item) for every item; yield (index, result) in completion order."""
 
+    def capacity(self) -> int:
+        """How many trials run at once (one, unless the executor is parallel)."""
+        return 1
+
     def drain(self, queue: WorkQueue) -> Iterator[tuple[Hashable, Any]]:
         """Run the queue's jobs until it is empty and none is running; yield (key, result) as each
         finishes. The consumer may put more jobs between results: they run too, by priority."""

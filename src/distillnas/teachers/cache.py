@@ -84,8 +84,8 @@ class ShardedOutputs:
 def cache_key(teacher, ds: ImageDataset, split: str, indices: torch.Tensor, views: ViewTable,  # noqa: ANN001
               features: bool) -> str:
     h = hashlib.sha256(f"{teacher.identity}|{ds.identity}|{split}|{ds.mean}|{ds.std}|{ds.pad}|{features}".encode())
-    for t in (indices, views.dx, views.dy, views.flip):
-        h.update(t.numpy().tobytes())
+    h.update(indices.numpy().tobytes())
+    h.update(views.key.encode())
     return h.hexdigest()[:24]
 
 
@@ -100,8 +100,9 @@ class TeacherCache:
 
     def get(self, teacher, ds: ImageDataset, split: str, indices: torch.Tensor, views: ViewTable,  # noqa: ANN001
             features: bool = False) -> CachedOutputs:
-        if views.dx.shape[1] != len(indices):
-            raise DistillnasError(f"view table covers {views.dx.shape[1]} examples, split has {len(indices)}")
+        if not torch.equal(views.indices, indices):
+            raise DistillnasError(f"the view table covers {len(views.indices)} other examples than the split's "
+                                  f"{len(indices)}")
         key = cache_key(teacher, ds, split, indices, views, features)
         if key not in self.memory:
             if self.root is None:
@@ -127,7 +128,7 @@ class TeacherCache:
             lo, hi = r * n // group.world, (r + 1) * n // group.world
             folder = self.root / key / f"part{r}of{group.world}"  # type: ignore[operator]
             if r == group.rank:
-                part_views = ViewTable(views.dx[:, lo:hi], views.dy[:, lo:hi], views.flip[:, lo:hi])
+                part_views = views.part(lo, hi)
                 with _locked(folder):
                     self._fill(_Entry.open(folder, split), teacher, ds, indices[lo:hi], part_views, features)
             parts.append(folder)
@@ -146,7 +147,7 @@ class TeacherCache:
         for pos, raw in zip(positions, batches(ds.images, [indices[p] for p in positions])):
             outs = []
             for v in range(k):
-                x = normalize(crop_flip(raw, views.dx[v, pos], views.dy[v, pos], views.flip[v, pos], ds.pad))
+                x = normalize(crop_flip(raw, *views.params(v, pos), ds.pad))
                 outs.append(teacher.outputs(x, indices[pos], features))
                 self.teacher_batches += 1
             logits = torch.stack([o.logits.cpu() for o in outs])  # (K, M, B, C)

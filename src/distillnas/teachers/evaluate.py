@@ -38,5 +38,5 @@ def evaluate_teacher(teacher, ds: ImageDataset, split: str, indices: torch.Tenso
                      cache: TeacherCache | None = None) -> EnsembleReport:
     """Members', average-logit and oracle accuracy on a split, from (cached) plain-view outputs."""
     cache = cache or TeacherCache(None)
-    outputs = cache.get(teacher, ds, split, indices, make_views(len(indices), 1, ds.pad, ds.flip, 0))
+    outputs = cache.get(teacher, ds, split, indices, make_views(indices, 1, ds.pad, ds.flip, 0))
     return ensemble_report(outputs.logits[0], ds.labels[indices])

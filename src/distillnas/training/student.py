@@ -73,7 +73,7 @@ def make_targets(teacher, ds: ImageDataset, split: str, indices: torch.Tensor, c
     """(targets for a batch, the loader's augment mode, its view table) for one training split."""
     if cfg.augment == "random":
         return (lambda b: teacher.outputs(b.x, indices[b.pos], features)), "random", None
-    views = make_views(len(indices), cfg.teacher_views if cfg.augment == "views" else 1, ds.pad, ds.flip, seed)
+    views = make_views(indices, cfg.teacher_views if cfg.augment == "views" else 1, ds.pad, ds.flip, seed)
     outputs = cache.get(teacher, ds, split, indices, views, features)
     return (lambda b: outputs.batch(b.pos, b.view)), ("views" if cfg.augment == "views" else "none"), views
 
