@@ -4,23 +4,28 @@
    timed;
 2. the backbone student (ResNet-20), a man-made ResNet with params closest to the KDAS
    student, and the KDAS student, each retrained with ce, kd and od over 3 seeds;
-3. beside them the teacher's average and oracle accuracy.
-Writes results/kdas_mnist.json (run directory: results/kdas_run).
+3. beside them the teacher's average and oracle accuracy;
+4. the search's dynamics: the controller's entropy and the mean shared-weight reward of its
+   proposals per batch (first and last quarter in the JSON; the figure in the run's report).
+Writes results/kdas_mnist.json (run directory: results/kdas_run, report in results/kdas_run/report).
 """
 from __future__ import annotations
 
 import argparse
 import itertools
+import shutil
 import statistics
 import time
 
 import yaml
 
+from distillnas.analysis import build_report
 from distillnas.config import TrainConfig, validate
 from distillnas.cost import count_params
 from distillnas.models import build_model
 from distillnas.runconfig import load_search_config
 from distillnas.search import run_search
+from distillnas.store import TrialStore
 from distillnas.teachers import TeacherCache, evaluate_teacher, load_teacher
 from distillnas.data import prepare_data
 from distillnas.training import train_student
@@ -35,17 +40,41 @@ def closest_resnet(params: int, num_classes: int, in_channels: int) -> str:
     return "resnet-%d-%d-%d" % best
 
 
+def search_dynamics(run_dir) -> dict:  # noqa: ANN001
+    """Controller entropy and mean shared-weight reward of the proposals, over the first and the
+    last quarter of the batches (mean +- std across those batches)."""
+    store = TrialStore(run_dir / "trials.sqlite")
+    entropy = {b: s["entropy"] for b, s in store.batch_stats().items() if "entropy" in s}
+    reward: dict[int, list[float]] = {}
+    for t in store.trials():
+        if t["status"] == "ok":
+            reward.setdefault(t["batch"], []).append(100 * t["accuracy"])
+    batches = sorted(reward)
+    q = max(1, len(batches) // 4)
+    out = {}
+    for name, part in (("first_quarter", batches[:q]), ("last_quarter", batches[-q:])):
+        r = [statistics.mean(reward[b]) for b in part]
+        e = [entropy[b] for b in part if b in entropy]
+        out[name] = {"batches": [part[0], part[-1]], "reward_mean": statistics.mean(r),
+                     "reward_std": statistics.pstdev(r), "entropy_mean": statistics.mean(e) if e else None,
+                     "entropy_std": statistics.pstdev(e) if e else None}
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--epochs", type=float, default=8)
     p.add_argument("--seeds", default="0,1,2")
     a = p.parse_args()
     run_dir = RESULTS / "kdas_run"
+    shutil.rmtree(run_dir, ignore_errors=True)  # a fresh search: its time is measured
     cfg = load_search_config("kdas_mnist5k", [f"--run_dir={run_dir}"])
     t = time.perf_counter()
     outcome = run_search(cfg, progress=False)
     search_s = time.perf_counter() - t
     best = yaml.safe_load((run_dir / "best.yaml").read_text())
+    report_html = build_report([run_dir])
+    dynamics = search_dynamics(run_dir)
     ds, splits = prepare_data(cfg.data)
     teacher = load_teacher(str(run_dir / "teacher"), ds)
     rep = evaluate_teacher(teacher, ds, "test", splits.test)
@@ -66,9 +95,13 @@ def main() -> None:
             print(rows[-1], flush=True)
     extra = {"kdas_arch": kdas["arch"], "search_total_s": search_s, "supernet_train_s": best["supernet_train_s"],
              "selection_s": best["selection_s"], "trials": outcome.trials, "memory_limit_params": best["memory_limit_params"],
-             "backbone_params": best["backbone_params"], "teacher": rep.as_dict(), "epochs": a.epochs}
+             "backbone_params": best["backbone_params"], "teacher": rep.as_dict(), "epochs": a.epochs,
+             "dynamics": dynamics, "report": str(report_html)}
     report("kdas_mnist", rows, extra)
     print(f"teacher {cfg.teacher.arch} x{len(rep.members)}: average {100 * rep.average:.2f}, oracle {100 * rep.oracle:.2f}")
+    for k, v in dynamics.items():
+        print(f"{k} (batches {v['batches']}): shared-weight reward {v['reward_mean']:.2f} +- {v['reward_std']:.2f}, "
+              f"controller entropy {v['entropy_mean']} +- {v['entropy_std']}")
     print(f"search {search_s:.0f} s (supernet training {best['supernet_train_s']:.0f} s, selection "
           f"{best['selection_s']:.1f} s); KDAS student {kdas['arch']}")
 
