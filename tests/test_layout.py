@@ -12,7 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1] / "src" / "distillnas"
 PACKAGE = "distillnas"
 # Imported inside functions on purpose: optional extras or slow to import, needed by few paths.
-LAZY_OK = {"ray", "optuna", "onnx", "onnxruntime", "mlxtend", "sklearn", "PIL"}
+LAZY_OK = {"ray", "optuna", "onnx", "onnxruntime", "mlxtend", "pandas", "sklearn", "PIL"}
 
 
 def module_name(path: Path) -> str:

