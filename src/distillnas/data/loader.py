@@ -68,7 +68,8 @@ class ViewTable:
         """(dx, dy, flip) of the examples at positions `pos` under `view` (one view, or one per example)."""
         idx = self.indices[pos].numpy().astype(np.uint64)
         v = np.broadcast_to(torch.as_tensor(view).numpy().astype(np.uint64), idx.shape)
-        h = _splitmix64(_splitmix64(_splitmix64(np.full(idx.shape, self.seed & 0xFFFFFFFFFFFFFFFF, np.uint64)) ^ idx) ^ v)
+        seed = np.full(idx.shape, self.seed & 0xFFFFFFFFFFFFFFFF, np.uint64)
+        h = _splitmix64(_splitmix64(_splitmix64(seed) ^ idx) ^ v)
         span, plain = np.uint64(2 * self.pad + 1), v == 0
         dx = np.where(plain, self.pad, (h % span).astype(np.int64))
         dy = np.where(plain, self.pad, ((h >> np.uint64(21)) % span).astype(np.int64))
