@@ -101,8 +101,8 @@ class TeacherCache:
     def get(self, teacher, ds: ImageDataset, split: str, indices: torch.Tensor, views: ViewTable,  # noqa: ANN001
             features: bool = False) -> CachedOutputs:
         if not torch.equal(views.indices, indices):
-            raise DistillnasError(f"the view table covers {len(views.indices)} other examples than the split's "
-                                  f"{len(indices)}")
+            raise DistillnasError(f"the view table was made for other examples than split {split!r} "
+                                  f"({len(views.indices)} against its {len(indices)})")
         key = cache_key(teacher, ds, split, indices, views, features)
         if key not in self.memory:
             if self.root is None:
