@@ -101,6 +101,8 @@ def test_cache_runs_the_teacher_once_and_persists(teacher_dir, synth, tmp_path):
     # a different view table is a different entry
     fresh.get(t, ds, "minitrain", sp.minitrain, make_views(sp.minitrain, 3, ds.pad, ds.flip, 1))
     assert fresh.teacher_batches > 0
+    with pytest.raises(DistillnasError, match="view table was made for other examples than split 'minitrain'"):
+        fresh.get(t, ds, "minitrain", sp.minitrain, make_views(sp.minival, 3, ds.pad, ds.flip, 0))
     # the cached logits are the teacher's on exactly those views
     from distillnas.data import Normalizer, render_view
     pos = torch.tensor([0, 5])
