@@ -66,8 +66,9 @@ def one(variant: str, seed: int, teacher: list[str], samples: int, extra: list[s
     run_search(cfg, progress=False)
     wall = time.perf_counter() - t
     best = yaml.safe_load((run_dir / "best.yaml").read_text())["archs"][0]
-    entropy = [s["entropy"] for _, s in sorted(TrialStore(run_dir / "trials.sqlite").batch_stats().items())
-               if "entropy" in s]
+    store = TrialStore(run_dir / "trials.sqlite")
+    entropy = [s["entropy"] for _, s in sorted(store.batch_stats().items()) if "entropy" in s]
+    store.close()
     pol, uni = policy_lift(cfg, samples, seed)
     return {"variant": variant, "seed": seed, "lift": pol - uni, "policy_acc": pol, "uniform_acc": uni,
             "entropy_first": entropy[0], "entropy_last": entropy[-1], "selected_acc": 100 * best["accuracy"],
