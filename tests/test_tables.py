@@ -34,6 +34,21 @@ def test_grid_enumerates_every_arch_once_in_a_seeded_order():
         GridSearch(sizes, max_archs=10)
 
 
+def test_grid_shards_split_the_seeded_order_into_disjoint_blocks():
+    sizes = [2, 3, 4]
+    whole = GridSearch(sizes, seed=1).ask(24)
+    parts = [GridSearch(sizes, seed=1, shard=i, shards=5) for i in range(5)]
+    assert [p.total for p in parts] == [4, 5, 5, 5, 5]
+    assert sum((p.ask(p.total) for p in parts), []) == whole  # in order, disjoint, covering
+    assert parts[2].ask(1) == whole[9:10]  # a shard starts over within itself
+    assert GridSearch(sizes, seed=1, shard=0, shards=2, max_archs=12).total == 12
+    with pytest.raises(DistillnasError, match="shards=25 is more than the space's 24 archs"):
+        GridSearch(sizes, shards=25)
+    with pytest.raises(DistillnasError, match="shard=3 must be below strategy.grid.shards=3"):
+        load_search_config("akd_diswot", ["--strategy.name=grid", "--strategy.grid.shard=3",
+                                          "--strategy.grid.shards=3"])
+
+
 def test_a_restricted_space_keeps_the_full_spaces_strings():
     full = build_space("mnasnet", blocks=2)
     space = build_space("mnasnet", blocks=2, restrict=SMALL)

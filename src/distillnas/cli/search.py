@@ -38,8 +38,13 @@ def search(
         if value is not None:
             overrides.append(f"--{flag}={value}")
     cfg = load_search_config(config, overrides)
-    out.print(f"search space: {space_from_config(cfg.space).cardinality:,} archs; budget {cfg.search.trials:,} "
-              "trials", soft_wrap=True)
+    size = space_from_config(cfg.space).cardinality
+    grid = cfg.strategy.grid if cfg.strategy.name == "grid" else None
+    part = ""
+    if grid and grid.shards > 1:
+        n = (grid.shard + 1) * size // grid.shards - grid.shard * size // grid.shards
+        part = f" (grid shard {grid.shard} of 0..{grid.shards - 1}: {n:,} archs)"
+    out.print(f"search space: {size:,} archs{part}; budget {cfg.search.trials:,} trials", soft_wrap=True)
     outcome = run_search(cfg, out, progress=progress)
     print_best(outcome, cfg, out)
     repeats = f", {outcome.reused} repeats of stored archs (free)" if outcome.reused else ""

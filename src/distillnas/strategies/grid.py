@@ -7,7 +7,7 @@ import math
 from typing import Any, Literal, Sequence
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from ..errors import DistillnasError
 from ..section import Section
@@ -16,6 +16,17 @@ from .base import STRATEGIES, Arch, Strategy, StrategySection
 
 class GridSettings(Section):
     max_archs: int = Field(5000, ge=1)  # a grid over more archs is refused: restrict the space or raise this
+    # Split a tabulation over runs (machines, sittings): shard i of n evaluates the i-th of n
+    # contiguous blocks of the seeded order, itself a uniform random subset of the space.
+    shards: int = Field(1, ge=1)
+    shard: int = Field(0, ge=0)
+
+    @model_validator(mode="after")
+    def _shard_in_range(self) -> "GridSettings":
+        if self.shard >= self.shards:
+            raise ValueError(f"strategy.grid.shard={self.shard} must be below strategy.grid.shards={self.shards} "
+                             f"(shards are numbered 0..{self.shards - 1})")
+        return self
 
 
 class GridConfig(StrategySection):
@@ -36,14 +47,18 @@ class GridSearch(Strategy):
     """Asks for every arch once (then starts over: repeats are free and end the search)."""
 
     def __init__(self, sizes: Sequence[int], kinds: Sequence[str] | None = None, seed: int = 0,
-                 max_archs: int = 5000) -> None:
+                 max_archs: int = 5000, shard: int = 0, shards: int = 1) -> None:
         super().__init__(sizes, kinds, seed)
-        self.total = math.prod(self.sizes)
+        size = math.prod(self.sizes)
+        if shards > size:
+            raise DistillnasError(f"strategy.grid.shards={shards} is more than the space's {size:,} archs")
+        lo, hi = shard * size // shards, (shard + 1) * size // shards
+        self.total = hi - lo
         if self.total > max_archs:
             raise DistillnasError(f"a grid over this space evaluates {self.total:,} archs, more than "
-                                  f"strategy.grid.max_archs={max_archs:,}; restrict the space (space.restrict) "
-                                  "or raise the limit to confirm")
-        self.order = np.random.default_rng(seed).permutation(self.total)
+                                  f"strategy.grid.max_archs={max_archs:,}; restrict the space (space.restrict), "
+                                  "split it (strategy.grid.shards) or raise the limit to confirm")
+        self.order = np.random.default_rng(seed).permutation(size)[lo:hi]
         self.pos = 0
 
     def ask(self, n: int) -> list[Arch]:
@@ -64,4 +79,4 @@ class GridSearch(Strategy):
 @STRATEGIES.register("grid")
 def _build(sizes: list[int], kinds: list[str], cfg: GridConfig, target: float,
             sources: list[int | None]) -> GridSearch:
-    return GridSearch(sizes, kinds, cfg.seed, cfg.grid.max_archs)
+    return GridSearch(sizes, kinds, cfg.seed, cfg.grid.max_archs, cfg.grid.shard, cfg.grid.shards)
