@@ -7,8 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from distillnas.analysis.tables import compare_tables, export_table
+from distillnas.analysis.tables import compare_tables, export_table, merge_tables
 from distillnas.benchmarks import BenchmarkTable, read_benchmark, write_benchmark
+from distillnas.checkpoint import weights_digest
 from distillnas.errors import DistillnasError
 from distillnas.runconfig import load_search_config
 from distillnas.search import run_search
@@ -73,6 +74,44 @@ def test_grid_over_a_table_finds_every_row_and_then_stops(tmp_path):
     assert out.trials == 64 and len(set(archs)) == 64 and out.converged  # all 64, then repeats end it
 
 
+def test_the_exports_of_grid_shards_merge_into_the_whole_table(tmp_path):
+    parts = []
+    for i in range(3):
+        run = tmp_path / f"s{i}"
+        cfg = load_search_config("akd_diswot", [f"--run_dir={run}", "--strategy.name=grid", "--strategy.grid.shards=3",
+                                                f"--strategy.grid.shard={i}", "--search.trials=64",
+                                                "--search.batch_size=8", "--search.patience=1"])
+        assert run_search(cfg, progress=False).converged
+        table, _ = export_table(run)
+        assert table.meta["grid"] == f"shard {i} of 0..2 (seed 0)"
+        parts.append(str(write_benchmark(tmp_path / f"s{i}.txt", table)))
+    assert [len(read_benchmark(p).rows) for p in parts] == [21, 21, 22]
+    merged = merge_tables(parts)
+    whole = read_benchmark("diswot_s1_kd")
+    assert merged.rows.keys() == whole.rows.keys() and "grid" not in merged.meta
+    assert all(math.isclose(merged.rows[k][0], v[0], abs_tol=1e-3) for k, v in whole.rows.items())
+    with pytest.raises(DistillnasError, match="is in both"):
+        merge_tables([parts[0], parts[1], parts[0]])
+    other = read_benchmark(parts[2])
+    other.meta["dataset"] = "cifar10"
+    write_benchmark(tmp_path / "other.txt", other)
+    with pytest.raises(DistillnasError, match="made with dataset='cifar10'"):
+        merge_tables([parts[0], str(tmp_path / "other.txt")])
+    with pytest.raises(DistillnasError, match="needs two or more"):
+        merge_tables(parts[:1])
+
+
+def test_the_teacher_digest_names_weights_not_files(tmp_path, teacher_dir):
+    members = sorted(teacher_dir.glob("*.pt"))
+    copies = []
+    for m in members:
+        copies.append(tmp_path / m.name)
+        copies[-1].write_bytes(m.read_bytes())
+    assert weights_digest(members) == weights_digest(copies) != weights_digest(members[:2])
+    assert weights_digest(members[::-1]) != weights_digest(members)  # the members' order matters (ensembles)
+    assert weights_digest([tmp_path / "missing.pt"]) is None
+
+
 def test_seeds_per_arch_export_and_the_table_evaluator_round_trip(tmp_path, teacher_dir):
     run = tmp_path / "t"
     grid = ["--strategy.name=grid", f"--space.restrict={SMALL}", "--evaluator.proxy.seeds=[0, 1]",
@@ -86,6 +125,7 @@ def test_seeds_per_arch_export_and_the_table_evaluator_round_trip(tmp_path, teac
     for values in table.rows.values():
         assert math.isclose(values[0], (values[1] + values[2]) / 2, abs_tol=1e-9)
     assert table.meta["input"] == "3x16x16" and table.meta["classes"] == 10 and str(teacher_dir) in table.meta["teacher"]
+    assert table.meta["teacher_sha"] == weights_digest(sorted(teacher_dir.glob("*.pt")))
     path = write_benchmark(tmp_path / "t.txt", table)
     again = read_benchmark(path)
     assert again.rows.keys() == table.rows.keys() and again.columns == table.columns

@@ -45,6 +45,24 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     return payload
 
 
+def weights_digest(paths: list[str | Path]) -> str | None:
+    """A short hash of the members' weights (in order), or None when one is not a distillnas
+    checkpoint file. It names a trained teacher where paths cannot: a seeded retraining in
+    another sitting gives the same digest, so tables distilled from it can be merged."""
+    h = hashlib.sha256()
+    for path in paths:
+        if not Path(path).is_file():
+            return None
+        try:
+            state = read_checkpoint(path)["state_dict"]
+        except DistillnasError:
+            return None
+        for key in sorted(state):
+            h.update(key.encode())
+            h.update(state[key].numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
 def load_student(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild a saved student in one call: (model in eval mode, the checkpoint's metadata)."""
     payload = read_checkpoint(path)

@@ -21,23 +21,30 @@ import numpy as np
 from scipy import stats
 
 from ..benchmarks import BenchmarkTable, read_benchmark
+from ..checkpoint import weights_digest
 from ..data import prepare_data
 from ..errors import DistillnasError
 from ..rundir import RunDir
 from ..spaces import space_from_config
+from ..teachers.load import expand_spec
 from .plots import scatter_grid
 from .report import _img, _table
 
 
-def _teacher(cfg: Any, run: RunDir) -> str:
-    """Which teacher the run's proxy distilled from, in words for the table's header."""
+def _teacher(cfg: Any, run: RunDir) -> dict[str, str]:
+    """Which teacher the run's proxy distilled from, for the table's header: in words, and the
+    digest of its weights where they are distillnas checkpoints (what `merge_tables` checks)."""
     if cfg.evaluator.name == "table":
-        return f"that of {cfg.evaluator.table}"
+        return {"teacher": f"that of {cfg.evaluator.table}"}
     if cfg.evaluator.name != "proxy" or cfg.evaluator.proxy.loss.name == "ce":
-        return "none (ce)"
+        return {"teacher": "none (ce)"}
     members = run.teacher_members(cfg)
     given = ", ".join(cfg.teacher.spec) if cfg.teacher.spec else f"{cfg.teacher.arch} x{len(cfg.teacher.seeds)} (trained)"
-    return f"{given}; {len(members)} member checkpoint(s)"
+    try:
+        digest = weights_digest(expand_spec(members))
+    except DistillnasError:  # a teacher directory emptied since
+        digest = None
+    return {"teacher": f"{given}; {len(members)} member checkpoint(s)", **({"teacher_sha": digest} if digest else {})}
 
 
 def export_table(run_dir: str | Path) -> tuple[BenchmarkTable, int]:
@@ -71,12 +78,52 @@ def export_table(run_dir: str | Path) -> tuple[BenchmarkTable, int]:
         raise DistillnasError(f"run {str(run)!r} has no successful trial to export")
     loss = cfg.evaluator.proxy.loss if cfg.evaluator.name == "proxy" else None
     meta = {"space": space.config(), "dataset": cfg.data.name, "input": shape, "classes": classes,
-            "teacher": _teacher(cfg, run),
+            **_teacher(cfg, run),
             "loss": loss.model_dump() if loss else f"{cfg.evaluator.name}: {cfg.evaluator.table}",
             "proxy": cfg.evaluator.proxy.model_dump(exclude={"loss"}) if loss else {},
             "source": str(run), "date": datetime.date.today().isoformat(), "columns": " ".join(columns)}
+    if cfg.strategy.name == "grid" and cfg.strategy.grid.shards > 1:
+        g = cfg.strategy.grid
+        meta["grid"] = f"shard {g.shard} of 0..{g.shards - 1} (seed {cfg.strategy.seed})"
     left_out = sum(t["status"] not in ("ok", "screened") for t in trials)
     return BenchmarkTable(meta, columns, rows), left_out
+
+
+# Header entries that may differ between parts of one table (where and when each part was made).
+_PER_PART = {"source", "date", "grid", "teacher"}
+
+
+def merge_tables(paths: list[str]) -> BenchmarkTable:
+    """One table from parts made by the same protocol (grid shards, sittings, machines): their
+    headers must agree on everything but source, date and shard (the teacher by its weights'
+    digest where both have one, else by its description) and no arch may be in two parts."""
+    if len(paths) < 2:
+        raise DistillnasError(f"table merge needs two or more tables (got {len(paths)})")
+    parts = [read_benchmark(p) for p in paths]
+    first, out = parts[0], BenchmarkTable(dict(parts[0].meta), list(parts[0].columns))
+    owner: dict[str, str] = {}
+    for path, part in zip(paths, parts):
+        _check_same_protocol(paths[0], first, path, part)
+        for key, values in part.rows.items():
+            if key in owner:
+                raise DistillnasError(f"arch {key} is in both {owner[key]!r} and {path!r}: parts of a table "
+                                      "must not overlap")
+            owner[key] = path
+            out.rows[key] = values
+    out.meta.pop("grid", None)
+    out.meta["source"] = "merged from " + ", ".join(str(part.meta.get("source", p)) for p, part in zip(paths, parts))
+    out.meta["date"] = max(str(part.meta.get("date", "")) for part in parts)
+    return out
+
+
+def _check_same_protocol(path_a: str, a: BenchmarkTable, path_b: str, b: BenchmarkTable) -> None:
+    skip = _PER_PART - ({"teacher"} if "teacher_sha" in a.meta and "teacher_sha" in b.meta else set())
+    if a.columns != b.columns:
+        raise DistillnasError(f"{path_b!r} has columns {' '.join(b.columns)!r}, {path_a!r} {' '.join(a.columns)!r}")
+    for key in sorted((a.meta.keys() | b.meta.keys()) - skip - {"columns"}):
+        if a.meta.get(key) != b.meta.get(key):
+            raise DistillnasError(f"{path_b!r} was made with {key}={b.meta.get(key)!r}, {path_a!r} with "
+                                  f"{a.meta.get(key)!r}: only parts of one protocol can be merged")
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""`distillnas table export | compare`: benchmark tables from grid runs, and how they rank archs."""
+"""`distillnas table export | merge | compare`: benchmark tables from grid runs, and how they rank archs."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,7 +7,7 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from ..analysis.tables import compare_tables, comparison_report, comparison_rows, export_table
+from ..analysis.tables import compare_tables, comparison_report, comparison_rows, export_table, merge_tables
 from ..benchmarks import write_benchmark
 from ..io import ensure_dir
 from .app import app
@@ -31,6 +31,20 @@ def table_export(
     note = f" ({left_out} failed trials left out)" if left_out else ""
     out.print(f"{len(table.rows):,} archs{note} -> {out_file}; search it with --evaluator.name=table "
               f"--evaluator.table={out_file}", soft_wrap=True)
+
+
+@table_app.command("merge")
+def table_merge(
+    tables: List[str] = typer.Argument(..., help="Two or more parts of one table (e.g. the exports of grid shards)."),
+    out_file: Path = typer.Option(..., "--out", "-o", help="The merged table file to write."),
+) -> None:
+    """Join the parts of a table made by the same protocol in several runs (strategy.grid.shards
+    over sittings or machines). Parts that differ in space, data, loss, proxy settings or teacher
+    weights, or that share an arch, are refused."""
+    ensure_dir(out_file.parent, "output directory")
+    table = merge_tables(tables)
+    write_benchmark(out_file, table)
+    out.print(f"{len(table.rows):,} archs from {len(tables)} tables -> {out_file}", soft_wrap=True)
 
 
 @table_app.command("compare")
