@@ -8,11 +8,15 @@
 4. the search's dynamics: the controller's entropy and the mean shared-weight reward of its
    proposals per batch (first and last quarter in the JSON; the figure in the run's report).
 Writes results/kdas_mnist.json (run directory: results/kdas_run, report in results/kdas_run/report).
+With --resume the study goes on where a killed one stopped: the search resumes from its store and
+finished retrainings are read back from results/kdas_run/retrain.jsonl (the search's wall time is
+then that of this sitting only; the supernet's training time is counted across sittings).
 """
 from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import shutil
 import statistics
 import time
@@ -65,9 +69,11 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--epochs", type=float, default=8)
     p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--resume", action="store_true", help="go on with results/kdas_run instead of starting afresh")
     a = p.parse_args()
     run_dir = RESULTS / "kdas_run"
-    shutil.rmtree(run_dir, ignore_errors=True)  # a fresh search: its time is measured
+    if not a.resume:
+        shutil.rmtree(run_dir, ignore_errors=True)  # a fresh search: its time is measured
     cfg = load_search_config("kdas_mnist5k", [f"--run_dir={run_dir}"])
     t = time.perf_counter()
     outcome = run_search(cfg, progress=False)
@@ -82,18 +88,29 @@ def main() -> None:
     manmade = closest_resnet(kdas["params"], ds.num_classes, ds.in_channels)
     students = [("backbone", cfg.space.backbone, None), ("man-made", manmade, None), ("KDAS", kdas["arch"], best["space"])]
     cache = TeacherCache(run_dir / "teacher_cache")
+    done_file = run_dir / "retrain.jsonl"
+    done = {(r["model"], r["loss"]): r for r in map(json.loads, done_file.read_text().splitlines())} \
+        if done_file.exists() else {}
     rows = []
     for label, arch, space in students:
         for loss in ("ce", "kd", "od"):
+            prior = done.get((label, loss), {})
+            if prior.get("seeds") == a.seeds and prior.get("epochs") == a.epochs:
+                rows.append(prior)
+                continue
             tcfg = validate(TrainConfig, {"optim": {**cfg.final.optim.model_dump(), "epochs": a.epochs},
                                           "loss": {"name": loss, "temperature": 3.0, "kd_weight": 1.0}})
             runs = [train_student(arch, tcfg, ds, splits, teacher=teacher, cache=cache, seed=int(s), space=space)
                     for s in a.seeds.split(",")]
             accs = [100 * r.metrics["test"] for r in runs]
             rows.append({"model": label, "arch": arch if len(arch) < 40 else arch[:37] + "...", "params": runs[0].params,
-                         "loss": loss, "test_mean": statistics.mean(accs), "test_std": statistics.stdev(accs)})
+                         "loss": loss, "test_mean": statistics.mean(accs), "test_std": statistics.stdev(accs),
+                         "seeds": a.seeds, "epochs": a.epochs})
+            with done_file.open("a") as f:
+                f.write(json.dumps(rows[-1]) + "\n")
             print(rows[-1], flush=True)
-    extra = {"kdas_arch": kdas["arch"], "search_total_s": search_s, "supernet_train_s": best["supernet_train_s"],
+    extra = {"kdas_arch": kdas["arch"], "search_total_s": search_s, "search_resumed": a.resume,
+             "supernet_train_s": best["supernet_train_s"],
              "selection_s": best["selection_s"], "trials": outcome.trials, "memory_limit_params": best["memory_limit_params"],
              "backbone_params": best["backbone_params"], "teacher": rep.as_dict(), "epochs": a.epochs,
              "dynamics": dynamics, "report": str(report_html)}

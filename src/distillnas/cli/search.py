@@ -42,8 +42,8 @@ def search(
     grid = cfg.strategy.grid if cfg.strategy.name == "grid" else None
     part = ""
     if grid and grid.shards > 1:
-        n = (grid.shard + 1) * size // grid.shards - grid.shard * size // grid.shards
-        part = f" (grid shard {grid.shard} of 0..{grid.shards - 1}: {n:,} archs)"
+        lo, hi = grid.bounds(size)
+        part = f" (grid shard {grid.shard} of 0..{grid.shards - 1}: {hi - lo:,} archs)"
     out.print(f"search space: {size:,} archs{part}; budget {cfg.search.trials:,} trials", soft_wrap=True)
     outcome = run_search(cfg, out, progress=progress)
     print_best(outcome, cfg, out)

@@ -28,6 +28,15 @@ class GridSettings(Section):
                              f"(shards are numbered 0..{self.shards - 1})")
         return self
 
+    def bounds(self, size: int) -> tuple[int, int]:
+        """This shard's [lo, hi) block of the seeded order over a space of `size` archs."""
+        return shard_bounds(size, self.shard, self.shards)
+
+
+def shard_bounds(size: int, shard: int, shards: int) -> tuple[int, int]:
+    """Shard i of n: the i-th of n contiguous, near-equal blocks of positions 0..size-1."""
+    return shard * size // shards, (shard + 1) * size // shards
+
 
 class GridConfig(StrategySection):
     name: Literal["grid"] = "grid"
@@ -52,7 +61,7 @@ class GridSearch(Strategy):
         size = math.prod(self.sizes)
         if shards > size:
             raise DistillnasError(f"strategy.grid.shards={shards} is more than the space's {size:,} archs")
-        lo, hi = shard * size // shards, (shard + 1) * size // shards
+        lo, hi = shard_bounds(size, shard, shards)
         self.total = hi - lo
         if self.total > max_archs:
             raise DistillnasError(f"a grid over this space evaluates {self.total:,} archs, more than "
