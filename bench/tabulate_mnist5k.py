@@ -6,6 +6,8 @@ finished shard is exported into `bench/table_parts/mnist5k_mnasnet/<column>/s<i>
 line is added to `ledger.tsv` there (archs, sum of trial wall time = CPU-seconds at one thread
 per trial, the code commit); commit those files and the next sitting, on any machine, skips
 them. An interrupted shard resumes from its run directory while that exists. Once every part
+With `--commit` the driver commits each finished part (only `bench/table_parts`) itself, so a
+sitting that ends abruptly loses at most the shard in progress. Once every part
 of a column exists, `--merge` joins them into the packaged table
 `src/distillnas/benchmarks/mnist5k_mnasnet/<column>.txt`.
 
@@ -24,6 +26,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from distillnas.analysis.tables import export_table, merge_tables
@@ -78,6 +81,18 @@ def export_part(run: Path, column: str, shard: int, commit: str) -> None:
     print(f"{column} s{shard}: {len(table.rows)} archs, {cpu_s / 3600:.2f} CPU-h -> {part}", flush=True)
 
 
+def commit_parts(message: str, tries: int = 5) -> None:
+    """Commit only bench/table_parts (another git command holding the index lock is waited for)."""
+    subprocess.run(["git", "-C", str(REPO), "add", "--", str(PARTS)], check=True)
+    for attempt in range(tries):
+        done = subprocess.run(["git", "-C", str(REPO), "commit", "-q", "-m", message, "--", str(PARTS)],
+                              capture_output=True, text=True)
+        if done.returncode == 0:
+            return
+        time.sleep(5 * (attempt + 1))
+    print(f"could not commit the parts ({done.stderr.strip() or done.stdout.strip()}); commit them by hand", flush=True)
+
+
 def merge_column(column: str, shards: int) -> None:
     parts = [str(PARTS / column / f"s{i}.txt") for i in range(shards)]
     missing = [p for p in parts if not Path(p).is_file()]
@@ -98,6 +113,7 @@ def main() -> None:
     p.add_argument("--columns", default=",".join(COLUMNS), help=f"Comma list of {', '.join(COLUMNS)}.")
     p.add_argument("--executor", default="ray", help="local | ray (two trials at a time on 2 cores).")
     p.add_argument("--merge", action="store_true", help="Only merge the columns whose parts are all there.")
+    p.add_argument("--commit", action="store_true", help="git-commit bench/table_parts after each finished part.")
     a = p.parse_args()
     columns = [c.strip() for c in a.columns.split(",")]
     bad = [c for c in columns if c not in COLUMNS]
@@ -114,6 +130,8 @@ def main() -> None:
                 continue
             print(f"{datetime.datetime.now():%H:%M:%S} {column} s{shard} (code {commit})", flush=True)
             export_part(run_shard(a.workdir, a.code, column, shard, a.shards, a.executor), column, shard, commit)
+            if a.commit:
+                commit_parts(f"table parts: mnist5k_mnasnet {column} shard {shard}")
 
 
 if __name__ == "__main__":
