@@ -1,3 +1,4 @@
+import json
 import sys
 
 import numpy as np
@@ -5,6 +6,9 @@ import pytest
 import torch
 
 from distillnas.checkpoint import load_student
+from distillnas.rundir import RunDir
+from distillnas.runconfig import load_search_config
+from distillnas.setup import prepare_teacher
 from distillnas.data import load_dataset, make_views
 from distillnas.errors import DistillnasError
 from distillnas.teachers import (Ensemble, TeacherCache, ensemble_report, evaluate_teacher, expand_spec,
@@ -18,6 +22,18 @@ def test_zoo_members_form_an_ensemble(teacher_dir, synth):
     report = evaluate_teacher(t, ds, "test", sp.test)
     assert report.oracle >= max(report.members) and sum(report.right_counts) == pytest.approx(1.0)
     assert (teacher_dir / "ensemble.json").is_file()
+
+
+def test_a_search_that_trains_its_teacher_records_every_member(tmp_path):
+    """The search trains one member per call (resumable per member); ensemble.json must still name
+    all of them and report the whole ensemble, not the last member alone."""
+    cfg = load_search_config(None, [f"--run_dir={tmp_path / 'r'}", "--data.name=synthetic", "--teacher.spec=[]",
+                                    "--teacher.arch=resnet8-w0.25", "--teacher.seeds=[0, 1]", "--teacher.epochs=0.2"])
+    run = RunDir.of(cfg)
+    members = prepare_teacher(cfg, run, None)
+    record = json.loads((run.teacher_dir / "ensemble.json").read_text())
+    assert len(members) == 2 and record["seeds"] == [0, 1] and record["members"] == members
+    assert len(record["test"]["members"]) == 2 and len(record["test"]["right_counts"]) == 3
 
 
 def test_ensemble_report_by_hand():

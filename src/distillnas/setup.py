@@ -20,7 +20,7 @@ from .rundir import RunDir
 from .spaces import SearchSpace, space_from_config
 from .strategies import build_strategy
 from .teachers import load_teacher
-from .training import check_teacher_for_loss, train_teachers
+from .training import check_teacher_for_loss, record_ensemble, train_teachers
 
 
 def check_config(cfg: SearchConfig) -> SearchSpace:
@@ -129,4 +129,10 @@ def prepare_teacher(cfg: SearchConfig, run: RunDir, console: Console | None) -> 
                                       "augment": "random", "channels_last": cfg.execution.channels_last})
         for seed in missing:
             train_teachers(cfg.teacher.arch, [seed], cfg.data, tcfg, run.teacher_dir, progress=console is not None)
+        members = run.teacher_members(cfg)
+        report = record_ensemble(cfg.teacher.arch, list(cfg.teacher.seeds), members, cfg.data, run.teacher_dir)
+        if console:
+            console.print(f"teacher {cfg.teacher.arch} x{len(members)} on test: members "
+                          f"{', '.join(f'{100 * a:.2f}' for a in report.members)}; average {100 * report.average:.2f}, "
+                          f"oracle {100 * report.oracle:.2f}", soft_wrap=True)
     return run.teacher_members(cfg)
