@@ -5,10 +5,9 @@ shards per column (CE, KD from the ResNet-8 ensemble, KD from the MobileNetV2 en
 finished shard is exported into `bench/table_parts/mnist5k_mnasnet/<column>/s<i>.txt` and a
 line is added to `ledger.tsv` there (archs, sum of trial wall time = CPU-seconds at one thread
 per trial, the code commit); commit those files and the next sitting, on any machine, skips
-them. An interrupted shard resumes from its run directory while that exists. Once every part
-With `--commit` the driver commits each finished part (only `bench/table_parts`) itself, so a
-sitting that ends abruptly loses at most the shard in progress. Once every part
-of a column exists, `--merge` joins them into the packaged table
+them. An interrupted shard resumes from its run directory while that exists. With `--commit`
+the driver commits each finished part (only `bench/table_parts`) itself, so a sitting that ends
+abruptly loses at most the shard in progress. Once every part of a column exists, `--merge` joins them into the packaged table
 `src/distillnas/benchmarks/mnist5k_mnasnet/<column>.txt`.
 
 Trials run with the code in `--code` (a checkout of one pinned commit: `git worktree add DIR

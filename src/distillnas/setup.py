@@ -130,7 +130,8 @@ def prepare_teacher(cfg: SearchConfig, run: RunDir, console: Console | None) -> 
         for seed in missing:
             train_teachers(cfg.teacher.arch, [seed], cfg.data, tcfg, run.teacher_dir, progress=console is not None)
         members = run.teacher_members(cfg)
-        report = record_ensemble(cfg.teacher.arch, list(cfg.teacher.seeds), members, cfg.data, run.teacher_dir)
+        ds, splits = prepare_data(cfg.data)
+        report = record_ensemble(cfg.teacher.arch, list(cfg.teacher.seeds), members, ds, splits.test, run.teacher_dir)
         if console:
             console.print(f"teacher {cfg.teacher.arch} x{len(members)} on test: members "
                           f"{', '.join(f'{100 * a:.2f}' for a in report.members)}; average {100 * report.average:.2f}, "

@@ -6,9 +6,10 @@ import os
 import shutil
 from pathlib import Path
 
-from ..data import DataConfig
+from torch import Tensor
+
+from ..data import DataConfig, ImageDataset, prepare_data
 from .config import TrainConfig
-from ..data import prepare_data
 from ..teachers import EnsembleReport, evaluate_teacher, load_teacher
 from .student import StudentRun, train_in_stages, train_student
 
@@ -30,17 +31,16 @@ def train_teachers(arch: str, seeds: list[int], data_cfg: DataConfig, cfg: Train
         runs = [train_student(arch, cfg, ds, splits, seed=s, train_split="train", eval_splits=("test",),
                               out_dir=out_dir, run_config=run_config, progress=progress) for s in seeds]
     paths = [r.checkpoint for r in runs if r.checkpoint]
-    return runs, record_ensemble(arch, seeds, paths, data_cfg, out_dir)
+    return runs, record_ensemble(arch, seeds, paths, ds, splits.test, out_dir)
 
 
-def record_ensemble(arch: str, seeds: list[int], paths: list[str], data_cfg: DataConfig,
+def record_ensemble(arch: str, seeds: list[int], paths: list[str], ds: ImageDataset, test: Tensor,
                     out_dir: str | Path) -> EnsembleReport:
     """Evaluate the ensemble of `paths` on the test split and write OUT/ensemble.json.
 
     Called once the whole ensemble exists: a search trains its members one call per seed (so an
     interrupted one resumes per member), and the record must name every member, not the last."""
-    ds, splits = prepare_data(data_cfg)
-    report = evaluate_teacher(load_teacher(paths, ds), ds, "test", splits.test)
+    report = evaluate_teacher(load_teacher(paths, ds), ds, "test", test)
     (Path(out_dir) / "ensemble.json").write_text(json.dumps({"arch": arch, "seeds": seeds, "members": paths,
                                                              "test": report.as_dict()}, indent=2))
     return report
