@@ -166,8 +166,27 @@ def test_compare_measures_tau_noise_floor_overlap_and_reversals(tmp_path):
     assert cmp.top_overlap["A", "B"] == 0.0 and cmp.pairs == n * (n - 1) // 2
     assert cmp.reversals["A", "B"] == cmp.pairs and cmp.reversals["A", "C"] == 0  # C's seeds never agree
     assert cmp.best["A"]["arch"] == "a11" and cmp.best["A"]["rank_in"]["B"] == n
+    assert math.isclose(cmp.unmatched_tau["A", "B"], -1.0) and math.isclose(cmp.effect["A", "B"].effect, 2.0)
     with pytest.raises(DistillnasError, match="needs two or more tables"):
         compare_tables([str(a)])
+
+
+def test_the_teacher_effect_is_zero_for_seed_noise_and_positive_for_another_ranking(tmp_path):
+    rng = np.random.default_rng(0)
+    n, sd = 300, 1.0
+    quality, other = rng.normal(size=n), rng.normal(size=n)
+
+    def column(name, q):
+        runs = q[:, None] + sd * rng.normal(size=(n, 2))
+        return str(_table(tmp_path / f"{name}.txt", q, [tuple(r) for r in runs]))
+
+    a, b, c = column("a", quality), column("b", quality), column("c", 0.5 * quality + other)
+    cmp = compare_tables([a, b, c], ["A", "B", "C"], resamples=300)
+    same, changed = cmp.effect["A", "B"], cmp.effect["A", "C"]
+    assert same.low < 0 < same.high and abs(same.effect) < 0.05  # two columns that differ only by seed noise
+    assert changed.low > 0.1  # a teacher that prefers other archs: well beyond the noise floor
+    assert cmp.unmatched_tau["A", "C"] < min(cmp.noise_floor["A"], cmp.noise_floor["C"])
+    assert compare_tables([a, b], resamples=0).effect == {}
 
 
 def test_table_cli_export_and_compare(tmp_path, capsys):
@@ -183,3 +202,5 @@ def test_table_cli_export_and_compare(tmp_path, capsys):
                          "--out", str(tmp_path / "cmp"))
     assert code == 0 and "best of kd" in out and (tmp_path / "cmp" / "index.html").is_file(), err
     assert "0.836" in out  # DisWOT's own tau between its CE and KD rankings
+    code, _, err = run(capsys, "table", "compare", "diswot_s1_kd", "diswot_s1_ce", "--resamples", "-1")
+    assert code == 2 and "--resamples must be 0 or more, got -1" in err

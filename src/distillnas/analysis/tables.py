@@ -6,6 +6,14 @@ the noise floor (tau between a column's own seeds), top-k overlap, each column's
 and where it ranks in the others, and the rank reversals that exceed seed noise (pairs whose
 order flips between two columns while both seeds of each column agree). Rank statistics are
 scipy.stats'. Reads stores and table files only.
+
+Seed noise alone lowers tau and makes reversals, so each pair of columns is also measured at
+the noise floor's own level: tau between *unmatched* seeds of the two columns (A's seed 0
+against B's seed 1 and the reverse; matched seeds share initial weights and batch order
+whatever the teacher) against the columns' seed-to-seed tau. Their difference is the
+*teacher effect* on the ranking, with a paired bootstrap interval over archs (Efron &
+Tibshirani, 1993): an interval that holds 0 means the teachers rank the archs no more
+differently than two seeds of one teacher do.
 """
 from __future__ import annotations
 
@@ -138,6 +146,18 @@ class TableComparison:
     best: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {key, accuracy, rank in others}
     reversals: dict[tuple[str, str], int] = field(default_factory=dict)  # beyond seed noise
     pairs: int = 0  # arch pairs compared for reversals
+    unmatched_tau: dict[tuple[str, str], float] = field(default_factory=dict)  # A seed i vs B seed j, i != j
+    effect: dict[tuple[str, str], TeacherEffect] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TeacherEffect:
+    """Mean seed-to-seed tau of the two columns minus their unmatched-seed tau, with a 95%
+    percentile bootstrap interval over archs: above 0, the teacher changes the ranking."""
+    effect: float
+    low: float
+    high: float
+    resamples: int
 
 
 def _seeds(table: BenchmarkTable, keys: list[str]) -> np.ndarray | None:
@@ -154,12 +174,34 @@ def _agree(seeds: np.ndarray) -> np.ndarray:
     return np.where(a == b, a, 0)
 
 
+def _tau(x: np.ndarray, y: np.ndarray) -> float:
+    return float(stats.kendalltau(x, y).statistic)
+
+
+def _effect(sa: np.ndarray, sb: np.ndarray) -> tuple[float, float]:
+    """(floor - unmatched tau, unmatched tau) for archs x 2 seeds arrays."""
+    unmatched = (_tau(sa[:, 0], sb[:, 1]) + _tau(sa[:, 1], sb[:, 0])) / 2
+    return (_tau(sa[:, 0], sa[:, 1]) + _tau(sb[:, 0], sb[:, 1])) / 2 - unmatched, unmatched
+
+
+def teacher_effect(sa: np.ndarray, sb: np.ndarray, resamples: int, seed: int = 0) -> TeacherEffect:
+    """The teacher effect on tau between two columns and its bootstrap interval (archs
+    resampled with replacement, the same archs for every tau of a resample)."""
+    rng = np.random.default_rng(seed)
+    boot = [_effect(sa[i], sb[i])[0] for i in (rng.integers(0, len(sa), len(sa)) for _ in range(resamples))]
+    low, high = np.percentile(boot, [2.5, 97.5])
+    return TeacherEffect(_effect(sa, sb)[0], float(low), float(high), resamples)
+
+
 def ranks(values: np.ndarray) -> np.ndarray:
     """1 = best (highest accuracy)."""
     return stats.rankdata(-values, method="min").astype(int)
 
 
-def compare_tables(paths: list[str], names: list[str] | None = None, top: int = 10) -> TableComparison:
+def compare_tables(paths: list[str], names: list[str] | None = None, top: int = 10,
+                   resamples: int = 1000) -> TableComparison:
+    """Every pair of columns compared; with 2 seeds per arch, also the teacher effect (with a
+    bootstrap interval when `resamples` > 0)."""
     if len(paths) < 2:
         raise DistillnasError(f"table compare needs two or more tables, got {len(paths)}")
     tables = [read_benchmark(p) for p in paths]
@@ -186,6 +228,9 @@ def compare_tables(paths: list[str], names: list[str] | None = None, top: int = 
         if seeds[a] is not None and seeds[b] is not None:
             flips = _agree(seeds[a]) * _agree(seeds[b]) < 0
             cmp.reversals[a, b] = int(np.triu(flips, 1).sum())
+            cmp.unmatched_tau[a, b] = _effect(seeds[a], seeds[b])[1]
+            if resamples > 0:
+                cmp.effect[a, b] = teacher_effect(seeds[a], seeds[b], resamples)
     return cmp
 
 
@@ -196,7 +241,11 @@ def comparison_rows(cmp: TableComparison) -> list[dict[str, Any]]:
                      "tau noise floor A": cmp.noise_floor[a] if cmp.noise_floor[a] is not None else "-",
                      "tau noise floor B": cmp.noise_floor[b] if cmp.noise_floor[b] is not None else "-",
                      "top-k overlap": cmp.top_overlap[a, b],
-                     "reversals beyond seed noise": cmp.reversals.get((a, b), "-")})
+                     "reversals beyond seed noise": cmp.reversals.get((a, b), "-"),
+                     "tau, unmatched seeds": cmp.unmatched_tau.get((a, b), "-")})
+        e = cmp.effect.get((a, b))
+        if e is not None:
+            rows[-1]["teacher effect on tau (95% CI)"] = f"{e.effect:+.3f} [{e.low:+.3f}, {e.high:+.3f}]"
     return rows
 
 
@@ -209,7 +258,10 @@ def comparison_report(cmp: TableComparison, out: str | Path, top: int = 10) -> P
     fig = scatter_grid(cmp.accuracy, out / "scatter.png")
     body = (f"<h1>Benchmark tables compared</h1><p>{len(cmp.keys)} archs in every table; {cmp.pairs:,} arch pairs. "
             f"Top-k overlap with k = {min(top, len(cmp.keys))}. A reversal is a pair whose order flips between two "
-            "columns while both seeds of each column agree on it.</p>"
+            "columns while both seeds of each column agree on it. <i>tau, unmatched seeds</i> (A's seed 0 against B's "
+            "seed 1 and the reverse) compares directly with the noise floors; the <i>teacher effect</i> is their "
+            "mean minus it, with a 95% bootstrap interval over archs: 0 inside it means these teachers rank the "
+            "archs no more differently than two seeds of one teacher do.</p>"
             + _table(comparison_rows(cmp)) + "<h2>Best student per column</h2>" + _table(best)
             + _img(fig, "mean accuracy (%) of every arch, column against column"))
     page = f"<!doctype html><meta charset='utf-8'><title>{html.escape('tables')}</title>{body}"

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from ..analysis.tables import compare_tables, comparison_report, comparison_rows, export_table, merge_tables
 from ..benchmarks import write_benchmark
+from ..errors import DistillnasError
 from ..io import ensure_dir
 from .app import app
 from .display import out
@@ -53,17 +54,23 @@ def table_compare(
     names: Optional[str] = typer.Option(None, help="Column names, comma-separated (default: the file names)."),
     top: int = typer.Option(10, help="k of the top-k overlap."),
     out_dir: Path = typer.Option(Path("runs/table_compare"), "--out", "-o", help="Where the HTML report goes."),
+    resamples: int = typer.Option(1000, help="Bootstrap resamples of the teacher effect's interval (tables with 2 "
+                                            "seeds per arch); 0 skips the interval."),
 ) -> None:
     """Kendall tau / Spearman between columns beside each column's seed noise floor, top-k overlap,
-    the best student of each column and its rank in the others, and rank reversals beyond seed noise."""
+    the best student of each column and its rank in the others, rank reversals beyond seed noise,
+    and the teacher effect: how much less two teachers' rankings agree than two seeds of one."""
+    if resamples < 0:
+        raise DistillnasError(f"--resamples must be 0 or more, got {resamples}")
     ensure_dir(out_dir, "output directory (--out)")
-    cmp = compare_tables(tables, [n.strip() for n in names.split(",")] if names else None, top)
+    cmp = compare_tables(tables, [n.strip() for n in names.split(",")] if names else None, top, resamples)
     t = Table(title=f"{len(cmp.keys):,} archs in every table ({cmp.pairs:,} pairs)")
-    rows = comparison_rows(cmp)
-    for col in rows[0]:
-        t.add_column(col, justify="right")
+    rows = comparison_rows(cmp)  # one column per pair of tables: many statistics, few pairs
+    t.add_column("")
     for r in rows:
-        t.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in r.values()])
+        t.add_column(f"{r['A']} vs {r['B']}", justify="right")
+    for stat in [c for c in rows[0] if c not in ("A", "B")]:
+        t.add_row(stat, *[f"{r[stat]:.3f}" if isinstance(r[stat], float) else str(r[stat]) for r in rows])
     out.print(t)
     for n, b in cmp.best.items():
         where = ", ".join(f"#{r} in {o}" for o, r in b["rank_in"].items())
