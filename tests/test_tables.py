@@ -184,8 +184,10 @@ def test_the_teacher_effect_is_zero_for_seed_noise_and_positive_for_another_rank
     cmp = compare_tables([a, b, c], ["A", "B", "C"], resamples=300)
     same, changed = cmp.effect["A", "B"], cmp.effect["A", "C"]
     assert same.low < 0 < same.high and abs(same.effect) < 0.05  # two columns that differ only by seed noise
-    assert changed.low > 0.1  # a teacher that prefers other archs: well beyond the noise floor
+    assert changed.low > 0.05  # a teacher that prefers other archs (effect 0.17 here): beyond the noise floor
     assert cmp.unmatched_tau["A", "C"] < min(cmp.noise_floor["A"], cmp.noise_floor["C"])
+    assert cmp.reversals["A", "C"] > 2 * cmp.crossed_reversals["A", "C"]  # flips beyond what crossed seeds make
+    assert 0.7 < cmp.reversals["A", "B"] / cmp.crossed_reversals["A", "B"] < 1.3
     assert compare_tables([a, b], resamples=0).effect == {}
 
 

@@ -148,6 +148,7 @@ class TableComparison:
     pairs: int = 0  # arch pairs compared for reversals
     unmatched_tau: dict[tuple[str, str], float] = field(default_factory=dict)  # A seed i vs B seed j, i != j
     effect: dict[tuple[str, str], TeacherEffect] = field(default_factory=dict)
+    crossed_reversals: dict[tuple[str, str], int] = field(default_factory=dict)  # the same count, seeds crossed
 
 
 @dataclass(frozen=True)
@@ -172,6 +173,11 @@ def _agree(seeds: np.ndarray) -> np.ndarray:
     a = np.sign(seeds[:, 0][:, None] - seeds[:, 0][None, :])
     b = np.sign(seeds[:, 1][:, None] - seeds[:, 1][None, :])
     return np.where(a == b, a, 0)
+
+
+def _reversals(sa: np.ndarray, sb: np.ndarray) -> int:
+    """Pairs whose order flips between two (archs x 2 seeds) columns while each column's seeds agree."""
+    return int(np.triu(_agree(sa) * _agree(sb) < 0, 1).sum())
 
 
 def _tau(x: np.ndarray, y: np.ndarray) -> float:
@@ -226,11 +232,12 @@ def compare_tables(paths: list[str], names: list[str] | None = None, top: int = 
         cmp.spearman[a, b] = float(stats.spearmanr(acc[a], acc[b]).statistic)
         cmp.top_overlap[a, b] = len(set(np.argsort(-acc[a])[:k]) & set(np.argsort(-acc[b])[:k])) / k
         if seeds[a] is not None and seeds[b] is not None:
-            flips = _agree(seeds[a]) * _agree(seeds[b]) < 0
-            cmp.reversals[a, b] = int(np.triu(flips, 1).sum())
-            cmp.unmatched_tau[a, b] = _effect(seeds[a], seeds[b])[1]
+            sa, sb = seeds[a], seeds[b]
+            cmp.reversals[a, b] = _reversals(sa, sb)
+            cmp.crossed_reversals[a, b] = _reversals(np.stack([sa[:, 0], sb[:, 1]], 1), np.stack([sb[:, 0], sa[:, 1]], 1))
+            cmp.unmatched_tau[a, b] = _effect(sa, sb)[1]
             if resamples > 0:
-                cmp.effect[a, b] = teacher_effect(seeds[a], seeds[b], resamples)
+                cmp.effect[a, b] = teacher_effect(sa, sb, resamples)
     return cmp
 
 
@@ -242,6 +249,7 @@ def comparison_rows(cmp: TableComparison) -> list[dict[str, Any]]:
                      "tau noise floor B": cmp.noise_floor[b] if cmp.noise_floor[b] is not None else "-",
                      "top-k overlap": cmp.top_overlap[a, b],
                      "reversals beyond seed noise": cmp.reversals.get((a, b), "-"),
+                     "the same, seeds crossed": cmp.crossed_reversals.get((a, b), "-"),
                      "tau, unmatched seeds": cmp.unmatched_tau.get((a, b), "-")})
         e = cmp.effect.get((a, b))
         if e is not None:
@@ -258,7 +266,9 @@ def comparison_report(cmp: TableComparison, out: str | Path, top: int = 10) -> P
     fig = scatter_grid(cmp.accuracy, out / "scatter.png")
     body = (f"<h1>Benchmark tables compared</h1><p>{len(cmp.keys)} archs in every table; {cmp.pairs:,} arch pairs. "
             f"Top-k overlap with k = {min(top, len(cmp.keys))}. A reversal is a pair whose order flips between two "
-            "columns while both seeds of each column agree on it. <i>tau, unmatched seeds</i> (A's seed 0 against B's "
+            "columns while both seeds of each column agree on it; <i>seeds crossed</i> counts them between (A seed 0, "
+            "B seed 1) and (B seed 0, A seed 1), two columns that differ by seed noise only, for reference. "
+            "<i>tau, unmatched seeds</i> (A's seed 0 against B's "
             "seed 1 and the reverse) compares directly with the noise floors; the <i>teacher effect</i> is their "
             "mean minus it, with a 95% bootstrap interval over archs: 0 inside it means these teachers rank the "
             "archs no more differently than two seeds of one teacher do.</p>"
