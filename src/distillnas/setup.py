@@ -129,11 +129,12 @@ def prepare_teacher(cfg: SearchConfig, run: RunDir, console: Console | None) -> 
                                       "augment": "random", "channels_last": cfg.execution.channels_last})
         for seed in missing:
             train_teachers(cfg.teacher.arch, [seed], cfg.data, tcfg, run.teacher_dir, progress=console is not None)
-        members = run.teacher_members(cfg)
+    members = run.teacher_members(cfg)
+    if missing:  # the whole ensemble's record, once every member exists
         ds, splits = prepare_data(cfg.data)
         report = record_ensemble(cfg.teacher.arch, list(cfg.teacher.seeds), members, ds, splits.test, run.teacher_dir)
         if console:
             console.print(f"teacher {cfg.teacher.arch} x{len(members)} on test: members "
                           f"{', '.join(f'{100 * a:.2f}' for a in report.members)}; average {100 * report.average:.2f}, "
                           f"oracle {100 * report.oracle:.2f}", soft_wrap=True)
-    return run.teacher_members(cfg)
+    return members

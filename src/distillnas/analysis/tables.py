@@ -190,13 +190,13 @@ def _effect(sa: np.ndarray, sb: np.ndarray) -> tuple[float, float]:
     return (_tau(sa[:, 0], sa[:, 1]) + _tau(sb[:, 0], sb[:, 1])) / 2 - unmatched, unmatched
 
 
-def teacher_effect(sa: np.ndarray, sb: np.ndarray, resamples: int, seed: int = 0) -> TeacherEffect:
-    """The teacher effect on tau between two columns and its bootstrap interval (archs
-    resampled with replacement, the same archs for every tau of a resample)."""
+def teacher_effect(sa: np.ndarray, sb: np.ndarray, effect: float, resamples: int, seed: int = 0) -> TeacherEffect:
+    """`effect` (from `_effect`) with its bootstrap interval (archs resampled with replacement,
+    the same archs for every tau of a resample)."""
     rng = np.random.default_rng(seed)
     boot = [_effect(sa[i], sb[i])[0] for i in (rng.integers(0, len(sa), len(sa)) for _ in range(resamples))]
     low, high = np.percentile(boot, [2.5, 97.5])
-    return TeacherEffect(_effect(sa, sb)[0], float(low), float(high), resamples)
+    return TeacherEffect(effect, float(low), float(high), resamples)
 
 
 def ranks(values: np.ndarray) -> np.ndarray:
@@ -235,9 +235,9 @@ def compare_tables(paths: list[str], names: list[str] | None = None, top: int = 
             sa, sb = seeds[a], seeds[b]
             cmp.reversals[a, b] = _reversals(sa, sb)
             cmp.crossed_reversals[a, b] = _reversals(np.stack([sa[:, 0], sb[:, 1]], 1), np.stack([sb[:, 0], sa[:, 1]], 1))
-            cmp.unmatched_tau[a, b] = _effect(sa, sb)[1]
+            effect, cmp.unmatched_tau[a, b] = _effect(sa, sb)
             if resamples > 0:
-                cmp.effect[a, b] = teacher_effect(sa, sb, resamples)
+                cmp.effect[a, b] = teacher_effect(sa, sb, effect, resamples)
     return cmp
 
 
