@@ -48,7 +48,7 @@ def policy_lift(cfg, samples: int, seed: int) -> tuple[float, float]:  # noqa: A
     store = TrialStore(run.store_path)
     ev = make_evaluator(cfg, space, run, list(cfg.teacher.spec))
     ev.prepare(None, None)
-    strategy = build_strategy(cfg.strategy, space.sizes, space.kinds, cfg.reward.limit, space.sources)
+    strategy = build_strategy(cfg.strategy, space.sizes, space.kinds, cfg.reward.limit, space.sources, space.ordered)
     run.load_strategy(strategy, store)
     rng = np.random.default_rng(10_000 + seed)
     policy = [ev.accuracy(tuple(a), full=True) for a in strategy.ask(samples)]

@@ -27,9 +27,15 @@ def front(points: dict[str, tuple[float, int]]) -> set[str]:
             if not any(o[0] >= acc and o[1] <= p and o != (acc, p) for o in points.values())}
 
 
-def search(name: str, seed: int, points: dict, target: float, budget: int, batch: int = 8) -> dict:
+# nsga2 with every decision categorical (as before ordered decisions): the ablation row
+VARIANTS = {"nsga2_categorical": ("nsga2", {"nsga2": {"ordinal": False}})}
+
+
+def search(strategy: str, seed: int, points: dict, target: float, budget: int, batch: int = 8) -> dict:
     space = build_space("resnet_depth")
-    s = build_strategy(strategy_config(name, seed=seed), space.sizes, space.kinds, target)
+    name, settings = VARIANTS.get(strategy, (strategy, {}))
+    s = build_strategy(strategy_config(name, seed=seed, **settings), space.sizes, space.kinds, target,
+                       ordered=space.ordered)
     seen: dict[str, tuple[float, int]] = {}
     stale = 0
     while len(seen) < budget and stale < 5:
@@ -58,7 +64,7 @@ def main() -> None:
     true = front(feasible)
     rows = []
     for budget in map(int, a.budgets.split(",")):
-        for name in ("nsga2", "random"):
+        for name in ("nsga2", "nsga2_categorical", "random"):
             found = []
             for seed in range(a.seeds):
                 seen = search(name, seed, points, a.target, budget)

@@ -11,7 +11,8 @@ Reported per strategy and column:
   over seeds (a search that ends without it counts as budget + 1, i.e. censored);
 - the share of seeds whose best after 48 paid evaluations is the column's best (what
   `best.yaml` would hold);
-- a one-sided Mann-Whitney U p-value against random search (smaller = fewer evaluations).
+- a one-sided Mann-Whitney U p-value against random search (smaller = fewer evaluations),
+  and for an ablation (VARIANTS) a two-sided one against the strategy's default settings.
 
 Writes results/strategies_diswot.json.
 """
@@ -34,13 +35,19 @@ from distillnas.strategies import build_strategy
 from _common import report
 
 STRATEGIES = ("random", "evolution", "ppo", "reinforce", "tpe")
+# Ablations: the same strategy with one setting changed (ordered decisions treated as
+# categorical; TPE's batch spread by a constant liar).
+VARIANTS = {"evolution_any_move": ("evolution", {"evolution": {"ordinal": False}}),
+            "tpe_categorical": ("tpe", {"tpe": {"ordinal": False}}),
+            "tpe_liar": ("tpe", {"tpe": {"constant_liar": True}})}
 
 
 def search(strategy: str, seed: int, table: dict[str, float], budget: int, batch: int, patience: int,
            max_repeats: float) -> tuple[list[str], str]:
     """The paid evaluations, in order, and why the search ended ('budget' or 'converged')."""
     space = build_space("resnet_depth")
-    s = build_strategy(strategy_config(strategy, seed=seed), space.sizes, space.kinds)
+    name, settings = VARIANTS.get(strategy, (strategy, {}))
+    s = build_strategy(strategy_config(name, seed=seed, **settings), space.sizes, space.kinds, ordered=space.ordered)
     paid: list[str] = []
     seen: set[str] = set()
     stale = repeats = 0
@@ -72,7 +79,7 @@ def main() -> None:
     p.add_argument("--settle", type=int, default=48, help="the best after this many paid evaluations")
     p.add_argument("--patience", type=int, default=5)
     p.add_argument("--max-repeats", type=float, default=4.0)
-    p.add_argument("--strategies", default=",".join(STRATEGIES))
+    p.add_argument("--strategies", default=",".join(STRATEGIES), help=f"also: {', '.join(VARIANTS)}")
     a = p.parse_args()
     torch.set_num_threads(1)
     tables = {"kd": read_table(str(table_path("diswot_s1_kd"))), "ce": read_table(str(table_path("diswot_s1_ce")))}
@@ -92,13 +99,15 @@ def main() -> None:
             q1, q3 = np.percentile(hits, [25, 75])
             pval = mannwhitneyu(hits, hits_of[("random", col)], alternative="less").pvalue \
                 if name != "random" and ("random", col) in hits_of else float("nan")
+            base = (VARIANTS[name][0], col) if name in VARIANTS else None  # the variant against its default
+            pbase = mannwhitneyu(hits, hits_of[base]).pvalue if base in hits_of else float("nan")
             rows.append({"strategy": name, "column": col, "best": best, "paid_to_best_median": statistics.median(hits),
                          "iqr": f"{q1:.0f}-{q3:.0f}", "never_found": sum(h > a.budget for h in hits),
                          f"best_after_{a.settle}_pct": 100 * float(np.mean(settled)),
-                         "converged_early": converged, "p_vs_random": pval,
+                         "converged_early": converged, "p_vs_random": pval, "p_vs_default": pbase,
                          "s_per_seed": (time.perf_counter() - start) / a.seeds})
             print(rows[-1], flush=True)
-    report("strategies_diswot", rows, {"args": vars(a)})
+    report("strategies_diswot", rows, {"args": vars(a), "paid_to_best": {f"{s}/{c}": h for (s, c), h in hits_of.items()}})
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ STRATEGIES = ("random", "evolution", "ppo", "reinforce", "tpe")
 def search(space, strategy: str, seed: int, table: dict[str, float], budget: int, batch: int = 8,  # noqa: ANN001
            patience: int = 5, max_repeats: float = 4.0) -> list[str]:
     """The table keys of the paid evaluations, in order."""
-    s = build_strategy(strategy_config(strategy, seed=seed), space.sizes, space.kinds)
+    s = build_strategy(strategy_config(strategy, seed=seed), space.sizes, space.kinds, ordered=space.ordered)
     paid: list[str] = []
     seen: set[str] = set()
     stale = repeats = 0

@@ -2,8 +2,10 @@ import numpy as np
 import pytest
 import torch
 
+from distillnas.arch import mutate_arch
 from distillnas.errors import DistillnasError
 from distillnas.spaces import build_space
+from distillnas.spaces.base import Decision
 
 
 @pytest.mark.parametrize("preset,size,ch,dims", [("tiny", 28, 1, 114), ("cifar", 32, 3, 116)])
@@ -91,3 +93,28 @@ def test_mutation_changes_exactly_one_decision():
     arch = space.sample(rng)
     child = space.mutate(arch, rng)
     assert sum(a != b for a, b in zip(arch, child)) == 1
+
+
+def test_ordered_decisions_are_the_numeric_ones_and_survive_restriction():
+    space = build_space("mnasnet", blocks=2)
+    assert {d.kind for d in space.decisions if d.ordered} == {"kernel", "se", "width", "depth"}
+    assert {d.kind for d in space.decisions if not d.ordered} == {"op", "skip"}
+    narrow = build_space("mnasnet", blocks=2, restrict={"b*.kernel": [5], "b0.op": ["mb3", "mb6"]})
+    assert narrow.ordered == space.ordered
+    assert build_space("resnet_depth").ordered == [True] * 3
+    assert build_space("resnet_depth", depths=[7, 1, 3]).ordered == [False] * 3  # tokens keep the user's order
+    assert not any(build_space("addon", backbone="resnet20").ordered)
+    with pytest.raises(DistillnasError, match="ordered decision needs increasing numbers"):
+        Decision("b0.op", "op", ("conv", "dconv"), ordered=True)
+    with pytest.raises(DistillnasError, match="ordered decision needs increasing numbers"):
+        Decision("b0.depth", "depth", (3, 1), ordered=True)
+
+
+def test_an_ordered_decision_mutates_one_step():
+    rng = np.random.default_rng(0)
+    sizes, ordered = [4, 4], [True, False]
+    moves = {(a, mutate_arch((a, 0), sizes, rng, ordered)[0]) for a in range(4) for _ in range(40)}
+    assert {abs(a - b) for a, b in moves if a != b} == {1}  # the ordered decision: neighbours only
+    assert {(0, 1), (1, 0), (1, 2), (2, 3), (3, 2)} <= moves
+    unordered = {mutate_arch((0, 0), sizes, rng, ordered)[1] for _ in range(60)}
+    assert unordered == {0, 1, 2, 3}  # the unordered one (or the other decision) can jump anywhere

@@ -168,3 +168,22 @@ def test_reinforce_trains_the_wiring_attention():
     twin = build_strategy(strategy_config("reinforce", seed=5), space.sizes, space.kinds, sources=space.sources)
     twin.load_state_dict(s.state_dict())
     assert twin.ask(4) == s.ask(4)
+
+
+def test_tpe_models_ordered_decisions_as_integers():
+    pytest.importorskip("optuna")
+    sizes, ordered = [4, 4, 3], [True, True, False]
+    s = build_strategy(strategy_config("tpe", seed=0), sizes, ["d"] * 3, ordered=ordered)
+    assert [type(d).__name__ for d in s.dists.values()] == ["IntDistribution", "IntDistribution",
+                                                            "CategoricalDistribution"]
+    assert not s.sampler()._constant_liar  # pinned off whatever Optuna's default
+    flat = build_strategy(strategy_config("tpe", seed=0, tpe={"ordinal": False}), sizes, ["d"] * 3, ordered=ordered)
+    assert all(type(d).__name__ == "CategoricalDistribution" for d in flat.dists.values())
+    nsga = build_strategy(strategy_config("nsga2", seed=0), sizes, ["d"] * 3, ordered=ordered)
+    assert type(nsga.dists["d0"]).__name__ == "IntDistribution"
+    for _ in range(3):
+        archs = s.ask(8)
+        s.tell(archs, [-abs(a[0] - 2) - abs(a[1] - 1) for a in archs])
+    twin = build_strategy(strategy_config("tpe", seed=5), sizes, ["d"] * 3, ordered=ordered)
+    twin.load_state_dict(s.state_dict())  # resumable with integer parameters too
+    assert twin.ask(8) == s.ask(8)

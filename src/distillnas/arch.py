@@ -17,10 +17,17 @@ def sample_arch(sizes: Sequence[int], rng: np.random.Generator) -> Arch:
     return tuple(int(rng.integers(s)) for s in sizes)
 
 
-def mutate_arch(arch: Sequence[int], sizes: Sequence[int], rng: np.random.Generator) -> Arch:
-    """One decision (of those with a choice) moved to another of its options (regularized evolution)."""
+def mutate_arch(arch: Sequence[int], sizes: Sequence[int], rng: np.random.Generator,
+                ordered: Sequence[bool] | None = None) -> Arch:
+    """One decision (of those with a choice) moved to another of its options (regularized
+    evolution); an ordered decision (`ordered[i]`) moves one step up or down instead, the
+    local move of numeric genes (a child one depth from its parent, not any depth)."""
     out = list(arch)
     mutable = [i for i, s in enumerate(sizes) if s > 1]
     i = int(rng.choice(mutable))
-    out[i] = int((out[i] + rng.integers(1, sizes[i])) % sizes[i])
+    if ordered is not None and ordered[i]:
+        steps = [t for t in (out[i] - 1, out[i] + 1) if 0 <= t < sizes[i]]
+        out[i] = int(steps[int(rng.integers(len(steps)))])
+    else:
+        out[i] = int((out[i] + rng.integers(1, sizes[i])) % sizes[i])
     return tuple(out)

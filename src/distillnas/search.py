@@ -96,7 +96,7 @@ def run_search(cfg: SearchConfig, console: Console | None = None, progress: bool
     evaluator = make_evaluator(cfg, space, run, prepare_teacher(cfg, run, console))
     evaluator.prepare(setup.data, setup.teacher)
     store = run.store()
-    strategy = build_strategy(cfg.strategy, space.sizes, space.kinds, cfg.reward.limit, space.sources)
+    strategy = build_strategy(cfg.strategy, space.sizes, space.kinds, cfg.reward.limit, space.sources, space.ordered)
     saved_at = run.load_strategy(strategy, store)
     executor = build_executor(cfg.execution) if store.count_paid() < cfg.search.trials else None
     try:

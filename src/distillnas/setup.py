@@ -26,7 +26,7 @@ from .training import check_teacher_for_loss, record_ensemble, train_teachers
 def check_config(cfg: SearchConfig) -> SearchSpace:
     """Bad values found before any work: names, sizes, each component's own demands; the space."""
     space = space_from_config(cfg.space)
-    build_strategy(cfg.strategy, space.sizes, space.kinds, cfg.reward.target, space.sources)  # built to check it; T comes later
+    build_strategy(cfg.strategy, space.sizes, space.kinds, cfg.reward.target, space.sources, space.ordered)  # built to check it; T comes later
     if cfg.reward.reference is not None:
         try:
             canonical_arch(cfg.reward.reference)

@@ -27,6 +27,15 @@ class Decision:
     # the index of the decision that chose the source layer, or None (a fixed input, e.g. a
     # backbone stage's output, or not a wiring decision at all).
     source: int | None = None
+    # The options are numbers in increasing order (a depth, a kernel size, a width), so a
+    # strategy may treat nearby options as alike: TPE's numeric kernel, evolution's one-step
+    # move. False for unordered options (an op type, a skip kind, a wiring bit).
+    ordered: bool = False
+
+    def __post_init__(self) -> None:
+        if self.ordered and not all(isinstance(c, (int, float)) and not isinstance(c, bool) and a < c
+                                    for a, c in zip(self.choices, self.choices[1:])):
+            raise DistillnasError(f"{self.name}: an ordered decision needs increasing numbers, got {self.choices}")
 
     @property
     def size(self) -> int:
@@ -51,6 +60,10 @@ class SearchSpace(ABC):
     @property
     def sources(self) -> list[int | None]:
         return [d.source for d in self.decisions]
+
+    @property
+    def ordered(self) -> list[bool]:
+        return [d.ordered for d in self.decisions]
 
     @property
     def cardinality(self) -> int:

@@ -45,6 +45,7 @@ SKIPS = ("no", "id", "pool")
 WIDTHS = (0.75, 1.0, 1.25)
 DEPTHS = (-1, 0, 1)
 KINDS = ("op", "kernel", "se", "skip", "width", "depth")
+ORDERED = ("kernel", "se", "width", "depth")  # numeric options; op and skip are kinds, not amounts
 
 
 @dataclass(frozen=True)
@@ -151,7 +152,7 @@ class MnasNetSpace(SearchSpace):
         for i in range(self.num_blocks):
             choices = {"op": OPS, "kernel": KERNELS, "se": SE, "skip": SKIPS, "width": self.block_widths(i),
                        "depth": self.block_depths(i)}
-            self.decisions += [Decision(f"b{i}.{k}", k, choices[k]) for k in KINDS]
+            self.decisions += [Decision(f"b{i}.{k}", k, choices[k], ordered=k in ORDERED) for k in KINDS]
 
     def block_widths(self, i: int) -> tuple[float, ...]:
         """Width multipliers of block i that give distinct channel counts (closest to 1 kept)."""

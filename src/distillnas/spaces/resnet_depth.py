@@ -29,7 +29,8 @@ class ResNetDepthSpace(SearchSpace):
             raise DistillnasError(f"resnet_depth choices must be distinct integers >= 1, got {list(depths)}")
         self.choices = tuple(int(d) for d in depths)
         self.stages, self.width = stages, width
-        self.decisions = [Decision(f"stage{i}.depth", "depth", self.choices) for i in range(stages)]
+        ordered = list(self.choices) == sorted(self.choices)  # as a user listed them: tokens keep that order
+        self.decisions = [Decision(f"stage{i}.depth", "depth", self.choices, ordered=ordered) for i in range(stages)]
 
     def config(self) -> dict:
         return {"name": self.name, "depths": list(self.choices), "stages": self.stages, "width": self.width}

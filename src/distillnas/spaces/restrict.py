@@ -39,7 +39,7 @@ class RestrictedSpace(SearchSpace):
         if unused:
             names = ", ".join(d.name for d in base.decisions[:8])
             raise DistillnasError(f"space.restrict {unused[0]!r} matches no decision of {base.name} (e.g. {names}, ...)")
-        self.decisions = [Decision(d.name, d.kind, tuple(d.choices[t] for t in k))
+        self.decisions = [Decision(d.name, d.kind, tuple(d.choices[t] for t in k), d.source, d.ordered)
                           for d, k in zip(base.decisions, self.keep)]
 
     def config(self) -> dict:

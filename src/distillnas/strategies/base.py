@@ -64,15 +64,18 @@ class StrategySection(Section):
 
 
 # name -> factory(sizes, kinds, its own typed section, the reward's cost target, the wiring
-# decisions' sources) -> Strategy; only nsga2 uses the target (as its hard constraint), only
-# the LSTM controllers the sources (attention over earlier layers).
-StrategyFactory = Callable[[list[int], list[str], Any, float, list[int | None]], Strategy]
+# decisions' sources, which decisions are ordered) -> Strategy; only nsga2 uses the target (as
+# its hard constraint), only the LSTM controllers the sources (attention over earlier layers),
+# only the model-based strategies and evolution the order (a numeric kernel, a one-step move).
+StrategyFactory = Callable[[list[int], list[str], Any, float, list[int | None], list[bool]], Strategy]
 STRATEGIES: Registry[StrategyFactory] = Registry("strategy")
 
 
 def build_strategy(cfg: StrategySection, sizes: Sequence[int], kinds: Sequence[str], target: float = 1.0,
-                   sources: Sequence[int | None] | None = None) -> Strategy:
+                   sources: Sequence[int | None] | None = None, ordered: Sequence[bool] | None = None) -> Strategy:
     """The strategy named by cfg.name, built from its own section and the space's shape
-    (`sources`: SearchSpace.sources, where the space has wiring decisions)."""
+    (`sources`: SearchSpace.sources, where the space has wiring decisions; `ordered`:
+    SearchSpace.ordered, which decisions' options are numbers in order - none if not given)."""
     src = list(sources) if sources is not None else [None] * len(sizes)
-    return STRATEGIES.get(cfg.name)(list(sizes), list(kinds), cfg, target, src)  # type: ignore[attr-defined]
+    order = [bool(o) for o in ordered] if ordered is not None else [False] * len(sizes)
+    return STRATEGIES.get(cfg.name)(list(sizes), list(kinds), cfg, target, src, order)  # type: ignore[attr-defined]

@@ -14,6 +14,7 @@ from .base import STRATEGIES, Arch, Strategy, StrategySection
 class EvolutionSettings(Section):
     population: int = Field(20, ge=2)  # P: archs kept alive
     sample: int = Field(5, ge=1)  # S: tournament size
+    ordinal: bool = True  # an ordered decision mutates one step (a neighbouring depth); false: to any option
 
 
 class EvolutionConfig(StrategySection):
@@ -23,12 +24,13 @@ class EvolutionConfig(StrategySection):
 
 class RegularizedEvolution(Strategy):
     """Random until the population is full; then each child mutates one decision of the best
-    of S random members, and the oldest member dies."""
+    of S random members (an ordered one by one step), and the oldest member dies."""
 
     def __init__(self, sizes: Sequence[int], kinds: Sequence[str] | None = None, seed: int = 0,
-                 config: EvolutionSettings | None = None) -> None:
+                 config: EvolutionSettings | None = None, ordered: Sequence[bool] | None = None) -> None:
         super().__init__(sizes, kinds, seed)
         self.cfg = config or EvolutionSettings()
+        self.ordered = list(ordered) if ordered is not None and self.cfg.ordinal else None
         self.population: deque[tuple[Arch, float]] = deque()
 
     def _child(self) -> Arch:
@@ -36,7 +38,7 @@ class RegularizedEvolution(Strategy):
             return self.random_arch()
         picks = self.rng.choice(len(self.population), size=min(self.cfg.sample, len(self.population)), replace=False)
         parent = max((self.population[int(i)] for i in picks), key=lambda m: m[1])[0]
-        return mutate_arch(parent, self.sizes, self.rng)
+        return mutate_arch(parent, self.sizes, self.rng, self.ordered)
 
     def ask(self, n: int) -> list[Arch]:
         return [self._child() for _ in range(n)]
@@ -57,5 +59,5 @@ class RegularizedEvolution(Strategy):
 
 @STRATEGIES.register("evolution")
 def _build(sizes: list[int], kinds: list[str], cfg: EvolutionConfig, target: float,
-            sources: list[int | None]) -> RegularizedEvolution:
-    return RegularizedEvolution(sizes, kinds, cfg.seed, cfg.evolution)
+            sources: list[int | None], ordered: list[bool]) -> RegularizedEvolution:
+    return RegularizedEvolution(sizes, kinds, cfg.seed, cfg.evolution, ordered)

@@ -87,5 +87,5 @@ class GridSearch(Strategy):
 
 @STRATEGIES.register("grid")
 def _build(sizes: list[int], kinds: list[str], cfg: GridConfig, target: float,
-            sources: list[int | None]) -> GridSearch:
+            sources: list[int | None], ordered: list[bool]) -> GridSearch:
     return GridSearch(sizes, kinds, cfg.seed, cfg.grid.max_archs, cfg.grid.shard, cfg.grid.shards)

@@ -8,9 +8,14 @@ cost metric, with the reward's target as a *hard constraint* (Deb's constrained 
 a feasible arch beats any infeasible one). One search returns the whole accuracy-cost
 Pareto front under the target, where the MnasNet reward needs one search per trade-off.
 
-Each decision is one categorical parameter `d<i>` with choices 0..size-1: strategies see
-tokens and rewards only. Our run store is the record, not Optuna's storage: the state is
-the list of (tokens, value) told so far, replayed into a fresh in-memory study on resume
+Each decision is one parameter `d<i>` over its tokens 0..size-1: strategies see tokens and
+rewards only. An unordered decision (an op type) is categorical; an ordered one (a depth, a
+kernel size: `Decision.ordered`) is an integer, so TPE's Parzen kernel over it is a discretised
+Gaussian that lends a good depth 5 some of its mass to depths 3 and 7 (Bergstra et al., 2011
+model numeric parameters this way), where a categorical kernel learns each option alone.
+`ordinal: false` treats every decision as categorical. Our run store is the record, not
+Optuna's storage: the state is the list of (tokens, value) told so far, replayed into a fresh
+in-memory study on resume
 (an arch asked before a kill and told after it becomes a completed trial by `add_trial`),
 and the sampler is re-seeded from (seed, trials told) before each batch, so a resumed
 search proposes what an uninterrupted one would.
@@ -42,8 +47,10 @@ def _optuna():  # noqa: ANN202 - the module
 class _OptunaStrategy(Strategy):
     directions: list[str] = ["maximize"]
 
-    def __init__(self, sizes: Sequence[int], kinds: Sequence[str] | None, seed: int) -> None:
+    def __init__(self, sizes: Sequence[int], kinds: Sequence[str] | None, seed: int,
+                 ordered: Sequence[bool] | None = None) -> None:
         super().__init__(sizes, kinds, seed)
+        self.ordered = [bool(o) for o in ordered] if ordered is not None else [False] * len(self.sizes)
         self.optuna = _optuna()
         self.history: list[tuple[Arch, Value, dict]] = []  # tokens, value, the sampler's system attrs
         self._new_study()
@@ -58,7 +65,10 @@ class _OptunaStrategy(Strategy):
     def _new_study(self) -> None:
         o = self.optuna
         self.study = o.create_study(directions=self.directions, sampler=self.sampler())
-        self.dists = {f"d{i}": o.distributions.CategoricalDistribution(list(range(s))) for i, s in enumerate(self.sizes)}
+        dist = o.distributions
+        self.dists = {f"d{i}": dist.IntDistribution(0, s - 1) if ordered and s > 1 else
+                      dist.CategoricalDistribution(list(range(s)))
+                      for i, (s, ordered) in enumerate(zip(self.sizes, self.ordered))}
         self.pending: dict[Arch, list] = {}
         for tokens, value, system in self.history:
             self._add(tokens, value, system)
@@ -126,6 +136,12 @@ class TPESettings(Section):
 
     startup: int = Field(8, ge=1)  # random trials before the model is used
     candidates: int = Field(24, ge=1)  # candidates drawn from l(x) per suggestion (Optuna: n_ei_candidates)
+    ordinal: bool = True  # ordered decisions as integers (a numeric kernel); false: all categorical
+    # On: the asks of one batch see each other as bad results, so a batch spreads out (Optuna
+    # 5's default). Off (Optuna 3-4's default, pinned here so an upgrade changes nothing): a
+    # batch may repeat an arch, which costs no evaluation but leaves a worker idle; on
+    # diswot_s1 it reaches the best in fewer paid evaluations (bench/strategies_diswot.py).
+    constant_liar: bool = False
 
 
 class TPEConfig(StrategySection):
@@ -135,13 +151,15 @@ class TPEConfig(StrategySection):
 
 class TPEStrategy(_OptunaStrategy):
     def __init__(self, sizes: Sequence[int], kinds: Sequence[str] | None = None, seed: int = 0,
-                 startup: int = 8, candidates: int = 24) -> None:
-        self.startup, self.candidates = startup, candidates
-        super().__init__(sizes, kinds, seed)
+                 startup: int = 8, candidates: int = 24, ordered: Sequence[bool] | None = None,
+                 constant_liar: bool = False) -> None:
+        self.startup, self.candidates, self.constant_liar = startup, candidates, constant_liar
+        super().__init__(sizes, kinds, seed, ordered)
 
     def sampler(self):  # noqa: ANN201
         return self.optuna.samplers.TPESampler(n_startup_trials=self.startup, n_ei_candidates=self.candidates,
-                                               multivariate=True, seed=self._seed())
+                                               multivariate=True, constant_liar=self.constant_liar,
+                                               seed=self._seed())
 
 
 class NSGA2Settings(Section):
@@ -149,6 +167,7 @@ class NSGA2Settings(Section):
 
     population: int = Field(16, ge=2)  # archs per generation
     mutation: float | None = Field(None, gt=0, le=1)  # per-decision mutation probability (None: 1 / decisions)
+    ordinal: bool = True  # ordered decisions as integers; false: all categorical
 
 
 class NSGA2Config(StrategySection):
@@ -163,9 +182,10 @@ class NSGA2Strategy(_OptunaStrategy):
     objectives = 2  # the search loop tells this strategy (accuracy, cost), not a scalar reward
 
     def __init__(self, sizes: Sequence[int], kinds: Sequence[str] | None = None, seed: int = 0,
-                 target: float = 1.0, population: int = 16, mutation: float | None = None) -> None:
+                 target: float = 1.0, population: int = 16, mutation: float | None = None,
+                 ordered: Sequence[bool] | None = None) -> None:
         self.target, self.population, self.mutation = target, population, mutation
-        super().__init__(sizes, kinds, seed)
+        super().__init__(sizes, kinds, seed, ordered)
 
     def sampler(self):  # noqa: ANN201
         with warnings.catch_warnings():  # constraints_func: deprecated in Optuna 5, still what drives
@@ -180,11 +200,13 @@ class NSGA2Strategy(_OptunaStrategy):
 
 @STRATEGIES.register("tpe")
 def _build_tpe(sizes: list[int], kinds: list[str], cfg: TPEConfig, target: float,
-                sources: list[int | None]) -> TPEStrategy:
-    return TPEStrategy(sizes, kinds, cfg.seed, cfg.tpe.startup, cfg.tpe.candidates)
+                sources: list[int | None], ordered: list[bool]) -> TPEStrategy:
+    return TPEStrategy(sizes, kinds, cfg.seed, cfg.tpe.startup, cfg.tpe.candidates,
+                       ordered if cfg.tpe.ordinal else None, cfg.tpe.constant_liar)
 
 
 @STRATEGIES.register("nsga2")
 def _build_nsga2(sizes: list[int], kinds: list[str], cfg: NSGA2Config, target: float,
-                  sources: list[int | None]) -> NSGA2Strategy:
-    return NSGA2Strategy(sizes, kinds, cfg.seed, target, cfg.nsga2.population, cfg.nsga2.mutation)
+                  sources: list[int | None], ordered: list[bool]) -> NSGA2Strategy:
+    return NSGA2Strategy(sizes, kinds, cfg.seed, target, cfg.nsga2.population, cfg.nsga2.mutation,
+                         ordered if cfg.nsga2.ordinal else None)

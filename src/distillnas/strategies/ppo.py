@@ -113,5 +113,5 @@ class PPOStrategy(ControllerStrategy):
 
 @STRATEGIES.register("ppo")
 def _build(sizes: list[int], kinds: list[str], cfg: PPOConfig, target: float,
-            sources: list[int | None]) -> PPOStrategy:
+            sources: list[int | None], ordered: list[bool]) -> PPOStrategy:
     return PPOStrategy(sizes, kinds, cfg.seed, cfg.ppo, sources)

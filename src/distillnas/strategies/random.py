@@ -22,5 +22,5 @@ class RandomSearch(Strategy):
 
 @STRATEGIES.register("random")
 def _build(sizes: list[int], kinds: list[str], cfg: RandomConfig, target: float,
-            sources: list[int | None]) -> RandomSearch:
+            sources: list[int | None], ordered: list[bool]) -> RandomSearch:
     return RandomSearch(sizes, kinds, cfg.seed)

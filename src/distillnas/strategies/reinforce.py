@@ -109,5 +109,5 @@ class ReinforceStrategy(ControllerStrategy):
 
 @STRATEGIES.register("reinforce")
 def _build(sizes: list[int], kinds: list[str], cfg: ReinforceConfig, target: float,
-            sources: list[int | None]) -> ReinforceStrategy:
+            sources: list[int | None], ordered: list[bool]) -> ReinforceStrategy:
     return ReinforceStrategy(sizes, kinds, cfg.seed, cfg.reinforce, sources)
