@@ -127,6 +127,6 @@ class SearchSpace(ABC):
         """The network of an arch; the only place a space makes an nn.Module."""
 
     def mutate(self, arch: Arch, rng: np.random.Generator) -> Arch:
-        """Change one decision to another of its options (regularized evolution)."""
-        return mutate_arch(self.validate(arch), self.sizes, rng)
+        """Change one decision to another of its options, an ordered one by one step (as evolution does)."""
+        return mutate_arch(self.validate(arch), self.sizes, rng, self.ordered)
 

@@ -13,12 +13,13 @@ rewards only. An unordered decision (an op type) is categorical; an ordered one 
 kernel size: `Decision.ordered`) is an integer, so TPE's Parzen kernel over it is a discretised
 Gaussian that lends a good depth 5 some of its mass to depths 3 and 7 (Bergstra et al., 2011
 model numeric parameters this way), where a categorical kernel learns each option alone.
-`ordinal: false` treats every decision as categorical. Our run store is the record, not
-Optuna's storage: the state is the list of (tokens, value) told so far, replayed into a fresh
-in-memory study on resume
-(an arch asked before a kill and told after it becomes a completed trial by `add_trial`),
-and the sampler is re-seeded from (seed, trials told) before each batch, so a resumed
-search proposes what an uninterrupted one would.
+`ordinal: false` treats every decision as categorical.
+
+Our run store is the record, not Optuna's storage: the state is the list of (tokens, value)
+told so far, replayed into a fresh in-memory study on resume (an arch asked before a kill and
+told after it becomes a completed trial by `add_trial`), and the sampler is re-seeded from
+(seed, trials told) before each batch, so a resumed search proposes what an uninterrupted
+one would.
 """
 from __future__ import annotations
 
