@@ -1,4 +1,5 @@
-"""Shared helpers for the hand-run benchmarks: a table printer and a JSON writer."""
+"""Shared helpers for the hand-run benchmarks: strategies by name (with ablations), a table
+printer and a JSON writer."""
 from __future__ import annotations
 
 import json
@@ -8,7 +9,24 @@ from pathlib import Path
 
 import torch
 
+from distillnas.spaces import SearchSpace
+from distillnas.strategies import Strategy, build_strategy, strategy_config
+
 RESULTS = Path(__file__).resolve().parent / "results"
+
+# Ablations: a strategy with one setting changed (ordered decisions treated as categorical;
+# TPE's batch spread by a constant liar), named so a benchmark can list them beside the defaults.
+VARIANTS = {"evolution_any_move": ("evolution", {"evolution": {"ordinal": False}}),
+            "tpe_categorical": ("tpe", {"tpe": {"ordinal": False}}),
+            "tpe_liar": ("tpe", {"tpe": {"constant_liar": True}}),
+            "nsga2_categorical": ("nsga2", {"nsga2": {"ordinal": False}})}
+
+
+def make_strategy(name: str, seed: int, space: SearchSpace, target: float = 1.0) -> Strategy:
+    """A strategy or an ablation (VARIANTS) by name, built for the space as the search loop builds it."""
+    base, settings = VARIANTS.get(name, (name, {}))
+    return build_strategy(strategy_config(base, seed=seed, **settings), space.sizes, space.kinds, target,
+                          space.sources, space.ordered)
 
 
 def machine() -> dict:

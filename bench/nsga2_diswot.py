@@ -13,13 +13,11 @@ import statistics
 
 import torch
 
-from distillnas.strategies import strategy_config
 from distillnas.evaluators import read_table
 from distillnas.cost import count_params
 from distillnas.spaces import build_space
-from distillnas.strategies import build_strategy
 
-from _common import report
+from _common import make_strategy, report
 
 
 def front(points: dict[str, tuple[float, int]]) -> set[str]:
@@ -27,15 +25,9 @@ def front(points: dict[str, tuple[float, int]]) -> set[str]:
             if not any(o[0] >= acc and o[1] <= p and o != (acc, p) for o in points.values())}
 
 
-# nsga2 with every decision categorical (as before ordered decisions): the ablation row
-VARIANTS = {"nsga2_categorical": ("nsga2", {"nsga2": {"ordinal": False}})}
-
-
 def search(strategy: str, seed: int, points: dict, target: float, budget: int, batch: int = 8) -> dict:
     space = build_space("resnet_depth")
-    name, settings = VARIANTS.get(strategy, (strategy, {}))
-    s = build_strategy(strategy_config(name, seed=seed, **settings), space.sizes, space.kinds, target,
-                       ordered=space.ordered)
+    s = make_strategy(strategy, seed, space, target)
     seen: dict[str, tuple[float, int]] = {}
     stale = 0
     while len(seen) < budget and stale < 5:
@@ -46,7 +38,7 @@ def search(strategy: str, seed: int, points: dict, target: float, budget: int, b
             new += code not in seen
             seen[code] = points[code]
         stale = 0 if new else stale + 1
-        s.tell(archs, [points[space.code(a)] if name == "nsga2" else points[space.code(a)][0] for a in archs])
+        s.tell(archs, [points[space.code(a)] if getattr(s, "objectives", 1) == 2 else points[space.code(a)][0] for a in archs])
     return seen
 
 

@@ -27,27 +27,19 @@ import torch
 from scipy.stats import mannwhitneyu
 
 from distillnas.benchmarks import table_path
-from distillnas.strategies import strategy_config
 from distillnas.evaluators import read_table
 from distillnas.spaces import build_space
-from distillnas.strategies import build_strategy
 
-from _common import report
+from _common import VARIANTS, make_strategy, report
 
 STRATEGIES = ("random", "evolution", "ppo", "reinforce", "tpe")
-# Ablations: the same strategy with one setting changed (ordered decisions treated as
-# categorical; TPE's batch spread by a constant liar).
-VARIANTS = {"evolution_any_move": ("evolution", {"evolution": {"ordinal": False}}),
-            "tpe_categorical": ("tpe", {"tpe": {"ordinal": False}}),
-            "tpe_liar": ("tpe", {"tpe": {"constant_liar": True}})}
 
 
 def search(strategy: str, seed: int, table: dict[str, float], budget: int, batch: int, patience: int,
            max_repeats: float) -> tuple[list[str], str]:
     """The paid evaluations, in order, and why the search ended ('budget' or 'converged')."""
     space = build_space("resnet_depth")
-    name, settings = VARIANTS.get(strategy, (strategy, {}))
-    s = build_strategy(strategy_config(name, seed=seed, **settings), space.sizes, space.kinds, ordered=space.ordered)
+    s = make_strategy(strategy, seed, space)
     paid: list[str] = []
     seen: set[str] = set()
     stale = repeats = 0
@@ -79,7 +71,8 @@ def main() -> None:
     p.add_argument("--settle", type=int, default=48, help="the best after this many paid evaluations")
     p.add_argument("--patience", type=int, default=5)
     p.add_argument("--max-repeats", type=float, default=4.0)
-    p.add_argument("--strategies", default=",".join(STRATEGIES), help=f"also: {', '.join(VARIANTS)}")
+    scalar = [v for v, (base, _) in VARIANTS.items() if base != "nsga2"]  # nsga2 needs (accuracy, cost)
+    p.add_argument("--strategies", default=",".join(STRATEGIES), help=f"also: {', '.join(scalar)}")
     a = p.parse_args()
     torch.set_num_threads(1)
     tables = {"kd": read_table(str(table_path("diswot_s1_kd"))), "ce": read_table(str(table_path("diswot_s1_ce")))}

@@ -29,9 +29,8 @@ from scipy.stats import mannwhitneyu
 
 from distillnas.benchmarks import read_benchmark
 from distillnas.spaces import build_space
-from distillnas.strategies import build_strategy, strategy_config
 
-from _common import report
+from _common import make_strategy, report
 
 STRATEGIES = ("random", "evolution", "ppo", "reinforce", "tpe")
 
@@ -39,7 +38,7 @@ STRATEGIES = ("random", "evolution", "ppo", "reinforce", "tpe")
 def search(space, strategy: str, seed: int, table: dict[str, float], budget: int, batch: int = 8,  # noqa: ANN001
            patience: int = 5, max_repeats: float = 4.0) -> list[str]:
     """The table keys of the paid evaluations, in order."""
-    s = build_strategy(strategy_config(strategy, seed=seed), space.sizes, space.kinds, ordered=space.ordered)
+    s = make_strategy(strategy, seed, space)
     paid: list[str] = []
     seen: set[str] = set()
     stale = repeats = 0
