@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from distillnas.arch import mutate_arch
+from distillnas.arch import mutate_arch, neighbours
 from distillnas.errors import DistillnasError
 from distillnas.spaces import build_space
 from distillnas.spaces.base import Decision
@@ -118,3 +118,13 @@ def test_an_ordered_decision_mutates_one_step():
     assert {(0, 1), (1, 0), (1, 2), (2, 3), (3, 2)} <= moves
     unordered = {mutate_arch((0, 0), sizes, rng, ordered)[1] for _ in range(60)}
     assert unordered == {0, 1, 2, 3}  # the unordered one (or the other decision) can jump anywhere
+
+
+def test_neighbours_are_exactly_what_one_mutation_reaches():
+    rng = np.random.default_rng(0)
+    sizes, ordered = [4, 3, 1], [True, False, True]
+    for arch in [(0, 0, 0), (2, 1, 0), (3, 2, 0)]:
+        reached = {mutate_arch(arch, sizes, rng, ordered) for _ in range(300)}
+        assert set(neighbours(arch, sizes, ordered)) == reached
+        assert len(neighbours(arch, sizes, ordered)) == len(reached)  # each once
+    assert sorted(neighbours((1, 0, 0), sizes, ordered)) == [(0, 0, 0), (1, 1, 0), (1, 2, 0), (2, 0, 0)]

@@ -1,6 +1,6 @@
 """The one architecture type: a tuple of token indices, one per decision of a search space.
 
-Strategies and spaces share these two pure operations, so uniform sampling and one-step
+Strategies and spaces share these pure operations, so uniform sampling and one-step
 mutation mean the same thing everywhere (a strategy sees only the decisions' sizes).
 """
 from __future__ import annotations
@@ -15,6 +15,16 @@ Arch = tuple[int, ...]
 def sample_arch(sizes: Sequence[int], rng: np.random.Generator) -> Arch:
     """Every decision drawn uniformly."""
     return tuple(int(rng.integers(s)) for s in sizes)
+
+
+def neighbours(arch: Sequence[int], sizes: Sequence[int], ordered: Sequence[bool] | None = None) -> list[Arch]:
+    """Every arch one mutation away (what `mutate_arch` can return): one decision moved to
+    another option, or one step up or down where the decision is ordered."""
+    out = []
+    for i, (t, s) in enumerate(zip(arch, sizes)):
+        options = (t - 1, t + 1) if ordered is not None and ordered[i] else range(s)
+        out += [tuple(arch[:i]) + (int(o),) + tuple(arch[i + 1:]) for o in options if 0 <= o < s and o != t]
+    return out
 
 
 def mutate_arch(arch: Sequence[int], sizes: Sequence[int], rng: np.random.Generator,

@@ -15,6 +15,15 @@ Gaussian that lends a good depth 5 some of its mass to depths 3 and 7 (Bergstra 
 model numeric parameters this way), where a categorical kernel learns each option alone.
 `ordinal: false` treats every decision as categorical.
 
+A TPE proposal that repeats an arch already told (or out for evaluation) is replaced by an
+untold one-step neighbour of it (`arch.neighbours`, drawn uniformly): once the model has found
+its mode, the batch searches around it, the local move of trust-region methods, where a repeat
+would teach nothing. Without it a model that settles on one of several near-tied archs
+repeats it until the search ends (`repeat: keep` restores that: repeats are free but idle).
+The replaced trial is told to Optuna as failed, and after the batch is told the study is
+rebuilt from the history, so it holds exactly what a resumed one replays (TPE breaks ties
+between equal rewards by trial order).
+
 Our run store is the record, not Optuna's storage: the state is the list of (tokens, value)
 told so far, replayed into a fresh in-memory study on resume (an arch asked before a kill and
 told after it becomes a completed trial by `add_trial`), and the sampler is re-seeded from
@@ -31,6 +40,7 @@ from pydantic import Field
 
 from ..errors import DistillnasError
 from ..section import Section
+from ..arch import neighbours
 from .base import STRATEGIES, Arch, Strategy, StrategySection
 
 Value = float | tuple[float, float]
@@ -47,6 +57,7 @@ def _optuna():  # noqa: ANN202 - the module
 
 class _OptunaStrategy(Strategy):
     directions: list[str] = ["maximize"]
+    repeat: str = "keep"  # a proposal of an arch already told: "keep" it, or ask its "neighbour" instead
 
     def __init__(self, sizes: Sequence[int], kinds: Sequence[str] | None, seed: int,
                  ordered: Sequence[bool] | None = None) -> None:
@@ -71,6 +82,7 @@ class _OptunaStrategy(Strategy):
                       dist.CategoricalDistribution(list(range(s)))
                       for i, (s, ordered) in enumerate(zip(self.sizes, self.ordered))}
         self.pending: dict[Arch, list] = {}
+        self.moved = False  # a proposal was replaced by a neighbour since the study was built
         for tokens, value, system in self.history:
             self._add(tokens, value, system)
 
@@ -96,11 +108,19 @@ class _OptunaStrategy(Strategy):
 
     def ask(self, n: int) -> list[Arch]:
         self.study.sampler = self.sampler()
+        taken = {t for t, _, _ in self.history} | {t for t, w in self.pending.items() if w}
         out = []
         for _ in range(n):
             trial = self.study.ask(self.dists)
             tokens = tuple(int(trial.params[f"d{i}"]) for i in range(len(self.sizes)))
-            self.pending.setdefault(tokens, []).append(trial)
+            fresh = [a for a in neighbours(tokens, self.sizes, self.ordered) if a not in taken] \
+                if self.repeat == "neighbour" and tokens in taken else []
+            if fresh:  # told to Optuna as failed; the neighbour is told by add_trial (tell())
+                self.study.tell(trial, state=self.optuna.trial.TrialState.FAIL)
+                tokens = fresh[int(self.rng.integers(len(fresh)))]
+                self.moved = True
+            else:
+                self.pending.setdefault(tokens, []).append(trial)
             out.append(tokens)
         return out
 
@@ -115,11 +135,13 @@ class _OptunaStrategy(Strategy):
                     trial.set_user_attr(k, v)
                 frozen = self.study.tell(trial, self._values(value))
                 system = dict(frozen.system_attrs)
-            else:  # asked before a resume: its trial object is gone
+            else:  # asked before a resume (its trial object is gone), or a repeat's neighbour
                 self._add(tokens, value)
                 system = {}
             self.history.append((tokens, value, system))
         self.updates += 1
+        if self.moved:  # the study as a resume would replay it: no failed trials, history's order
+            self._new_study()
 
     def _state(self) -> dict[str, Any]:
         return {"history": [[list(t), list(v) if isinstance(v, tuple) else v, sys] for t, v, sys in self.history],
@@ -143,6 +165,10 @@ class TPESettings(Section):
     # batch may repeat an arch, which costs no evaluation but leaves a worker idle; on
     # diswot_s1 it reaches the best in fewer paid evaluations (bench/strategies_diswot.py).
     constant_liar: bool = False
+    # A proposal that repeats an arch already told: replaced by an untold one-step neighbour
+    # ("neighbour": the batch searches around the model's mode), or kept as a free repeat
+    # ("keep"; a model settled on one of several near-tied archs then ends the search there).
+    repeat: Literal["neighbour", "keep"] = "neighbour"
 
 
 class TPEConfig(StrategySection):
@@ -153,8 +179,8 @@ class TPEConfig(StrategySection):
 class TPEStrategy(_OptunaStrategy):
     def __init__(self, sizes: Sequence[int], kinds: Sequence[str] | None = None, seed: int = 0,
                  startup: int = 8, candidates: int = 24, ordered: Sequence[bool] | None = None,
-                 constant_liar: bool = False) -> None:
-        self.startup, self.candidates, self.constant_liar = startup, candidates, constant_liar
+                 constant_liar: bool = False, repeat: str = "neighbour") -> None:
+        self.startup, self.candidates, self.constant_liar, self.repeat = startup, candidates, constant_liar, repeat
         super().__init__(sizes, kinds, seed, ordered)
 
     def sampler(self):  # noqa: ANN201
@@ -203,7 +229,7 @@ class NSGA2Strategy(_OptunaStrategy):
 def _build_tpe(sizes: list[int], kinds: list[str], cfg: TPEConfig, target: float,
                 sources: list[int | None], ordered: list[bool]) -> TPEStrategy:
     return TPEStrategy(sizes, kinds, cfg.seed, cfg.tpe.startup, cfg.tpe.candidates,
-                       ordered if cfg.tpe.ordinal else None, cfg.tpe.constant_liar)
+                       ordered if cfg.tpe.ordinal else None, cfg.tpe.constant_liar, cfg.tpe.repeat)
 
 
 @STRATEGIES.register("nsga2")
