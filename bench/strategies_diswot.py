@@ -12,7 +12,8 @@ Reported per strategy and column:
 - the share of seeds whose best after 48 paid evaluations is the column's best (what
   `best.yaml` would hold);
 - a one-sided Mann-Whitney U p-value against random search (smaller = fewer evaluations),
-  and for an ablation (VARIANTS) a two-sided one against the strategy's default settings.
+  and for an ablation (VARIANTS) a two-sided one against the strategy's default settings,
+  beside a two-sided Fisher exact p on the best-after-48 shares.
 
 Writes results/strategies_diswot.json.
 """
@@ -24,7 +25,7 @@ import time
 
 import numpy as np
 import torch
-from scipy.stats import mannwhitneyu
+from scipy.stats import fisher_exact, mannwhitneyu
 
 from distillnas.benchmarks import table_path
 from distillnas.evaluators import read_table
@@ -76,7 +77,7 @@ def main() -> None:
     a = p.parse_args()
     torch.set_num_threads(1)
     tables = {"kd": read_table(str(table_path("diswot_s1_kd"))), "ce": read_table(str(table_path("diswot_s1_ce")))}
-    rows, hits_of = [], {}
+    rows, hits_of, settled_of = [], {}, {}
     for name in a.strategies.split(","):
         for col, table in tables.items():
             best = max(table, key=table.get)
@@ -88,16 +89,20 @@ def main() -> None:
                 first = paid[: a.settle]
                 settled.append(max(first, key=table.get) == best)
                 converged += why == "converged"
-            hits_of[(name, col)] = hits
+            hits_of[(name, col)], settled_of[(name, col)] = hits, settled
             q1, q3 = np.percentile(hits, [25, 75])
             pval = mannwhitneyu(hits, hits_of[("random", col)], alternative="less").pvalue \
                 if name != "random" and ("random", col) in hits_of else float("nan")
             base = (VARIANTS[name][0], col) if name in VARIANTS else None  # the variant against its default
             pbase = mannwhitneyu(hits, hits_of[base]).pvalue if base in hits_of else float("nan")
+            psettle = fisher_exact([[sum(settled), len(settled) - sum(settled)],
+                                    [sum(settled_of[base]), len(settled_of[base]) - sum(settled_of[base])]]).pvalue \
+                if base in settled_of else float("nan")
             rows.append({"strategy": name, "column": col, "best": best, "paid_to_best_median": statistics.median(hits),
                          "iqr": f"{q1:.0f}-{q3:.0f}", "never_found": sum(h > a.budget for h in hits),
                          f"best_after_{a.settle}_pct": 100 * float(np.mean(settled)),
                          "converged_early": converged, "p_vs_random": pval, "p_vs_default": pbase,
+                         f"p_best_after_{a.settle}_vs_default": psettle,
                          "s_per_seed": (time.perf_counter() - start) / a.seeds})
             print(rows[-1], flush=True)
     report("strategies_diswot", rows, {"args": vars(a), "paid_to_best": {f"{s}/{c}": h for (s, c), h in hits_of.items()}})
