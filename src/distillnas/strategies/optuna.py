@@ -38,9 +38,9 @@ from typing import Any, Literal, Sequence
 
 from pydantic import Field
 
+from ..arch import neighbours
 from ..errors import DistillnasError
 from ..section import Section
-from ..arch import neighbours
 from .base import STRATEGIES, Arch, Strategy, StrategySection
 
 Value = float | tuple[float, float]
