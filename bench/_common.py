@@ -15,7 +15,8 @@ from distillnas.strategies import Strategy, build_strategy, strategy_config
 RESULTS = Path(__file__).resolve().parent / "results"
 
 # Ablations: a strategy with one setting changed (ordered decisions treated as categorical;
-# TPE's batch spread by a constant liar; TPE's repeats kept, not moved to a neighbour), named so a benchmark can list them beside the defaults.
+# TPE's batch spread by a constant liar; TPE's repeats kept, not moved to a neighbour), named
+# so a benchmark can list them beside the defaults.
 VARIANTS = {"evolution_any_move": ("evolution", {"evolution": {"ordinal": False}}),
             "tpe_categorical": ("tpe", {"tpe": {"ordinal": False}}),
             "tpe_liar": ("tpe", {"tpe": {"constant_liar": True}}),
