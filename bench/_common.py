@@ -15,12 +15,13 @@ from distillnas.strategies import Strategy, build_strategy, strategy_config
 RESULTS = Path(__file__).resolve().parent / "results"
 
 # Ablations: a strategy with one setting changed (ordered decisions treated as categorical;
-# TPE's batch spread by a constant liar; TPE's repeats kept, not moved to a neighbour), named
+# TPE's batch spread by a constant liar; TPE's repeats kept, not moved to a neighbour; GP told the rewards are exact), named
 # so a benchmark can list them beside the defaults.
 VARIANTS = {"evolution_any_move": ("evolution", {"evolution": {"ordinal": False}}),
             "tpe_categorical": ("tpe", {"tpe": {"ordinal": False}}),
             "tpe_liar": ("tpe", {"tpe": {"constant_liar": True}}),
             "tpe_keep_repeats": ("tpe", {"tpe": {"repeat": "keep"}}),
+            "gp_exact": ("gp", {"gp": {"deterministic": True}}),
             "nsga2_categorical": ("nsga2", {"nsga2": {"ordinal": False}})}
 
 

@@ -33,7 +33,7 @@ from distillnas.spaces import build_space
 
 from _common import VARIANTS, make_strategy, report
 
-STRATEGIES = ("random", "evolution", "ppo", "reinforce", "tpe")
+STRATEGIES = ("random", "evolution", "ppo", "reinforce", "tpe", "gp")
 
 
 def search(strategy: str, seed: int, table: dict[str, float], budget: int, batch: int, patience: int,

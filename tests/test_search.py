@@ -70,7 +70,7 @@ def test_diverging_candidates_are_failed_trials_and_the_search_goes_on(tmp_path,
         retrain_from_run(tmp_path / "d")
 
 
-@pytest.mark.parametrize("strategy", ["ppo", "reinforce", "evolution", "tpe", "random"])
+@pytest.mark.parametrize("strategy", ["ppo", "reinforce", "evolution", "tpe", "gp", "random"])
 def test_table_search_on_diswot_finds_good_students(tmp_path, strategy):
     cfg = load_search_config("akd_diswot", [f"--run_dir={tmp_path / 'w'}", f"--strategy.name={strategy}",
                                             "--evaluator.table=diswot_s1_kd", "--cost.latency=none",

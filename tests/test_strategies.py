@@ -4,6 +4,8 @@ import torch
 
 from distillnas.strategies import strategy_config
 from distillnas.strategies import build_strategy
+from distillnas.arch import neighbours
+from distillnas.errors import DistillnasError
 
 SIZES, KINDS = [4, 2, 3, 4, 2, 3], ["op", "k", "w", "op", "k", "w"]
 
@@ -216,3 +218,40 @@ def test_tpe_moves_a_repeat_to_an_untold_neighbour():
     assert len(s.history) == len(told) + 16
     assert len(s.study.get_trials(states=[s.optuna.trial.TrialState.COMPLETE])) == len(s.history)
     assert twin.ask(8) == s.ask(8)  # resumable across a move
+
+
+def test_gp_moves_repeats_to_neighbours_and_finds_the_best_of_a_bowl():
+    """GP proposes one arch per batch given the data: the rest of the batch are untold
+    neighbours of it, and an arch repeats only once its whole neighbourhood is taken; the best
+    arch of a smooth bowl is found, and resume is exact."""
+    optuna = pytest.importorskip("optuna")
+    if int(optuna.__version__.split(".")[0]) < 4:
+        pytest.skip("gp needs Optuna >= 4")
+    sizes, ordered = [5, 5, 3], [True, True, False]
+
+    def bowl(a):
+        return -(a[0] - 3) ** 2 - (a[1] - 1) ** 2 - (a[2] != 2)
+
+    s = build_strategy(strategy_config("gp", seed=0), sizes, ["d"] * 3, ordered=ordered)
+    assert [type(d).__name__ for d in s.dists.values()] == ["IntDistribution", "IntDistribution",
+                                                            "CategoricalDistribution"]
+    seen = []
+    for _ in range(3):
+        archs = s.ask(8)
+        for i, a in enumerate(archs):
+            taken = set(seen) | set(archs[:i])
+            if a in taken:
+                assert set(neighbours(a, sizes, ordered)) <= taken
+        seen += archs
+        s.tell(archs, [bowl(a) for a in archs])
+    assert (3, 1, 2) in seen  # at most 24 of 75 archs evaluated: random finds it with probability <= 0.32
+    twin = build_strategy(strategy_config("gp", seed=9), sizes, ["d"] * 3, ordered=ordered)
+    twin.load_state_dict(s.state_dict())
+    assert twin.ask(8) == s.ask(8)
+
+
+def test_gp_names_the_optuna_it_needs(monkeypatch):
+    optuna = pytest.importorskip("optuna")
+    monkeypatch.setattr(optuna, "__version__", "3.6.1")
+    with pytest.raises(DistillnasError, match=r"'gp' needs Optuna >= 4.0 \(found 3.6.1\)"):
+        build_strategy(strategy_config("gp"), [3, 3], ["d", "d"])

@@ -9,14 +9,14 @@ from ..section import validate
 from .base import StrategySection
 from .evolution import EvolutionConfig
 from .grid import GridConfig
-from .optuna import NSGA2Config, TPEConfig
+from .optuna import GPConfig, NSGA2Config, TPEConfig
 from .ppo import PPOConfig
 from .random import RandomConfig
 from .reinforce import ReinforceConfig
 
 # The `strategy` section of a search config: one variant per strategy, chosen by `name`.
-StrategyConfig = Annotated[Union[PPOConfig, ReinforceConfig, EvolutionConfig, TPEConfig, NSGA2Config, RandomConfig,
-                                 GridConfig],
+StrategyConfig = Annotated[Union[PPOConfig, ReinforceConfig, EvolutionConfig, TPEConfig, GPConfig, NSGA2Config,
+                                 RandomConfig, GridConfig],
                            Field(discriminator="name")]
 
 
