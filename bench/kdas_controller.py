@@ -49,6 +49,8 @@ def policy_lift(cfg, samples: int, seed: int) -> tuple[float, float]:  # noqa: A
     ev = make_evaluator(cfg, space, run, list(cfg.teacher.spec))
     ev.prepare(None, None)
     strategy = build_strategy(cfg.strategy, space.sizes, space.kinds, cfg.reward.limit, space.sources, space.ordered)
+    if not ev.reuse_repeats:  # as the search loop does: the policy as it is, told archs included
+        strategy.rescore_repeats()
     run.load_strategy(strategy, store)
     rng = np.random.default_rng(10_000 + seed)
     policy = [ev.accuracy(tuple(a), full=True) for a in strategy.ask(samples)]

@@ -255,3 +255,68 @@ def test_gp_names_the_optuna_it_needs(monkeypatch):
     monkeypatch.setattr(optuna, "__version__", "3.6.1")
     with pytest.raises(DistillnasError, match=r"'gp' needs Optuna >= 4.0 \(found 3.6.1\)"):
         build_strategy(strategy_config("gp"), [3, 3], ["d", "d"])
+
+
+@pytest.mark.parametrize("name", ["ppo", "reinforce"])
+def test_controllers_sample_fresh_until_every_arch_is_told(name):
+    """Fresh sampling: batches of 4 and 3 from a 3x3 space hold no arch told before and no
+    arch twice; once all 9 archs are told, asks are repeats (still valid). With `fresh: false`
+    the policy is sampled as it is and repeats come back."""
+    sizes, told = [3, 3], []
+    s = build_strategy(strategy_config(name, seed=0), sizes, ["a", "b"])
+    for n in (4, 3):
+        archs = s.ask(n)
+        assert len(set(archs)) == n and not set(archs) & set(told), archs
+        s.tell(archs, [float(sum(a)) for a in archs])
+        told += archs
+    rest = [(i, j) for i in range(3) for j in range(3) if (i, j) not in told]
+    s.tell(rest, [float(sum(a)) for a in rest])
+    told += rest
+    assert set(s.ask(5)) <= set(told)
+    plain = build_strategy(strategy_config(name, seed=0, **{name: {"fresh": False}}), sizes, ["a", "b"])
+    seen = []
+    for _ in range(4):
+        archs = plain.ask(4)
+        plain.tell(archs, [float(sum(a)) for a in archs])
+        seen += archs
+    assert len(seen) > len(set(seen))
+
+
+def test_fresh_sampling_falls_back_to_an_untold_neighbour():
+    """A policy that has collapsed onto one arch (all tries repeat it) asks untold one-step
+    neighbours of it instead, and the repeat only when its neighbourhood is told."""
+    s = build_strategy(strategy_config("reinforce", seed=0), [5, 5], ["a", "b"], ordered=[True, True])
+    s.sample = lambda n: [(2, 2)] * n  # the collapsed policy
+    s.remember([(2, 2)])
+    archs = s.ask(4)
+    assert sorted(archs) == sorted(neighbours((2, 2), [5, 5], [True, True]))
+    s.remember(archs)
+    assert s.ask(2) == [(2, 2), (2, 2)]
+
+
+def test_rescore_repeats_turns_fresh_sampling_off():
+    """Under weight sharing a told arch scores anew: the search loop calls rescore_repeats()
+    (Evaluator.reuse_repeats false) and controllers then sample their policy as it is; TPE
+    keeps its repeats."""
+    from distillnas.evaluators.supernet import SupernetEvaluator
+
+    assert SupernetEvaluator.reuse_repeats is False
+    s = build_strategy(strategy_config("reinforce", seed=0), [2], ["a"])
+    s.rescore_repeats()
+    s.remember([(0,), (1,)])
+    assert len(s.ask(6)) == 6  # no error, no fallback: a plain policy sample
+    tpe = build_strategy(strategy_config("tpe", seed=0), [2], ["a"])
+    tpe.rescore_repeats()
+    assert tpe.repeat == "keep"
+
+
+def test_reinforce_baseline_is_the_mean_so_far_in_a_short_search():
+    """The ENAS moving average, bias-corrected: after rewards 1 and 2 (decay 0.99) the
+    baseline is ~1.5, their mean, not the first reward (as it was) or ENAS's start at 0."""
+    s = build_strategy(strategy_config("reinforce", seed=0), [2], ["a"])
+    adv = s.advantages(torch.tensor([1.0, 2.0, 3.0]))
+    assert adv[0] == 0 and adv[1] == pytest.approx(1.0) and adv[2] == pytest.approx(1.5, abs=0.01)
+    assert s.baseline == pytest.approx(2.0, abs=0.01)
+    twin = build_strategy(strategy_config("reinforce", seed=1), [2], ["a"])
+    twin.load_state_dict(s.state_dict())
+    assert twin.baseline == s.baseline

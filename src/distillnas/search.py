@@ -97,6 +97,8 @@ def run_search(cfg: SearchConfig, console: Console | None = None, progress: bool
     evaluator.prepare(setup.data, setup.teacher)
     store = run.store()
     strategy = build_strategy(cfg.strategy, space.sizes, space.kinds, cfg.reward.limit, space.sources, space.ordered)
+    if not evaluator.reuse_repeats:
+        strategy.rescore_repeats()
     saved_at = run.load_strategy(strategy, store)
     executor = build_executor(cfg.execution) if store.count_paid() < cfg.search.trials else None
     try:

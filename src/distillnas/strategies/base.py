@@ -37,6 +37,11 @@ class Strategy(ABC):
         controller's entropy); none by default."""
         return {}
 
+    def rescore_repeats(self) -> None:
+        """The evaluator scores an arch anew each time (shared weights that train): a told
+        arch is worth asking again, so a strategy that steers away from told archs stops."""
+        return None
+
     def random_arch(self) -> Arch:
         return sample_arch(self.sizes, self.rng)
 

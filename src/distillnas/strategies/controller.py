@@ -10,6 +10,20 @@ the source layer) are scored by attention over earlier layers, as ENAS's control
 where h_src is the LSTM output at the source layer's decision (a learned vector for a fixed
 input such as a backbone stage's output), so "connect layer k to layer i" depends on what
 was chosen for layer i rather than on one shared head per position.
+
+Fresh sampling (ControllerStrategy, `fresh`): the search loop pays only for archs it has not
+evaluated, and a told arch's reward is already known, so a batch slot spent on a repeat buys
+nothing. Each slot takes the first of `tries` policy samples that is neither told nor already
+in the batch (a sample of the policy restricted to untold archs, the sampling-without-
+replacement view of Kool et al., 2019, "Estimating gradients for discrete random variables by
+sampling without replacement"); if all are taken, an untold one-step neighbour of the
+policy's sample (`arch.neighbours`, the local move TPE's repeats take); only if none is left
+the repeat itself. Measured on DisWOT s1 (tuning seeds 0-39, bench/strategies_diswot.py):
+without it a controller that learns fast collapses onto a near-best arch and repeats it until
+the search ends as converged - which is why learning rates had to stay low - and with it the
+same fast learning keeps paying for new archs around the mode. Under weight sharing the same
+arch scores differently as the weights train (Evaluator.reuse_repeats false): the search
+loop calls rescore_repeats() and the controller samples its policy as it is.
 """
 from __future__ import annotations
 
@@ -19,6 +33,7 @@ from typing import Any, Sequence
 import torch
 import torch.nn as nn
 
+from ..arch import neighbours
 from .base import Strategy, Arch
 
 
@@ -132,20 +147,48 @@ class RunningStats:
 
 
 class ControllerStrategy(Strategy):
-    """A strategy driven by an LSTMPolicy and Adam; subclasses write tell()."""
+    """A strategy driven by an LSTMPolicy and Adam; subclasses write tell() and call remember()."""
 
     def __init__(self, sizes: Sequence[int], kinds: Sequence[str] | None, seed: int, hidden: int, lr: float,
                  tanh_constant: float | None = None, critic: bool = False,
-                 sources: Sequence[int | None] | None = None) -> None:
+                 sources: Sequence[int | None] | None = None, ordered: Sequence[bool] | None = None,
+                 fresh: bool = True, tries: int = 20) -> None:
         super().__init__(sizes, kinds, seed)
         torch.manual_seed(seed)
         self.net = LSTMPolicy(self.sizes, self.kinds, hidden, tanh_constant, critic, sources)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=lr)
         self.gen = torch.Generator().manual_seed(seed)
+        self.ordered = list(ordered) if ordered is not None else None
+        self.fresh, self.tries = fresh, tries
+        self.told: set[Arch] = set()
 
     @torch.no_grad()
     def ask(self, n: int) -> list[Arch]:
+        if not self.fresh:
+            return self.sample(n)
+        samples = self.sample(n * self.tries)
+        out: list[Arch] = []
+        for a in samples:  # the policy restricted to untold archs (see the module docstring)
+            if a not in self.told and a not in out:
+                out.append(a)
+                if len(out) == n:
+                    return out
+        for a in samples[: n - len(out)]:  # all tries taken: an untold neighbour, else the repeat
+            near = [b for b in neighbours(a, self.sizes, self.ordered) if b not in self.told and b not in out]
+            out.append(near[int(self.rng.integers(len(near)))] if near else a)
+        return out
+
+    @torch.no_grad()
+    def sample(self, n: int) -> list[Arch]:
+        """n archs drawn from the policy as it is."""
         return [tuple(int(t) for t in row) for row in self.net(n, generator=self.gen).tokens]
+
+    def remember(self, archs: Sequence[Arch]) -> None:
+        """Note archs whose rewards the strategy has been told (fresh sampling avoids them)."""
+        self.told.update(tuple(int(t) for t in a) for a in archs)
+
+    def rescore_repeats(self) -> None:
+        self.fresh = False
 
     def probabilities(self) -> list[list[float]]:
         return self.net.greedy_probs()
@@ -161,9 +204,11 @@ class ControllerStrategy(Strategy):
         return torch.tensor([list(a) for a in archs], dtype=torch.long)
 
     def _state(self) -> dict[str, Any]:
-        return {"net": self.net.state_dict(), "opt": self.opt.state_dict(), "gen": self.gen.get_state()}
+        return {"net": self.net.state_dict(), "opt": self.opt.state_dict(), "gen": self.gen.get_state(),
+                "told": sorted(list(a) for a in self.told)}
 
     def _load(self, state: dict[str, Any]) -> None:
         self.net.load_state_dict(state["net"])
         self.opt.load_state_dict(state["opt"])
         self.gen.set_state(state["gen"])
+        self.told = {tuple(int(t) for t in a) for a in state.get("told", [])}  # absent before fresh sampling

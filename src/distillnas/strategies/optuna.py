@@ -135,6 +135,9 @@ class _OptunaStrategy(Strategy):
             out.append(tokens)
         return out
 
+    def rescore_repeats(self) -> None:
+        self.repeat = "keep"
+
     def tell(self, archs: Sequence[Arch], rewards: Sequence[Value]) -> None:
         for a, r in zip(archs, rewards):
             tokens = tuple(int(t) for t in a)
