@@ -15,9 +15,9 @@ then mostly drift. ENAS starts b at 0; here the average is bias-corrected as Ada
 its moments (Kingma & Ba, 2015, sec. 3): b = EMA / (1 - decay^n) after n samples, i.e. the
 plain mean of the rewards so far until ~1/(1 - decay) have been seen, ENAS's average after.
 (Starting b at the first reward, as before, left a 64-trial search's baseline at that one
-reward: every advantage was "better or worse than the first arch".) KL(p || q) summed over the wiring decisions is ENAS's
-penalty; KL(q || p) averaged (used before) is weaker and pulls the other way where p is far
-from q.
+reward: every advantage was "better or worse than the first arch".) KL(p || q) summed over
+the wiring decisions is ENAS's penalty; KL(q || p) averaged (used before) is weaker and
+pulls the other way where p is far from q.
 
 sigma is the running std of every reward seen (not in ENAS, whose rewards spread ~0.1): it
 puts the policy term in units the fixed skip and entropy weights can be compared with. With
@@ -52,7 +52,8 @@ class ReinforceSettings(Section):
     # the KD / CE best, 98-100% of seeds on it, against 26 / 26.5 at 1e-2; seeds 0-39, the
     # benchmark reports seeds 100-199), but 0.2 stalled on the test suite's six-decision
     # bandit (of 6 seeds, 1 never found its best in 200 asks and 2 took 92-100 evaluations)
-    # where 0.05 and 0.1 found it within 45 in 6 of 6. The logits stay within +-tanh_constant however large a step.
+    # where 0.05 and 0.1 found it within 45 in 6 of 6. The logits stay within
+    # +-tanh_constant however large a step.
     lr: float = Field(0.1, gt=0)
     tanh_constant: float = Field(1.5, gt=0)
     entropy_weight: float = Field(1e-4, ge=0)
