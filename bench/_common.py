@@ -15,13 +15,16 @@ from distillnas.strategies import Strategy, build_strategy, strategy_config
 RESULTS = Path(__file__).resolve().parent / "results"
 
 # Ablations: a strategy with one setting changed (ordered decisions treated as categorical;
-# TPE's batch spread by a constant liar; TPE's repeats kept, not moved to a neighbour; GP told the rewards are exact), named
+# TPE's batch spread by a constant liar; TPE's repeats kept, not moved to a neighbour; GP told the rewards are exact;
+# the controllers sampling their policy as it is, told archs included), named
 # so a benchmark can list them beside the defaults.
 VARIANTS = {"evolution_any_move": ("evolution", {"evolution": {"ordinal": False}}),
             "tpe_categorical": ("tpe", {"tpe": {"ordinal": False}}),
             "tpe_liar": ("tpe", {"tpe": {"constant_liar": True}}),
             "tpe_keep_repeats": ("tpe", {"tpe": {"repeat": "keep"}}),
             "gp_exact": ("gp", {"gp": {"deterministic": True}}),
+            "reinforce_not_fresh": ("reinforce", {"reinforce": {"fresh": False}}),
+            "ppo_not_fresh": ("ppo", {"ppo": {"fresh": False}}),
             "nsga2_categorical": ("nsga2", {"nsga2": {"ordinal": False}})}
 
 
