@@ -5,7 +5,7 @@ mutation mean the same thing everywhere (a strategy sees only the decisions' siz
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Container, Sequence
 
 import numpy as np
 
@@ -25,6 +25,14 @@ def neighbours(arch: Sequence[int], sizes: Sequence[int], ordered: Sequence[bool
         options = (t - 1, t + 1) if ordered is not None and ordered[i] else range(s)
         out += [tuple(arch[:i]) + (int(o),) + tuple(arch[i + 1:]) for o in options if 0 <= o < s and o != t]
     return out
+
+
+def untold_neighbour(arch: Sequence[int], sizes: Sequence[int], ordered: Sequence[bool] | None,
+                     taken: Container[Arch], rng: np.random.Generator) -> Arch | None:
+    """One of arch's neighbours not in `taken`, drawn uniformly; None if all
+    are: the local move a strategy takes instead of asking an arch it was already told."""
+    near = [b for b in neighbours(arch, sizes, ordered) if b not in taken]
+    return near[int(rng.integers(len(near)))] if near else None
 
 
 def mutate_arch(arch: Sequence[int], sizes: Sequence[int], rng: np.random.Generator,

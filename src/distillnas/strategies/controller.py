@@ -33,7 +33,7 @@ from typing import Any, Sequence
 import torch
 import torch.nn as nn
 
-from ..arch import neighbours
+from ..arch import untold_neighbour
 from .base import Strategy, Arch
 
 
@@ -174,8 +174,8 @@ class ControllerStrategy(Strategy):
                 if len(out) == n:
                     return out
         for a in samples[: n - len(out)]:  # all tries taken: an untold neighbour, else the repeat
-            near = [b for b in neighbours(a, self.sizes, self.ordered) if b not in self.told and b not in out]
-            out.append(near[int(self.rng.integers(len(near)))] if near else a)
+            near = untold_neighbour(a, self.sizes, self.ordered, self.told.union(out), self.rng)
+            out.append(a if near is None else near)
         return out
 
     @torch.no_grad()

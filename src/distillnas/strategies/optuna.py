@@ -46,7 +46,7 @@ from typing import Any, Literal, Sequence
 import torch
 from pydantic import Field
 
-from ..arch import neighbours
+from ..arch import untold_neighbour
 from ..errors import DistillnasError
 from ..section import Section
 from .base import STRATEGIES, Arch, Strategy, StrategySection
@@ -122,11 +122,11 @@ class _OptunaStrategy(Strategy):
         for _ in range(n):
             trial = self.study.ask(self.dists)
             tokens = tuple(int(trial.params[f"d{i}"]) for i in range(len(self.sizes)))
-            fresh = [a for a in neighbours(tokens, self.sizes, self.ordered) if a not in taken] \
-                if self.repeat == "neighbour" and tokens in taken else []
-            if fresh:  # told to Optuna as failed; the neighbour is told by add_trial (tell())
+            near = untold_neighbour(tokens, self.sizes, self.ordered, taken, self.rng) \
+                if self.repeat == "neighbour" and tokens in taken else None
+            if near is not None:  # told to Optuna as failed; the neighbour is told by add_trial (tell())
                 self.study.tell(trial, state=self.optuna.trial.TrialState.FAIL)
-                tokens = fresh[int(self.rng.integers(len(fresh)))]
+                tokens = near
                 self.moved = True
             else:
                 self.pending.setdefault(tokens, []).append(trial)
