@@ -16,13 +16,14 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 # Ablations: a strategy with one setting changed (ordered decisions treated as categorical;
 # TPE's batch spread by a constant liar; TPE's repeats kept, not moved to a neighbour; GP told the rewards are exact;
-# the controllers sampling their policy as it is, told archs included), named
+# the controllers sampling their policy as it is, told archs included; evolution's old population), named
 # so a benchmark can list them beside the defaults.
 VARIANTS = {"evolution_any_move": ("evolution", {"evolution": {"ordinal": False}}),
             "tpe_categorical": ("tpe", {"tpe": {"ordinal": False}}),
             "tpe_liar": ("tpe", {"tpe": {"constant_liar": True}}),
             "tpe_keep_repeats": ("tpe", {"tpe": {"repeat": "keep"}}),
             "gp_exact": ("gp", {"gp": {"deterministic": True}}),
+            "evolution_p20": ("evolution", {"evolution": {"population": 20}}),
             "reinforce_not_fresh": ("reinforce", {"reinforce": {"fresh": False}}),
             "ppo_not_fresh": ("ppo", {"ppo": {"fresh": False}}),
             "nsga2_categorical": ("nsga2", {"nsga2": {"ordinal": False}})}
