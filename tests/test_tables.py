@@ -164,6 +164,8 @@ def test_compare_measures_tau_noise_floor_overlap_and_reversals(tmp_path):
     assert math.isclose(cmp.tau["A", "B"], -1.0) and math.isclose(cmp.spearman["A", "B"], -1.0)
     assert math.isclose(cmp.noise_floor["A"], 1.0) and math.isclose(cmp.noise_floor["C"], -1.0)
     assert cmp.top_overlap["A", "B"] == 0.0 and cmp.pairs == n * (n - 1) // 2
+    assert cmp.top == 3 and cmp.top_floor["A"] == 1.0 and cmp.top_floor["C"] == 0.0  # C's seeds: opposite tops
+    assert cmp.unmatched_top["A", "B"] == 0.0 and cmp.unmatched_top["A", "C"] == 0.5  # C seed 0 tops as A, seed 1 not
     assert cmp.reversals["A", "B"] == cmp.pairs and cmp.reversals["A", "C"] == 0  # C's seeds never agree
     assert cmp.best["A"]["arch"] == "a11" and cmp.best["A"]["rank_in"]["B"] == n
     assert math.isclose(cmp.unmatched_tau["A", "B"], -1.0) and math.isclose(cmp.effect["A", "B"].effect, 2.0)

@@ -2,7 +2,8 @@
 
 `export_table` turns a finished (grid) run into a table file; `compare_tables` puts tables
 over the same archs side by side: Kendall tau and Spearman between every pair of columns,
-the noise floor (tau between a column's own seeds), top-k overlap, each column's best student
+the noise floor (tau between a column's own seeds), top-k overlap (beside that of a column's own
+seeds), each column's best student
 and where it ranks in the others, and the rank reversals that exceed seed noise (pairs whose
 order flips between two columns while both seeds of each column agree). Rank statistics are
 scipy.stats'. Reads stores and table files only.
@@ -142,7 +143,10 @@ class TableComparison:
     tau: dict[tuple[str, str], float] = field(default_factory=dict)
     spearman: dict[tuple[str, str], float] = field(default_factory=dict)
     noise_floor: dict[str, float | None] = field(default_factory=dict)  # tau between the column's two seeds
+    top: int = 10  # k of the top-k overlaps
     top_overlap: dict[tuple[str, str], float] = field(default_factory=dict)
+    top_floor: dict[str, float | None] = field(default_factory=dict)  # top-k overlap of the column's two seeds
+    unmatched_top: dict[tuple[str, str], float] = field(default_factory=dict)  # as unmatched_tau, for top-k
     best: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {key, accuracy, rank in others}
     reversals: dict[tuple[str, str], int] = field(default_factory=dict)  # beyond seed noise
     pairs: int = 0  # arch pairs compared for reversals
@@ -218,27 +222,34 @@ def compare_tables(paths: list[str], names: list[str] | None = None, top: int = 
     if len(keys) < 3:
         raise DistillnasError(f"the tables share {len(keys)} archs; comparing rankings needs 3 or more")
     acc = {n: np.array([100 * t.accuracy[k] for k in keys]) for n, t in zip(names, tables)}
-    cmp = TableComparison(names, keys, acc, pairs=len(keys) * (len(keys) - 1) // 2)
+    k = min(top, len(keys))
+    cmp = TableComparison(names, keys, acc, top=k, pairs=len(keys) * (len(keys) - 1) // 2)
     seeds = {n: _seeds(t, keys) for n, t in zip(names, tables)}
     for n in names:
         s = seeds[n]
         cmp.noise_floor[n] = None if s is None else float(stats.kendalltau(s[:, 0], s[:, 1]).statistic)
+        cmp.top_floor[n] = None if s is None else _top_overlap(s[:, 0], s[:, 1], k)
         i = int(np.argmax(acc[n]))
         cmp.best[n] = {"arch": keys[i], "accuracy": float(acc[n][i]),
                        "rank_in": {o: int(ranks(acc[o])[i]) for o in names if o != n}}
-    k = min(top, len(keys))
     for a, b in combinations(names, 2):
         cmp.tau[a, b] = float(stats.kendalltau(acc[a], acc[b]).statistic)
         cmp.spearman[a, b] = float(stats.spearmanr(acc[a], acc[b]).statistic)
-        cmp.top_overlap[a, b] = len(set(np.argsort(-acc[a])[:k]) & set(np.argsort(-acc[b])[:k])) / k
+        cmp.top_overlap[a, b] = _top_overlap(acc[a], acc[b], k)
         if seeds[a] is not None and seeds[b] is not None:
             sa, sb = seeds[a], seeds[b]
             cmp.reversals[a, b] = _reversals(sa, sb)
             cmp.crossed_reversals[a, b] = _reversals(np.stack([sa[:, 0], sb[:, 1]], 1), np.stack([sb[:, 0], sa[:, 1]], 1))
             effect, cmp.unmatched_tau[a, b] = _effect(sa, sb)
+            cmp.unmatched_top[a, b] = (_top_overlap(sa[:, 0], sb[:, 1], k) + _top_overlap(sa[:, 1], sb[:, 0], k)) / 2
             if resamples > 0:
                 cmp.effect[a, b] = teacher_effect(sa, sb, effect, resamples)
     return cmp
+
+
+def _top_overlap(x: np.ndarray, y: np.ndarray, k: int) -> float:
+    """The share of x's k best archs that are among y's k best."""
+    return len(set(np.argsort(-x)[:k]) & set(np.argsort(-y)[:k])) / k
 
 
 def comparison_rows(cmp: TableComparison) -> list[dict[str, Any]]:
@@ -247,7 +258,10 @@ def comparison_rows(cmp: TableComparison) -> list[dict[str, Any]]:
         rows.append({"A": a, "B": b, "kendall tau": tau, "spearman": cmp.spearman[a, b],
                      "tau noise floor A": cmp.noise_floor[a] if cmp.noise_floor[a] is not None else "-",
                      "tau noise floor B": cmp.noise_floor[b] if cmp.noise_floor[b] is not None else "-",
-                     "top-k overlap": cmp.top_overlap[a, b],
+                     f"top-{cmp.top} overlap": cmp.top_overlap[a, b],
+                     f"top-{cmp.top} overlap of seeds A / B": "/".join(
+                         "-" if cmp.top_floor[n] is None else f"{cmp.top_floor[n]:.2f}" for n in (a, b)),
+                     f"top-{cmp.top} overlap, unmatched seeds": cmp.unmatched_top.get((a, b), "-"),
                      "reversals beyond seed noise": cmp.reversals.get((a, b), "-"),
                      "the same, seeds crossed": cmp.crossed_reversals.get((a, b), "-"),
                      "tau, unmatched seeds": cmp.unmatched_tau.get((a, b), "-")})
@@ -257,7 +271,7 @@ def comparison_rows(cmp: TableComparison) -> list[dict[str, Any]]:
     return rows
 
 
-def comparison_report(cmp: TableComparison, out: str | Path, top: int = 10) -> Path:
+def comparison_report(cmp: TableComparison, out: str | Path) -> Path:
     """index.html with the statistics, the best students and the scatter plots; PNG beside it."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -265,7 +279,8 @@ def comparison_report(cmp: TableComparison, out: str | Path, top: int = 10) -> P
              **{f"rank in {o}": b["rank_in"].get(o, 1) for o in cmp.names}} for n, b in cmp.best.items()]
     fig = scatter_grid(cmp.accuracy, out / "scatter.png")
     body = (f"<h1>Benchmark tables compared</h1><p>{len(cmp.keys)} archs in every table; {cmp.pairs:,} arch pairs. "
-            f"Top-k overlap with k = {min(top, len(cmp.keys))}. A reversal is a pair whose order flips between two "
+            f"Top-k overlap with k = {cmp.top}, beside that of each column's own two seeds (its noise floor) "
+            "and that of unmatched seeds (below), which compares with it directly. A reversal is a pair whose order flips between two "
             "columns while both seeds of each column agree on it; <i>seeds crossed</i> counts them between (A seed 0, "
             "B seed 1) and (B seed 0, A seed 1), two columns that differ by seed noise only, for reference. "
             "<i>tau, unmatched seeds</i> (A's seed 0 against B's "

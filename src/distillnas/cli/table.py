@@ -75,4 +75,4 @@ def table_compare(
     for n, b in cmp.best.items():
         where = ", ".join(f"#{r} in {o}" for o, r in b["rank_in"].items())
         out.print(f"best of {n}: {b['arch']} ({b['accuracy']:.2f}%): {where}", soft_wrap=True)
-    out.print(f"report: {comparison_report(cmp, out_dir, top)}")
+    out.print(f"report: {comparison_report(cmp, out_dir)}")
