@@ -26,6 +26,7 @@ VARIANTS = {"evolution_any_move": ("evolution", {"evolution": {"ordinal": False}
             "evolution_p20": ("evolution", {"evolution": {"population": 20}}),
             "reinforce_not_fresh": ("reinforce", {"reinforce": {"fresh": False}}),
             "ppo_not_fresh": ("ppo", {"ppo": {"fresh": False}}),
+            "ppo_no_elite": ("ppo", {"ppo": {"elite": 0}}),
             "nsga2_categorical": ("nsga2", {"nsga2": {"ordinal": False}})}
 
 

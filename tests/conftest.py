@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -9,7 +10,9 @@ import torch
 from distillnas.config import DataConfig, TrainConfig, validate
 from distillnas.data import load_dataset, make_splits
 
-torch.set_num_threads(2)
+# CI's two cores; OMP_NUM_THREADS wins where set (on a busy machine two spinning OpenMP threads
+# ran a controller's update ~100x slower than one)
+torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
 
 
 @pytest.fixture(scope="session")

@@ -261,9 +261,11 @@ def test_gp_names_the_optuna_it_needs(monkeypatch):
 def test_controllers_sample_fresh_until_every_arch_is_told(name):
     """Fresh sampling: batches of 4 and 3 from a 3x3 space hold no arch told before and no
     arch twice; once all 9 archs are told, asks are repeats (still valid). With `fresh: false`
-    the policy is sampled as it is and repeats come back."""
+    the policy is sampled as it is and repeats come back. (PPO's elite term off: after one
+    batch it can sharpen the policy onto an arch whose whole neighbourhood is told, where the
+    fallback asks the repeat - test_fresh_sampling_falls_back_to_an_untold_neighbour.)"""
     sizes, told = [3, 3], []
-    s = build_strategy(strategy_config(name, seed=0), sizes, ["a", "b"])
+    s = build_strategy(strategy_config(name, seed=0, **{name: {"elite": 0}}), sizes, ["a", "b"])
     for n in (4, 3):
         archs = s.ask(n)
         assert len(set(archs)) == n and not set(archs) & set(told), archs
@@ -287,10 +289,10 @@ def test_fresh_sampling_falls_back_to_an_untold_neighbour():
     neighbours of it instead, and the repeat only when its neighbourhood is told."""
     s = build_strategy(strategy_config("reinforce", seed=0), [5, 5], ["a", "b"], ordered=[True, True])
     s.sample = lambda n: [(2, 2)] * n  # the collapsed policy
-    s.remember([(2, 2)])
+    s.remember([(2, 2)], [1.0])
     archs = s.ask(4)
     assert sorted(archs) == sorted(neighbours((2, 2), [5, 5], [True, True]))
-    s.remember(archs)
+    s.remember(archs, [0.0] * len(archs))
     assert s.ask(2) == [(2, 2), (2, 2)]
 
 
@@ -303,11 +305,48 @@ def test_rescore_repeats_turns_fresh_sampling_off():
     assert SupernetEvaluator.reuse_repeats is False
     s = build_strategy(strategy_config("reinforce", seed=0), [2], ["a"])
     s.rescore_repeats()
-    s.remember([(0,), (1,)])
+    s.remember([(0,), (1,)], [0.0, 1.0])
     assert len(s.ask(6)) == 6  # no error, no fallback: a plain policy sample
     tpe = build_strategy(strategy_config("tpe", seed=0), [2], ["a"])
     tpe.rescore_repeats()
     assert tpe.repeat == "keep"
+
+
+def test_elite_imitation_pulls_the_policy_toward_the_best_archs_told():
+    """PPO imitates its `elite` best told archs (Abolafia et al.'s priority queue): told one
+    batch in which a single arch stands out, the policy's probability of that arch rises more
+    with the term than without; the scores round-trip through the state, and a training
+    supernet (rescore_repeats) turns the term off."""
+    sizes, kinds = [4, 4, 4], ["a", "b", "c"]
+    best = (3, 1, 2)
+
+    def prob_of_best(elite: int) -> float:
+        s = build_strategy(strategy_config("ppo", seed=0, ppo={"elite": elite}), sizes, kinds)
+        archs = [a for a in s.ask(7) if a != best][:6] + [best]
+        s.tell(archs, [0.5] * (len(archs) - 1) + [0.6])
+        out = s.net(1, s.tokens([best]))
+        return float(out.log_probs.detach().sum().exp()), s
+
+    without, _ = prob_of_best(0)
+    with_elite, s = prob_of_best(2)
+    assert with_elite > 2 * without, (with_elite, without)
+    twin = build_strategy(strategy_config("ppo", seed=5), sizes, kinds)
+    twin.load_state_dict(s.state_dict())
+    assert twin.scores == s.scores and twin.scores[best] == pytest.approx(0.6)
+    assert float(s.elite_loss()) > 0
+    s.rescore_repeats()
+    assert s.elite_loss() == 0.0
+
+
+def test_controller_state_from_before_elite_imitation_loads():
+    """A controller saved with only its told archs (no rewards) resumes: the archs stay told
+    (fresh sampling avoids them) and are never imitated."""
+    s = build_strategy(strategy_config("ppo", seed=0), [3], ["a"])
+    state = s.state_dict()
+    state.pop("scores")
+    state["told"] = [[0], [1]]
+    s.load_state_dict(state)
+    assert s.ask(1) == [(2,)] and s.elite_loss() == 0.0
 
 
 def test_reinforce_baseline_is_the_mean_so_far_in_a_short_search():

@@ -24,6 +24,16 @@ the search ends as converged - which is why learning rates had to stay low - and
 same fast learning keeps paying for new archs around the mode. Under weight sharing the same
 arch scores differently as the weights train (Evaluator.reuse_repeats false): the search
 loop calls rescore_repeats() and the controller samples its policy as it is.
+
+Elite imitation (`elite`, `elite_weight`): beside its policy-gradient loss a controller also
+maximises the log-likelihood of the `elite` best archs told so far, weighted by
+`elite_weight` - the priority-queue term of Abolafia et al., 2018 ("Neural program synthesis
+with priority queue training", sec. 3: the top-K programs seen so far as a supervised target,
+added to the RL objective). A policy gradient learns only from the current batch; with tens
+of paid evaluations most of what was learnt is in archs told batches ago, and the term keeps
+the best of them in the policy's mode, where fresh sampling then pays for their untold
+neighbours. It needs rewards that stay comparable, so rescore_repeats() (shared weights that
+train) turns it off along with fresh sampling.
 """
 from __future__ import annotations
 
@@ -152,7 +162,7 @@ class ControllerStrategy(Strategy):
     def __init__(self, sizes: Sequence[int], kinds: Sequence[str] | None, seed: int, hidden: int, lr: float,
                  tanh_constant: float | None = None, critic: bool = False,
                  sources: Sequence[int | None] | None = None, ordered: Sequence[bool] | None = None,
-                 fresh: bool = True, tries: int = 20) -> None:
+                 fresh: bool = True, tries: int = 20, elite: int = 0, elite_weight: float = 0.0) -> None:
         super().__init__(sizes, kinds, seed)
         torch.manual_seed(seed)
         self.net = LSTMPolicy(self.sizes, self.kinds, hidden, tanh_constant, critic, sources)
@@ -160,7 +170,8 @@ class ControllerStrategy(Strategy):
         self.gen = torch.Generator().manual_seed(seed)
         self.ordered = list(ordered) if ordered is not None else None
         self.fresh, self.tries = fresh, tries
-        self.told: set[Arch] = set()
+        self.elite, self.elite_weight = elite, elite_weight
+        self.scores: dict[Arch, float] = {}  # the latest reward of every arch told
 
     @torch.no_grad()
     def ask(self, n: int) -> list[Arch]:
@@ -169,12 +180,12 @@ class ControllerStrategy(Strategy):
         samples = self.sample(n * self.tries)
         out: list[Arch] = []
         for a in samples:  # the policy restricted to untold archs (see the module docstring)
-            if a not in self.told and a not in out:
+            if a not in self.scores and a not in out:
                 out.append(a)
                 if len(out) == n:
                     return out
         for a in samples[: n - len(out)]:  # all tries taken: an untold neighbour, else the repeat
-            near = untold_neighbour(a, self.sizes, self.ordered, self.told.union(out), self.rng)
+            near = untold_neighbour(a, self.sizes, self.ordered, set(self.scores).union(out), self.rng)
             out.append(a if near is None else near)
         return out
 
@@ -183,12 +194,21 @@ class ControllerStrategy(Strategy):
         """n archs drawn from the policy as it is."""
         return [tuple(int(t) for t in row) for row in self.net(n, generator=self.gen).tokens]
 
-    def remember(self, archs: Sequence[Arch]) -> None:
-        """Note archs whose rewards the strategy has been told (fresh sampling avoids them)."""
-        self.told.update(tuple(int(t) for t in a) for a in archs)
+    def remember(self, archs: Sequence[Arch], rewards: Sequence[float]) -> None:
+        """Note told archs and their rewards (fresh sampling avoids them; the elite imitates)."""
+        self.scores.update((tuple(int(t) for t in a), float(r)) for a, r in zip(archs, rewards))
+
+    def elite_loss(self) -> torch.Tensor | float:
+        """-elite_weight x the mean log-likelihood of the best archs told so far (module docstring)."""
+        known = [a for a, r in self.scores.items() if r > float("-inf")]
+        if not self.elite or not self.elite_weight or not known:
+            return 0.0
+        top = sorted(known, key=self.scores.__getitem__, reverse=True)[: self.elite]
+        return -self.elite_weight * self.net(len(top), self.tokens(top)).log_probs.sum(1).mean()
 
     def rescore_repeats(self) -> None:
         self.fresh = False
+        self.elite_weight = 0.0  # rewards of a training supernet are not comparable across time
 
     def probabilities(self) -> list[list[float]]:
         return self.net.greedy_probs()
@@ -205,10 +225,12 @@ class ControllerStrategy(Strategy):
 
     def _state(self) -> dict[str, Any]:
         return {"net": self.net.state_dict(), "opt": self.opt.state_dict(), "gen": self.gen.get_state(),
-                "told": sorted(list(a) for a in self.told)}
+                "scores": [[list(a), r] for a, r in sorted(self.scores.items())]}
 
     def _load(self, state: dict[str, Any]) -> None:
         self.net.load_state_dict(state["net"])
         self.opt.load_state_dict(state["opt"])
         self.gen.set_state(state["gen"])
-        self.told = {tuple(int(t) for t in a) for a in state.get("told", [])}  # absent before fresh sampling
+        # "told" (archs only) before elite imitation: never imitated; neither before fresh sampling
+        old = [[a, float("-inf")] for a in state.get("told", [])]
+        self.scores = {tuple(int(t) for t in a): float(r) for a, r in state.get("scores", old)}

@@ -62,6 +62,8 @@ class ReinforceSettings(Section):
     baseline_decay: float = Field(0.99, ge=0, lt=1)
     normalise: bool = True  # rewards in units of their running std (see the module docstring)
     fresh: bool = True  # ask only archs not told yet (strategies.controller: fresh sampling)
+    elite: int = Field(0, ge=0)  # imitate the best archs told so far (strategies.controller; off: see PPO's)
+    elite_weight: float = Field(0.0, ge=0)
 
 
 class ReinforceConfig(StrategySection):
@@ -75,7 +77,8 @@ class ReinforceStrategy(ControllerStrategy):
                  ordered: Sequence[bool] | None = None) -> None:
         self.cfg = config or ReinforceSettings()
         super().__init__(sizes, kinds, seed, self.cfg.hidden, self.cfg.lr, tanh_constant=self.cfg.tanh_constant,
-                         sources=sources, ordered=ordered, fresh=self.cfg.fresh)
+                         sources=sources, ordered=ordered, fresh=self.cfg.fresh, elite=self.cfg.elite,
+                         elite_weight=self.cfg.elite_weight)
         for p in self.net.parameters():  # ENAS initialises the controller uniformly in [-0.1, 0.1]
             nn.init.uniform_(p, -0.1, 0.1)
         self.wire = [t for t, k in enumerate(self.kinds) if k == "wire"]
@@ -97,13 +100,13 @@ class ReinforceStrategy(ControllerStrategy):
         return self.ema / (1 - self.cfg.baseline_decay ** self.seen) if self.seen else None
 
     def tell(self, archs: Sequence[Arch], rewards: Sequence[float]) -> None:
-        self.remember(archs)
+        self.remember(archs, rewards)
         out = self.net(len(archs), self.tokens(archs))
         raw = torch.tensor(list(rewards), dtype=torch.float64)
         self.reward_stats.update(raw)
         scale = self.reward_stats.std if self.cfg.normalise and self.reward_stats.std > 0 else 1.0
         r = raw.float() + self.cfg.entropy_weight * out.entropies.sum(1).detach()
-        loss = -(self.advantages(r) / scale * out.log_probs.sum(1)).mean()
+        loss = -(self.advantages(r) / scale * out.log_probs.sum(1)).mean() + self.elite_loss()
         if self.wire:
             q = self.cfg.skip_target
             p = torch.stack([out.probs[t][:, 1] for t in self.wire], 1).clamp(1e-6, 1 - 1e-6)
