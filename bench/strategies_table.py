@@ -13,6 +13,14 @@ The noise floor of a table with two seed columns is printed beside: the mean |se
 of an arch, i.e. how much of a regret is measurement noise, and how many archs lie within it
 of the best (on half the mnist5k MnasNet KD-ResNet8 table: 51 of 648 within 0.66 points).
 
+With two seed columns, also *held-out seed*: a search guided by seed 0's accuracy alone, its
+pick (the best by seed 0 after the largest N) scored by seed 1's - an independent training
+run of the same arch. The regret above compares a search with the table's best, and both are
+lifted by the luck of the seeds that made them look best (the winner's curse); the held-out
+score is not, so a strategy that beats random search on it finds archs that really are
+better, not ones that were lucky once. Reported as mean ± std with its p against random,
+beside seed 1's mean over all archs (what a blind pick scores).
+
     python bench/strategies_table.py --kd diswot_s1_kd --ce diswot_s1_ce --at 16,32,48
     python bench/strategies_table.py --kd kd_resnet8.txt --ce ce.txt --at 50,100,200
 
@@ -69,6 +77,16 @@ def noise_floor(table) -> float | None:  # noqa: ANN001
     return float(np.mean([abs(v[i] - v[j]) for v in table.rows.values()]))
 
 
+def held_out(table, space, name: str, seed: int, budget: int) -> float | None:  # noqa: ANN001
+    """Seed 1's accuracy (%) of the best arch a seed-0-guided search pays for (docstring)."""
+    cols = table.seed_columns
+    if len(cols) < 2:
+        return None
+    guide = {k: v / 100 for k, v in table.column(cols[0]).items()}  # in [0, 1], as the accuracy column
+    paid = search(space, name, seed, guide, budget)
+    return table.column(cols[1])[max(paid, key=guide.get)]
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--kd", default="diswot_s1_kd", help="the KD table (file or packaged name)")
@@ -88,11 +106,17 @@ def main() -> None:
     near = None if floor is None else sum(100 * v >= top - floor for v in kd.values())
     print(f"{len(kd)} archs; best {top:.2f}%; seed noise floor (mean |seed0 - seed1|): "
           f"{'-' if floor is None else f'{floor:.2f} points, {near} archs within it of the best'}", flush=True)
-    rows, regrets_of = [], {}
+    blind = None
+    if floor is not None:
+        seed1 = kd_table.column(kd_table.seed_columns[1])
+        blind = statistics.mean(seed1.values())  # the table's columns are in percent
+        print(f"held-out seed: seed 1's mean over all archs {blind:.2f}%, its best {max(seed1.values()):.2f}%",
+              flush=True)
+    rows, regrets_of, held_of = [], {}, {}
     for name in a.strategies.split(","):
         start = time.perf_counter()
         regrets = {n: [] for n in at}
-        ce_picks = []
+        ce_picks, held = [], []
         for seed in range(a.seeds):
             paid = search(space, name, seed, kd, max(at))
             for n in at:
@@ -100,7 +124,10 @@ def main() -> None:
             if ce is not None:
                 ce_paid = search(space, name, seed, ce, max(at))
                 ce_picks.append(100 * kd[max(ce_paid, key=ce.get)])  # CE-guided best, scored under KD
+            if floor is not None:
+                held.append(held_out(kd_table, space, name, seed, max(at)))
         regrets_of[name] = regrets
+        held_of[name] = held
         row: dict = {"strategy": name}
         for n in at:
             row[f"regret@{n}"] = f"{statistics.mean(regrets[n]):.3f} ± {statistics.stdev(regrets[n]):.3f}"
@@ -111,12 +138,18 @@ def main() -> None:
             kd_best = [top - r for r in regrets[max(at)]]
             row["kd_guided_best_kd"] = f"{statistics.mean(kd_best):.2f} ± {statistics.stdev(kd_best):.2f}"
             row["ce_guided_best_kd"] = f"{statistics.mean(ce_picks):.2f} ± {statistics.stdev(ce_picks):.2f}"
+        if held:
+            row["held_out_seed1"] = f"{statistics.mean(held):.2f} ± {statistics.stdev(held):.2f}"
+            if name != "random" and held_of.get("random"):
+                row["p_held_out_vs_random"] = float(mannwhitneyu(held, held_of["random"],
+                                                                 alternative="greater").pvalue)
         row["s_per_seed"] = (time.perf_counter() - start) / a.seeds
         rows.append(row)
         print(row, flush=True)
     report("strategies_table" + (f"_{a.name}" if a.name else ""), rows,
            {"args": vars(a), "archs": len(kd), "best": top, "noise_floor_points": floor,
-            "archs_within_floor_of_best": near})
+            "archs_within_floor_of_best": near, "held_out_blind_mean": blind,
+            "held_out": held_of})
 
 
 if __name__ == "__main__":
