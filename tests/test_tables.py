@@ -169,6 +169,8 @@ def test_compare_measures_tau_noise_floor_overlap_and_reversals(tmp_path):
     assert cmp.reversals["A", "B"] == cmp.pairs and cmp.reversals["A", "C"] == 0  # C's seeds never agree
     assert cmp.best["A"]["arch"] == "a11" and cmp.best["A"]["rank_in"]["B"] == n
     assert math.isclose(cmp.unmatched_tau["A", "B"], -1.0) and math.isclose(cmp.effect["A", "B"].effect, 2.0)
+    exact = cmp.interaction["A", "B"]  # seeds 0.1 apart in both columns: every difference is noise-free
+    assert exact.f == math.inf and exact.p == 0.0 and exact.sd_interaction == exact.sd_interaction_high > 0
     with pytest.raises(DistillnasError, match="needs two or more tables"):
         compare_tables([str(a)])
 
@@ -191,6 +193,47 @@ def test_the_teacher_effect_is_zero_for_seed_noise_and_positive_for_another_rank
     assert cmp.reversals["A", "C"] > 2 * cmp.crossed_reversals["A", "C"]  # flips beyond what crossed seeds make
     assert 0.7 < cmp.reversals["A", "B"] / cmp.crossed_reversals["A", "B"] < 1.3
     assert compare_tables([a, b], resamples=0).effect == {}
+    # the same on accuracies: no arch x teacher interaction between A and B, a large one for C
+    assert cmp.interaction["A", "B"].p > 0.01 and cmp.interaction["A", "C"].p < 1e-6
+    assert cmp.interaction["A", "B"].df == (n - 1, n - 1)
+    assert abs(cmp.interaction["A", "C"].sd_seed - sd) < 0.1  # the seed sd the columns were made with
+    # C's interaction sd is 0.77 here, A-B's 0.21: a zero component estimated from 300 noisy archs
+    assert cmp.interaction["A", "B"].sd_interaction < 0.5 * cmp.interaction["A", "C"].sd_interaction
+
+
+def test_the_interaction_anova_matches_its_sums_by_hand():
+    """Two archs x two seeds per column. A - B per seed: arch 1 (-1, -3), arch 2 (-5, -5):
+    MS_archs = 2 x (1.5^2 + 1.5^2) = 9 (df 1); with the seed means (-3, -4) taken out the
+    residuals are +-0.5, MS 1 (df 1): F = 9, p = 0.205, gain sd sqrt((9 - 1) / 2) = 2. The
+    columns' mean: arch 1 (0.5, 3.5), arch 2 (4.5, 6.5), MS 12.25 and 0.25: arch sd sqrt(6).
+    Seed variances 2, 2 | 8, 2: seed sd sqrt(3.5)."""
+    from distillnas.analysis.tables import interaction
+
+    a = np.array([[0.0, 2.0], [2.0, 4.0]])
+    b = np.array([[1.0, 5.0], [7.0, 9.0]])
+    i = interaction(a, b)
+    assert i.df == (1, 1) and math.isclose(i.f, 9.0) and math.isclose(i.p, 0.2048, abs_tol=1e-3)
+    assert math.isclose(i.sd_interaction, 2.0) and math.isclose(i.sd_arch, math.sqrt(6.0))
+    assert math.isclose(i.sd_seed, math.sqrt(3.5))
+    assert math.isclose(i.sd_interaction_high, 26.94, rel_tol=1e-3)  # F(1, 1)'s 5% quantile 0.0062: wide
+
+
+def test_matched_seed_noise_shared_by_both_columns_is_no_interaction():
+    """Seeds matched across columns share part of their noise (same initial weights, batch
+    order): the paired test keeps its level (the pooled two-way ANOVA would not)."""
+    from distillnas.analysis.tables import interaction
+
+    rng = np.random.default_rng(1)
+    n = 400
+    quality, shared = rng.normal(size=(n, 1)), rng.normal(size=(n, 2))
+    a = quality + shared + 0.5 * rng.normal(size=(n, 2))
+    b = quality + 0.3 + shared + 0.5 * rng.normal(size=(n, 2))  # a teacher that lifts every arch alike
+    same = interaction(a, b)
+    assert same.p > 0.01 and same.df == (n - 1, n - 1)
+    prefers = interaction(a, b + rng.normal(size=(n, 1)))  # ... and one whose gain depends on the arch
+    assert prefers.p < 1e-6 and 0.7 < prefers.sd_interaction < 1.3  # made with sd 1
+    assert prefers.sd_interaction < prefers.sd_interaction_high < 1.5
+    assert same.sd_interaction <= same.sd_interaction_high < 0.3  # how small the null says the gain's sd is
 
 
 def test_table_cli_export_and_compare(tmp_path, capsys):

@@ -15,6 +15,20 @@ whatever the teacher) against the columns' seed-to-seed tau. Their difference is
 *teacher effect* on the ranking, with a paired bootstrap interval over archs (Efron &
 Tibshirani, 1993): an interval that holds 0 means the teachers rank the archs no more
 differently than two seeds of one teacher do.
+
+The same question on accuracies rather than ranks, as a paired test: per arch and seed, the
+difference between the two columns, D = A - B. If the teacher shifted every student alike, D
+would vary between archs only as much as between an arch's two seeds; a one-way ANOVA of D
+with archs as groups and seeds as blocks (a seed's shift common to every arch taken out)
+tests exactly that (F = MS_archs / MS_residual, df n-1 and (n-1)(r-1); scipy.stats.f), i.e.
+the arch x teacher interaction of a two-way ANOVA, with the error taken from D itself. (The two-way ANOVA's pooled within-cell error is wrong
+here: matched seeds share initial weights and batch order across columns, so their noise is
+correlated; on the mnist5k tables that made its F 0.6-0.8, far below 1.) Beside it, the
+sizes in accuracy points (random-effects components, clipped at 0): the sd across archs of
+their true gain from one teacher to the other, against the sd of the archs' own accuracy
+(their mean over the two columns) and the seed sd of one column; the gain's sd has a one-sided
+95% upper bound from the F distribution (Montgomery, "Design and Analysis of Experiments",
+on confidence intervals for variance components), so a null result says how small.
 """
 from __future__ import annotations
 
@@ -153,6 +167,7 @@ class TableComparison:
     unmatched_tau: dict[tuple[str, str], float] = field(default_factory=dict)  # A seed i vs B seed j, i != j
     effect: dict[tuple[str, str], TeacherEffect] = field(default_factory=dict)
     crossed_reversals: dict[tuple[str, str], int] = field(default_factory=dict)  # the same count, seeds crossed
+    interaction: dict[tuple[str, str], Interaction] = field(default_factory=dict)  # arch x column ANOVA
 
 
 @dataclass(frozen=True)
@@ -163,6 +178,45 @@ class TeacherEffect:
     low: float
     high: float
     resamples: int
+
+
+@dataclass(frozen=True)
+class Interaction:
+    """The arch x column interaction as a paired one-way ANOVA (module docstring)."""
+    f: float
+    p: float
+    df: tuple[int, int]
+    sd_interaction: float  # accuracy points: sd across archs of their true A - B difference
+    sd_arch: float  # sd across archs of their true accuracy (mean of A and B)
+    sd_seed: float  # one column's seed-to-seed sd (pooled)
+    sd_interaction_high: float  # its one-sided 95% upper confidence bound
+
+
+def _components(x: np.ndarray) -> tuple[float, float]:
+    """(MS between archs, MS residual) of an (archs x seeds) array, seeds as blocks: what a
+    seed shifts for every arch alike (its batch order, say) is taken out of the residual."""
+    n, r = x.shape
+    rows, cols = x.mean(1, keepdims=True), x.mean(0, keepdims=True)
+    residual = x - rows - cols + x.mean()
+    return r * float(((rows - x.mean()) ** 2).sum()) / (n - 1), float((residual ** 2).sum()) / ((n - 1) * (r - 1))
+
+
+def interaction(a: np.ndarray, b: np.ndarray) -> Interaction:
+    """The paired test for two (archs x seeds) arrays over the same archs, seeds matched."""
+    n, r = a.shape
+    between, within = _components(a - b)
+    arch_b, arch_w = _components((a + b) / 2)
+    df = (n - 1, (n - 1) * (r - 1))
+    seed = (float(a.var(1, ddof=1).mean()) + float(b.var(1, ddof=1).mean())) / 2
+    gain = math.sqrt(max(between - within, 0.0) / r)
+    if within > 0:
+        f = between / within
+        # F / (1 + r var_gain / MS_residual) follows F(df): its 5% quantile bounds var_gain from above
+        high = math.sqrt(max(f / stats.f.ppf(0.05, *df) - 1, 0.0) * within / r)
+    else:  # the seeds agree exactly on every difference: no noise, the gain's sd is what it is
+        f, high = (math.inf if between > 0 else 0.0), gain
+    return Interaction(f, float(stats.f.sf(f, *df)), df, gain, math.sqrt(max(arch_b - arch_w, 0.0) / r),
+                       math.sqrt(seed), high)
 
 
 def _seeds(table: BenchmarkTable, keys: list[str]) -> np.ndarray | None:
@@ -241,6 +295,7 @@ def compare_tables(paths: list[str], names: list[str] | None = None, top: int = 
             cmp.reversals[a, b] = _reversals(sa, sb)
             cmp.crossed_reversals[a, b] = _reversals(np.stack([sa[:, 0], sb[:, 1]], 1), np.stack([sb[:, 0], sa[:, 1]], 1))
             effect, cmp.unmatched_tau[a, b] = _effect(sa, sb)
+            cmp.interaction[a, b] = interaction(sa, sb)
             cmp.unmatched_top[a, b] = (_top_overlap(sa[:, 0], sb[:, 1], k) + _top_overlap(sa[:, 1], sb[:, 0], k)) / 2
             if resamples > 0:
                 cmp.effect[a, b] = teacher_effect(sa, sb, effect, resamples)
@@ -268,6 +323,11 @@ def comparison_rows(cmp: TableComparison) -> list[dict[str, Any]]:
         e = cmp.effect.get((a, b))
         if e is not None:
             rows[-1]["teacher effect on tau (95% CI)"] = f"{e.effect:+.3f} [{e.low:+.3f}, {e.high:+.3f}]"
+        i = cmp.interaction.get((a, b))
+        if i is not None:
+            rows[-1]["arch x column interaction F (p)"] = f"{i.f:.2f} (p = {i.p:.2g})"
+            rows[-1]["interaction sd (95% upper bound) / arch sd / seed sd, points"] = \
+                f"{i.sd_interaction:.3f} ({i.sd_interaction_high:.3f}) / {i.sd_arch:.3f} / {i.sd_seed:.3f}"
     return rows
 
 
@@ -286,7 +346,11 @@ def comparison_report(cmp: TableComparison, out: str | Path) -> Path:
             "<i>tau, unmatched seeds</i> (A's seed 0 against B's "
             "seed 1 and the reverse) compares directly with the noise floors; the <i>teacher effect</i> is their "
             "mean minus it, with a 95% bootstrap interval over archs: 0 inside it means these teachers rank the "
-            "archs no more differently than two seeds of one teacher do.</p>"
+            "archs no more differently than two seeds of one teacher do. The <i>arch x column interaction</i> asks "
+            "the same of accuracies: does an arch's gain from one column to the other vary between archs more "
+            "than between its two seeds (a paired ANOVA, F and p)? Its sd, in accuracy points, is how much that "
+            "gain truly varies between archs (with a 95% upper bound), beside how much archs differ (arch sd) and one seed's scatter "
+            "(seed sd).</p>"
             + _table(comparison_rows(cmp)) + "<h2>Best student per column</h2>" + _table(best)
             + _img(fig, "mean accuracy (%) of every arch, column against column"))
     page = f"<!doctype html><meta charset='utf-8'><title>{html.escape('tables')}</title>{body}"
