@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from distillnas.analysis.tables import compare_tables, export_table, merge_tables
+from distillnas.analysis.tables import compare_tables, export_table, merge_tables, verdict
 from distillnas.benchmarks import BenchmarkTable, read_benchmark, write_benchmark
 from distillnas.checkpoint import weights_digest
 from distillnas.errors import DistillnasError
@@ -199,6 +199,10 @@ def test_the_teacher_effect_is_zero_for_seed_noise_and_positive_for_another_rank
     assert abs(cmp.interaction["A", "C"].sd_seed - sd) < 0.1  # the seed sd the columns were made with
     # C's interaction sd is 0.77 here, A-B's 0.21: a zero component estimated from 300 noisy archs
     assert cmp.interaction["A", "B"].sd_interaction < 0.5 * cmp.interaction["A", "C"].sd_interaction
+    assert verdict(cmp, "A", "B").startswith("A vs B: no teacher-specific preference") and "CI holds 0" in \
+        verdict(cmp, "A", "B")
+    assert verdict(cmp, "A", "C").startswith("A vs C: teacher-specific preferences beyond seed noise")
+    assert "CI excludes 0" in verdict(cmp, "A", "C")
 
 
 def test_the_interaction_anova_matches_its_sums_by_hand():

@@ -331,6 +331,21 @@ def comparison_rows(cmp: TableComparison) -> list[dict[str, Any]]:
     return rows
 
 
+def verdict(cmp: TableComparison, a: str, b: str, alpha: float = 0.05) -> str | None:
+    """AKD's premise for one pair of columns in a sentence (tables with 2 seeds per arch):
+    the interaction test at level `alpha`, sized against how much archs differ."""
+    i, e = cmp.interaction.get((a, b)), cmp.effect.get((a, b))
+    if i is None:
+        return None
+    tau = "" if e is None else (f"; teacher effect on tau {e.effect:+.3f}, 95% CI "
+                                f"{'holds' if e.low <= 0 <= e.high else 'excludes'} 0")
+    size = (f"an arch's change in accuracy between them varies by {i.sd_interaction:.2f} points (sd; at most "
+            f"{i.sd_interaction_high:.2f} at 95%) against {i.sd_arch:.2f} points between archs")
+    if i.p < alpha:
+        return f"{a} vs {b}: teacher-specific preferences beyond seed noise (F {i.f:.2f}, p {i.p:.2g}{tau}): {size}."
+    return f"{a} vs {b}: no teacher-specific preference beyond seed noise (F {i.f:.2f}, p {i.p:.2g}{tau}): {size}."
+
+
 def comparison_report(cmp: TableComparison, out: str | Path) -> Path:
     """index.html with the statistics, the best students and the scatter plots; PNG beside it."""
     out = Path(out)
@@ -351,7 +366,9 @@ def comparison_report(cmp: TableComparison, out: str | Path) -> Path:
             "than between its two seeds (a paired ANOVA, F and p)? Its sd, in accuracy points, is how much that "
             "gain truly varies between archs (with a 95% upper bound), beside how much archs differ (arch sd) and one seed's scatter "
             "(seed sd).</p>"
-            + _table(comparison_rows(cmp)) + "<h2>Best student per column</h2>" + _table(best)
+            + _table(comparison_rows(cmp))
+            + "".join(f"<p>{html.escape(v)}</p>" for v in (verdict(cmp, a, b) for a, b in cmp.tau) if v)
+            + "<h2>Best student per column</h2>" + _table(best)
             + _img(fig, "mean accuracy (%) of every arch, column against column"))
     page = f"<!doctype html><meta charset='utf-8'><title>{html.escape('tables')}</title>{body}"
     (out / "index.html").write_text(page)

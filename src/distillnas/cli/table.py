@@ -7,7 +7,8 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from ..analysis.tables import compare_tables, comparison_report, comparison_rows, export_table, merge_tables
+from ..analysis.tables import (compare_tables, comparison_report, comparison_rows, export_table, merge_tables,
+                               verdict)
 from ..benchmarks import write_benchmark
 from ..errors import DistillnasError
 from ..io import ensure_dir
@@ -59,7 +60,8 @@ def table_compare(
 ) -> None:
     """Kendall tau / Spearman between columns beside each column's seed noise floor, top-k overlap,
     the best student of each column and its rank in the others, rank reversals beyond seed noise,
-    and the teacher effect: how much less two teachers' rankings agree than two seeds of one."""
+    the teacher effect: how much less two teachers' rankings agree than two seeds of one, and the
+    arch x teacher interaction on accuracies (a paired ANOVA), with a one-line verdict per pair."""
     if resamples < 0:
         raise DistillnasError(f"--resamples must be 0 or more, got {resamples}")
     ensure_dir(out_dir, "output directory (--out)")
@@ -72,6 +74,9 @@ def table_compare(
     for stat in [c for c in rows[0] if c not in ("A", "B")]:
         t.add_row(stat, *[f"{r[stat]:.3f}" if isinstance(r[stat], float) else str(r[stat]) for r in rows])
     out.print(t)
+    for a, b in cmp.tau:
+        if (line := verdict(cmp, a, b)) is not None:
+            out.print(line, soft_wrap=True)
     for n, b in cmp.best.items():
         where = ", ".join(f"#{r} in {o}" for o, r in b["rank_in"].items())
         out.print(f"best of {n}: {b['arch']} ({b['accuracy']:.2f}%): {where}", soft_wrap=True)
