@@ -27,6 +27,7 @@ VARIANTS = {"evolution_any_move": ("evolution", {"evolution": {"ordinal": False}
             "reinforce_not_fresh": ("reinforce", {"reinforce": {"fresh": False}}),
             "ppo_not_fresh": ("ppo", {"ppo": {"fresh": False}}),
             "ppo_no_elite": ("ppo", {"ppo": {"elite": 0}}),
+            "ppo_lr005": ("ppo", {"ppo": {"lr": 0.05}}),
             "nsga2_categorical": ("nsga2", {"nsga2": {"ordinal": False}})}
 
 

@@ -314,26 +314,27 @@ def test_rescore_repeats_turns_fresh_sampling_off():
 
 def test_elite_imitation_pulls_the_policy_toward_the_best_archs_told():
     """PPO imitates its `elite` best told archs (Abolafia et al.'s priority queue): told one
-    batch in which a single arch stands out, the policy's probability of that arch rises more
-    with the term than without; the scores round-trip through the state, and a training
-    supernet (rescore_repeats) turns the term off."""
+    batch in which a single arch stands out, the policy's probability of that arch ends higher
+    with the term (top-1) than without, in 3 of 3 seeds; the scores round-trip through the
+    state, and a training supernet (rescore_repeats) turns the term off."""
     sizes, kinds = [4, 4, 4], ["a", "b", "c"]
     best = (3, 1, 2)
 
-    def prob_of_best(elite: int) -> float:
-        s = build_strategy(strategy_config("ppo", seed=0, ppo={"elite": elite}), sizes, kinds)
+    def prob_of_best(elite: int, seed: int) -> float:
+        s = build_strategy(strategy_config("ppo", seed=seed, ppo={"elite": elite}), sizes, kinds)
         archs = [a for a in s.ask(7) if a != best][:6] + [best]
         s.tell(archs, [0.5] * (len(archs) - 1) + [0.6])
         out = s.net(1, s.tokens([best]))
         return float(out.log_probs.detach().sum().exp()), s
 
-    without, _ = prob_of_best(0)
-    with_elite, s = prob_of_best(2)
-    assert with_elite > 2 * without, (with_elite, without)
+    for seed in range(3):  # measured: 0.0-0.76 without, 1.0 with
+        without, _ = prob_of_best(0, seed)
+        with_elite, s = prob_of_best(1, seed)
+        assert with_elite > without + 0.2, (seed, with_elite, without)
     twin = build_strategy(strategy_config("ppo", seed=5), sizes, kinds)
     twin.load_state_dict(s.state_dict())
     assert twin.scores == s.scores and twin.scores[best] == pytest.approx(0.6)
-    assert float(s.elite_loss()) > 0
+    assert float(s.elite_loss().detach()) > 0
     s.rescore_repeats()
     assert s.elite_loss() == 0.0
 
