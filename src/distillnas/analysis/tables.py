@@ -21,9 +21,10 @@ difference between the two columns, D = A - B. If the teacher shifted every stud
 would vary between archs only as much as between an arch's two seeds; a one-way ANOVA of D
 with archs as groups and seeds as blocks (a seed's shift common to every arch taken out)
 tests exactly that (F = MS_archs / MS_residual, df n-1 and (n-1)(r-1); scipy.stats.f), i.e.
-the arch x teacher interaction of a two-way ANOVA, with the error taken from D itself. (The two-way ANOVA's pooled within-cell error is wrong
-here: matched seeds share initial weights and batch order across columns, so their noise is
-correlated; on the mnist5k tables that made its F 0.6-0.8, far below 1.) Beside it, the
+the arch x teacher interaction of a two-way ANOVA, with the error taken from D itself. (The
+two-way ANOVA's pooled within-cell error is wrong here: matched seeds share initial weights
+and batch order across columns, so their noise is correlated; on the mnist5k tables that
+made its F 0.6-0.8, far below 1.) Beside it, the
 sizes in accuracy points (random-effects components, clipped at 0): the sd across archs of
 their true gain from one teacher to the other, against the sd of the archs' own accuracy
 (their mean over the two columns) and the seed sd of one column; the gain's sd has a one-sided
@@ -364,8 +365,8 @@ def comparison_report(cmp: TableComparison, out: str | Path) -> Path:
             "archs no more differently than two seeds of one teacher do. The <i>arch x column interaction</i> asks "
             "the same of accuracies: does an arch's gain from one column to the other vary between archs more "
             "than between its two seeds (a paired ANOVA, F and p)? Its sd, in accuracy points, is how much that "
-            "gain truly varies between archs (with a 95% upper bound), beside how much archs differ (arch sd) and one seed's scatter "
-            "(seed sd).</p>"
+            "gain truly varies between archs (with a 95% upper bound), beside how much archs differ (arch sd) "
+            "and one seed's scatter (seed sd).</p>"
             + _table(comparison_rows(cmp))
             + "".join(f"<p>{html.escape(v)}</p>" for v in (verdict(cmp, a, b) for a, b in cmp.tau) if v)
             + "<h2>Best student per column</h2>" + _table(best)

@@ -62,10 +62,12 @@ class PPOSettings(Section):
     # Imitate the `elite` best archs told so far (strategies.controller): the clipped ratio
     # lets one batch move each decision only so far, and the term keeps what earlier batches
     # found in the policy. Chosen on DisWOT s1 at lr 0.05 (seeds 0-39, median evaluations to
-    # the KD / CE best; without it 19 / 19): top-1 at weight 1 gave 15 / 14.5 but left 2 of 40 CE seeds
-    # off the best; top-2 at weight 3 gave 17 / 15 with every seed on it (top-2 at 0.3:
-    # 17.5 / 16.5; top-3 and more: slower, 20.5-26 on KD). REINFORCE gained nothing from it
-    # (top 1-8, weight 0.3-1: 18-19.5 / 12-15.5 against 17.5 / 12), so its default is off.
+    # the KD / CE best; without it 19 / 19): top-1 at weight 1 gave 15 / 14.5 but left 2 of 40
+    # CE seeds off the best; top-2 at weight 3 gave 17 / 15 with every seed on it (top-2 at
+    # 0.3: 17.5 / 16.5; top-3 and more: slower, 20.5-26 on KD). At lr 0.1 on the held-out
+    # seeds 100-199: 16 / 16 with it, 20 / 18 without (p 1e-4 / 0.04). REINFORCE gained
+    # nothing from it (top 1-8, weight 0.3-1: 18-19.5 / 12-15.5 against 17.5 / 12), so its
+    # default is off.
     elite: int = Field(2, ge=0)
     elite_weight: float = Field(3.0, ge=0)
 
