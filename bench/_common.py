@@ -16,7 +16,8 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 # Ablations: a strategy with one setting changed (ordered decisions treated as categorical;
 # TPE's batch spread by a constant liar; TPE's repeats kept, not moved to a neighbour; GP told the rewards are exact;
-# the controllers sampling their policy as it is, told archs included; evolution's old population), named
+# the controllers sampling their policy as it is, told archs included; evolution's old population;
+# PPO without its elite term, or at its old learning rate), named
 # so a benchmark can list them beside the defaults.
 VARIANTS = {"evolution_any_move": ("evolution", {"evolution": {"ordinal": False}}),
             "tpe_categorical": ("tpe", {"tpe": {"ordinal": False}}),
