@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from distillnas.analysis.tables import compare_tables, export_table, merge_tables, verdict
+from distillnas.analysis.tables import comparison_report, compare_tables, export_table, merge_tables, verdict
 from distillnas.benchmarks import BenchmarkTable, read_benchmark, write_benchmark
 from distillnas.checkpoint import weights_digest
 from distillnas.errors import DistillnasError
@@ -203,6 +203,10 @@ def test_the_teacher_effect_is_zero_for_seed_noise_and_positive_for_another_rank
         verdict(cmp, "A", "B")
     assert verdict(cmp, "A", "C").startswith("A vs C: teacher-specific preferences beyond seed noise")
     assert "CI excludes 0" in verdict(cmp, "A", "C")
+    assert cmp.gains["A", "C"].shape == (n, 2)  # the gains behind the test, plotted seed against seed
+    page = comparison_report(cmp, tmp_path / "report").read_text()
+    assert (tmp_path / "report" / "gains.png").is_file() and "gain from one column to the other" in page
+    assert "A vs C: teacher-specific preferences" in page
 
 
 def test_the_interaction_anova_matches_its_sums_by_hand():

@@ -161,3 +161,18 @@ def scatter_grid(columns: dict[str, np.ndarray], path: Path) -> Path:
         ax.set_xlabel(f"{a} (%)")
         ax.set_ylabel(f"{b} (%)")
     return _save(fig, path)
+
+
+def gain_scatter(gains: dict[str, np.ndarray], path: Path) -> Path:
+    """Per pair of columns, every arch's gain A - B under seed 0 against under seed 1: a
+    teacher that prefers some students makes the two agree (points along the diagonal), seed
+    noise alone leaves a round cloud. Pearson r in the title."""
+    fig, axes = plt.subplots(1, len(gains), figsize=(4 * len(gains), 4), squeeze=False)
+    for ax, (name, d) in zip(axes[0], gains.items()):
+        ax.scatter(d[:, 0], d[:, 1], s=6, alpha=0.5)
+        lo, hi = float(d.min()), float(d.max())
+        ax.plot([lo, hi], [lo, hi], color="grey", linewidth=0.8)
+        ax.set_title(f"{name}: r = {np.corrcoef(d[:, 0], d[:, 1])[0, 1]:.2f}", fontsize=9)
+        ax.set_xlabel("gain, seed 0 (points)")
+        ax.set_ylabel("gain, seed 1 (points)")
+    return _save(fig, path)

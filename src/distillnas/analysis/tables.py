@@ -51,7 +51,7 @@ from ..errors import DistillnasError
 from ..rundir import RunDir
 from ..spaces import space_from_config
 from ..teachers.load import expand_spec
-from .plots import scatter_grid
+from .plots import gain_scatter, scatter_grid
 from .report import _img, _table
 
 
@@ -169,6 +169,7 @@ class TableComparison:
     effect: dict[tuple[str, str], TeacherEffect] = field(default_factory=dict)
     crossed_reversals: dict[tuple[str, str], int] = field(default_factory=dict)  # the same count, seeds crossed
     interaction: dict[tuple[str, str], Interaction] = field(default_factory=dict)  # arch x column ANOVA
+    gains: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)  # A - B per arch (rows) and seed
 
 
 @dataclass(frozen=True)
@@ -296,7 +297,7 @@ def compare_tables(paths: list[str], names: list[str] | None = None, top: int = 
             cmp.reversals[a, b] = _reversals(sa, sb)
             cmp.crossed_reversals[a, b] = _reversals(np.stack([sa[:, 0], sb[:, 1]], 1), np.stack([sb[:, 0], sa[:, 1]], 1))
             effect, cmp.unmatched_tau[a, b] = _effect(sa, sb)
-            cmp.interaction[a, b] = interaction(sa, sb)
+            cmp.interaction[a, b], cmp.gains[a, b] = interaction(sa, sb), sa - sb
             cmp.unmatched_top[a, b] = (_top_overlap(sa[:, 0], sb[:, 1], k) + _top_overlap(sa[:, 1], sb[:, 0], k)) / 2
             if resamples > 0:
                 cmp.effect[a, b] = teacher_effect(sa, sb, effect, resamples)
@@ -370,7 +371,11 @@ def comparison_report(cmp: TableComparison, out: str | Path) -> Path:
             + _table(comparison_rows(cmp))
             + "".join(f"<p>{html.escape(v)}</p>" for v in (verdict(cmp, a, b) for a, b in cmp.tau) if v)
             + "<h2>Best student per column</h2>" + _table(best)
-            + _img(fig, "mean accuracy (%) of every arch, column against column"))
+            + _img(fig, "mean accuracy (%) of every arch, column against column")
+            + (_img(gain_scatter({f"{a} - {b}": d for (a, b), d in cmp.gains.items()}, out / "gains.png"),
+                    "each arch's gain from one column to the other, seed 0 against seed 1: agreement along "
+                    "the diagonal is a teacher preferring some students; a round cloud is seed noise")
+               if cmp.gains else ""))
     page = f"<!doctype html><meta charset='utf-8'><title>{html.escape('tables')}</title>{body}"
     (out / "index.html").write_text(page)
     return out / "index.html"
