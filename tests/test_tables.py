@@ -2,6 +2,7 @@
 evaluator round trip, and the comparison statistics."""
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -259,3 +260,14 @@ def test_table_cli_export_and_compare(tmp_path, capsys):
     assert "0.836" in out  # DisWOT's own tau between its CE and KD rankings
     code, _, err = run(capsys, "table", "compare", "diswot_s1_kd", "diswot_s1_ce", "--resamples", "-1")
     assert code == 2 and "--resamples must be 0 or more, got -1" in err
+
+
+def test_akd_mnist5k_table_searches_the_shipped_kd_column(tmp_path):
+    cfg = load_search_config("akd_mnist5k_table", [f"--run_dir={tmp_path / 'r'}", "--search.trials=16"])
+    out = run_search(cfg, progress=False)
+    table = read_benchmark("mnist5k_mnasnet_kd_resnet8")
+    space = build_space(**cfg.space.model_dump())
+    best = out.best[0]
+    key = space.table_key(space.from_string(best["arch"]))
+    assert out.trials == 16 and best["accuracy"] == pytest.approx(table.accuracy[key])
+    assert best["macs"] == table.column("macs")[key]  # costs from the table's own columns
