@@ -25,6 +25,13 @@ inflated where the CE-guided pick's KD score is not; `ce_guided_held_out` is the
 search guided by the CE table's seed 0, scored by the KD table's seed 1, directly comparable
 with `held_out_seed1` (two-sided Mann-Whitney p between them).
 
+Every p-value here is over search seeds on one table: it says two strategies differ on these
+numbers, not that they would on a fresh tabulation. Searches that converge on the same few
+archs share those archs' seed-1 luck, so a held-out gap between two pick rules (KD- vs
+CE-guided) can be one draw of the table's noise (on the full mnist5k KD-ResNet8 table the top
+arch by KD seed 0 scores 96.92 by seed 1 and the top 5 average 96.45; by CE seed 0, 96.83 and
+96.62): read such a gap beside the seed noise floor, not beside its p.
+
     python bench/strategies_table.py --kd diswot_s1_kd --ce diswot_s1_ce --at 16,32,48
     python bench/strategies_table.py --kd kd_resnet8.txt --ce ce.txt --at 50,100,200
 

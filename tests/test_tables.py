@@ -262,6 +262,25 @@ def test_table_cli_export_and_compare(tmp_path, capsys):
     assert code == 2 and "--resamples must be 0 or more, got -1" in err
 
 
+MNIST5K_COLUMNS = ["mnist5k_mnasnet_ce", "mnist5k_mnasnet_kd_resnet8"]  # kd_mbv2 ships when its last part is made
+
+
+def test_the_shipped_mnist5k_tables_cover_the_tabulated_space():
+    cfg = load_search_config("table_mnasnet_mnist5k", [])
+    space = build_space(**cfg.space.model_dump())
+    keys = {space.table_key(list(a)) for a in itertools.product(*map(range, space.sizes))}
+    assert len(keys) == 1296
+    for name in MNIST5K_COLUMNS:
+        table = read_benchmark(name)
+        assert set(table.rows) == keys, name  # every arch, once
+        assert table.input_shape == (1, 28, 28) and table.num_classes == 10
+        assert table.seed_columns == ["acc_seed0", "acc_seed1"] and "grid" not in table.meta
+        acc = table.accuracy
+        assert all(0.5 < acc[k] <= 1.0 for k in keys)  # trained digits classifiers, not chance
+    teachers = {read_benchmark(n).meta["teacher"] for n in MNIST5K_COLUMNS}
+    assert len(teachers) == len(MNIST5K_COLUMNS)  # none, and one ensemble per KD column
+
+
 def test_akd_mnist5k_table_searches_the_shipped_kd_column(tmp_path):
     cfg = load_search_config("akd_mnist5k_table", [f"--run_dir={tmp_path / 'r'}", "--search.trials=16"])
     out = run_search(cfg, progress=False)
