@@ -1,10 +1,12 @@
+import itertools
+
 import numpy as np
 import pytest
 import torch
 
 from distillnas.strategies import strategy_config
 from distillnas.strategies import build_strategy
-from distillnas.arch import neighbours
+from distillnas.arch import nearest_untold, neighbours
 from distillnas.errors import DistillnasError
 
 SIZES, KINDS = [4, 2, 3, 4, 2, 3], ["op", "k", "w", "op", "k", "w"]
@@ -261,11 +263,9 @@ def test_gp_names_the_optuna_it_needs(monkeypatch):
 def test_controllers_sample_fresh_until_every_arch_is_told(name):
     """Fresh sampling: batches of 4 and 3 from a 3x3 space hold no arch told before and no
     arch twice; once all 9 archs are told, asks are repeats (still valid). With `fresh: false`
-    the policy is sampled as it is and repeats come back. (PPO's elite term off: after one
-    batch it can sharpen the policy onto an arch whose whole neighbourhood is told, where the
-    fallback asks the repeat - test_fresh_sampling_falls_back_to_an_untold_neighbour.)"""
+    the policy is sampled as it is and repeats come back."""
     sizes, told = [3, 3], []
-    s = build_strategy(strategy_config(name, seed=0, **{name: {"elite": 0}}), sizes, ["a", "b"])
+    s = build_strategy(strategy_config(name, seed=0), sizes, ["a", "b"])
     for n in (4, 3):
         archs = s.ask(n)
         assert len(set(archs)) == n and not set(archs) & set(told), archs
@@ -284,16 +284,38 @@ def test_controllers_sample_fresh_until_every_arch_is_told(name):
     assert len(seen) > len(set(seen))
 
 
-def test_fresh_sampling_falls_back_to_an_untold_neighbour():
+def test_fresh_sampling_falls_back_to_the_nearest_untold_arch():
     """A policy that has collapsed onto one arch (all tries repeat it) asks untold one-step
-    neighbours of it instead, and the repeat only when its neighbourhood is told."""
-    s = build_strategy(strategy_config("reinforce", seed=0), [5, 5], ["a", "b"], ordered=[True, True])
+    neighbours of it instead; once those are told, untold archs two steps away (not the repeat,
+    which would end the search as converged with budget left); the repeat only when the whole
+    space is told."""
+    sizes, ordered = [5, 5], [True, True]
+    s = build_strategy(strategy_config("reinforce", seed=0), sizes, ["a", "b"], ordered=ordered)
     s.sample = lambda n: [(2, 2)] * n  # the collapsed policy
     s.remember([(2, 2)], [1.0])
     archs = s.ask(4)
-    assert sorted(archs) == sorted(neighbours((2, 2), [5, 5], [True, True]))
+    assert sorted(archs) == sorted(neighbours((2, 2), sizes, ordered))
     s.remember(archs, [0.0] * len(archs))
+    ring2 = {(0, 2), (4, 2), (2, 0), (2, 4), (1, 1), (1, 3), (3, 1), (3, 3)}
+    second = s.ask(3)
+    assert len(set(second)) == 3 and set(second) <= ring2
+    every = [(i, j) for i in range(5) for j in range(5)]
+    s.remember(every, [0.0] * len(every))
     assert s.ask(2) == [(2, 2), (2, 2)]
+
+
+def test_nearest_untold_draws_from_the_closest_ring():
+    """nearest_untold: one step if any one-step neighbour is free, else the next ring, drawn
+    uniformly within it (both rings seen over seeds), None when the space is taken."""
+    sizes = [3, 3, 3]
+    one = set(neighbours((0, 0, 0), sizes))
+    assert all(nearest_untold((0, 0, 0), sizes, None, {(0, 0, 0)}, np.random.default_rng(i)) in one
+               for i in range(10))
+    taken = {(0, 0, 0)} | one
+    got = {nearest_untold((0, 0, 0), sizes, None, taken, np.random.default_rng(i)) for i in range(60)}
+    assert all(sum(t != 0 for t in a) == 2 for a in got) and len(got) > 6  # 12 archs in ring two
+    space = set(itertools.product(range(3), repeat=3))
+    assert nearest_untold((0, 0, 0), sizes, None, space, np.random.default_rng(0)) is None
 
 
 def test_rescore_repeats_turns_fresh_sampling_off():

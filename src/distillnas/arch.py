@@ -27,12 +27,34 @@ def neighbours(arch: Sequence[int], sizes: Sequence[int], ordered: Sequence[bool
     return out
 
 
-def untold_neighbour(arch: Sequence[int], sizes: Sequence[int], ordered: Sequence[bool] | None,
-                     taken: Container[Arch], rng: np.random.Generator) -> Arch | None:
-    """One of arch's neighbours not in `taken`, drawn uniformly; None if all
-    are: the local move a strategy takes instead of asking an arch it was already told."""
-    near = [b for b in neighbours(arch, sizes, ordered) if b not in taken]
-    return near[int(rng.integers(len(near)))] if near else None
+def nearest_untold(arch: Sequence[int], sizes: Sequence[int], ordered: Sequence[bool] | None,
+                   taken: Container[Arch], rng: np.random.Generator) -> Arch | None:
+    """An arch not in `taken` as few mutations from `arch` as there is one, drawn uniformly
+    among those at that distance (one step first: the local move a strategy takes instead of
+    asking an arch it was already told); None only if every arch of the space is taken.
+
+    Widening the ring beyond one step matters once a policy has converged: on the 1,296-arch
+    mnist5k table PPO's mode soon has its whole one-step neighbourhood told, and a one-step
+    fallback then repeats it until the search ends as converged (after 69-96 of 200 paid
+    evaluations); the next ring keeps paying for new archs nearest the mode. There PPO's mean
+    regret after 200 evaluations fell from 0.129 to 0.075 points (random 0.185; 30 seeds,
+    bench/strategies_table.py), while on DisWOT s1 nothing changed beyond noise (evaluations
+    to the best, 100 seeds: two-sided p 0.37-1.0 for ppo, reinforce, tpe) and PPO no longer
+    ends any seed early. The breadth-first rings stop at the first untold arch, so they grow
+    to about as many archs as are taken."""
+    seen, ring = {tuple(arch)}, [tuple(arch)]
+    while ring:
+        nxt = []
+        for a in ring:
+            for b in neighbours(a, sizes, ordered):
+                if b not in seen:
+                    seen.add(b)
+                    nxt.append(b)
+        near = [b for b in nxt if b not in taken]
+        if near:
+            return near[int(rng.integers(len(near)))]
+        ring = nxt
+    return None
 
 
 def mutate_arch(arch: Sequence[int], sizes: Sequence[int], rng: np.random.Generator,

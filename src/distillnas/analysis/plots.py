@@ -82,12 +82,14 @@ def search_dynamics(run: RunData, path: Path) -> Path | None:
             label="mean accuracy proposed" + (" (shared weights)" if shared else ""))
     a1.set(xlabel="batch", ylabel="top-1 (%)", title=f"{run.name}: reward and controller entropy per batch")
     entropy = {b: s["entropy"] for b, s in run.batch_stats.items() if "entropy" in s}
+    handles = a1.get_legend_handles_labels()[0]
     if entropy:
         a2 = a1.twinx()
-        a2.plot(list(entropy), list(entropy.values()), "s--", color="tab:purple", ms=3, label="controller entropy")
+        handles += a2.plot(list(entropy), list(entropy.values()), "s--", color="tab:purple", ms=3,
+                           label="controller entropy")
         a2.set_ylabel("entropy per decision (nats)")
-        a2.legend(loc="lower left")
-    a1.legend(loc="upper left")
+    # one legend, centre right: the rising reward ends high and the falling entropy low there
+    a1.legend(handles=handles, loc="center right", fontsize=8)
     return _save(fig, path)
 
 

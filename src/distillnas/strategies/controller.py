@@ -16,9 +16,9 @@ evaluated, and a told arch's reward is already known, so a batch slot spent on a
 nothing. Each slot takes the first of `tries` policy samples that is neither told nor already
 in the batch (a sample of the policy restricted to untold archs, the sampling-without-
 replacement view of Kool et al., 2019, "Estimating gradients for discrete random variables by
-sampling without replacement"); if all are taken, an untold one-step neighbour of the
-policy's sample (`arch.neighbours`, the local move TPE's repeats take); only if none is left
-the repeat itself. Measured on DisWOT s1 (tuning seeds 0-39, bench/strategies_diswot.py):
+sampling without replacement"); if all are taken, the untold arch nearest the policy's
+sample (`arch.nearest_untold`: a one-step neighbour, the local move TPE's repeats take, else
+the next ring out); only once the whole space is told the repeat itself. Measured on DisWOT s1 (tuning seeds 0-39, bench/strategies_diswot.py):
 without it a controller that learns fast collapses onto a near-best arch and repeats it until
 the search ends as converged - which is why learning rates had to stay low - and with it the
 same fast learning keeps paying for new archs around the mode. Under weight sharing the same
@@ -43,7 +43,7 @@ from typing import Any, Sequence
 import torch
 import torch.nn as nn
 
-from ..arch import untold_neighbour
+from ..arch import nearest_untold
 from .base import Strategy, Arch
 
 
@@ -184,8 +184,8 @@ class ControllerStrategy(Strategy):
                 out.append(a)
                 if len(out) == n:
                     return out
-        for a in samples[: n - len(out)]:  # all tries taken: an untold neighbour, else the repeat
-            near = untold_neighbour(a, self.sizes, self.ordered, set(self.scores).union(out), self.rng)
+        for a in samples[: n - len(out)]:  # all tries taken: the nearest untold arch, else the repeat
+            near = nearest_untold(a, self.sizes, self.ordered, set(self.scores).union(out), self.rng)
             out.append(a if near is None else near)
         return out
 

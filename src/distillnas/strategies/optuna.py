@@ -19,8 +19,9 @@ Gaussian that lends a good depth 5 some of its mass to depths 3 and 7 (Bergstra 
 model numeric parameters this way), where a categorical kernel learns each option alone.
 `ordinal: false` treats every decision as categorical.
 
-A TPE proposal that repeats an arch already told (or out for evaluation) is replaced by an
-untold one-step neighbour of it (`arch.neighbours`, drawn uniformly): once the model has found
+A TPE proposal that repeats an arch already told (or out for evaluation) is replaced by the
+untold arch nearest it (`arch.nearest_untold`: a one-step neighbour drawn uniformly, else the
+next ring out): once the model has found
 its mode, the batch searches around it, the local move of trust-region methods, where a repeat
 would teach nothing. Without it a model that settles on one of several near-tied archs
 repeats it until the search ends (`repeat: keep` restores that: repeats are free but idle).
@@ -46,7 +47,7 @@ from typing import Any, Literal, Sequence
 import torch
 from pydantic import Field
 
-from ..arch import untold_neighbour
+from ..arch import nearest_untold
 from ..errors import DistillnasError
 from ..section import Section
 from .base import STRATEGIES, Arch, Strategy, StrategySection
@@ -122,7 +123,7 @@ class _OptunaStrategy(Strategy):
         for _ in range(n):
             trial = self.study.ask(self.dists)
             tokens = tuple(int(trial.params[f"d{i}"]) for i in range(len(self.sizes)))
-            near = untold_neighbour(tokens, self.sizes, self.ordered, taken, self.rng) \
+            near = nearest_untold(tokens, self.sizes, self.ordered, taken, self.rng) \
                 if self.repeat == "neighbour" and tokens in taken else None
             if near is not None:  # told to Optuna as failed; the neighbour is told by add_trial (tell())
                 self.study.tell(trial, state=self.optuna.trial.TrialState.FAIL)
@@ -179,7 +180,7 @@ class TPESettings(Section):
     # batch may repeat an arch, which costs no evaluation but leaves a worker idle; on
     # diswot_s1 it reaches the best in fewer paid evaluations (bench/strategies_diswot.py).
     constant_liar: bool = False
-    # A proposal that repeats an arch already told: replaced by an untold one-step neighbour
+    # A proposal that repeats an arch already told: replaced by the nearest untold arch
     # ("neighbour": the batch searches around the model's mode), or kept as a free repeat
     # ("keep"; a model settled on one of several near-tied archs then ends the search there).
     repeat: Literal["neighbour", "keep"] = "neighbour"
