@@ -6,6 +6,7 @@ import torch
 
 from distillnas.strategies import strategy_config
 from distillnas.strategies import build_strategy
+from distillnas.strategies.ppo import surrogate
 from distillnas.arch import nearest_untold, neighbours
 from distillnas.errors import DistillnasError
 
@@ -332,6 +333,20 @@ def test_rescore_repeats_turns_fresh_sampling_off():
     tpe = build_strategy(strategy_config("tpe", seed=0), [2], ["a"])
     tpe.rescore_repeats()
     assert tpe.repeat == "keep"
+
+
+def test_ppo_surrogate_is_dual_clipped_and_finite_for_any_ratio():
+    """Within the bound the surrogate is PPO's clipped min; beyond the dual clip c (Ye et al.)
+    it is c * A for a negative advantage and (1 + eps) * A for a positive one, with a zero and
+    finite gradient even where exp(log-ratio) would overflow float32 (> 88 nats)."""
+    log_ratio = torch.tensor([0.1, 0.1, 200.0, 200.0, -300.0], requires_grad=True)
+    adv = torch.tensor([1.0, -1.0, -2.0, 2.0, -1.0])
+    out = surrogate(log_ratio, adv, clip=0.2, dual_clip=3.0)
+    r = float(np.exp(0.1))
+    expected = [min(r, 1.2), -r, -6.0, 2.4, -0.8]  # -r: min(-r, -1.2) for A = -1; -0.8: (1 - eps) A
+    assert out.detach().tolist() == pytest.approx(expected, abs=1e-6)
+    out.sum().backward()
+    assert torch.isfinite(log_ratio.grad).all() and log_ratio.grad[2:4].abs().max() == 0
 
 
 def test_elite_imitation_pulls_the_policy_toward_the_best_archs_told():

@@ -8,6 +8,7 @@ seen: r~ = (R - mean) / std. Then, per batch:
     A_t = r~ - mean(r~)     until then (batch-centred: no critic noise in the advantage)
     L_actor  = -mean(min(rho_t A_t, clip(rho_t, 1-eps, 1+eps) A_t)) - c_e mean(H_t)
                - w_e mean_{a in elite} log pi(a)      (the best archs told so far; see below)
+    rho_t    = min(rho_t, c)                           (dual clip, c = 3; see below)
     L_critic = mean((V_t - r~)^2)
 with rho_t = pi(a_t | s_t) / pi_old(a_t | s_t), several epochs over the batch.
 
@@ -21,9 +22,20 @@ resumed run needs no per-sample bookkeeping. The elite term (strategies.controll
 imitation) is not part of Schulman et al.'s PPO: the clip bounds how far one batch moves the
 policy, and in a search of a few dozen paid evaluations the term is what carries the best
 archs of earlier batches forward (PPOSettings.elite says what it gained).
+
+Dual clip (Ye et al., 2020, "Mastering complex control in MOBA games with deep reinforcement
+learning", sec. 3.3): PPO's pessimistic min takes rho_t A_t unbounded when A_t < 0, so one
+action whose probability rose by a large factor gives a gradient as large as that factor.
+Ye et al. bound the objective by c A_t (c = 3) there; clamping log rho_t at log c is the same
+objective (beyond c both branches of the min are constant in rho) and keeps exp() finite. It
+matters because fresh sampling tells PPO archs its policy did not sample (the nearest untold
+arch to a collapsed policy's mode can have log-probability -300): within one batch's epochs a
+decision's log-probability rose by more than 88 nats, exp() overflowed and the actor's
+weights became NaN (an add-on space, 40 batches, with two torch threads).
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Literal, Sequence
 
 import torch
@@ -54,6 +66,7 @@ class PPOSettings(Section):
     critic_lr: float = Field(5e-3, gt=0)  # the critic's own Adam (it shares no weights with the actor)
     epochs: int = Field(4, ge=1)  # PPO epochs over each batch
     clip: float = Field(0.2, gt=0)
+    dual_clip: float = Field(3.0, gt=1)  # c: the ratio's bound where the advantage is negative (module docstring)
     value_coef: float = Field(0.5, ge=0)
     entropy_coef: float = Field(0.02, ge=0)
     max_grad_norm: float = Field(1.0, gt=0)
@@ -70,6 +83,13 @@ class PPOSettings(Section):
     # default is off.
     elite: int = Field(2, ge=0)
     elite_weight: float = Field(3.0, ge=0)
+
+
+def surrogate(log_ratio: torch.Tensor, adv: torch.Tensor, clip: float, dual_clip: float) -> torch.Tensor:
+    """PPO's clipped objective per decision, dual-clipped: the ratio is bounded by `dual_clip`
+    before exp(), so it is finite for any log-ratio (module docstring)."""
+    ratio = log_ratio.clamp(max=math.log(dual_clip)).exp()
+    return torch.min(ratio * adv, ratio.clamp(1 - clip, 1 + clip) * adv)
 
 
 class PPOConfig(StrategySection):
@@ -101,9 +121,8 @@ class PPOStrategy(ControllerStrategy):
             adv = self._advantage(r, values)
         for _ in range(self.cfg.epochs):
             new = self.net(len(archs), tokens)
-            ratio = (new.log_probs - old.log_probs).exp()
-            clipped = ratio.clamp(1 - self.cfg.clip, 1 + self.cfg.clip)
-            loss = -torch.min(ratio * adv, clipped * adv).mean() - self.cfg.entropy_coef * new.entropies.mean()
+            loss = -surrogate(new.log_probs - old.log_probs, adv, self.cfg.clip, self.cfg.dual_clip).mean()
+            loss = loss - self.cfg.entropy_coef * new.entropies.mean()
             loss = loss + self.elite_loss()
             self._step(self.opt, self.net, loss)
             value_loss = (self.critic(len(archs), tokens).values - r).pow(2).mean()
