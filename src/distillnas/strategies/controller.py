@@ -16,14 +16,15 @@ evaluated, and a told arch's reward is already known, so a batch slot spent on a
 nothing. Each slot takes the first of `tries` policy samples that is neither told nor already
 in the batch (a sample of the policy restricted to untold archs, the sampling-without-
 replacement view of Kool et al., 2019, "Estimating gradients for discrete random variables by
-sampling without replacement"); if all are taken, the untold arch nearest the policy's
-sample (`arch.nearest_untold`: a one-step neighbour, the local move TPE's repeats take, else
-the next ring out); only once the whole space is told the repeat itself. Measured on DisWOT s1 (tuning seeds 0-39, bench/strategies_diswot.py):
-without it a controller that learns fast collapses onto a near-best arch and repeats it until
-the search ends as converged - which is why learning rates had to stay low - and with it the
-same fast learning keeps paying for new archs around the mode. Under weight sharing the same
-arch scores differently as the weights train (Evaluator.reuse_repeats false): the search
-loop calls rescore_repeats() and the controller samples its policy as it is.
+sampling without replacement"); if all are taken, the untold arch nearest the policy's sample
+(`arch.nearest_untold`: a one-step neighbour, the local move TPE's repeats take, else the next
+ring out); only once the whole space is told the repeat itself. Measured on DisWOT s1 (tuning
+seeds 0-39, bench/strategies_diswot.py): without it a controller that learns fast collapses
+onto a near-best arch and repeats it until the search ends as converged - which is why
+learning rates had to stay low - and with it the same fast learning keeps paying for new archs
+around the mode. Under weight sharing the same arch scores differently as the weights train
+(Evaluator.reuse_repeats false): the search loop calls rescore_repeats() and the controller
+samples its policy as it is.
 
 Elite imitation (`elite`, `elite_weight`): beside its policy-gradient loss a controller also
 maximises the log-likelihood of the `elite` best archs told so far, weighted by

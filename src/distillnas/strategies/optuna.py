@@ -21,16 +21,16 @@ model numeric parameters this way), where a categorical kernel learns each optio
 
 A TPE proposal that repeats an arch already told (or out for evaluation) is replaced by the
 untold arch nearest it (`arch.nearest_untold`: a one-step neighbour drawn uniformly, else the
-next ring out): once the model has found
-its mode, the batch searches around it, the local move of trust-region methods, where a repeat
-would teach nothing. Without it a model that settles on one of several near-tied archs
-repeats it until the search ends (`repeat: keep` restores that: repeats are free but idle).
-GP's proposals are deterministic given the data, so one batch would be one arch eight times;
-for it a repeat of an arch proposed earlier in the same batch moves too (`spread_batch`), and
-a batch is the model's best guess plus untold neighbours of it. (For TPE, moving those too
-cost paid evaluations on diswot_s1.) The replaced trial is told to Optuna as failed, and
-after the batch is told the study is rebuilt from the history, so it holds exactly what a
-resumed one replays (TPE breaks ties between equal rewards by trial order).
+next ring out): once the model has found its mode, the batch searches around it, the local
+move of trust-region methods, where a repeat would teach nothing. Without it a model that
+settles on one of several near-tied archs repeats it until the search ends (`repeat: keep`
+restores that: repeats are free but idle). GP's proposals are deterministic given the data, so
+one batch would be one arch eight times; for it a repeat of an arch proposed earlier in the
+same batch moves too (`spread_batch`), and a batch is the model's best guess plus untold
+neighbours of it. (For TPE, moving those too cost paid evaluations on diswot_s1.) The replaced
+trial is told to Optuna as failed, and after the batch is told the study is rebuilt from the
+history, so it holds exactly what a resumed one replays (TPE breaks ties between equal rewards
+by trial order).
 
 Our run store is the record, not Optuna's storage: the state is the list of (tokens, value)
 told so far, replayed into a fresh in-memory study on resume (an arch asked before a kill and
