@@ -17,7 +17,8 @@ RESULTS = Path(__file__).resolve().parent / "results"
 # Ablations: a strategy with one setting changed (ordered decisions treated as categorical;
 # TPE's batch spread by a constant liar; TPE's repeats kept, not moved to a neighbour; GP told the rewards are exact;
 # the controllers sampling their policy as it is, told archs included; evolution's old population;
-# PPO without its elite term, or at its old learning rate), named
+# PPO without its elite term, or at its old learning rate; PPO resampling a repeat, REINFORCE
+# moving it to a neighbour with its elite term on), named
 # so a benchmark can list them beside the defaults.
 VARIANTS = {"evolution_any_move": ("evolution", {"evolution": {"ordinal": False}}),
             "tpe_categorical": ("tpe", {"tpe": {"ordinal": False}}),
@@ -29,6 +30,9 @@ VARIANTS = {"evolution_any_move": ("evolution", {"evolution": {"ordinal": False}
             "ppo_not_fresh": ("ppo", {"ppo": {"fresh": False}}),
             "ppo_no_elite": ("ppo", {"ppo": {"elite": 0}}),
             "ppo_lr005": ("ppo", {"ppo": {"lr": 0.05}}),
+            "ppo_resample": ("ppo", {"ppo": {"repeat": "resample"}}),
+            "reinforce_neighbour_elite": ("reinforce", {"reinforce": {"repeat": "neighbour", "elite": 1,
+                                                                      "elite_weight": 1.0}}),
             "nsga2_categorical": ("nsga2", {"nsga2": {"ordinal": False}})}
 
 

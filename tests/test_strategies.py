@@ -286,8 +286,8 @@ def test_controllers_sample_fresh_until_every_arch_is_told(name):
 
 
 def test_fresh_sampling_falls_back_to_the_nearest_untold_arch():
-    """A policy that has collapsed onto one arch (all tries repeat it) asks untold one-step
-    neighbours of it instead; once those are told, untold archs two steps away (not the repeat,
+    """A policy that has collapsed onto one told arch asks untold one-step neighbours of it
+    instead; once those are told, untold archs two steps away (not the repeat,
     which would end the search as converged with budget left); the repeat only when the whole
     space is told."""
     sizes, ordered = [5, 5], [True, True]
@@ -303,6 +303,23 @@ def test_fresh_sampling_falls_back_to_the_nearest_untold_arch():
     every = [(i, j) for i in range(5) for j in range(5)]
     s.remember(every, [0.0] * len(every))
     assert s.ask(2) == [(2, 2), (2, 2)]
+
+
+@pytest.mark.parametrize("name", ["ppo", "reinforce"])
+def test_a_sample_that_repeats_a_told_arch_becomes_its_neighbour(name):
+    """repeat "neighbour": a sample of a told arch becomes an untold neighbour of
+    it, although the policy would also give an untold arch elsewhere; "resample" takes that
+    other arch first and moves only the slot it could not fill."""
+    sizes, ordered = [5, 5], [True, True]
+    ring1 = set(neighbours((2, 2), sizes, ordered))
+    for repeat, want in (("neighbour", 2), ("resample", 1)):
+        s = build_strategy(strategy_config(name, seed=0, **{name: {"repeat": repeat}}), sizes, ["a", "b"],
+                           ordered=ordered)
+        s.sample = lambda n: [(2, 2)] * 2 + [(4, 4)] * (n - 2)  # the told mode first, then elsewhere
+        s.remember([(2, 2)], [1.0])
+        archs = s.ask(2)
+        assert len(set(archs)) == 2 and len(set(archs) & ring1) == want, (repeat, archs)
+        assert (repeat == "resample") == ((4, 4) in archs)
 
 
 def test_nearest_untold_draws_from_the_closest_ring():

@@ -14,17 +14,22 @@ was chosen for layer i rather than on one shared head per position.
 Fresh sampling (ControllerStrategy, `fresh`): the search loop pays only for archs it has not
 evaluated, and a told arch's reward is already known, so a batch slot spent on a repeat buys
 nothing. Each slot takes the first of `tries` policy samples that is neither told nor already
-in the batch (a sample of the policy restricted to untold archs, the sampling-without-
-replacement view of Kool et al., 2019, "Estimating gradients for discrete random variables by
-sampling without replacement"); if all are taken, the untold arch nearest the policy's sample
-(`arch.nearest_untold`: a one-step neighbour, the local move TPE's repeats take, else the next
-ring out); only once the whole space is told the repeat itself. Measured on DisWOT s1 (tuning
-seeds 0-39, bench/strategies_diswot.py): without it a controller that learns fast collapses
-onto a near-best arch and repeats it until the search ends as converged - which is why
-learning rates had to stay low - and with it the same fast learning keeps paying for new archs
-around the mode. Under weight sharing the same arch scores differently as the weights train
-(Evaluator.reuse_repeats false): the search loop calls rescore_repeats() and the controller
-samples its policy as it is.
+in the batch (`repeat: resample`; a sample of the policy restricted to untold archs, the
+sampling-without-replacement view of Kool et al., 2019, "Estimating gradients for discrete
+random variables by sampling without replacement"); if all are taken, the untold arch nearest
+the policy's sample (`arch.nearest_untold`: a one-step neighbour, the local move TPE's repeats
+take, else the next ring out); only once the whole space is told the repeat itself. With
+`repeat: neighbour` a sample that repeats a told arch becomes the untold arch nearest it at
+once, as TPE's do: the policy's mass on a told arch says "here", and its closest untold arch is
+what that region has left to teach. Measured (PPOSettings.repeat, ReinforceSettings.repeat):
+no different for PPO; for REINFORCE with its elite term on, faster on DisWOT s1 but its policy
+locked on a wrong option in more bandit seeds; neither controller defaults to it. Measured on
+DisWOT s1 (tuning seeds 0-39, bench/strategies_diswot.py): without fresh sampling a controller
+that learns fast collapses onto a near-best arch and repeats it until the search ends as
+converged - which is why learning rates had to stay low - and with it the same fast learning
+keeps paying for new archs around the mode. Under weight sharing the same arch scores
+differently as the weights train (Evaluator.reuse_repeats false): the search loop calls
+rescore_repeats() and the controller samples its policy as it is.
 
 Elite imitation (`elite`, `elite_weight`): beside its policy-gradient loss a controller also
 maximises the log-likelihood of the `elite` best archs told so far, weighted by
@@ -163,14 +168,15 @@ class ControllerStrategy(Strategy):
     def __init__(self, sizes: Sequence[int], kinds: Sequence[str] | None, seed: int, hidden: int, lr: float,
                  tanh_constant: float | None = None, critic: bool = False,
                  sources: Sequence[int | None] | None = None, ordered: Sequence[bool] | None = None,
-                 fresh: bool = True, tries: int = 20, elite: int = 0, elite_weight: float = 0.0) -> None:
+                 fresh: bool = True, repeat: str = "neighbour", tries: int = 20, elite: int = 0,
+                 elite_weight: float = 0.0) -> None:
         super().__init__(sizes, kinds, seed)
         torch.manual_seed(seed)
         self.net = LSTMPolicy(self.sizes, self.kinds, hidden, tanh_constant, critic, sources)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=lr)
         self.gen = torch.Generator().manual_seed(seed)
         self.ordered = list(ordered) if ordered is not None else None
-        self.fresh, self.tries = fresh, tries
+        self.fresh, self.repeat, self.tries = fresh, repeat, tries
         self.elite, self.elite_weight = elite, elite_weight
         self.scores: dict[Arch, float] = {}  # the latest reward of every arch told
 
@@ -178,17 +184,30 @@ class ControllerStrategy(Strategy):
     def ask(self, n: int) -> list[Arch]:
         if not self.fresh:
             return self.sample(n)
+        if self.repeat == "resample":
+            return self._ask_resampled(n)
+        out: list[Arch] = []
+        for a in self.sample(n):  # a repeat becomes the nearest untold arch (module docstring)
+            out.append(self._nearest(a, out) if a in self.scores or a in out else a)
+        return out
+
+    def _ask_resampled(self, n: int) -> list[Arch]:
+        """The policy restricted to untold archs: the first untold of n x tries samples."""
         samples = self.sample(n * self.tries)
         out: list[Arch] = []
-        for a in samples:  # the policy restricted to untold archs (see the module docstring)
+        for a in samples:
             if a not in self.scores and a not in out:
                 out.append(a)
                 if len(out) == n:
                     return out
         for a in samples[: n - len(out)]:  # all tries taken: the nearest untold arch, else the repeat
-            near = nearest_untold(a, self.sizes, self.ordered, set(self.scores).union(out), self.rng)
-            out.append(a if near is None else near)
+            out.append(self._nearest(a, out))
         return out
+
+    def _nearest(self, a: Arch, batch: list[Arch]) -> Arch:
+        """The untold arch nearest `a` (not in the batch either), or `a` once every arch is told."""
+        near = nearest_untold(a, self.sizes, self.ordered, set(self.scores).union(batch), self.rng)
+        return a if near is None else near
 
     @torch.no_grad()
     def sample(self, n: int) -> list[Arch]:
