@@ -71,14 +71,15 @@ class ReinforceSettings(Section):
     # A sample of an arch already told: the next untold sample ("resample") or its nearest untold
     # arch ("neighbour", TPE's rule; strategies.controller). DisWOT s1, median evaluations to
     # the KD / CE best (default 18 / 14 on seeds 2000-2399, 17 / 14 on the held-out 1000-1999,
-    # 18 / 15 on 3000-3999): "neighbour" with the elite term on (top 1, weight 1) gave 16 / 13,
-    # 16 / 13 (p 7e-5 / 0.03) and 17 / 14, within noise on the mnist5k tables; without the elite
-    # term 17 / 15, 17 / 15 (CE p 0.016, slower) and 17 / 16. It is not the default because the
-    # pair doubled the bandit seeds (tests/test_strategies.py, 30 seeds) whose policy ends locked
-    # on a wrong option, 9 of 30 against 4 of 30: at lr 0.1 the tanh-bounded logits saturate
-    # within a few batches, their gradient vanishes, and imitating an early best arch gets them
-    # there sooner (Adam's beta2 0.9-0.999 made no difference). The searches themselves found
-    # the bandit's optimum as fast (median 19 asks either way).
+    # 18 / 15 on 3000-3999): "neighbour" with the elite term on (top 1, weight 1) gave 16 / 13
+    # (two-sided p 2e-4 / 0.08), 16 / 13 (p 7e-5 / 0.03) and 17 / 14 (p 3e-4 / 0.09), and the
+    # same regret on the mnist5k tables (after 50 / 100 / 200, 30 seeds, p 0.21-0.52); without
+    # the elite term 17 / 15, 17 / 15 (CE p 0.016, slower) and 17 / 16. It is not the default
+    # because the pair doubled the bandit seeds (tests/test_strategies.py, 30 seeds) whose
+    # policy ends locked on a wrong option, 9 of 30 against 4 of 30: at lr 0.1 the tanh-bounded
+    # logits saturate within a few batches, their gradient vanishes, and imitating an early best
+    # arch gets them there sooner (Adam's beta2 0.9-0.999 made no difference). The searches
+    # themselves found the bandit's optimum as fast (median 19 asks either way).
     repeat: Literal["neighbour", "resample"] = "resample"
     elite: int = Field(0, ge=0)  # imitate the best archs told so far (strategies.controller; off: see PPO's)
     elite_weight: float = Field(0.0, ge=0)
