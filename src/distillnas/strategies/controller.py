@@ -23,8 +23,8 @@ take, else the next ring out); only once the whole space is told the repeat itse
 once, as TPE's do: the policy's mass on a told arch says "here", and its closest untold arch is
 what that region has left to teach. Measured (PPOSettings.repeat, ReinforceSettings.repeat):
 no different for PPO; for REINFORCE with its elite term on, faster on DisWOT s1 but its policy
-locked on a wrong option in more bandit seeds; neither controller defaults to it. Measured on
-DisWOT s1 (tuning seeds 0-39, bench/strategies_diswot.py): without fresh sampling a controller
+locked on a wrong option in more bandit seeds; neither controller defaults to it. On DisWOT
+s1 (tuning seeds 0-39, bench/strategies_diswot.py), without fresh sampling a controller
 that learns fast collapses onto a near-best arch and repeats it until the search ends as
 converged - which is why learning rates had to stay low - and with it the same fast learning
 keeps paying for new archs around the mode. Under weight sharing the same arch scores
@@ -168,7 +168,7 @@ class ControllerStrategy(Strategy):
     def __init__(self, sizes: Sequence[int], kinds: Sequence[str] | None, seed: int, hidden: int, lr: float,
                  tanh_constant: float | None = None, critic: bool = False,
                  sources: Sequence[int | None] | None = None, ordered: Sequence[bool] | None = None,
-                 fresh: bool = True, repeat: str = "neighbour", tries: int = 20, elite: int = 0,
+                 fresh: bool = True, repeat: str = "resample", tries: int = 20, elite: int = 0,
                  elite_weight: float = 0.0) -> None:
         super().__init__(sizes, kinds, seed)
         torch.manual_seed(seed)
