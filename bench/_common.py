@@ -31,8 +31,10 @@ VARIANTS = {"evolution_any_move": ("evolution", {"evolution": {"ordinal": False}
             "ppo_no_elite": ("ppo", {"ppo": {"elite": 0}}),
             "ppo_lr005": ("ppo", {"ppo": {"lr": 0.05}}),
             "ppo_resample": ("ppo", {"ppo": {"repeat": "resample"}}),
-            "reinforce_neighbour_elite": ("reinforce", {"reinforce": {"repeat": "neighbour", "elite": 1,
-                                                                      "elite_weight": 1.0}}),
+            "reinforce_neighbour": ("reinforce", {"reinforce": {"repeat": "neighbour"}}),
+            "reinforce_enas_bound": ("reinforce", {"reinforce": {"tanh_constant": 1.5}}),
+            "reinforce_no_elite": ("reinforce", {"reinforce": {"elite": 0}}),
+            "reinforce_old": ("reinforce", {"reinforce": {"tanh_constant": 1.5, "elite": 0}}),
             "nsga2_categorical": ("nsga2", {"nsga2": {"ordinal": False}})}
 
 

@@ -14,6 +14,14 @@ from distillnas.spaces import build_space
 from test_search import rows
 
 
+@pytest.mark.parametrize("name", ["kdas_mnist5k", "kdas_cifar100", "kdas_tinyimagenet"])
+def test_kdas_configs_keep_the_enas_controller(name):
+    """The supernet gives the controller thousands of steps, the regime ENAS's lr 1e-3 and logit
+    bound 1.5 were set for; the paid-trial defaults (lr 0.1, bound 3) are for tens of steps."""
+    settings = load_search_config(name, []).strategy.reinforce
+    assert (settings.lr, settings.tanh_constant) == (1e-3, 1.5)
+
+
 def test_addon_space_size_strings_and_students():
     one_stage = build_space("addon", backbone="resnet20", layers=[3])
     assert one_stage.cardinality == 2 ** (3 * 2 // 2) * 7 ** 3  # the paper's 2^(L(L-1)/2) * 7^L

@@ -22,8 +22,9 @@ take, else the next ring out); only once the whole space is told the repeat itse
 `repeat: neighbour` a sample that repeats a told arch becomes the untold arch nearest it at
 once, as TPE's do: the policy's mass on a told arch says "here", and its closest untold arch is
 what that region has left to teach. Measured (PPOSettings.repeat, ReinforceSettings.repeat):
-no different for PPO; for REINFORCE with its elite term on, faster on DisWOT s1 but its policy
-locked on a wrong option in more bandit seeds; neither controller defaults to it. On DisWOT
+no different for PPO; for REINFORCE faster on DisWOT s1's KD column but worse at learning a
+choice that depends on an earlier one (the archs told are the mode's neighbours, not the
+policy's samples, so the policy gradient is biased); neither controller defaults to it. On DisWOT
 s1 (tuning seeds 0-39, bench/strategies_diswot.py), without fresh sampling a controller
 that learns fast collapses onto a near-best arch and repeats it until the search ends as
 converged - which is why learning rates had to stay low - and with it the same fast learning

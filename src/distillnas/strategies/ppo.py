@@ -87,10 +87,10 @@ class PPOSettings(Section):
     # the KD / CE best; without it 19 / 19): top-1 at weight 1 gave 15 / 14.5 but left 2 of 40
     # CE seeds off the best; top-2 at weight 3 gave 17 / 15 with every seed on it (top-2 at
     # 0.3: 17.5 / 16.5; top-3 and more: slower, 20.5-26 on KD). At lr 0.1 on the held-out
-    # seeds 100-199: 16 / 16 with it, 20 / 18 without (p 1e-4 / 0.04). REINFORCE gained
-    # nothing from it (top 1-8, weight 0.3-1: 18-19.5 / 12-15.5 against 17.5 / 12; top 1-2 at
-    # weight 3 on seeds 2000-2399: 19-20 / 12-13 against 18 / 14), so its default is off (with
-    # repeats moved to a neighbour it did gain: ReinforceSettings.repeat).
+    # seeds 100-199: 16 / 16 with it, 20 / 18 without (p 1e-4 / 0.04). REINFORCE at ENAS's
+    # logit bound of +-1.5 gained nothing from it (top 1-8, weight 0.3-1: 18-19.5 / 12-15.5
+    # against 17.5 / 12; top 1-2 at weight 3 on seeds 2000-2399: 19-20 / 12-13 against 18 /
+    # 14); with the wider bound it does, and it is on (ReinforceSettings.tanh_constant).
     # Top-1 (weight 3, lr 0.1), measured again with the nearest-untold fallback and the dual
     # clip: 13 / 15 against 17 / 17 on seeds 2000-2399, 13 / 17 against 17 / 17 on the held-out
     # seeds 1000-1999 (p 7e-16 / 0.77), 100% of seeds on the best either way. On the 1,296-arch
