@@ -48,7 +48,8 @@ BANDIT = [("ppo", 25, 0.8), ("reinforce", 25, 0.8), ("evolution", 25, 0.6), ("tp
 # Seeds 0-9, of which 8 must reach the share: a statement about most searches, not about a few
 # seeds that happen to. Over seeds 0-29 REINFORCE ends below 0.8 in 2 (1 and 9: a decision whose
 # tanh-bounded logit saturated on a wrong option in the first batch; ReinforceSettings), evolution
-# below 0.6 in 2 (11 and 27), PPO and TPE in none.
+# below 0.6 in 2 (11 and 27), PPO in 1 (11, at 0.67: since its KL-stopped update with bounded
+# logits; none before), TPE in none.
 BANDIT_SEEDS, BANDIT_PASS = 10, 8
 
 
@@ -85,6 +86,23 @@ def test_ppo_update_moves_probability_toward_rewarded_choices():
         s.tell(archs, [1.0 if a[0] == 2 else 0.0 for a in archs])
     assert s.probabilities()[0][2] > before + 0.2
     assert torch.isfinite(torch.tensor(s.probabilities())).all()
+
+
+def test_ppo_epochs_stop_at_the_kl_target():
+    """The first epoch always runs; the rest only while the KL estimate from the batch's starting
+    policy is within 1.5 x target_kl: a target no step can meet stops after one epoch, none runs
+    them all, and the default's stop is reported by stats(). Measured at the defaults (lr 0.1):
+    the first batch's update always stopped after one epoch."""
+    def epochs(**ppo):
+        s = build_strategy(strategy_config("ppo", seed=0, ppo={"epochs": 6, **ppo}), SIZES, KINDS)
+        archs = s.ask(8)
+        s.tell(archs, [tiny_spread_reward(a) for a in archs])
+        return s.stats()["epochs"]
+
+    assert epochs(target_kl=None) == 6
+    assert epochs(target_kl=1e-9) == 1
+    assert 1 <= epochs() < 6
+    assert epochs(target_kl=1e3) == 6
 
 
 def test_reinforce_pulls_wiring_toward_the_target_density():
@@ -380,8 +398,9 @@ def test_ppo_surrogate_is_dual_clipped_and_finite_for_any_ratio():
 
 
 def test_elite_imitation_pulls_the_policy_toward_the_best_archs_told():
-    """PPO imitates its `elite` best told archs (Abolafia et al.'s priority queue): told one
-    batch in which a single arch stands out, the policy's probability of that arch ends higher
+    """PPO imitates its `elite` best told archs (Abolafia et al.'s priority queue): the best arch
+    was told in an earlier batch and the batches since say nothing (equal rewards, so the
+    batch-centred policy gradient is zero); the policy's probability of that arch ends higher
     with the term (top-1) than without, in 3 of 3 seeds; the scores round-trip through the
     state, and a training supernet (rescore_repeats) turns the term off."""
     sizes, kinds = [4, 4, 4], ["a", "b", "c"]
@@ -389,12 +408,14 @@ def test_elite_imitation_pulls_the_policy_toward_the_best_archs_told():
 
     def prob_of_best(elite: int, seed: int) -> float:
         s = build_strategy(strategy_config("ppo", seed=seed, ppo={"elite": elite}), sizes, kinds)
-        archs = [a for a in s.ask(7) if a != best][:6] + [best]
-        s.tell(archs, [0.5] * (len(archs) - 1) + [0.6])
+        s.tell([best], [0.6])
+        for _ in range(3):
+            archs = [a for a in s.ask(7) if a != best][:6]
+            s.tell(archs, [0.5] * len(archs))
         out = s.net(1, s.tokens([best]))
         return float(out.log_probs.detach().sum().exp()), s
 
-    for seed in range(3):  # measured: 0.0-0.76 without, 1.0 with
+    for seed in range(3):  # measured: 0.0-0.19 without, 1.0 with
         without, _ = prob_of_best(0, seed)
         with_elite, s = prob_of_best(1, seed)
         assert with_elite > without + 0.2, (seed, with_elite, without)

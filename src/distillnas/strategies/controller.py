@@ -32,6 +32,13 @@ keeps paying for new archs around the mode. Under weight sharing the same arch s
 differently as the weights train (Evaluator.reuse_repeats false): the search loop calls
 rescore_repeats() and the controller samples its policy as it is.
 
+Initialisation (`init_range`): ENAS draws every controller weight uniformly in [-0.1, 0.1].
+PyTorch's defaults draw the choice embeddings from N(0, 1), so the LSTM's state soon depends
+strongly on the choices before it and what one decision learns hardly carries to another of
+its kind; with small embeddings the shared head starts as a prior over options that every
+decision of the kind reads. On DisWOT s1 that is what lets one batch teach "deep stages are
+better" across all three stages (PPOSettings.init_range has the numbers).
+
 Elite imitation (`elite`, `elite_weight`): beside its policy-gradient loss a controller also
 maximises the log-likelihood of the `elite` best archs told so far, weighted by
 `elite_weight` - the priority-queue term of Abolafia et al., 2018 ("Neural program synthesis
@@ -170,10 +177,13 @@ class ControllerStrategy(Strategy):
                  tanh_constant: float | None = None, critic: bool = False,
                  sources: Sequence[int | None] | None = None, ordered: Sequence[bool] | None = None,
                  fresh: bool = True, repeat: str = "resample", tries: int = 20, elite: int = 0,
-                 elite_weight: float = 0.0) -> None:
+                 elite_weight: float = 0.0, init_range: float = 0.0) -> None:
         super().__init__(sizes, kinds, seed)
         torch.manual_seed(seed)
         self.net = LSTMPolicy(self.sizes, self.kinds, hidden, tanh_constant, critic, sources)
+        if init_range:  # ENAS initialises the controller uniformly in [-0.1, 0.1] (module docstring)
+            for p in self.net.parameters():
+                nn.init.uniform_(p, -init_range, init_range)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=lr)
         self.gen = torch.Generator().manual_seed(seed)
         self.ordered = list(ordered) if ordered is not None else None

@@ -10,7 +10,11 @@ seen: r~ = (R - mean) / std. Then, per batch:
                - w_e mean_{a in elite} log pi(a)      (the best archs told so far; see below)
     rho_t    = min(rho_t, c)                           (dual clip, c = 3; see below)
     L_critic = mean((V_t - r~)^2)
-with rho_t = pi(a_t | s_t) / pi_old(a_t | s_t), several epochs over the batch.
+with rho_t = pi(a_t | s_t) / pi_old(a_t | s_t), up to `epochs` epochs over the batch, stopped
+once the estimated KL(pi_old || pi) per arch passes 1.5 x target_kl (the early stop of
+OpenAI's Spinning Up and Stable-Baselines3: the clip alone does not bound a step taken with
+Adam, see PPOSettings.target_kl). The logits are c * tanh(.) and the actor starts from ENAS's
+uniform init, as REINFORCE's does (strategies.controller).
 
 Why this design: measured on the DisWOT s1 table, the old shared-trunk critic's estimates
 spread 0.07-0.21 while rewards spread 0.008, so `normalise(R - V)` was almost all critic
@@ -56,27 +60,64 @@ class PPOSettings(Section):
     # 0.1), lr 0.05 with entropy 0.02 needed the fewest evaluations (median 19 on KD and on
     # CE, against 23 and 25 for the old 5e-3 / 0.1) among those that kept every seed on the
     # best student; lr 0.1 lost some. (Without fresh sampling, entropy 1e-2
-    # left 15% of seeds without the KD-best student and 0.1 was needed.) PPO's clipped ratio
-    # bounds how far one batch moves each decision (by 1 +- clip), by design; in a search of
-    # a few dozen evaluations that is what keeps it behind REINFORCE. With the elite term
+    # left 15% of seeds without the KD-best student and 0.1 was needed.) With the elite term
     # (below) lr 0.1 no longer loses seeds: 15 / 14.5 against 17 / 15 at 0.05 (seeds 0-39;
     # entropy 0.05 or elite weight 10 instead: 17 / 15-15.5), and 16 / 16 against 18 / 17 on
-    # the held-out seeds 100-199 (KD p = 0.01).
+    # the held-out seeds 100-199 (KD p = 0.01). With the KL stop (target_kl), lr 0.05 gave
+    # 19 / 14 against 16 / 11 at 0.1, and lr 0.03 with 8 epochs 21 / 17 (seeds 2000-2199, bound 3).
     lr: float = Field(0.1, gt=0)
     critic_lr: float = Field(5e-3, gt=0)  # the critic's own Adam (it shares no weights with the actor)
-    epochs: int = Field(4, ge=1)  # PPO epochs over each batch
+    epochs: int = Field(4, ge=1)  # PPO epochs over each batch (at most: target_kl stops them sooner)
+    # The trust region, measured in KL rather than by the clip alone. With Adam at lr 0.1 the
+    # clip did not bound a batch's step: Adam's step has the same size whatever the loss, so
+    # once the clip zeroes the policy-gradient term of the samples that moved, the elite and
+    # entropy terms (and Adam's momentum) got full-size steps for the rest of the epochs. After
+    # the first batch of a DisWOT s1 search the policy had collapsed onto the best arch told
+    # (its entropy 0.05 nats per decision; probability of the CE-best `777` median 0.000), and the
+    # search became a walk among that arch's neighbours: clip 0.2 and 1.0, elite weight 0.25-30
+    # all gave the same 16-17 evaluations to the CE best. The epochs now stop once the KL from
+    # the batch's starting policy passes 1.5 x target_kl (Spinning Up's and SB3's rule;
+    # PPOStrategy._too_far). At lr 0.1 the first batch's update stops after one epoch (its
+    # first Adam step already moves the KL past the target); later batches run 1.5-2 epochs on
+    # average (DisWOT s1). Targets 0.01, 0.02, 0.05 and 0.1 gave the same 16 / 11 evaluations
+    # to the KD / CE best (seeds 2000-2199, bound 3), and 8 epochs instead of 4 the same.
+    target_kl: float | None = Field(0.02, gt=0)
+    # The logits' bound c * tanh(.) (None: unbounded) and ENAS's uniform init in +-init_range
+    # (0: PyTorch's defaults), as REINFORCE has them (strategies.controller). The three together
+    # (with entropy 0.05) are today's defaults; DisWOT s1, median evaluations to the KD / CE
+    # best against the old defaults (unbounded, PyTorch init, no KL stop, entropy 0.02):
+    #   tuning seeds 2000-2399:        15 / 10 against 13 / 15.5 (two-sided p 0.005 / 2e-15); random 32 / 34
+    #   held-out seeds 1000-1999:      15 / 10 against 13 / 17 (p 1e-7 / 1e-35); random 34 / 33
+    #   confirmation seeds 3000-3999:  15 / 10 (the old defaults: 13 / 17); random 33 / 32
+    # i.e. 0.44-0.46 of random on KD and 0.30-0.31 on CE (held-out 95% bootstrap CIs 0.42-0.47
+    # and 0.29-0.33; confirmation 0.41-0.47 and 0.29-0.35); 100% of seeds end on the best after
+    # 48 evaluations. KD is 2 evaluations slower: each batch is no longer a walk among the
+    # neighbours of the best arch told, which suited KD's interior optimum `557`. On the
+    # 1,296-arch mnist5k tables (30 seeds, mean regret after 50 / 100 / 200 evaluations, two-sided
+    # p): KD-ResNet8 0.133 / 0.101 / 0.069 against 0.154 / 0.129 / 0.067 (p 0.47 / 0.2 / 0.96),
+    # KD-MobileNetV2 0.140 / 0.014 / 0.000 against 0.099 / 0.051 / 0.029 (p 0.3 / 0.08 / 0.04).
+    # Each part is needed: without the KL stop 14 / 15 (p 0.14 / 9e-10; seeds 2000-2399: bound
+    # and init alone still collapse); at entropy 0.02, the KL stop at bound 3 without the init
+    # 18 / 14 (seeds 2000-2199); with the init, unbounded 18 / 13 and bound 2 / 3 / 5: 17 / 11,
+    # 16 / 11, 15 / 10 (seeds 2000-2399). With PyTorch's init the embeddings are
+    # N(0, 1) and one batch teaches little across decisions (strategies.controller: init_range).
+    # Entropy 0.05 (was 0.02): with bound 5, the init and the KL stop at 0.02, 2 of 10 seeds of
+    # the test suite's source-dependent wiring locked on a wrong choice (agreement 0.33, 0.44;
+    # bound 3: 1 of 10 at 0.66; the old defaults 0 of 10); at 0.05, 10 of 10 at 1.0, and DisWOT
+    # 14 / 10 against 15 / 10 (seeds 2000-2199; 15 / 10 either way on 2000-2399).
+    tanh_constant: float | None = Field(5.0, gt=0)
+    init_range: float = Field(0.1, ge=0)
     clip: float = Field(0.2, gt=0)
     dual_clip: float = Field(3.0, gt=1)  # c: the ratio's bound where the advantage is negative (module docstring)
     value_coef: float = Field(0.5, ge=0)
-    entropy_coef: float = Field(0.02, ge=0)
+    entropy_coef: float = Field(0.05, ge=0)
     max_grad_norm: float = Field(1.0, gt=0)
     # In a 64-trial DisWOT s1 search the critic never passed ev_min (30 of 30 seeds), and
     # critic_lr 0.01-0.05 with ev_min 0 changed nothing (seeds 2000-2199, p >= 0.99): in
     # searches this short PPO's step is the elite term plus a clipped batch-centred gradient.
-    # Its CE column (16-17 evaluations, ~0.5 of random) stayed there under every setting tried
-    # on those seeds: clip 0.5-1, elite weight 0.25-30 or top 2-3, a tanh bound of 1.5-5, ENAS's
-    # init, a running-mean baseline, entropy 0. Only one epoch per batch (no longer PPO) with a
-    # bound of 3, elite weight 1 and repeat "neighbour" reached 14 / 12 on KD / CE.
+    # (Before the KL stop its CE column stayed at 16-17 evaluations under every other change
+    # tried: clip 0.5-1, elite weight 0.25-30 or top 2-3, a bound of 1.5-5 or ENAS's init alone,
+    # a running-mean baseline, entropy 0, rank-based advantages, a clipped elite term.)
     ev_min: float = Field(0.3, ge=0, le=1)  # use the critic's advantage once it explains this share of variance
     fresh: bool = True  # ask only archs not told yet (strategies.controller: fresh sampling)
     # A sample of an arch already told: the next untold sample ("resample") or its nearest untold
@@ -129,13 +170,14 @@ class PPOStrategy(ControllerStrategy):
                  config: PPOSettings | None = None, sources: Sequence[int | None] | None = None,
                  ordered: Sequence[bool] | None = None) -> None:
         self.cfg = config or PPOSettings()
-        super().__init__(sizes, kinds, seed, self.cfg.hidden, self.cfg.lr, sources=sources, ordered=ordered,
-                         fresh=self.cfg.fresh, repeat=self.cfg.repeat, elite=self.cfg.elite,
-                         elite_weight=self.cfg.elite_weight)
+        super().__init__(sizes, kinds, seed, self.cfg.hidden, self.cfg.lr, self.cfg.tanh_constant,
+                         sources=sources, ordered=ordered, fresh=self.cfg.fresh, repeat=self.cfg.repeat,
+                         elite=self.cfg.elite, elite_weight=self.cfg.elite_weight, init_range=self.cfg.init_range)
         self.critic = LSTMPolicy(self.sizes, self.kinds, self.cfg.hidden, critic=True)
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=self.cfg.critic_lr)
         self.reward_stats = RunningStats()
         self.used_critic = 0  # batches whose advantage came from the critic (for reports and tests)
+        self.last_epochs = 0  # epochs the last update ran before the KL stop (stats())
 
     def tell(self, archs: Sequence[Arch], rewards: Sequence[float]) -> None:
         self.remember(archs, rewards)
@@ -147,15 +189,33 @@ class PPOStrategy(ControllerStrategy):
             old = self.net(len(archs), tokens)
             values = self.critic(len(archs), tokens).values  # (B, D)
             adv = self._advantage(r, values)
-        for _ in range(self.cfg.epochs):
+        self.last_epochs = 0
+        for epoch in range(self.cfg.epochs):
             new = self.net(len(archs), tokens)
+            if epoch and self._too_far(new.log_probs.detach() - old.log_probs):
+                break
             loss = -surrogate(new.log_probs - old.log_probs, adv, self.cfg.clip, self.cfg.dual_clip).mean()
             loss = loss - self.cfg.entropy_coef * new.entropies.mean()
             loss = loss + self.elite_loss()
             self._step(self.opt, self.net, loss)
             value_loss = (self.critic(len(archs), tokens).values - r).pow(2).mean()
             self._step(self.critic_opt, self.critic, self.cfg.value_coef * value_loss)
+            self.last_epochs = epoch + 1
         self.updates += 1
+
+    def _too_far(self, log_ratio: torch.Tensor) -> bool:
+        """Whether the policy has left the trust region: the estimate E[(rho - 1) - log rho] of
+        KL(pi_old || pi) (Schulman's k3), per arch (summed over its decisions), is beyond
+        1.5 x target_kl, the rule of Spinning Up's and Stable-Baselines3's PPO."""
+        if self.cfg.target_kl is None:
+            return False
+        kl = (log_ratio.exp() - 1 - log_ratio).sum(1).mean()
+        return float(kl) > 1.5 * self.cfg.target_kl
+
+    @torch.no_grad()
+    def stats(self) -> dict[str, float]:
+        """The controller's entropy and how many epochs the last batch's update ran."""
+        return {**super().stats(), "epochs": float(self.last_epochs)}
 
     def _advantage(self, r: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
         """Critic advantage where it explains the rewards, batch-centred rewards elsewhere."""

@@ -47,7 +47,6 @@ from __future__ import annotations
 from typing import Any, Literal, Sequence
 
 import torch
-import torch.nn as nn
 from pydantic import Field
 
 from ..section import Section
@@ -120,9 +119,7 @@ class ReinforceStrategy(ControllerStrategy):
         self.cfg = config or ReinforceSettings()
         super().__init__(sizes, kinds, seed, self.cfg.hidden, self.cfg.lr, tanh_constant=self.cfg.tanh_constant,
                          sources=sources, ordered=ordered, fresh=self.cfg.fresh, repeat=self.cfg.repeat,
-                         elite=self.cfg.elite, elite_weight=self.cfg.elite_weight)
-        for p in self.net.parameters():  # ENAS initialises the controller uniformly in [-0.1, 0.1]
-            nn.init.uniform_(p, -0.1, 0.1)
+                         elite=self.cfg.elite, elite_weight=self.cfg.elite_weight, init_range=0.1)
         self.wire = [t for t, k in enumerate(self.kinds) if k == "wire"]
         self.ema, self.seen = 0.0, 0  # the baseline's running average and how many rewards it holds
         self.reward_stats = RunningStats()
