@@ -17,8 +17,9 @@ RESULTS = Path(__file__).resolve().parent / "results"
 # Ablations: a strategy with one setting changed (ordered decisions treated as categorical;
 # TPE's batch spread by a constant liar; TPE's repeats kept, not moved to a neighbour; GP told the rewards are exact;
 # the controllers sampling their policy as it is, told archs included; evolution's old population;
-# PPO without its elite term, or at its old learning rate; PPO resampling a repeat, REINFORCE
-# moving it to a neighbour with its elite term on), named
+# PPO without its elite term, at its old learning rate, without the KL stop, bound or init, or
+# moving a repeat to a neighbour; REINFORCE with ENAS's bound, without the elite term, or
+# moving a repeat to a neighbour), named
 # so a benchmark can list them beside the defaults.
 VARIANTS = {"evolution_any_move": ("evolution", {"evolution": {"ordinal": False}}),
             "tpe_categorical": ("tpe", {"tpe": {"ordinal": False}}),
@@ -30,7 +31,7 @@ VARIANTS = {"evolution_any_move": ("evolution", {"evolution": {"ordinal": False}
             "ppo_not_fresh": ("ppo", {"ppo": {"fresh": False}}),
             "ppo_no_elite": ("ppo", {"ppo": {"elite": 0}}),
             "ppo_lr005": ("ppo", {"ppo": {"lr": 0.05}}),
-            "ppo_resample": ("ppo", {"ppo": {"repeat": "resample"}}),
+            "ppo_neighbour": ("ppo", {"ppo": {"repeat": "neighbour"}}),
             "ppo_old": ("ppo", {"ppo": {"target_kl": None, "tanh_constant": None, "init_range": 0.0}}),
             "ppo_no_kl_stop": ("ppo", {"ppo": {"target_kl": None}}),
             "ppo_bound3": ("ppo", {"ppo": {"tanh_constant": 3.0}}),
