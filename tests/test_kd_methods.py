@@ -94,3 +94,60 @@ def test_a_relation_loss_with_a_logits_teacher_is_one_line_exit_2(tmp_path, caps
     code, _, err = run(capsys, "train", "--arch", "resnet8-w0.25", "--teacher", str(logits), "--loss", spec,
                        "--dataset", "synthetic", "--epochs", "1", "--seeds", "0", "--out", str(tmp_path / "o"))
     assert code == 2 and "is a logits file: it has no features" in err and len(err.strip().splitlines()) == 1, err
+
+
+def _dkd_float64(s, t, y, temperature, alpha=1.0, beta=8.0):
+    """DKD from its definition in float64, binary terms by logsumexp (the exact reference)."""
+    s, t = s.double(), t.double()
+    mask = F.one_hot(y, s.shape[-1]).bool()
+
+    def binary(z):
+        z = z / temperature
+        whole, rest = torch.logsumexp(z, -1), torch.logsumexp(z.masked_fill(mask, -math.inf), -1)
+        return torch.stack([z[mask] - whole, rest - whole], -1)
+    ls, lt = binary(s), binary(t)
+    tckd = (lt.exp() * (lt - ls)).sum(-1)
+    qs = F.log_softmax((s / temperature).masked_fill(mask, -math.inf), -1)
+    qt = F.log_softmax((t / temperature).masked_fill(mask, -math.inf), -1)
+    nckd = (qt.exp() * (qt - qs)).masked_fill(mask, 0).sum(-1)
+    return (F.cross_entropy(s, y, reduction="none") + temperature ** 2 * (alpha * tckd + beta * nckd)).mean()
+
+
+@pytest.mark.parametrize("scale,temperature", [(1, 1), (10, 1), (30, 1), (1, 4), (10, 4), (30, 4)])
+def test_dkd_gradient_matches_float64_when_the_student_is_saturated(scale, temperature):
+    g = torch.Generator().manual_seed(scale * 10 + temperature)
+    s, t = torch.randn(64, 10, generator=g) * scale, torch.randn(64, 10, generator=g) * scale
+    y = torch.randint(0, 10, (64,), generator=g)
+    s[torch.arange(64), y] += 2 * scale  # the student is sure of the target: 1 - p underflows in float32
+    ref = s.double().requires_grad_()
+    _dkd_float64(ref, t, y, temperature).backward()
+    x = s.clone().requires_grad_()
+    value = dkd_loss(x, t, y, temperature)
+    value.backward()
+    assert float(value) == pytest.approx(float(_dkd_float64(s, t, y, temperature)), rel=1e-5)
+    assert float((x.grad.double() - ref.grad).norm() / ref.grad.norm()) < 1e-5
+
+
+def test_rkd_matches_the_authors_distance_with_a_zero_diagonal_at_batch_64():
+    g = torch.Generator().manual_seed(0)
+    fs, ft = torch.randn(64, 32, generator=g) * 3, torch.randn(64, 48, generator=g) * 3
+
+    def ref(a, b):
+        def dist(f):
+            f = f.double()
+            eye = torch.eye(len(f), dtype=torch.bool)
+            d = torch.where(eye, 0.0, ((f[:, None] - f[None]) ** 2).sum(-1).clamp_min(1e-30).sqrt())
+            return d / d[d > 0].mean()
+
+        def ang(f):
+            e = F.normalize(f.double()[None] - f.double()[:, None], p=2, dim=2)
+            return torch.bmm(e, e.transpose(1, 2)).flatten()
+        return F.smooth_l1_loss(dist(a), dist(b)) + 2 * F.smooth_l1_loss(ang(a), ang(b))
+    r = fs.double().requires_grad_()
+    expected = ref(r, ft)
+    expected.backward()
+    x = fs.clone().requires_grad_()
+    got = rkd_loss(x, ft)
+    got.backward()
+    assert float(got) == pytest.approx(float(expected), rel=1e-6)
+    assert float((x.grad.double() - r.grad).norm() / r.grad.norm()) < 1e-5

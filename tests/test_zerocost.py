@@ -183,3 +183,45 @@ def test_a_teacher_score_screen_needs_a_distilling_proxy(tmp_path, teacher_dir):
         "--evaluator.proxy.screen.score=synflw"]))
     with pytest.raises(DistillnasError, match="unknown zero-cost score 'synflw'"):
         run_search(cfg, progress=False)
+
+
+@pytest.mark.parametrize("arch,layers", [("resnet8", 7), ("resnet20", 19), ("wrn-16-2", 13), ("mobilenetv2-w0.5", 35)])
+def test_naswot_sees_every_relu_of_each_family_functional_ones_included(arch, layers):
+    from distillnas.models import build_model
+    from distillnas.zerocost.scores import relu_codes
+    model = build_model(arch, 10, 1, 28).train()
+    modules = sum(isinstance(m, nn.ReLU) for m in model.modules())
+    codes = relu_codes(model, torch.randn(4, 1, 28, 28))
+    assert len(codes) == layers >= modules  # resnets call torch.relu: a module hook saw 7 of 19 / 1 of 13
+    assert all(c.shape[0] == 4 and set(c.unique().tolist()) <= {0.0, 1.0} for c in codes)
+
+
+@pytest.mark.parametrize("space", ["mnasnet", "addon", "resnet_depth"])
+def test_naswot_sees_at_least_every_relu_module_of_each_space(space):
+    from distillnas.zerocost.scores import relu_codes
+    s = build_space(space, blocks=3) if space == "mnasnet" else build_space(space)
+    model = s.build(s.sample(np.random.default_rng(0)), 10, 1, 28).train()
+    assert len(relu_codes(model, torch.randn(4, 1, 28, 28))) >= sum(isinstance(m, nn.ReLU) for m in model.modules()) > 0
+
+
+class PoolNet(nn.Module):
+    """A classifier that pools with a module (as torchvision's): conv -> ReLU -> AdaptiveAvgPool2d -> linear."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(1, 5, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1))
+        self.fc = nn.Linear(5, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.body(x).flatten(1))
+
+
+def test_inspect_takes_the_map_that_feeds_a_pooling_module_not_its_1x1_output():
+    model = PoolNet()
+    x = torch.randn(4, 1, 6, 6)
+    fw = inspect(model, x)
+    expected = model.body[1](model.body[0](x))
+    assert fw.feature_map.shape == (4, 5, 6, 6) and torch.allclose(fw.feature_map, expected)
+    assert torch.allclose(fw.features, expected.mean((2, 3)), atol=1e-6)
+    # a functionally pooled net keeps its last 4-D module output, as before
+    assert inspect(TinyNet(), x).feature_map.shape == (4, 4, 6, 6)

@@ -27,19 +27,34 @@ from .losses import LOSSES
 EPS = 1e-8
 
 
+def _binary_log_probs(z: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """log (p_target, 1 - p_target) of softmax(z), both from logsumexps: `1 - p` in float32
+    rounds to 0 for a saturated softmax and then loses the target-class gradient."""
+    whole = torch.logsumexp(z, -1)
+    big = torch.finfo(z.dtype).max / 4
+    rest = torch.logsumexp(z - mask * big, -1)  # the non-target classes only
+    return torch.stack([z[mask] - whole, rest - whole], -1)
+
+
 def dkd_loss(s: torch.Tensor, t: torch.Tensor, y: torch.Tensor, temperature: float = 4.0, alpha: float = 1.0,
              beta: float = 8.0) -> torch.Tensor:
     """CE + alpha TCKD + beta NCKD (T^2-scaled). TCKD = KL(b_t || b_s) over the binary
     (target, rest) probabilities; NCKD = KL over the non-target classes renormalised. Our
-    defaults alpha = 1, beta = 8, T = 4 are DKD's CIFAR-100 setting."""
+    defaults alpha = 1, beta = 8, T = 4 are DKD's CIFAR-100 setting.
+
+    Against the authors' code (mdistiller, `distillers/DKD.py`): the same loss, but the binary
+    probabilities are taken in log space (logsumexp of the non-target logits) where mdistiller
+    sums softmax entries and takes their log: at logit scale 10-40 its `1 - p` underflows and
+    the target-class gradient is 10 % off, ours matches a float64 reference. mdistiller also
+    ramps the KD terms in over its first 20 epochs (`warmup`); ours has no ramp: the loss
+    section's schedule warm-up (optim.warmup_epochs) is the only warm-up."""
     mask = F.one_hot(y, s.shape[-1]).bool()
-    p_s, p_t = F.softmax(s / temperature, -1), F.softmax(t / temperature, -1)
-    b_s = torch.stack([p_s[mask], 1 - p_s[mask]], -1).clamp_min(EPS)
-    b_t = torch.stack([p_t[mask], 1 - p_t[mask]], -1).clamp_min(EPS)
-    tckd = (b_t * (b_t.log() - b_s.log())).sum(-1)
+    zs, zt = s / temperature, t / temperature
+    log_b_s, log_b_t = _binary_log_probs(zs, mask), _binary_log_probs(zt, mask)
+    tckd = (log_b_t.exp() * (log_b_t - log_b_s)).sum(-1)
     big = torch.finfo(s.dtype).max / 4  # the target class removed from the non-target softmax
-    log_q_s = F.log_softmax(s / temperature - mask * big, -1)
-    log_q_t = F.log_softmax(t / temperature - mask * big, -1)
+    log_q_s = F.log_softmax(zs - mask * big, -1)
+    log_q_t = F.log_softmax(zt - mask * big, -1)
     nckd = (log_q_t.exp() * (log_q_t - log_q_s)).masked_fill(mask, 0.0).sum(-1)
     return (F.cross_entropy(s, y, reduction="none") + temperature ** 2 * (alpha * tckd + beta * nckd)).mean()
 
@@ -54,7 +69,11 @@ def dist_loss(s: torch.Tensor, t: torch.Tensor, y: torch.Tensor, temperature: fl
     """CE + tau^2 (beta L_inter + gamma L_intra): L_inter = 1 - mean over examples of the
     Pearson correlation of the class-probability rows (relations between classes), L_intra =
     1 - mean over classes of the correlation of the probability columns across the batch
-    (relations between examples). Our defaults beta = gamma = 1."""
+    (relations between examples). Our defaults beta = gamma = 1.
+
+    Against the authors' code (DIST_KD, `dist_kd.py`): the same terms, but the temperature is
+    the loss section's (`loss.temperature`, default 4 for every logit loss in distillnas)
+    where the authors default to tau = 1: set `--loss.temperature=1` to match them."""
     p_s, p_t = F.softmax(s / temperature, -1), F.softmax(t / temperature, -1)
     inter = 1 - _pearson_rows(p_s, p_t).mean()
     intra = 1 - _pearson_rows(p_s.t(), p_t.t()).mean()
@@ -64,7 +83,11 @@ def dist_loss(s: torch.Tensor, t: torch.Tensor, y: torch.Tensor, temperature: fl
 def cc_loss(fs: torch.Tensor, ft: torch.Tensor, gamma: float = 0.4, order: int = 2) -> torch.Tensor:
     """||C_t - C_s||^2 / B^2, C_ij = k(f_i, f_j) the Gaussian RBF exp(-gamma ||f_i - f_j||^2) of
     L2-normalised embeddings, by its Taylor expansion to `order`:
-    sum_p exp(-2 gamma) (2 gamma)^p / p! (f_i . f_j)^p (our defaults gamma = 0.4, order 2)."""
+    sum_p exp(-2 gamma) (2 gamma)^p / p! (f_i . f_j)^p (our defaults gamma = 0.4, order 2).
+
+    The difference of the correlation matrices is squared, as the paper's Eq. 6 writes it;
+    RepDistiller's `Correlation` differs (it compares the embeddings' own correlation, without
+    the kernel), so we match the paper, not that code."""
     def corr(f: torch.Tensor) -> torch.Tensor:
         f = F.normalize(f, dim=-1)
         dot = f @ f.t()
@@ -74,9 +97,13 @@ def cc_loss(fs: torch.Tensor, ft: torch.Tensor, gamma: float = 0.4, order: int =
 
 def rkd_loss(fs: torch.Tensor, ft: torch.Tensor, w_distance: float = 1.0, w_angle: float = 2.0) -> torch.Tensor:
     """w_D Huber(psi_D) + w_A Huber(psi_A): pairwise distances normalised by their mean, and the
-    cosines of the angles every triplet forms (the paper's lambda_D = 1, lambda_A = 2)."""
+    cosines of the angles every triplet forms (the paper's lambda_D = 1, lambda_A = 2).
+
+    As the authors' `pdist` (lenscloth/RelationalKnowledgeDistillation), the distance matrix's
+    diagonal is exactly 0 and the mean is taken over the positive entries."""
     def distances(f: torch.Tensor) -> torch.Tensor:
-        d = torch.cdist(f, f)
+        d = torch.cdist(f, f)  # its diagonal is not exactly 0 for batches over 25 (a matmul path)
+        d = d.masked_fill(torch.eye(len(f), dtype=torch.bool, device=f.device), 0.0)  # as the authors' pdist
         return d / d[d > 0].mean().clamp_min(EPS)
 
     def angles(f: torch.Tensor) -> torch.Tensor:
@@ -89,7 +116,11 @@ def rkd_loss(fs: torch.Tensor, ft: torch.Tensor, w_distance: float = 1.0, w_angl
 
 def pkt_loss(fs: torch.Tensor, ft: torch.Tensor) -> torch.Tensor:
     """KL(P_t || P_s) of the conditional probabilities P_ij = K(f_i, f_j) / sum_j K(f_i, f_j)
-    under the cosine kernel K = (cos + 1) / 2, summed over j and averaged over i."""
+    under the cosine kernel K = (cos + 1) / 2, summed over j and averaged over i.
+
+    RepDistiller's `PKT` takes the mean over all B x B entries, so its loss is ours / B: ours is
+    the KL divergence per example, which keeps the term's size independent of the batch size
+    (with B = 64, `kd+0.01*pkt` here is `kd+0.64*pkt` there)."""
     def cond(f: torch.Tensor) -> torch.Tensor:
         f = F.normalize(f, dim=-1)
         k = (f @ f.t() + 1.0) / 2.0

@@ -15,12 +15,21 @@ fills it a batch at a time (all views of a batch, from one decoding of its image
 the arrays before the count moves on, so a killed fill resumes where it stopped, and a
 reader pages in only the rows it indexes: ImageNet's logits need not fit in memory. A file
 lock keeps two processes (parallel trials) from filling one entry at once.
+
+Every filled chunk's CRC-32 is recorded in `meta.json` beside the count, and checked when the
+entry is opened (one read of the files per process): rows overwritten on disk since they were
+filled are computed again from the first chunk that fails, with a warning naming the file, or
+refused when the cache is read-only. Entries from before the checksums are checked for
+finite values instead.
 """
 from __future__ import annotations
 
 import fcntl
 import hashlib
 import json
+import logging
+import os
+import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,9 +41,11 @@ import torch
 from ..data import ImageDataset, Normalizer, ViewTable, crop_flip
 from ..data.files import batches
 from ..distill import TeacherOutput
-from ..errors import DistillnasError
+from ..errors import DistillnasError, SetupError
 from ..io import atomic_write_text
 from ..ranks import ranks
+
+log = logging.getLogger("distillnas")
 
 
 @dataclass
@@ -183,7 +194,7 @@ class _Entry:
         if folder is not None and self.meta:
             # a finished entry is mapped copy-on-write: a reader's in-place change never reaches the file
             mode = "c" if self.done >= self.meta["logits"][2] else "r+"
-            for name in ("logits", "features"):
+            for name in _NAMES:
                 shape = self.meta.get(name)
                 if shape is not None:
                     self.arrays[name] = np.memmap(folder / f"{name}.f16", np.float16, mode, shape=tuple(shape))
@@ -194,11 +205,15 @@ class _Entry:
 
     @classmethod
     def open(cls, folder: Path, split: str) -> "_Entry":
-        """The entry as far as it was filled; a missing, torn or foreign one starts over."""
+        """The entry as far as it was filled and still matches its checksums; a missing, torn or
+        foreign one starts over."""
         try:
             meta = json.loads((folder / "meta.json").read_text())
+            if int(meta["done"]) < 0 or "logits" not in meta:
+                raise ValueError("no logits")
+            meta = _verified(folder, meta)
             entry = cls(folder, split, meta)
-            if int(meta["done"]) < 0 or "logits" not in entry.arrays:
+            if "logits" not in entry.arrays:
                 raise ValueError("no logits")
             return entry
         except (OSError, ValueError, KeyError, TypeError):
@@ -218,6 +233,8 @@ class _Entry:
             self.arrays["features"][:, :, start:end] = feats.half().numpy()
         self.meta["done"] = end
         if self.folder is not None:
+            self.meta.setdefault("crc", []).append([start, end, *(_crc(self.arrays[k], start, end)
+                                                                  for k in _NAMES if k in self.arrays)])
             for a in self.arrays.values():
                 a.flush()  # type: ignore[attr-defined]
             atomic_write_text(self.folder / "meta.json", json.dumps(self.meta))
@@ -229,9 +246,54 @@ class _Entry:
         for name, shape in shapes.items():
             self.arrays[name] = (np.zeros(shape, np.float16) if self.folder is None else
                                  np.memmap(self.folder / f"{name}.f16", np.float16, "w+", shape=shape))
-        self.meta = {"split": self.split, "done": 0, **{k: list(v) for k, v in shapes.items()}}
+        self.meta = {"split": self.split, "done": 0, **{k: list(v) for k, v in shapes.items()}, "crc": []}
 
     def outputs(self) -> CachedOutputs:
         as_t = lambda a: torch.from_numpy(a)  # noqa: E731 - shares the (mapped) memory, no copy
         feats = self.arrays.get("features")
         return CachedOutputs(as_t(self.arrays["logits"]), None if feats is None else as_t(feats))
+
+
+_NAMES = ("logits", "features")
+
+
+def _crc(array: np.ndarray, start: int, end: int) -> int:
+    """CRC-32 of examples start..end of an entry's array (all views and members)."""
+    return zlib.crc32(np.ascontiguousarray(array[:, :, start:end]).tobytes())
+
+
+def _verified(folder: Path, meta: dict) -> dict:
+    """`meta` with `done` moved back to the first chunk whose rows no longer match their CRC-32
+    (or, for an entry from before the checksums, to 0 when a row is not finite). Raises when
+    rows are bad and the cache cannot be written to fill them again."""
+    done = int(meta["done"])
+    if done == 0:
+        return meta
+    arrays = {k: np.memmap(folder / f"{k}.f16", np.float16, "r", shape=tuple(meta[k])) for k in _NAMES if meta.get(k)}
+    good, bad_file = done, None
+    if "crc" in meta:
+        good = 0
+        for start, end, *sums in meta["crc"]:
+            if start != good or end > done:
+                break
+            wrong = [k for k, c in zip((k for k in _NAMES if k in arrays), sums) if _crc(arrays[k], start, end) != c]
+            if wrong:
+                bad_file = wrong[0]
+                break
+            good = end
+    else:
+        for k, a in arrays.items():
+            if not np.isfinite(a[:, :, :done]).all():
+                good, bad_file = 0, k
+                break
+    if good == done:
+        return meta
+    path = folder / f"{bad_file or 'logits'}.f16"
+    if not os.access(folder, os.W_OK):
+        raise SetupError(f"teacher cache file {path} was changed after it was filled (examples from {good} on do "
+                         "not match their checksums) and the cache is read-only: delete the entry's folder "
+                         f"{folder}, or give a writable run directory, to compute it again")
+    log.warning("teacher cache file %s was changed after it was filled (examples %d..%d do not match their "
+                "checksums): computing them again", path, good, done - 1)
+    kept = [c for c in meta.get("crc", []) if c[1] <= good]
+    return {**meta, "done": good, "crc": kept}

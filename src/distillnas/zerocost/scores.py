@@ -20,6 +20,7 @@ from typing import Callable
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.overrides import TorchFunctionMode
 
 from ..cost import count_macs, count_params
 from ..distill.methods import batch_similarity
@@ -55,7 +56,7 @@ class Forward:
 
     features: torch.Tensor  # (B, C): the input of the last nn.Linear
     logits: torch.Tensor  # (B, K)
-    feature_map: torch.Tensor  # (B, C', H', W'): the last 4-D module output before pooling
+    feature_map: torch.Tensor  # (B, C', H', W'): the map that feeds the global pool (else the last 4-D output)
 
 
 def inspect(model: nn.Module, x: torch.Tensor) -> Forward:
@@ -66,9 +67,19 @@ def inspect(model: nn.Module, x: torch.Tensor) -> Forward:
         raise DistillnasError(f"{type(model).__name__} has no nn.Linear classifier that can be hooked "
                               "(a TorchScript teacher cannot give DisWOT its features)")
     seen: dict[str, torch.Tensor] = {}
+    pooled = [False]  # a global pool has run: its (B, C, 1, 1) output and any container's are skipped
 
-    def last_map(_m: nn.Module, _i: tuple, out: object) -> None:
-        if isinstance(out, torch.Tensor) and out.dim() == 4:
+    def last_map(_m: nn.Module, inputs: tuple, out: object) -> None:
+        if not isinstance(out, torch.Tensor) or out.dim() != 4:
+            return
+        inp = inputs[0] if inputs and isinstance(inputs[0], torch.Tensor) else None
+        if out.shape[-2:] != (1, 1):
+            seen["map"], pooled[0] = out, False
+        elif pooled[0]:
+            return  # a container of the pool, or a 1x1 conv on its output (squeeze-excite)
+        elif inp is not None and inp.dim() == 4 and inp.shape[-2:] != (1, 1):
+            seen["map"], pooled[0] = inp, True  # the map that feeds a global pool (nn.AdaptiveAvgPool2d)
+        else:
             seen["map"] = out
 
     def features(_m: nn.Module, inputs: tuple) -> None:
@@ -173,7 +184,11 @@ def snip(model: nn.Module, probe: Probe) -> float:
 def synflow(model: nn.Module, probe: Probe) -> float:
     """log of sum W * dR/dW with R = sum of the output of the |W| network on an all-ones input
     (Tanaka et al. 2020). Data-free; BN in eval mode at init is the identity, as the proxy
-    papers remove it; float64 and the log keep deep networks' products finite."""
+    papers remove it; float64 and the log keep deep networks' products finite.
+
+    The sum runs over every parameter, BatchNorm's weights and biases included (47-49 % of
+    the total on our spaces); zero-cost-nas's `compute_synflow_per_weight` sums only conv and
+    linear weights. Ranks barely move (BN's scale is 1 at init), but values differ."""
     model.double().eval()
     with torch.no_grad():
         for p in model.parameters():
@@ -185,26 +200,42 @@ def synflow(model: nn.Module, probe: Probe) -> float:
     return float(torch.tensor(total, dtype=torch.float64).clamp_min(1e-300).log())
 
 
+class _ReluCodes(TorchFunctionMode):
+    """Records the binary code (output > 0) of every ReLU a forward pass applies: nn.ReLU modules
+    and the functional calls (torch.relu, F.relu, Tensor.relu and their in-place forms) that
+    modules such as our ResNets make, which a module hook cannot see."""
+
+    RELUS = {torch.relu, torch.relu_, F.relu, F.relu_, torch.Tensor.relu, torch.Tensor.relu_}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.codes: list[torch.Tensor] = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204
+        out = func(*args, **(kwargs or {}))
+        if func in self.RELUS and isinstance(out, torch.Tensor) and out.dim() >= 2:
+            self.codes.append((out.detach().flatten(1) > 0).double())
+        return out
+
+
+def relu_codes(model: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
+    """Each ReLU layer's (B, units) binary codes for batch x, in the order the layers ran."""
+    mode = _ReluCodes()
+    with torch.no_grad(), mode:
+        model(x)
+    return mode.codes
+
+
 @SCORES.register("naswot")
 def naswot(model: nn.Module, probe: Probe) -> float:
-    """log|det K|, K = c c^T + (1 - c)(1 - c)^T over the binary codes c of every ReLU unit
-    (nn.ReLU modules) on the batch: how distinctly the untrained network separates its inputs
-    (Mellor et al. 2021)."""
-    codes: list[torch.Tensor] = []
-
-    def hook(_m: nn.Module, _i: tuple, out: torch.Tensor) -> None:
-        codes.append((out.detach().flatten(1) > 0).double())
-
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.ReLU)]
-    if not handles:
-        raise DistillnasError(f"{type(model).__name__} has no nn.ReLU module for naswot's activation codes")
+    """log|det K|, K = c c^T + (1 - c)(1 - c)^T over the binary codes c of every ReLU unit on the
+    batch: how distinctly the untrained network separates its inputs (Mellor et al. 2021). The
+    authors hook nn.ReLU modules; we catch every ReLU applied, functional ones included, so
+    networks that call torch.relu are scored on all their layers (`relu_codes`)."""
     model.train()
-    try:
-        with torch.no_grad():
-            model(probe.x)
-    finally:
-        for h in handles:
-            h.remove()
+    codes = relu_codes(model, probe.x)
+    if not codes:
+        raise DistillnasError(f"{type(model).__name__} applies no ReLU: naswot scores ReLU activation codes")
     c = torch.cat(codes, dim=1)
     k = c @ c.t() + (1 - c) @ (1 - c).t()
     return float(torch.linalg.slogdet(k).logabsdet)
