@@ -1,4 +1,5 @@
 import json
+import os
 import sys
 
 import numpy as np
@@ -133,6 +134,37 @@ def test_cache_runs_the_teacher_once_and_persists(teacher_dir, synth, tmp_path):
     rewritten = TeacherCache(tmp_path / "c")
     assert torch.equal(rewritten.get(t, ds, "minitrain", sp.minitrain, views).logits, out.logits)
     assert rewritten.teacher_batches == 0  # the torn entry was rewritten
+
+
+def test_cache_overwritten_with_garbage_is_refilled_from_the_bad_chunk_with_a_warning(teacher_dir, synth, tmp_path,
+                                                                                      caplog):
+    ds, sp = synth
+    t = load_teacher(str(teacher_dir), ds)
+    views = make_views(sp.minitrain, 2, ds.pad, ds.flip, 0)
+    good = TeacherCache(tmp_path / "c", batch_size=100).get(t, ds, "minitrain", sp.minitrain, views).logits.clone()
+    (logits,) = (tmp_path / "c").glob("*/logits.f16")
+    raw = bytearray(logits.read_bytes())  # (views, members, examples, classes) fp16
+    raw[250 * 20:260 * 20] = np.random.default_rng(0).bytes(200)  # examples 250-259 of view 0, member 0: random bytes
+    logits.write_bytes(bytes(raw))
+    reader = TeacherCache(tmp_path / "c", batch_size=100)
+    with caplog.at_level("WARNING", logger="distillnas"):
+        again = reader.get(t, ds, "minitrain", sp.minitrain, views).logits
+    assert "was changed after it was filled" in caplog.text and str(logits) in caplog.text
+    assert reader.teacher_batches == 2 * (-(-len(sp.minitrain) // 100) - 2)  # only the chunks from 200 on, both views
+    assert torch.isfinite(again.float()).all() and torch.equal(again, good)
+    # a read-only cache with a bad entry is refused, naming the file, instead of training on garbage
+    logits.write_bytes(bytes(raw))
+    for f in (tmp_path / "c").rglob("*"):
+        f.chmod(0o555 if f.is_dir() else 0o444)
+    (tmp_path / "c").chmod(0o555)
+    try:
+        if os.access(logits.parent, os.W_OK):  # root ignores modes: the refusal cannot be provoked here
+            return
+        with pytest.raises(DistillnasError, match="changed after it was filled.*read-only"):
+            TeacherCache(tmp_path / "c").get(t, ds, "minitrain", sp.minitrain, views)
+    finally:
+        for f in [tmp_path / "c", *(tmp_path / "c").rglob("*")]:
+            f.chmod(0o755 if f.is_dir() else 0o644)
 
 
 def test_features_through_the_cache(teacher_dir, synth):
