@@ -442,7 +442,8 @@ def _safe_rows(run):
         return []
 
 
-def test_unreadable_images_are_skipped_with_a_count(capsys, tmp_path):
+@pytest.mark.parametrize("in_memory", [True, False])
+def test_unreadable_images_are_skipped_with_a_count(capsys, tmp_path, in_memory):
     from distillnas.cli.app import _setup_logging
     from distillnas.data import load_dataset
 
@@ -450,9 +451,21 @@ def test_unreadable_images_are_skipped_with_a_count(capsys, tmp_path):
     (root / "train" / "a" / "1.png").write_bytes(b"not a png at all")
     (root / "val" / "b" / "0.png").write_bytes(b"\x89PNG truncated")
     _setup_logging()
-    ds = load_dataset("imagefolder", str(root), image_size=8)
+    ds = load_dataset("imagefolder", str(root), image_size=8, in_memory=in_memory, workers=0)
     err = capsys.readouterr().err
     assert len(ds) == 10 and "skipped 2 unreadable image(s)" in err and "1.png" in err
+    assert ds.test_start == 5 and ds.labels.tolist() == [0, 0, 1, 1, 1, 0, 0, 0, 1, 1]
+
+
+@pytest.mark.parametrize("in_memory", [True, False])
+def test_a_class_with_no_readable_image_is_refused_naming_it(capsys, tmp_path, in_memory):
+    root = _imagefolder({"a": 3, "b": 3})(tmp_path, tmp_path)
+    for f in (root / "train" / "b").iterdir():
+        f.write_bytes(b"garbage")
+    code, _, err = _cli(capsys, ["search", "--data.name=imagefolder", f"--data.root={root}",
+                                 f"--data.in_memory={str(in_memory).lower()}", f"--run-dir={tmp_path / 'run'}"])
+    assert code == 2 and "holds no readable image" in err and str(root / "train" / "b") in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "run").exists()
 
 
 def test_top_beyond_best_yaml_warns_and_out_is_honoured(capsys, tmp_path, finished_run):

@@ -70,30 +70,55 @@ def imagefolder(root: str | None = None, image_size: int = 32, in_memory: bool |
                                       f"({', '.join(sorted(_EXT))})")
     count = sum(len(v) for v in train.values()) + sum(len(v) for v in val.values())
     if in_memory is False or in_memory == "auto" and count * 3 * image_size ** 2 > max_memory_gb * 1e9:
-        return _streamed(train, val, names, image_size, workers)
-    xs, ys, skipped = [], [], []
+        return _streamed(base, train, val, names, image_size, workers)
+    xs, ys, skipped, n_train = [], [], [], 0
     for part, split in ((train, "train"), (val, "val")):
         for label, c in enumerate(names):
+            before = len(ys)
             for p in part[c]:
                 try:
                     with Image.open(p) as im:
                         img = im.convert("RGB").resize((image_size, image_size), Image.BILINEAR)
                 except (OSError, ValueError, Image.DecompressionBombError) as e:
-                    skipped.append(f"{p}: {str(e).splitlines()[0][:80] if str(e) else type(e).__name__}")
+                    skipped.append(_why(p, e))
                     continue
                 xs.append(np.asarray(img, dtype=np.uint8).transpose(2, 0, 1))
                 ys.append(label)
+            _need_one(base, split, c, len(ys) - before, skipped)
         if split == "train":
             n_train = len(ys)
-    if skipped:
-        log.warning("imagefolder %s: skipped %d unreadable image(s); the first: %s", base, len(skipped), skipped[0])
-    missing = sorted(set(range(len(names))) - set(ys))
-    if missing:
-        raise DistillnasError(f"{base}: no readable image in class folder {names[missing[0]]!r}")
+    _report_skipped(base, skipped)
     images = torch.from_numpy(np.stack(xs))
     mean, std = _moments(lambda rows: images[torch.from_numpy(rows)], n_train)
     return ImageDataset("imagefolder", images, torch.tensor(ys), len(names), mean=mean, std=std,
                         flip=True, pad=max(1, image_size // 8), test_start=n_train)
+
+
+def _why(path: Path, e: Exception) -> str:
+    return f"{path}: {str(e).splitlines()[0][:80] if str(e) else type(e).__name__}"
+
+
+def _need_one(base: Path, split: str, c: str, readable: int, skipped: list[str]) -> None:
+    """Refuse a class folder none of whose images could be read (it would train on nothing, or on black)."""
+    if not readable:
+        raise DistillnasError(f"class folder {str(base / split / c)!r} holds no readable image"
+                              + (f" (the last tried: {skipped[-1]})" if skipped else ""))
+
+
+def _report_skipped(base: Path, skipped: list[str]) -> None:
+    if skipped:
+        log.warning("imagefolder %s: skipped %d unreadable image(s); the first: %s", base, len(skipped), skipped[0])
+
+
+def _opens(path: Path) -> Exception | None:
+    """None when Pillow recognises the file as an image (its header only: no decoding), else why not."""
+    from PIL import Image
+
+    try:
+        with Image.open(path):
+            return None
+    except (OSError, ValueError, Image.DecompressionBombError) as e:
+        return e
 
 
 def _moments(read, n_train: int, sample: int = 2000) -> tuple[tuple[float, ...], tuple[float, ...]]:  # noqa: ANN001
@@ -106,15 +131,26 @@ def _moments(read, n_train: int, sample: int = 2000) -> tuple[tuple[float, ...],
             tuple(round(max(v, 1e-3), 6) for v in seen.std(dim=(0, 2, 3)).tolist()))
 
 
-def _streamed(train: dict[str, list[Path]], val: dict[str, list[Path]], names: list[str], size: int,
+def _streamed(base: Path, train: dict[str, list[Path]], val: dict[str, list[Path]], names: list[str], size: int,
               workers: int) -> ImageDataset:
-    """The dataset as file paths (decoded per batch)."""
-    paths, labels = [], []
-    for part in (train, val):
+    """The dataset as file paths (decoded per batch). Files Pillow does not recognise as images
+    are skipped and counted as the in-memory path skips them (their headers are read once here;
+    a file whose header reads but whose pixels are broken still becomes a black image, logged)."""
+    paths, labels, skipped, n_train = [], [], [], 0
+    for part, split in ((train, "train"), (val, "val")):
         for label, c in enumerate(names):
-            paths += part[c]
-            labels += [label] * len(part[c])
-    n_train = sum(len(v) for v in train.values())
+            readable = 0
+            for p in part[c]:
+                if (e := _opens(p)) is not None:
+                    skipped.append(_why(p, e))
+                    continue
+                paths.append(p)
+                readable += 1
+            labels += [label] * readable
+            _need_one(base, split, c, readable, skipped)
+        if split == "train":
+            n_train = len(paths)
+    _report_skipped(base, skipped)
     mean, std = _moments(lambda rows: torch.from_numpy(np.stack([decode_image(str(paths[i]), size) for i in rows])),
                          n_train)
     log.info("imagefolder: streaming %d images from disk with %d worker(s)", len(paths), workers)
