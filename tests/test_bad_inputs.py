@@ -493,3 +493,15 @@ def test_a_worker_that_cannot_load_the_setup_raises_instead_of_storing_a_failure
                       evaluator=ProxyEvaluatorConfig(), cost=CostConfig(latency="none"), teacher=())
     with pytest.raises(SetupError, match="cannot load the search's data or teacher"):
         evaluate_trial(ctx, (0,) * 12, 0)
+
+
+@pytest.mark.parametrize("address,says", [("127.0.0.1:1", "no Ray cluster answers at 127.0.0.1:1"),
+                                          ("not an address", "is not a Ray address"),
+                                          ("host:99999", "is not a Ray address")])
+def test_an_unreachable_or_malformed_ray_address_is_one_line_before_the_run_directory(capsys, tmp_path, address, says):
+    import time
+    start = time.monotonic()
+    code, _, err = _cli(capsys, ["search", "--executor", "ray", "--ray-address", address,
+                                 f"--run-dir={tmp_path / 'run'}", "--search.trials=2"])
+    assert code == 2 and says in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "run").exists() and time.monotonic() - start < 60

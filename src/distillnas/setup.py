@@ -32,7 +32,7 @@ def check_config(cfg: SearchConfig) -> SearchSpace:
             canonical_arch(cfg.reward.reference)
         except DistillnasError as e:
             raise DistillnasError(f"reward.reference={cfg.reward.reference!r}: {e}") from None
-    EXECUTORS.get(cfg.execution.executor)
+    EXECUTORS.get(cfg.execution.executor).check(cfg.execution)
     evaluator = EVALUATORS.get(cfg.evaluator.name)
     if evaluator.local_only and cfg.execution.executor != "local":
         raise DistillnasError(f"the {cfg.evaluator.name} evaluator keeps state across trials inside one process "

@@ -45,6 +45,11 @@ class WorkQueue:
 
 
 class Executor(ABC):
+    @classmethod
+    def check(cls, cfg: ExecutionConfig) -> None:
+        """Refuse settings this executor cannot run with, before the run directory is written
+        (a cluster address nobody answers at, say). Nothing to check for most executors."""
+
     @abstractmethod
     def map(self, fn: Callable[..., Any], items: Sequence[tuple]) -> Iterator[tuple[int, Any]]:
         """Call fn(*item) for every item; yield (index, result) in completion order."""

@@ -2,6 +2,7 @@
 `ray_address` or starts a local instance. Ray is imported only when this executor is built."""
 from __future__ import annotations
 
+import socket
 from typing import Any, Callable, Iterator, Sequence
 
 from ..errors import DistillnasError
@@ -21,6 +22,24 @@ class RayExecutor(Executor):
             else:
                 ray.init(include_dashboard=False, log_to_driver=False)
             self.started = True
+
+    CONNECT_TIMEOUT_S = 5.0
+
+    @classmethod
+    def check(cls, cfg: ExecutionConfig) -> None:
+        """A `ray_address` must be host:port (or ray://host:port, or auto) and answer within
+        seconds: Ray itself retries an unreachable cluster for minutes."""
+        address = cfg.ray_address
+        if address is None or address == "auto":
+            return
+        host, port = parse_address(address)
+        try:
+            socket.create_connection((host, port), timeout=cls.CONNECT_TIMEOUT_S).close()
+        except OSError as e:
+            reason = "timed out" if isinstance(e, socket.timeout) else (e.strerror or type(e).__name__)
+            raise DistillnasError(f"--ray-address {address!r}: no Ray cluster answers at {host}:{port} ({reason} "
+                                  f"within {cls.CONNECT_TIMEOUT_S:g} s); start one with 'ray start --head' or "
+                                  "leave --ray-address out to start a local instance") from None
 
     def _remote(self, fn: Callable[..., Any]) -> Any:
         return self.ray.remote(fn).options(num_cpus=self.cfg.cpus_per_trial, num_gpus=self.cfg.gpus_per_trial,
@@ -73,3 +92,14 @@ class RayExecutor(Executor):
     def close(self) -> None:
         if self.started:
             self.ray.shutdown()
+
+
+def parse_address(address: str) -> tuple[str, int]:
+    """(host, port) of a Ray address `host:port` or `ray://host:port`; a clear error otherwise."""
+    rest = address[len("ray://"):] if address.startswith("ray://") else address
+    host, sep, port = rest.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or any(c.isspace() for c in rest) or not port.isdigit() or not 0 < int(port) < 65536:
+        raise DistillnasError(f"--ray-address {address[:200]!r} is not a Ray address: give host:port (the head "
+                              "node's GCS, e.g. 127.0.0.1:6379), ray://host:port or auto")
+    return host, int(port)
