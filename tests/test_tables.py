@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 
 import numpy as np
 import pytest
@@ -150,8 +151,9 @@ def test_seeds_per_arch_export_and_the_table_evaluator_round_trip(tmp_path, teac
 
 
 def _table(path, acc, seeds):
+    """A table of the given seed accuracies, moved to 50 + them (a table holds percentages)."""
     cols = ["accuracy", "acc_seed0", "acc_seed1"]
-    rows = {f"a{i}": [float(np.mean(s)), float(s[0]), float(s[1])] for i, s in enumerate(seeds)}
+    rows = {f"a{i}": [50 + float(np.mean(s)), 50 + float(s[0]), 50 + float(s[1])] for i, s in enumerate(seeds)}
     return write_benchmark(path, BenchmarkTable({"dataset": "synthetic"}, cols, rows))
 
 
@@ -290,3 +292,27 @@ def test_akd_mnist5k_table_searches_the_shipped_kd_column(tmp_path):
     key = space.table_key(space.from_string(best["arch"]))
     assert out.trials == 16 and best["accuracy"] == pytest.approx(table.accuracy[key])
     assert best["macs"] == table.column("macs")[key]  # costs from the table's own columns
+
+
+_HEAD = "# distillnas benchmark table\n# columns: accuracy acc_seed0 params\n"
+
+
+@pytest.mark.parametrize("body,says", [
+    ("a 90 91 10\nb 80 81 10\na 70 71 10\n", "line 5: arch a is already on line 3"),
+    ("a 90 91 10\nb nan 81 10\n", "line 4: accuracy is nan"),
+    ("a inf 91 10\n", "line 3: accuracy is inf"),
+    ("a 90 -1 10\n", "line 3: acc_seed0 -1 is not a percentage"),
+    ("a 1e308 91 10\n", "line 3: accuracy 1e+308 is not a percentage"),
+    ("a 90 91 -5\n", "line 3: params -5 is negative"),
+])
+def test_a_table_with_a_duplicate_or_impossible_value_is_refused_naming_file_and_line(tmp_path, body, says):
+    bad = tmp_path / "bad.txt"
+    bad.write_text(_HEAD + body)
+    with pytest.raises(DistillnasError, match=re.escape(says)):
+        read_benchmark(bad)
+    good = tmp_path / "good.txt"
+    good.write_text(_HEAD + "c 90 91 10\n")
+    with pytest.raises(DistillnasError, match=re.escape(says)):  # merge reads its parts the same way
+        merge_tables([str(good), str(bad)])
+    with pytest.raises(DistillnasError, match="every value must be a finite number"):
+        write_benchmark(tmp_path / "out.txt", BenchmarkTable({}, ["accuracy"], {"x": [math.nan]}))

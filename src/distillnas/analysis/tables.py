@@ -91,12 +91,16 @@ def export_table(run_dir: str | Path) -> tuple[BenchmarkTable, int]:
     seeds = cfg.evaluator.proxy.seeds if cfg.evaluator.name == "proxy" and cfg.evaluator.proxy.seeds else []
     columns = ["accuracy", *[f"acc_seed{s}" for s in seeds], "params", "macs", "latency_ms"]
     rows: dict[str, list[float]] = {}
+    partial = 0  # trials without an accuracy for every seed: a table row holds every column
     for t in trials:
         if t["status"] != "ok" or t["extra"].get("reused_from") is not None:
             continue
         per_seed = t["extra"].get("seed_accuracies", {})
+        if any(str(s) not in per_seed for s in seeds):
+            partial += 1
+            continue
         rows.setdefault(space.table_key(tuple(t["tokens"])), [
-            100 * t["accuracy"], *[100 * per_seed.get(str(s), math.nan) for s in seeds],
+            100 * t["accuracy"], *[100 * per_seed[str(s)] for s in seeds],
             float(t["params"]), float(t["macs"]), float(t["latency_ms"] or 0.0)])
     if not rows:
         raise DistillnasError(f"run {str(run)!r} has no successful trial to export")
@@ -109,7 +113,7 @@ def export_table(run_dir: str | Path) -> tuple[BenchmarkTable, int]:
     if cfg.strategy.name == "grid" and cfg.strategy.grid.shards > 1:
         g = cfg.strategy.grid
         meta["grid"] = f"shard {g.shard} of 0..{g.shards - 1} (seed {cfg.strategy.seed})"
-    left_out = sum(t["status"] not in ("ok", "screened") for t in trials)
+    left_out = sum(t["status"] not in ("ok", "screened") for t in trials) + partial
     return BenchmarkTable(meta, columns, rows), left_out
 
 

@@ -36,7 +36,7 @@ class BenchmarkTable:
 
     def column(self, name: str) -> dict[str, float]:
         i = self.columns.index(name)
-        return {k: v[i] for k, v in self.rows.items() if not math.isnan(v[i])}
+        return {k: v[i] for k, v in self.rows.items()}
 
     @property
     def accuracy(self) -> dict[str, float]:
@@ -79,24 +79,50 @@ def read_benchmark(path: str | Path) -> BenchmarkTable:
             meta[key.strip()] = _value(value.strip())
     columns = str(meta.get("columns", "accuracy")).split()
     table = BenchmarkTable(meta, columns)
+    first_line: dict[str, int] = {}
     for n, line in enumerate(lines, 1):
         if not line.strip() or line.startswith("#"):
             continue
         parts = line.split()
+        where = f"benchmark table {str(path)!r}, line {n}"
         try:
             if len(parts) != len(columns) + 1:
                 raise ValueError
-            table.rows[parts[0]] = [float(x) for x in parts[1:]]
+            values = [float(x) for x in parts[1:]]
         except ValueError:
-            raise DistillnasError(f"benchmark table {str(path)!r}, line {n}: expected 'key' and {len(columns)} "
-                                  f"numbers ({' '.join(columns)})") from None
+            raise DistillnasError(f"{where}: expected 'key' and {len(columns)} numbers ({' '.join(columns)})") from None
+        _check_row(where, columns, values)
+        if parts[0] in first_line:
+            raise DistillnasError(f"{where}: arch {parts[0][:200]} is already on line {first_line[parts[0]]}; a table "
+                                  "holds each arch once")
+        first_line[parts[0]] = n
+        table.rows[parts[0]] = values
     if not table.rows:
         raise DistillnasError(f"benchmark table {str(path)!r} holds no rows")
     return table
 
 
+def is_accuracy(column: str) -> bool:
+    """Accuracy columns (in %): the mean and each seed's."""
+    return column == "accuracy" or column.startswith("acc")
+
+
+def _check_row(where: str, columns: list[str], values: list[float]) -> None:
+    """Every value finite; accuracies in 0..100, costs (params, MACs, latency) not negative."""
+    for column, v in zip(columns, values):
+        if not math.isfinite(v):
+            raise DistillnasError(f"{where}: {column} is {v}; every value must be a finite number")
+        if is_accuracy(column) and not 0 <= v <= 100:
+            raise DistillnasError(f"{where}: {column} {v:g} is not a percentage in 0..100")
+        if not is_accuracy(column) and v < 0:
+            raise DistillnasError(f"{where}: {column} {v:g} is negative")
+
+
 def write_benchmark(path: str | Path, table: BenchmarkTable) -> Path:
-    """Atomically; keys must be free of whitespace (canonical arch strings are)."""
+    """Atomically; keys must be free of whitespace (canonical arch strings are), values are
+    checked as `read_benchmark` checks them, so a table written is a table that reads."""
+    for key, values in table.rows.items():
+        _check_row(f"benchmark table {str(path)!r}, arch {key[:200]}", table.columns, values)
     head = [MAGIC] + [f"# {k}: {v if isinstance(v, str) else json.dumps(v)}" for k, v in table.meta.items()
                       if k != "columns"]
     head.append(f"# columns: {' '.join(table.columns)}")
@@ -105,6 +131,4 @@ def write_benchmark(path: str | Path, table: BenchmarkTable) -> Path:
 
 
 def _fmt(x: float) -> str:
-    if math.isnan(x):
-        return "nan"
     return str(int(x)) if float(x).is_integer() and abs(x) >= 1000 else f"{x:.4f}"

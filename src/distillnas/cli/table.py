@@ -30,7 +30,7 @@ def table_export(
     ensure_dir(out_file.parent, "output directory")
     table, left_out = export_table(run)
     write_benchmark(out_file, table)
-    note = f" ({left_out} failed trials left out)" if left_out else ""
+    note = f" ({left_out} trials left out: failed, or without every seed's accuracy)" if left_out else ""
     out.print(f"{len(table.rows):,} archs{note} -> {out_file}; search it with --evaluator.name=table "
               f"--evaluator.table={out_file}", soft_wrap=True)
 
