@@ -81,6 +81,21 @@ def _imagefolder(classes: dict[str, int], corrupt: bool = False):
     return make
 
 
+def _alias_bomb(tmp: Path, teacher: Path) -> Path:
+    """'Billion laughs': nine levels of nine aliases, 9^9 values once expanded."""
+    text, prev = 'a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]\n', "a"
+    for name in "bcdefghi":
+        text += f"{name}: &{name} [{', '.join(['*' + prev] * 9)}]\n"
+        prev = name
+    return _file(text + "search: {trials: *i}\n")(tmp, teacher)
+
+
+def _table_file(tmp: Path, teacher: Path) -> Path:
+    path = tmp / "t.txt"
+    path.write_text("# distillnas benchmark table\n# columns: accuracy\na 90\nb 80\nc 70\n")
+    return path
+
+
 def _cifar(batch_obj, labels_max: int = 9):
     def make(tmp: Path, teacher: Path) -> Path:
         d = tmp / "cifar-10-batches-py"
@@ -106,10 +121,11 @@ def _corrupt_store(run: Path):
 
 
 def _empty_store(run: Path):
+    """The store replaced by a fresh one (tables, no trials) under a trained controller."""
     for s in ("", "-wal", "-shm"):
         Path(str(run / "trials.sqlite") + s).unlink(missing_ok=True)
-    import sqlite3
-    sqlite3.connect(run / "trials.sqlite").close()
+    from distillnas.store import TrialStore
+    TrialStore(run / "trials.sqlite").close()
 
 
 def _truncated_store(run: Path):
@@ -117,6 +133,12 @@ def _truncated_store(run: Path):
         Path(str(run / "trials.sqlite") + suffix).unlink(missing_ok=True)
     data = (run / "trials.sqlite").read_bytes()
     (run / "trials.sqlite").write_bytes(data[: len(data) // 2])
+
+
+def _zeroed_store(run: Path):
+    for s in ("-wal", "-shm"):
+        Path(str(run / "trials.sqlite") + s).unlink(missing_ok=True)
+    (run / "trials.sqlite").write_bytes(b"")
 
 
 def _binary_config(run: Path):
@@ -202,13 +224,14 @@ CASES = [
     ("run-truncated-store", ["search", "{run_args}"], "is corrupt", None, _truncated_store),
     ("run-config-binary", ["search", "{run_args}"], "not a UTF-8 text file", None, _binary_config),
     ("run-emptied-store", ["search", "{run_args}"], "the store was emptied or replaced", None, _empty_store),
+    ("run-zeroed-store", ["search", "{run_args}"], "is empty (0 bytes): its trials are gone", None, _zeroed_store),
     ("run-truncated-strategy", ["search", "{run_args}"], "strategy.pt", None, _truncated_strategy),
     ("report-corrupt-store", ["report", "{run}"], "is corrupt", None, _corrupt_store),
     # train
     ("train-lr-nan", [*TRAIN, "--loss", "ce", "--optim.lr=.nan"], "optim.lr=nan", None, None),
     ("train-lr-inf", [*TRAIN, "--loss", "ce", "--optim.lr=.inf"], "optim.lr=inf", None, None),
     ("train-epochs-0", [*TRAIN[:-3], "--loss", "ce", "--epochs", "0"], "optim.epochs=0", None, None),
-    ("train-epochs-inf", [*TRAIN[:-3], "--loss", "ce", "--epochs", "inf"], "optim.epochs=inf", None, None),
+    ("train-epochs-inf", [*TRAIN[:-3], "--loss", "ce", "--epochs", "inf"], "'--epochs'", None, None),
     ("train-batch-0", [*TRAIN, "--loss", "ce", "--optim.batch_size=0"], "optim.batch_size=0", None, None),
     ("train-kd-weight", [*TRAIN, "--loss.kd_weight=1.5"], "loss.kd_weight=1.5", None, None),
     ("train-temp-0", [*TRAIN, "--loss.temperature=0"], "loss.temperature=0", None, None),
@@ -228,7 +251,7 @@ CASES = [
     ("train-teacher-missing", [*TRAIN, "--teacher", "/no/where.pt"], "'/no/where.pt'", None, None),
     ("train-teacher-nan", [*TRAIN, "--teacher", "{bad}"], "non-finite values", _logits(600, 10, np.inf), None),
     ("train-from-not-run", ["train", "--from-run", "/"], "is not a run directory", None, None),
-    ("train-from-top-0", ["train", "--from-run", "{run}", "--top", "0"], "--top must be >= 1", None, None),
+    ("train-from-top-0", ["train", "--from-run", "{run}", "--top", "0"], "'--top'", None, None),
     ("train-from-out-file", ["train", "--from-run", "{run}", "--out", "{bad}"], "is a file", _a_file, None),
     ("train-space-opt", ["train", "--arch", "x", "--space", "mnasnet", "--space.colour=red", "--dataset",
                          "synthetic"], "unknown config key 'space.colour'", None, None),
@@ -274,6 +297,28 @@ CASES = [
      _cifar([1, 2, 3]), None),
     ("cifar-labels", [*TRAIN[:4], "cifar10", "--data-root", "{bad}", "--loss", "ce"], "labels 0..42",
      _cifar(None, labels_max=42), None),
+    # bounds on every count and size (checked before any work)
+    ("trials-bool", ["search", "--search.trials=true"], "search.trials=true: expected a number", None, None),
+    ("views-huge", ["search", "--evaluator.proxy.teacher_views=100000000"], "teacher_views=100000000", None, None),
+    ("epochs-huge", ["search", "--evaluator.proxy.epochs=1e308"], "evaluator.proxy.epochs='1e308'", None, None),
+    ("screen-factor-huge", ["search", "--evaluator.proxy.screen.factor=1000000000000"], "screen.factor=", None, None),
+    ("target-huge", ["search", "--reward.target=1e308"], "reward.target='1e308'", None, None),
+    ("val-frac-tiny", ["search", *SYN, "--data.val_fraction=1e-9"], "mini-val split of 'synthetic' holds 0", None,
+     None),
+    ("test-frac-tiny", [*TRAIN, "--loss", "ce", "--data.test_fraction=0.001"], "test split", None, None),
+    ("train-seeds-huge", [*TRAIN, "--seeds", "0-100000000000"], "at most 1000 seeds", None, None),
+    ("train-epochs-huge", [*TRAIN[:-3], "--loss", "ce", "--epochs", "1e308"], "'--epochs'", None, None),
+    ("train-views-huge", [*TRAIN, "--loss", "ce", "--teacher_views=100000000"], "teacher_views=100000000", None, None),
+    ("zerocost-batch-1", ["zerocost", "{tmp}", "--batch-size", "1"], "'--batch-size'", None, None),
+    ("alias-bomb", ["search", "--config", "{bad}"], "expands to over 1,000,000 values", _alias_bomb, None),
+    # table commands (check first, write last)
+    ("compare-top-0", ["table", "compare", "{bad}", "{bad}", "--top", "0"], "'--top'", _table_file, None),
+    ("compare-top-neg", ["table", "compare", "{bad}", "{bad}", "--top", "-3"], "'--top'", _table_file, None),
+    ("compare-names", ["table", "compare", "{bad}", "{bad}", "--names", "a,b,c", "--out", "{tmp}/cmp"],
+     "3 names (a, b, c) for 2 tables", _table_file, None),
+    ("compare-binary", ["table", "compare", "{bad}", "{bad}", "--out", "{tmp}/cmp"], "not a text table",
+     _file(b"\xff\xfe\x00\x81garbage"), None),
+    ("export-out-dir", ["table", "export", "{run}", "--out", "{tmp}"], "is a directory; give a file path", None, None),
     # teacher commands, report, rank
     ("teacher-train-out-file", ["teacher", "train", "--dataset", "synthetic", "--out", "{bad}"], "is a file",
      _a_file, None),
@@ -505,3 +550,97 @@ def test_an_unreachable_or_malformed_ray_address_is_one_line_before_the_run_dire
                                  f"--run-dir={tmp_path / 'run'}", "--search.trials=2"])
     assert code == 2 and says in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "run").exists() and time.monotonic() - start < 60
+
+
+def test_a_retraining_of_another_recipe_never_overwrites_and_the_report_keeps_recipes_apart(capsys, tmp_path,
+                                                                                             finished_run):
+    from distillnas.analysis import load_run
+    from distillnas.analysis.report import finals_by_arch, finals_by_recipe
+
+    run = tmp_path / "run"
+    shutil.copytree(finished_run[0], run)
+    base = ["train", "--from-run", str(run), "--top", "1", "--seeds", "0", "--no-progress"]
+    for epochs in ("0.2", "0.4"):  # two recipes, default folders: RUN/students/kd-e0.2, kd-e0.4
+        code, _, err = _cli(capsys, [*base, "--epochs", epochs])
+        assert code == 0, err
+    assert sorted(p.name for p in (run / "students").iterdir()) == ["kd-e0.2", "kd-e0.4"]
+    first = next((run / "students" / "kd-e0.2").glob("*.pt")).read_bytes()
+    shared = tmp_path / "shared"
+    assert _cli(capsys, [*base, "--epochs", "0.2", "--out", str(shared)])[0] == 0
+    code, _, err = _cli(capsys, [*base, "--epochs", "0.4", "--out", str(shared)])  # another recipe, same --out
+    assert code == 2 and "was trained with another recipe" in err and "0.2 epochs" in err
+    assert next((run / "students" / "kd-e0.2").glob("*.pt")).read_bytes() == first
+    data = load_run(run)
+    recipes = next(iter(finals_by_recipe(data).values()))
+    assert sorted(recipes) == ["kd, 0.2 ep", "kd, 0.4 ep"] and len(recipes["kd, 0.2 ep"]) == 2
+    assert all(len(v["kd"]) in (1, 2) for v in finals_by_arch(data).values())  # one length, never mixed
+
+
+def test_a_scheme_option_given_with_another_scheme_is_named_in_a_warning(capsys, tmp_path):
+    code, _, err = _cli(capsys, [*TRAIN, "--loss", "ce", "--assistant", "resnet20", "--peers", "3",
+                                 "--out", str(tmp_path)])
+    assert code == 0, err
+    assert "--assistant ignored: it applies to --scheme takd, not single" in err
+    assert "--peers ignored: it applies to --scheme dml, not single" in err
+
+
+def test_a_full_disk_is_named_as_such_and_leaves_no_partial_file(tmp_path, monkeypatch):
+    import errno
+
+    import distillnas.io as dio
+    from distillnas.errors import DistillnasError
+
+    target = tmp_path / "model.pt"
+
+    def full(tmp):
+        tmp.write_bytes(b"half")
+        raise RuntimeError("PytorchStreamWriter failed writing file data/0: file write failed")
+    monkeypatch.setattr(dio, "disk_full", lambda folder, margin=1 << 20: True)
+    with pytest.raises(DistillnasError, match="no space left on device writing"):
+        dio.atomic_write(target, full)
+    assert list(tmp_path.iterdir()) == []  # neither the target nor the temporary file
+
+    def enospc(tmp):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(dio, "disk_full", lambda folder, margin=1 << 20: False)
+    with pytest.raises(DistillnasError, match="no space left on device"):
+        dio.atomic_write(target, enospc)
+    with pytest.raises(RuntimeError, match="something else"):  # other failures stay what they are
+        dio.atomic_write(target, lambda tmp: (_ for _ in ()).throw(RuntimeError("something else")))
+    with pytest.raises(DistillnasError, match="is a directory; give a file path"):
+        dio.atomic_write(tmp_path, lambda tmp: None)
+
+
+def test_a_store_that_fills_the_disk_says_so_and_not_corrupt(tmp_path, capsys, monkeypatch):
+    import sqlite3
+
+    import importlib
+
+    from distillnas.errors import DistillnasError
+    from distillnas.store import TrialStore
+
+    store = TrialStore(tmp_path / "trials.sqlite")
+    store.close()
+
+    class Full(sqlite3.OperationalError):
+        sqlite_errorcode = sqlite3.SQLITE_FULL
+
+    def connect(*a, **k):
+        raise Full("database or disk is full")
+    monkeypatch.setattr(sqlite3, "connect", connect)
+    with pytest.raises(DistillnasError, match="no space left on the device holding the run store") as e:
+        TrialStore(tmp_path / "trials.sqlite")
+    assert "corrupt" not in str(e.value)
+
+    def search(*a, **k):  # a failure mid-run, past the checks
+        raise Full("database or disk is full")
+    monkeypatch.setattr(importlib.import_module("distillnas.cli.app"), "app", search)
+    code, _, err = _cli(capsys, ["search"])
+    assert code == 2 and "no space left on the device holding the run directory" in err and "corrupt" not in err
+
+
+def test_under_torchrun_only_rank_0_prints_the_error(capsys, monkeypatch):
+    for rank, printed in (("1", False), ("0", True)):
+        monkeypatch.setenv("RANK", rank)
+        code, _, err = _cli(capsys, ["search", "--search.trials=0"])
+        assert code == 2 and ("search.trials=0" in err) == printed and (err == "") != printed

@@ -4,7 +4,6 @@ search loop that names no concrete space, strategy, evaluator or executor."""
 from __future__ import annotations
 
 import ast
-import re
 from pathlib import Path
 
 import pytest
@@ -111,10 +110,36 @@ def test_the_search_loop_names_no_concrete_component(registry_module, registry):
 
     names = importlib.import_module(registry_module).__dict__[registry].names()
     classes = [n for n in vars(importlib.import_module(registry_module)) if n[:1].isupper() and n != registry]
-    source = (ROOT / "search.py").read_text()
-    code = "\n".join(line.split("#")[0] for line in source.splitlines() if not line.strip().startswith(("\"", "'")))
-    code = re.sub(r'"""[\s\S]*?"""', "", code)
-    named = [n for n in names if re.search(rf"['\"]{n}['\"]", code)]
-    named += [c for c in classes if re.search(rf"\b{c}\b", code) and c not in
+    strings, identifiers = code_tokens(ROOT / "search.py")
+    named = [n for n in names if n in strings]
+    named += [c for c in classes if c in identifiers and c not in
               ("Strategy", "SearchSpace", "Evaluator", "EvalContext", "Executor", "TrialResult", "Arch")]
     assert not named, f"search.py names {named}"
+
+
+def code_tokens(path: Path) -> tuple[set[str], set[str]]:
+    """The string constants (docstrings left out) and the identifiers of a module's code, read
+    with `ast`: what the code names, not what its comments and docstrings say."""
+    tree = ast.parse(path.read_text())
+    docstrings = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+                docstrings.add(id(first.value))
+    strings = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+               and id(n) not in docstrings}
+    identifiers = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    identifiers |= {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+    identifiers |= {a.name.split(".")[-1] for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))
+                    for a in n.names}
+    return strings, identifiers
+
+
+def test_the_layout_check_reads_code_not_docstrings(tmp_path):
+    sample = tmp_path / "m.py"
+    sample.write_text('"""Uses the \'ray\' executor."""\n\n\ndef f(e):\n    """PPOStrategy."""\n'
+                      '    return e == "ray" and PPOStrategy  # "grid"\n')
+    strings, identifiers = code_tokens(sample)
+    assert "ray" in strings and "grid" not in strings and "Uses the 'ray' executor." not in strings
+    assert "PPOStrategy" in identifiers

@@ -1,8 +1,11 @@
 """Open-set retrieval (AKD §6-7 in miniature): train on some classes, identify among the others."""
+import numpy as np
+import pytest
 import torch
 
 from distillnas.config import DataConfig
 from distillnas.data import prepare_data
+from distillnas.errors import DistillnasError
 from distillnas.retrieval import heldout, identification
 
 
@@ -43,3 +46,36 @@ def test_cli_retrieval_trains_on_some_classes_and_reports_identification(tmp_pat
     assert "open-set top-1" in printed and "distractors" in printed
     res = json.loads((tmp_path / "retrieval.json").read_text())[0]
     assert res["classes"] == [7, 8, 9] and res["distractors"][0] == 10 and 0 <= res["top1"][0] <= 1
+
+
+def test_retrieval_refuses_a_teacher_that_saw_the_held_out_classes(tmp_path, capsys, teacher_dir):
+    from distillnas.cli import main
+
+    argv = ["train", "--arch", "resnet8-w0.25", "--dataset", "synthetic", "--epochs", "1", "--loss", "feature_mse",
+            "--task", "retrieval", "--data.classes=[0,1,2,3,4,5]", "--out", str(tmp_path / "o"), "--no-progress"]
+    for teacher, says in ((str(teacher_dir), "was trained on every class"),  # the 10-class zoo
+                          (str(tmp_path / "t.npy"), "is not a distillnas checkpoint")):
+        if teacher.endswith(".npy"):
+            np.save(teacher, np.zeros((600, 10), np.float32))
+        with pytest.raises(SystemExit) as e:
+            main([*argv, "--teacher", teacher])
+        err = capsys.readouterr().err
+        assert e.value.code == 2 and says in err and "--data.classes" in err and len(err.splitlines()) == 1
+        assert not (tmp_path / "o").exists()
+
+
+def test_retrieval_accepts_a_teacher_trained_on_the_same_classes(tmp_path):
+    from distillnas.checkpoint import read_checkpoint
+    from distillnas.retrieval import check_retrieval_teacher
+    from distillnas.training import train_teachers
+
+    from conftest import quick_cfg
+
+    out = tmp_path / "t"
+    train_teachers("resnet8-w0.25", [0], DataConfig(name="synthetic", classes=[0, 1, 2, 3, 4, 5]),
+                   quick_cfg(optim={"epochs": 0.2}), out)
+    (member,) = out.glob("*.pt")
+    assert read_checkpoint(member)["config"]["data"]["classes"] == [0, 1, 2, 3, 4, 5]
+    check_retrieval_teacher([str(out)], [5, 4, 3, 2, 1, 0])  # the same classes, in any order
+    with pytest.raises(DistillnasError, match=r"trained on classes \[0, 1, 2, 3, 4, 5\], not"):
+        check_retrieval_teacher([str(member)], [0, 1, 2, 3, 4])

@@ -109,20 +109,19 @@ def test_sigkill_mid_batch_then_resume(tmp_path, teacher_dir, kind):
     else:
         args = ["search", "--no-progress", f"--run_dir={run}", f"--teacher.spec=[{teacher_dir}]", *KDAS_KILL]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "distillnas", *args], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+    # the child stops still right after the store holds a count inside a batch (or rung), and
+    # is killed there: no polling window to miss on a busy machine
+    at = {"kdas": range(1, 8), "fidelity": (4, 5), "asha": (2, 3, 4)}.get(kind, [n for n in range(1, 64) if n % 4])
+    marker = tmp_path / "paused"
+    pause = {**env, "PAUSE_AT": ",".join(map(str, at)), "PAUSE_MARKER": str(marker)}
+    proc = subprocess.Popen([sys.executable, str(Path(__file__).parent / "pausing_child.py"), *args], env=pause,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline, killed_at = time.time() + 240, None
-    while time.time() < deadline and proc.poll() is None:
-        try:
-            n = len(rows(run)) if (run / "trials.sqlite").exists() else 0
-        except sqlite3.OperationalError:  # the child is still creating the store's tables
-            n = 0
-        inside = {"kdas": 0 < n < 8, "fidelity": n in (4, 5), "asha": n in (2, 3, 4)}.get(kind, n % 4 in (1, 2, 3))
-        if inside:
-            proc.send_signal(signal.SIGKILL)
-            killed_at = n
-            break
-        time.sleep(0.02)
+    while time.time() < deadline and proc.poll() is None and not marker.exists():
+        time.sleep(0.05)
+    if marker.exists():
+        proc.send_signal(signal.SIGKILL)
+        killed_at = int(marker.read_text())
     proc.wait()
     assert killed_at is not None, proc.stderr.read().decode()[-2000:]
     before = rows(run)

@@ -19,7 +19,7 @@ from .distill import LossConfig
 from .evaluators import EvaluatorConfig, ProxyEvaluatorConfig
 from .execution import ExecutionConfig
 from .reward import REWARD_MODES, RewardConfig
-from .section import Section, field_variants, validate
+from .section import MAX_EPOCHS, MAX_SEEDS, Section, field_variants, validate
 from .spaces import MnasNetConfig, SpaceConfig
 from .strategies import PPOConfig, StrategyConfig
 from .training.config import OptimConfig, SGDConfig, TrainConfig
@@ -30,8 +30,8 @@ log = logging.getLogger("distillnas")
 class TeacherSection(Section):
     spec: list[str] = []  # teacher specs (an ensemble when several); empty: train the ensemble below
     arch: str = "resnet8"  # members trained when spec is empty (cached in the run directory)
-    seeds: list[int] = [0, 1, 2, 3, 4]
-    epochs: float = Field(8, gt=0)
+    seeds: list[int] = Field([0, 1, 2, 3, 4], min_length=1, max_length=MAX_SEEDS)
+    epochs: float = Field(8, gt=0, le=MAX_EPOCHS)
 
     @field_validator("spec", mode="before")
     @classmethod
@@ -41,12 +41,12 @@ class TeacherSection(Section):
 
 
 class LoopConfig(Section):
-    trials: int = Field(40, ge=1)  # archs evaluated in all (paid: a repeat of a stored arch is free)
-    batch_size: int = Field(8, ge=1)  # archs per controller update
-    patience: int = Field(5, ge=1)  # batches in a row of repeats only: the policy has converged, the search ends
-    max_repeats: float = Field(4.0, ge=0)  # free repeats allowed, as a multiple of `trials`, before it ends anyway
-    top_k: int = Field(5, ge=1)  # best archs written to best.yaml
-    report_every_s: float = Field(30.0, ge=0)  # rewrite RUN/report after a batch at most this often (0: at the end only)
+    trials: int = Field(40, ge=1, le=1_000_000)  # archs evaluated in all (paid: a repeat of a stored arch is free)
+    batch_size: int = Field(8, ge=1, le=10_000)  # archs per controller update
+    patience: int = Field(5, ge=1, le=10_000)  # batches in a row of repeats only: the policy has converged, the search ends
+    max_repeats: float = Field(4.0, ge=0, le=1000)  # free repeats allowed, as a multiple of `trials`, before it ends anyway
+    top_k: int = Field(5, ge=1, le=1000)  # best archs written to best.yaml
+    report_every_s: float = Field(30.0, ge=0, le=86_400)  # rewrite RUN/report after a batch at most this often (0: at the end only)
 
 
 class FinalConfig(Section):
@@ -54,7 +54,7 @@ class FinalConfig(Section):
 
     optim: OptimConfig = OptimConfig(epochs=15)
     loss: LossConfig = LossConfig(name="kd", temperature=1.0, kd_weight=0.9)
-    seeds: list[int] = [0, 1, 2]
+    seeds: list[int] = Field([0, 1, 2], min_length=1, max_length=MAX_SEEDS)
 
 
 def drop_other_variants(data: dict[str, Any], variants: dict[str, type[Section]], default: str,

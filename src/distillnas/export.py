@@ -11,6 +11,7 @@ import torch
 from .checkpoint import load_student
 from .cost.onnx import onnx_bytes, onnx_session
 from .errors import DistillnasError
+from .io import atomic_write
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".torchscript.pt"}
 
@@ -36,19 +37,22 @@ def export_student(checkpoint: str | Path, fmt: str, out: str | Path | None = No
     model, meta = load_student(checkpoint)
     shape = (int(meta["in_channels"]), int(meta["input_size"]), int(meta["input_size"]))
     path = Path(out) if out else Path(checkpoint).with_suffix(FORMATS[fmt])
+    if path.is_dir():
+        raise DistillnasError(f"--out {str(path)!r} is a directory; give a file path to write")
     if path.resolve() == Path(checkpoint).resolve():
         raise DistillnasError(f"--out {str(path)!r} would overwrite the checkpoint itself; give another file")
     x = _check_batch(shape, check_batch, seed)
     with torch.inference_mode():
         want = model(x).numpy()
+    path.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "onnx":
         data = onnx_bytes(model, (1, *shape))
         got = onnx_session(data).run(None, {"input": x.numpy()})[0]
-        path.write_bytes(data)
+        atomic_write(path, lambda tmp: tmp.write_bytes(data))  # a full disk leaves no 0-byte file
     else:
         with torch.no_grad():
             traced = torch.jit.trace(model, x[:1])
-        torch.jit.save(traced, str(path))
+        atomic_write(path, lambda tmp: torch.jit.save(traced, str(tmp)))
         with torch.inference_mode():
             got = torch.jit.load(str(path)).eval()(x).numpy()
     return Exported(path, fmt, float(np.abs(got - want).max()), shape)

@@ -6,7 +6,9 @@ empty file is a one-line error naming the file instead of a silent surprise.
 """
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import uuid
 from pathlib import Path
 from typing import Any, Callable
@@ -40,12 +42,43 @@ def load_yaml(text: str, where: str) -> Any:
     """yaml.safe_load with duplicate keys refused; errors name `where` in one line."""
     loader = _StrictLoader(text)  # a SafeLoader: plain data only, no tags that build objects
     try:
-        return loader.get_single_data()
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if (size := _expanded_size(node, {})) > MAX_YAML_NODES:
+            raise DistillnasError(f"{where} expands to over {MAX_YAML_NODES:,} values through its aliases (*name); "
+                                  "a config holds a few hundred")
+        return loader.construct_document(node)
     except yaml.YAMLError as e:
         first = " ".join(str(e).split())
         raise DistillnasError(f"{where} is not valid YAML: {first[:200]}") from None
     finally:
         loader.dispose()
+
+
+MAX_YAML_NODES = 1_000_000  # values of a YAML document once its aliases are expanded ("billion laughs")
+
+
+def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
+    """How many nodes the document holds with every alias expanded, counted without expanding
+    (an alias is the same node object again, so sizes are memoised by identity); stops counting
+    once past the bound."""
+    if id(node) in memo:
+        return memo[id(node)]
+    memo[id(node)] = 1  # a node met again while counting itself counts once
+    total = 1
+    if isinstance(node, yaml.SequenceNode):
+        children = node.value
+    elif isinstance(node, yaml.MappingNode):
+        children = [n for pair in node.value for n in pair]
+    else:
+        children = []
+    for child in children:
+        total += _expanded_size(child, memo)
+        if total > MAX_YAML_NODES:
+            break
+    memo[id(node)] = total
+    return total
 
 
 def read_yaml_file(path: str | Path, what: str = "config") -> dict[str, Any]:
@@ -80,15 +113,31 @@ def _first_bad(raw: bytes) -> int:
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
-    """Call write(tmp) then rename over `path`, so readers see the old file or the new one."""
+    """Call write(tmp) then rename over `path`, so readers see the old file or the new one (never
+    a partial one, not even on a full disk: that is one line naming the file)."""
     path = Path(path)
+    if path.is_dir():
+        raise DistillnasError(f"{str(path)!r} is a directory; give a file path to write")
     tmp = path.with_name(f"{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")  # writers in parallel (Ray)
     try:                                                                           # never share a temp file
         write(tmp)
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as e:
+        if isinstance(e, OSError) and e.errno == errno.ENOSPC or disk_full(path.parent):
+            raise DistillnasError(f"no space left on device writing {str(path)!r}; free space there and run the "
+                                  "same command again (finished work is kept)") from None
+        raise
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def disk_full(folder: str | Path, margin: int = 1 << 20) -> bool:
+    """Less than `margin` bytes free where `folder` lies (torch.save's write errors do not say why)."""
+    try:
+        return shutil.disk_usage(folder).free < margin
+    except OSError:
+        return False
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
@@ -107,6 +156,24 @@ def safe_torch_load(path: str | Path, what: str, hint: str = "") -> Any:
         detail = str(e).splitlines()[0][:120] if str(e) else ""
         raise DistillnasError(f"{what} {str(path)!r} is truncated or unreadable ({type(e).__name__}"
                               f"{': ' + detail if detail else ''}){'; ' + hint if hint else ''}") from None
+
+
+def check_dir(path: str | Path, what: str) -> Path:
+    """Say in one line why `path` cannot become a directory we write into, without creating
+    anything: commands check their output before any work and create it only to write."""
+    path = Path(path)
+    if path.exists():
+        if not path.is_dir():
+            raise DistillnasError(f"{what} {str(path)!r} is a file, not a directory; give a directory path")
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise DistillnasError(f"{what} {str(path)!r} is not writable")
+        return path
+    parent = next((p for p in path.absolute().parents if p.exists()), None)
+    if parent is None or not parent.is_dir():
+        raise DistillnasError(f"{what} {str(path)!r} cannot be created: {str(parent)!r} is not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise DistillnasError(f"{what} {str(path)!r} cannot be created: {str(parent)!r} is not writable")
+    return path
 
 
 def ensure_dir(path: str | Path, what: str) -> Path:

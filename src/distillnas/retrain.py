@@ -8,7 +8,8 @@ from typing import Callable
 from .config import TrainConfig, validate
 from .data import prepare_data
 from .errors import DistillnasError
-from .io import ensure_dir
+from .checkpoint import checkpoint_name, read_checkpoint
+from .io import check_dir, ensure_dir
 from .rundir import RunDir
 from .teachers import TeacherCache, load_teacher
 from .training import StudentRun, train_student
@@ -33,16 +34,20 @@ def retrain_from_run(run_dir: str | Path, top: int = 1, *, epochs: float | None 
     loss_cfg = {**final.loss.model_dump(), **({"name": loss} if loss else {})}
     tcfg = validate(TrainConfig, {"optim": optim, "loss": loss_cfg, "device": device,
                                   "channels_last": channels_last})
-    students = ensure_dir(out_dir or run.students, "output directory (--out)")
+    recipe = f"{tcfg.loss.name}-e{tcfg.optim.epochs:g}".replace("*", "x").replace("+", "_")
+    students = check_dir(out_dir or run.students / recipe, "output directory (--out)")
+    seed_list = seeds or final.seeds
+    _refuse_other_recipes(students, best, seed_list, top, tcfg)
     ds, splits = prepare_data(cfg.data)
     specs = run.teacher_members(cfg)
     teacher = load_teacher(specs, ds) if specs and tcfg.loss.name != "ce" else None
     cache = TeacherCache(run.teacher_cache)
+    students = ensure_dir(students, "output directory (--out)")
     store = run.store()
     runs = []
     try:
         for entry in best["archs"][:top]:
-            for seed in seeds or final.seeds:
+            for seed in seed_list:
                 r = train_student(entry["arch"], tcfg, ds, splits, teacher=teacher, cache=cache, seed=seed,
                                   out_dir=students, space=best["space"],
                                   run_config={"search": str(run), "train": tcfg.model_dump(),
@@ -53,3 +58,20 @@ def retrain_from_run(run_dir: str | Path, top: int = 1, *, epochs: float | None 
     finally:
         store.close()
     return runs
+
+
+def _refuse_other_recipes(folder: Path, best: dict, seeds: list[int], top: int, tcfg: TrainConfig) -> None:
+    """A retraining replaces only its own recipe's checkpoints (same loss and length): one made
+    another way stays, and this one is refused before any work (the default folder is named by
+    recipe, RUN/students/<loss>-e<epochs>/, so only an --out shared by two recipes meets this)."""
+    for entry in best["archs"][:top]:
+        for seed in seeds:
+            path = folder / checkpoint_name(entry["arch"], tcfg.loss.name, seed, best.get("space"))
+            if not path.is_file():
+                continue
+            train = read_checkpoint(path).get("config", {}).get("train", {})
+            theirs = (train.get("loss", {}).get("name"), train.get("optim", {}).get("epochs"))
+            if theirs != (tcfg.loss.name, tcfg.optim.epochs):
+                raise DistillnasError(f"{str(path)!r} was trained with another recipe (loss {theirs[0]}, {theirs[1]} "
+                                      f"epochs; this one: {tcfg.loss.name}, {tcfg.optim.epochs:g} epochs): give "
+                                      "another --out, or move that checkpoint away to replace it")

@@ -20,8 +20,10 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 
+from .checkpoint import read_checkpoint
 from .data import ImageDataset, Normalizer
 from .errors import DistillnasError
+from .teachers import expand_spec
 
 DISTRACTORS = (10, 100, 1000)
 
@@ -85,3 +87,24 @@ def evaluate_retrieval(model: torch.nn.Module, ds: ImageDataset, trained: list[i
     idx = heldout(ds, trained)
     counts, top1, used = identification(embed(model, ds, idx), ds.labels[idx], probes=probes, seed=seed)
     return RetrievalResult(sorted(torch.unique(ds.labels[idx]).tolist()), used, counts, top1)
+
+
+def check_retrieval_teacher(specs: list[str], classes: list[int]) -> None:
+    """Refuse a teacher that may have seen the held-out classes: each member must be a
+    distillnas checkpoint whose recorded training data kept exactly `classes` (a teacher
+    trained on every class would lend the student what it knows of the classes retrieved
+    among, and the open-set score would no longer be open-set)."""
+    want = sorted(set(classes))
+    for spec in expand_spec(specs):
+        try:
+            data = read_checkpoint(spec).get("config", {}).get("data", {})
+        except DistillnasError:
+            raise DistillnasError(f"--task retrieval: teacher {spec!r} is not a distillnas checkpoint, so the classes "
+                                  "it was trained on are unknown; give a teacher trained with the same "
+                                  f"--data.classes={want} (distillnas teacher train --data.classes=...)") from None
+        seen = data.get("classes") if isinstance(data, dict) else None
+        if seen is None or sorted(set(seen)) != want:
+            shown = "every class" if seen is None else f"classes {sorted(set(seen))}"
+            raise DistillnasError(f"--task retrieval: teacher {spec!r} was trained on {shown}, not the student's "
+                                  f"--data.classes={want}: it has seen classes held out for retrieval. Train the "
+                                  "teacher with the same --data.classes")

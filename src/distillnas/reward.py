@@ -22,13 +22,13 @@ REWARD_MODES = {"soft": (-0.07, -0.07), "hard": (0.0, -1.0)}
 
 class RewardConfig(Section):
     metric: Literal["latency_ms", "macs", "params"] = "latency_ms"
-    target: float = Field(1.0, gt=0)  # T in the metric's unit; with `reference`, a multiple of the reference's cost
+    target: float = Field(1.0, gt=0, le=1e15)  # T in the metric's unit; with `reference`, a multiple of the reference's cost
     # a man-made model (e.g. resnet8) measured like every candidate, on this host, at the search's start
     reference: str | None = None
     reference_cost: float | None = Field(None, gt=0)  # the reference's measured cost, recorded by the search
     mode: Literal["soft", "hard"] = "soft"
-    alpha: float | None = None  # overrides the mode's exponent when M <= T
-    beta: float | None = None  # overrides the mode's exponent when M > T
+    alpha: float | None = Field(None, ge=-10, le=10)  # overrides the mode's exponent when M <= T
+    beta: float | None = Field(None, ge=-10, le=10)  # overrides the mode's exponent when M > T
 
     def exponents(self) -> tuple[float, float]:
         a, b = REWARD_MODES[self.mode]

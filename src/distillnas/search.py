@@ -23,7 +23,7 @@ from .batch import run_batch, screen_batch, told_results
 from .config import SearchConfig
 from .errors import DistillnasError, SearchInterrupted
 from .evaluators import EVALUATORS, EvalContext, Evaluator
-from .execution import Executor, build_executor
+from .execution import EXECUTORS, Executor, build_executor
 from .progress import SearchProgress
 from .reward import RewardConfig, trial_objectives, trial_reward
 from .runconfig import config_differences
@@ -49,14 +49,6 @@ class SearchOutcome:
     reward: RewardConfig | None = None  # the reward as the search used it (a relative target measured)
 
 
-def trial_threads(cfg: SearchConfig) -> int:
-    """Torch threads per trial: Ray workers get their CPU share (oversubscribed OpenMP threads
-    were measured 20x slower on 2 cores); local trials keep torch's default unless set."""
-    if cfg.execution.threads:
-        return cfg.execution.threads
-    return max(1, int(cfg.execution.cpus_per_trial)) if cfg.execution.executor == "ray" else 0
-
-
 class LiveReport:
     """RUN/report/index.html rewritten after a batch, at most every `every_s` seconds, so a
     running search can be watched (the page reloads itself while the search runs)."""
@@ -78,7 +70,7 @@ class LiveReport:
 def make_evaluator(cfg: SearchConfig, space: SearchSpace, run: RunDir, teacher: list[str]) -> Evaluator:
     ctx = EvalContext(space=cfg.space, data=cfg.data, evaluator=cfg.evaluator, cost=cfg.cost, teacher=tuple(teacher),
                       latency_file=str(run.latency), teacher_cache=str(run.teacher_cache),
-                      threads=trial_threads(cfg), channels_last=cfg.execution.channels_last)
+                      threads=EXECUTORS.get(cfg.execution.executor).trial_threads(cfg.execution), channels_last=cfg.execution.channels_last)
     return EVALUATORS.get(cfg.evaluator.name)(cfg, space, run, ctx)
 
 

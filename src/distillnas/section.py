@@ -5,20 +5,51 @@ Components define their own sections beside their code (strategies/ppo.py holds 
 """
 from __future__ import annotations
 
+import types
+import typing
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
 
 from .errors import DistillnasError, suggest
 
 M = TypeVar("M", bound=BaseModel)
 
 
+# Bounds shared by every section that has the setting: each count and size a config holds is
+# bounded, so a typo (an extra zero, 1e308) is refused before any work instead of starting a
+# run that cannot finish or an allocation that cannot succeed.
+MAX_EPOCHS = 10_000
+MAX_VIEWS = 64  # teacher_views: K cached views per example (the cache grows with K)
+MAX_SEEDS = 1000
+
+
+def _numeric(annotation: Any) -> bool:
+    """int or float (alone or optional), not bool: a setting that counts or measures."""
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return bool(args) and all(_numeric(a) for a in args)
+    return annotation in (int, float)
+
+
 class Section(BaseModel):
     """Base of every config section: unknown keys, inf and NaN are refused (a non-finite lr,
-    target or epoch count can only produce garbage or a crash later)."""
+    target or epoch count can only produce garbage or a crash later), and so is true/false
+    where a number is expected (pydantic would read `trials: true` as 1 trial)."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_bool_for_numbers(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key, value in data.items():
+                field = cls.model_fields.get(key) if isinstance(key, str) else None
+                if isinstance(value, bool) and field is not None and _numeric(field.annotation):
+                    raise PydanticCustomError("not_a_number", "expected a number, not {value}",
+                                              {"key": key, "value": str(value).lower()})
+        return data
 
 
 # What a discriminated union's tag chooses, in the user's words (the field that holds it).
@@ -78,7 +109,12 @@ def _explain(exc: ValidationError, cls: Any, where: str) -> str:
         fields = list(getattr(model, "model_fields", {}))
         key = path[-1]
         return f"unknown config key {where + loc!r}{suggest(key, fields)}; allowed: {', '.join(fields)}"
-    return f"bad config value {where}{loc}={err.get('input')!r}: {err['msg']}"
+    if err["type"] == "not_a_number":
+        key = ".".join([*path, err["ctx"]["key"]])
+        return f"bad config value {where}{key}={err['ctx']['value']}: expected a number, not {err['ctx']['value']}"
+    shown = repr(err.get("input"))
+    shown = shown if len(shown) <= 200 else shown[:200] + "..."
+    return f"bad config value {where}{loc}={shown}: {err['msg']}"
 
 
 def validate(cls: Any, data: dict | None, where: str = "") -> Any:

@@ -50,6 +50,16 @@ def to_json(obj: Any) -> str:
     return json.dumps(_finite(obj), allow_nan=False)
 
 
+def is_disk_full(e: BaseException) -> bool:
+    """SQLite's SQLITE_FULL: the disk (or its quota) has no room for the next page."""
+    return getattr(e, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in str(e)
+
+
+def no_space(path: Path) -> str:
+    return (f"no space left on the device holding the run store {str(path)!r}; the store is unharmed: free "
+            "space there and run the same command to resume (no finished trial is lost)")
+
+
 class TrialStore:
     """Durability: WAL with synchronous=FULL, so a trial whose insert returned survives a
     killed process *and* a power loss or VM crash (NORMAL can lose the last commits on power
@@ -64,6 +74,10 @@ class TrialStore:
             raise DistillnasError(f"{str(self.path.parent)!r} is not a run directory (no {self.path.name})")
         if self.path.is_dir():
             raise DistillnasError(f"run store {str(self.path)!r} is a directory, not a SQLite file")
+        if (not readonly and self.path.is_file() and self.path.stat().st_size == 0
+                and not Path(f"{self.path}-wal").exists()):  # a store once written, emptied since
+            raise DistillnasError(f"run store {str(self.path)!r} is empty (0 bytes): its trials are gone. Restore "
+                                  "it from a backup, or delete it (with strategy.pt) to start the search afresh")
         try:
             if readonly:  # in a read-only directory, immutable: SQLite then needs no -wal/-shm files
                 mode = "mode=ro" if os.access(self.path.parent, os.W_OK) else "immutable=1"
@@ -76,6 +90,8 @@ class TrialStore:
                 self.db.execute("PRAGMA synchronous=FULL")
                 self.db.executescript(SCHEMA)
         except sqlite3.DatabaseError as e:
+            if is_disk_full(e):
+                raise DistillnasError(no_space(self.path)) from None
             raise DistillnasError(self._corrupt(str(e))) from None
 
     def _check_health(self) -> None:

@@ -46,11 +46,32 @@ def _img(path: Path | None, caption: str) -> str:
 
 
 
-def finals_by_arch(run: RunData) -> dict[str, dict[str, list[float]]]:
-    """{arch: {loss: [test accuracies]}} of successful retrainings."""
+def recipe_label(loss: str, epochs: float | None) -> str:
+    """How a retraining recipe is named in tables: its loss and length (what `train --from-run`
+    can change; the rest is the run's final config)."""
+    return loss if epochs is None else f"{loss}, {epochs:g} ep"
+
+
+def finals_by_recipe(run: RunData) -> dict[str, dict[str, list[float]]]:
+    """{arch: {recipe: [test accuracies]}} of successful retrainings: results of another length
+    are never averaged together."""
     out: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for f in run.finals:
         if f["status"] == "ok" and f["accuracy"] is not None:
+            out[f["arch"]][recipe_label(f["loss"], f.get("epochs"))].append(f["accuracy"])
+    return out
+
+
+def finals_by_arch(run: RunData) -> dict[str, dict[str, list[float]]]:
+    """{arch: {loss: [test accuracies]}} of successful retrainings of one length: the run's final
+    config's (else the most frequent), so KD and CE are compared at the same epochs."""
+    ok = [f for f in run.finals if f["status"] == "ok" and f["accuracy"] is not None]
+    lengths = [f.get("epochs") for f in ok]
+    chosen = run.config.final.optim.epochs if run.config.final.optim.epochs in lengths else \
+        max(set(lengths), key=lengths.count, default=None)
+    out: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for f in ok:
+        if f.get("epochs") == chosen:
             out[f["arch"]][f["loss"]].append(f["accuracy"])
     return out
 
@@ -80,7 +101,7 @@ def run_section(run: RunData, out: Path) -> str:
     _csv(trial_rows, out / f"{stem}_trials.csv")
     _csv(best, out / f"{stem}_best.csv")
     finals = [{"arch": arch, **{loss: mean_std(v, count=True) for loss, v in losses.items()}}
-              for arch, losses in finals_by_arch(run).items()]
+              for arch, losses in finals_by_recipe(run).items()]
     figs = [
         (plots.cost_histogram(run, out / f"{stem}_cost_hist.png"), "Sampled cost around the target (AKD Fig. 4A)"),
         (plots.accuracy_vs_cost(run, out / f"{stem}_acc_vs_cost.png"), "Accuracy vs cost, Pareto front (Fig. 4B)"),

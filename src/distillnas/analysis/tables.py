@@ -274,6 +274,13 @@ def compare_tables(paths: list[str], names: list[str] | None = None, top: int = 
     bootstrap interval when `resamples` > 0)."""
     if len(paths) < 2:
         raise DistillnasError(f"table compare needs two or more tables, got {len(paths)}")
+    if top < 1:
+        raise DistillnasError(f"top-k overlap needs k >= 1, got {top}")
+    if not 0 <= resamples <= 100_000:
+        raise DistillnasError(f"resamples must be in 0..100000, got {resamples}")
+    if names is not None and len(names) != len(paths):
+        raise DistillnasError(f"{len(names)} names ({', '.join(names)}) for {len(paths)} tables; give one name per "
+                              "table, comma-separated")
     tables = [read_benchmark(p) for p in paths]
     names = names or [Path(p).stem for p in paths]
     if len(set(names)) != len(names):

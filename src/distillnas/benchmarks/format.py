@@ -72,6 +72,9 @@ def read_benchmark(path: str | Path) -> BenchmarkTable:
         lines = file.read_text().splitlines()
     except (FileNotFoundError, IsADirectoryError):
         raise DistillnasError(f"benchmark table {str(path)!r} does not exist") from None
+    except UnicodeDecodeError as e:
+        raise DistillnasError(f"benchmark table {str(path)!r} is not a text table (binary data at byte "
+                              f"{e.start})") from None
     meta: dict[str, Any] = {}
     for line in lines:
         if line.startswith("#") and ":" in line and line != MAGIC:

@@ -8,7 +8,7 @@ import typer
 
 from ..errors import DistillnasError
 from ..export import FORMATS, export_student
-from ..io import ensure_dir
+from ..io import check_dir
 from .app import app
 from .display import out
 
@@ -24,7 +24,7 @@ def export(
     if fmt not in FORMATS:
         raise DistillnasError(f"unknown --format {fmt!r}; choose one of: {', '.join(FORMATS)}")
     if out_file is not None:
-        ensure_dir(out_file.parent, "output directory")
+        check_dir(out_file.parent, "output directory")
     e = export_student(checkpoint, fmt, out_file)
     c, h, w = e.input_shape
     out.print(f"{e.format} -> {e.path} (input N x {c} x {h} x {w}); max |exported - PyTorch| on a batch: "

@@ -7,6 +7,9 @@ from typing import Any
 import typer
 
 from ..errors import DistillnasError
+from ..section import MAX_SEEDS
+
+MAX_SEED = 2**31 - 1  # torch.manual_seed takes 64 bits; numpy's generators and the store 32 comfortably
 
 DatasetOpt = typer.Option("mnist5k", "--dataset", "-d", help="mnist5k | digits | synthetic | cifar10 | cifar100 | "
                           "imagefolder (more settings: --data.key=value).")
@@ -22,14 +25,18 @@ OVERRIDES = {"allow_extra_args": True, "ignore_unknown_options": True}
 def parse_seeds(text: str) -> list[int]:
     """'0-4' -> [0, 1, 2, 3, 4]; '0,1,2' -> [0, 1, 2]."""
     seeds: list[int] = []
-    try:
-        for part in text.split(","):
-            lo, _, hi = part.strip().partition("-")
-            seeds.extend(range(int(lo), int(hi) + 1) if hi else [int(lo)])
-    except ValueError:
-        raise DistillnasError(f"bad seeds {text!r}; write e.g. 0,1,2 or 0-4") from None
+    shown = text if len(text) <= 100 else text[:100] + "..."
+    for part in text.split(","):
+        lo, _, hi = part.strip().partition("-")
+        try:
+            first, last = int(lo), int(hi) if hi else int(lo)
+        except ValueError:
+            raise DistillnasError(f"bad seeds {shown!r}; write e.g. 0,1,2 or 0-4") from None
+        if last - first + 1 + len(seeds) > MAX_SEEDS or max(first, last) > MAX_SEED:
+            raise DistillnasError(f"seeds {shown!r}: at most {MAX_SEEDS} seeds, each in 0..{MAX_SEED}")
+        seeds.extend(range(first, last + 1))
     if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
-        raise DistillnasError(f"bad seeds {text!r}: need distinct non-negative integers")
+        raise DistillnasError(f"bad seeds {shown!r}: need distinct non-negative integers")
     return seeds
 
 

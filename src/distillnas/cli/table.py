@@ -11,7 +11,7 @@ from ..analysis.tables import (compare_tables, comparison_report, comparison_row
                                verdict)
 from ..benchmarks import write_benchmark
 from ..errors import DistillnasError
-from ..io import ensure_dir
+from ..io import check_dir, ensure_dir
 from .app import app
 from .display import out
 
@@ -27,9 +27,9 @@ def table_export(
 ) -> None:
     """Write the run's trials as a table the `table` evaluator reads (one line per arch: key, mean
     accuracy, each seed's accuracy, params, MACs, latency; a header naming data, teacher, loss, proxy)."""
-    ensure_dir(out_file.parent, "output directory")
+    check_dir(out_file.parent, "output directory")
     table, left_out = export_table(run)
-    write_benchmark(out_file, table)
+    write_benchmark(ensure_dir(out_file.parent, "output directory") / out_file.name, table)
     note = f" ({left_out} trials left out: failed, or without every seed's accuracy)" if left_out else ""
     out.print(f"{len(table.rows):,} archs{note} -> {out_file}; search it with --evaluator.name=table "
               f"--evaluator.table={out_file}", soft_wrap=True)
@@ -43,9 +43,9 @@ def table_merge(
     """Join the parts of a table made by the same protocol in several runs (strategy.grid.shards
     over sittings or machines). Parts that differ in space, data, loss, proxy settings or teacher
     weights, or that share an arch, are refused."""
-    ensure_dir(out_file.parent, "output directory")
+    check_dir(out_file.parent, "output directory")
     table = merge_tables(tables)
-    write_benchmark(out_file, table)
+    write_benchmark(ensure_dir(out_file.parent, "output directory") / out_file.name, table)
     out.print(f"{len(table.rows):,} archs from {len(tables)} tables -> {out_file}", soft_wrap=True)
 
 
@@ -53,18 +53,16 @@ def table_merge(
 def table_compare(
     tables: List[str] = typer.Argument(..., help="Two or more table files (or packaged table names) over the same archs."),
     names: Optional[str] = typer.Option(None, help="Column names, comma-separated (default: the file names)."),
-    top: int = typer.Option(10, help="k of the top-k overlap."),
+    top: int = typer.Option(10, min=1, max=100_000, help="k of the top-k overlap."),
     out_dir: Path = typer.Option(Path("runs/table_compare"), "--out", "-o", help="Where the HTML report goes."),
-    resamples: int = typer.Option(1000, help="Bootstrap resamples of the teacher effect's interval (tables with 2 "
+    resamples: int = typer.Option(1000, min=0, max=100_000, help="Bootstrap resamples of the teacher effect's interval (tables with 2 "
                                             "seeds per arch); 0 skips the interval."),
 ) -> None:
     """Kendall tau / Spearman between columns beside each column's seed noise floor, top-k overlap,
     the best student of each column and its rank in the others, rank reversals beyond seed noise,
     the teacher effect: how much less two teachers' rankings agree than two seeds of one, and the
     arch x teacher interaction on accuracies (a paired ANOVA), with a one-line verdict per pair."""
-    if resamples < 0:
-        raise DistillnasError(f"--resamples must be 0 or more, got {resamples}")
-    ensure_dir(out_dir, "output directory (--out)")
+    check_dir(out_dir, "output directory (--out)")
     cmp = compare_tables(tables, [n.strip() for n in names.split(",")] if names else None, top, resamples)
     t = Table(title=f"{len(cmp.keys):,} archs in every table ({cmp.pairs:,} pairs)")
     rows = comparison_rows(cmp)  # one column per pair of tables: many statistics, few pairs
@@ -80,4 +78,4 @@ def table_compare(
     for n, b in cmp.best.items():
         where = ", ".join(f"#{r} in {o}" for o, r in b["rank_in"].items())
         out.print(f"best of {n}: {b['arch']} ({b['accuracy']:.2f}%): {where}", soft_wrap=True)
-    out.print(f"report: {comparison_report(cmp, out_dir)}")
+    out.print(f"report: {comparison_report(cmp, ensure_dir(out_dir, 'output directory (--out)'))}")

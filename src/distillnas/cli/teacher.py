@@ -11,7 +11,7 @@ from ..analysis.teachers import compare_teachers
 from ..config import DataConfig, TrainConfig, validate
 from ..data import prepare_data
 from ..errors import DistillnasError
-from ..io import ensure_dir
+from ..io import atomic_write_text, check_dir, ensure_dir
 from ..rank import rank_students
 from ..teachers import TeacherCache, evaluate_teacher, load_teacher
 from ..training import train_teachers
@@ -31,7 +31,7 @@ def teacher_train(
     dataset: str = DatasetOpt,
     data_root: Optional[str] = RootOpt,
     out_dir: Path = typer.Option(..., "--out", "-o", help="Directory for the members' checkpoints (usable as --teacher)."),
-    epochs: float = typer.Option(30, help="Training epochs per member; other settings as --optim.key=value "
+    epochs: float = typer.Option(30, min=0, max=10_000, help="Training epochs per member; other settings as --optim.key=value "
                                  "(--optim.lr=0.1, --optim.batch_size=128)."),
     route: int = typer.Option(0, min=0, max=100, help="Also keep N anchors of each member's training, at epochs "
                               "E/N, 2E/N, .., E, in OUT/route/seed<S>/ (the route RCO distils along: "
@@ -47,7 +47,7 @@ def teacher_train(
                         "data.")  # e.g. --data.classes=[0,1,2] for a retrieval teacher
     cfg = validate(TrainConfig, settings)
     seed_list = parse_seeds(seeds)
-    ensure_dir(out_dir, "output directory (--out)")
+    check_dir(out_dir, "output directory (--out)")
     runs, report = train_teachers(arch, seed_list, data_cfg, cfg, out_dir, progress=progress, route=route)
     print_report(f"{arch} x{len(runs)} on {dataset} (test)", report)
     out.print(f"members in {out_dir}: use --teacher {out_dir}")
@@ -77,11 +77,12 @@ def teacher_compare(
     """KL, L2 and top-1 agreement between teachers and the ground truth (AKD Fig. 2); ensembles'
     average vs oracle accuracy and examples by members right (KDAS Table 5)."""
     ds, splits = prepare_data(validate(DataConfig, {"name": dataset, "root": data_root}))
+    check_dir(out_dir, "output directory (--out)")
     teachers = [(Path(s).name or s, load_teacher(s, ds)) for s in specs]
     ensure_dir(out_dir, "output directory (--out)")
     cmp = compare_teachers(teachers, ds, split, splits.get(split), TeacherCache(out_dir / "teacher_cache"))
     print_teacher_comparison(cmp, dataset, split, out_dir)
-    (out_dir / "ensembles.json").write_text(json.dumps(cmp.ensembles, indent=2))
+    atomic_write_text(out_dir / "ensembles.json", json.dumps(cmp.ensembles, indent=2))
     out.print(f"PNGs and CSVs in {out_dir}")
 
 
@@ -94,7 +95,7 @@ def rank(
                                        "a directory is one ensemble teacher)."),
     dataset: str = DatasetOpt,
     data_root: Optional[str] = RootOpt,
-    epochs: float = typer.Option(5, help="Proxy epochs per student and teacher."),
+    epochs: float = typer.Option(5, min=0, max=10_000, help="Proxy epochs per student and teacher."),
     seeds: str = typer.Option("0", help="Seeds averaged per cell, e.g. 0,1,2."),
     space: Optional[str] = typer.Option(None, help="Search space of the arch strings (mnasnet | resnet_depth | addon)."),
     out_dir: Path = typer.Option(Path("runs/rank"), "--out", "-o"),
@@ -113,10 +114,11 @@ def rank(
                                 "channels_last": channels_last}, list(ctx.args))
     space_over = settings.pop("space", None)
     cfg = validate(TrainConfig, settings)
-    ensure_dir(out_dir, "output directory (--out)")
+    check_dir(out_dir, "output directory (--out)")
     result = rank_students(arch_list, list(teachers), validate(DataConfig, {"name": dataset, "root": data_root}), cfg,
                            parse_seeds(seeds), _space(space, space_over), str(out_dir / "teacher_cache"), progress)
     print_rank(result)
-    (out_dir / "rank.json").write_text(json.dumps({"archs": result.archs, "scores": result.scores, "tau": result.tau},
+    atomic_write_text(ensure_dir(out_dir, "output directory (--out)") / "rank.json",
+                      json.dumps({"archs": result.archs, "scores": result.scores, "tau": result.tau},
                                                   indent=2))
     out.print(f"saved {out_dir / 'rank.json'}")

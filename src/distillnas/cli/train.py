@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import statistics
 from pathlib import Path
 from typing import Any, List, Optional
@@ -12,10 +13,10 @@ from rich.table import Table
 from ..config import DataConfig, SpaceConfig, TrainConfig, validate
 from ..data import prepare_data
 from ..errors import DistillnasError
-from ..io import ensure_dir
+from ..io import atomic_write_text, check_dir, ensure_dir
 from ..retrain import retrain_from_run
 from ..checkpoint import load_student
-from ..retrieval import evaluate_retrieval, heldout
+from ..retrieval import check_retrieval_teacher, evaluate_retrieval, heldout
 from ..teachers import TeacherCache, load_teacher
 from ..training.distributed import init_from_env, launched_world
 from ..training import (SchemeConfig, build_student, check_scheme, check_teacher_for_loss, resolve_device,
@@ -23,6 +24,8 @@ from ..training import (SchemeConfig, build_student, check_scheme, check_teacher
 from ..runconfig import apply_overrides
 from ..spaces import space_from_config
 from .app import app
+
+log = logging.getLogger("distillnas")
 from .display import err, out, print_runs
 from .options import (OVERRIDES, ChannelsLastOpt, DatasetOpt, DeviceOpt, ProgressOpt, RootOpt,
                       parse_seeds, split_section)
@@ -57,7 +60,7 @@ def train(
                                        "wrn-16-4, mobilenetv2-w0.5, or a searched arch string with --space."),
     from_run: Optional[Path] = typer.Option(None, "--from-run", help="Retrain the best archs of this search run "
                                             "(its data, teacher and final-training config)."),
-    top: int = typer.Option(1, help="With --from-run: how many of the best archs to retrain."),
+    top: int = typer.Option(1, min=1, max=1000, help="With --from-run: how many of the best archs to retrain."),
     space: Optional[str] = typer.Option(None, help="The search space of --arch when it is a searched arch string: "
                                         "mnasnet | resnet_depth | addon; its settings as --space.key=value "
                                         "(--space.preset=tiny, --space.layers=[2,2,2])."),
@@ -67,7 +70,7 @@ def train(
                                        "(embeddings), or a sum like kd+1*rkd "
                                        "[default: kd; with --from-run: the run's final.loss]. Its settings: "
                                        "--loss.temperature=T (default 4 for kd, 3 for od), --loss.kd_weight=w."),
-    epochs: Optional[float] = typer.Option(None, help="Training epochs, fractions allowed [default: 30; with "
+    epochs: Optional[float] = typer.Option(None, min=0, max=10_000, help="Training epochs, fractions allowed [default: 30; with "
                                            "--from-run: the run's final.optim.epochs]. Other optimisation "
                                            "settings: --optim.lr=0.1, --optim.batch_size=128, --optim.schedule=step."),
     scheme: str = typer.Option("single", help="single (one loss) | takd (teacher -> --assistant -> student) | "
@@ -118,6 +121,7 @@ def train(
         raise DistillnasError(f"--task {task!r}: choose classify or retrieval")
     if split not in ("train", "minitrain"):
         raise DistillnasError(f"--split {split!r}: train on 'train' or 'minitrain'")
+    _warn_ignored(scheme, assistant=assistant, route=route, peers=peers)
     rest = [x for x in ctx.args if not x.startswith("--scheme.")]
     sch_over = apply_overrides({}, [x for x in ctx.args if x.startswith("--scheme.")]).get("scheme", {})
     sch = validate(SchemeConfig, {"name": scheme, "assistant": assistant, "route": str(route) if route else None,
@@ -136,12 +140,14 @@ def train(
     ds, splits = prepare_data(data_cfg)
     if task == "retrieval":
         heldout(ds, data_cfg.classes)  # enough classes left to retrieve among, checked before training
+        if teacher:
+            check_retrieval_teacher(teacher, data_cfg.classes)
     build_student(arch, space_cfg, ds)  # a bad arch string is found before anything is written
     t = load_teacher(teacher, ds) if teacher else None
     check_scheme(sch, arch, space_cfg, ds, t, cfg.loss.name)
     if sch.name != "rco":  # RCO's teachers are its route's checkpoints
         check_teacher_for_loss(cfg.loss.name, t)
-    out_dir = ensure_dir(out_dir or Path("runs/train"), "output directory (--out)")
+    out_dir = check_dir(out_dir or Path("runs/train"), "output directory (--out)")
     run_config = {"data": data_cfg.model_dump(), "train": cfg.model_dump(), "teacher": teacher or [],
                   "scheme": sch.model_dump()}
     cache = TeacherCache(out_dir / "teacher_cache")
@@ -153,12 +159,20 @@ def train(
         return
     how = cfg.loss.name if sch.name == "single" else f"{sch.name} + {cfg.loss.name}"
     print_runs(runs, f"{dataset}: trained with {how} ({cfg.optim.epochs:g} epochs)")
-    (out_dir / "results.json").write_text(json.dumps([r.as_dict() for r in runs], indent=2))
+    atomic_write_text(ensure_dir(out_dir, "output directory (--out)") / "results.json", json.dumps([r.as_dict() for r in runs], indent=2))
     if task == "retrieval":
         _retrieval(runs, ds, data_cfg.classes, out_dir)
     out.print(f"checkpoints and results.json in {out_dir}")
     if not any(r.status == "ok" for r in runs):
         raise typer.Exit(1)
+
+
+def _warn_ignored(scheme: str, assistant: Optional[str], route: Optional[Path], peers: int) -> None:
+    """A scheme's own option given with another scheme is ignored: say so, as `search` does."""
+    for flag, given, owner in (("--assistant", assistant is not None, "takd"), ("--route", route is not None, "rco"),
+                               ("--peers", peers != 2, "dml")):
+        if given and scheme != owner:
+            log.warning("%s ignored: it applies to --scheme %s, not %s", flag, owner, scheme)
 
 
 def _retrieval(runs: list, ds, trained: list[int], out_dir: Path) -> None:  # noqa: ANN001
@@ -177,4 +191,4 @@ def _retrieval(runs: list, ds, trained: list[int], out_dir: Path) -> None:  # no
         spread = f" ± {statistics.stdev(vals):.2f}" if len(vals) > 1 else ""
         table.add_row(str(d), f"{statistics.mean(vals):.2f}{spread}")
     out.print(table)
-    (out_dir / "retrieval.json").write_text(json.dumps(results, indent=2))
+    atomic_write_text(out_dir / "retrieval.json", json.dumps(results, indent=2))

@@ -24,8 +24,8 @@ from ..section import Section
 
 class CostConfig(Section):
     latency: str = "cpu"  # measurer: cpu (PyTorch) | onnxruntime (the exported graph) | none; 1 pinned thread, batch 1
-    warmup: int = Field(5, ge=0)
-    repeats: int = Field(20, ge=1)
+    warmup: int = Field(5, ge=0, le=10_000)
+    repeats: int = Field(20, ge=1, le=10_000)
 
 
 def _cpu_times() -> dict[int, tuple[int, int]]:

@@ -125,5 +125,18 @@ def make_splits(
         if train_subset < len(train_idx):
             _, train_idx = _stratified(labels, train_idx, train_subset / len(train_idx), rng)
     minitrain, minival = _stratified(labels, train_idx, val_fraction, rng)
+    _check_sizes(ds, {"mini-train": minitrain, "mini-val": minival, "test": test_idx},
+                 {"mini-train": "data.val_fraction", "mini-val": "data.val_fraction",
+                  "test": "data.test_fraction" if ds.test_start is None else "the dataset's test set"})
     as_t = lambda a: torch.from_numpy(a.astype(np.int64))  # noqa: E731
     return Splits(as_t(minitrain), as_t(minival), as_t(test_idx))
+
+
+def _check_sizes(ds: ImageDataset, splits: dict[str, np.ndarray], setting: dict[str, str]) -> None:
+    """Every split holds at least one example per class: a smaller mini-val scores every trial on
+    a handful of images (0 % for an empty one), a smaller test set reports noise."""
+    for name, idx in splits.items():
+        if len(idx) < ds.num_classes:
+            raise DistillnasError(f"the {name} split of {ds.name!r} holds {len(idx)} example(s), fewer than its "
+                                  f"{ds.num_classes} classes; raise {setting[name]} (or train_subset) so each split "
+                                  "has at least one example per class")

@@ -18,18 +18,18 @@ class DataConfig(Section):
     root: str | None = None  # the user's directory for on-disk datasets (cifar*, imagefolder)
     val_fraction: float = Field(0.1, gt=0, lt=1)  # mini-val share of the training pool (KDAS: 10%)
     test_fraction: float = Field(0.2, gt=0, lt=1)  # held-out test share, only without an official test set
-    train_subset: int | None = Field(None, gt=0)  # stratified sample of the training pool (AKD proxy: ~10K)
-    image_size: int | None = Field(None, gt=0)  # imagefolder only: resize to this many pixels (default 32)
+    train_subset: int | None = Field(None, gt=0, le=100_000_000)  # stratified sample of the training pool (AKD proxy: ~10K)
+    image_size: int | None = Field(None, gt=0, le=1024)  # imagefolder only: resize to this many pixels (default 32)
     # imagefolder only: hold the decoded images in memory (true), stream them from disk with
     # `workers` decoding processes (false), or hold them when they fit in max_memory_gb (auto)
     in_memory: Literal["auto", True, False] = "auto"
-    workers: int = Field(2, ge=0)  # imagefolder streaming: DataLoader worker processes (0: decode in-process)
-    max_memory_gb: float = Field(8.0, gt=0)  # imagefolder `auto`: the decoded size (N*3*S*S bytes) held in memory
+    workers: int = Field(2, ge=0, le=256)  # imagefolder streaming: DataLoader worker processes (0: decode in-process)
+    max_memory_gb: float = Field(8.0, gt=0, le=1e6)  # imagefolder `auto`: the decoded size (N*3*S*S bytes) held in memory
     seed: int = 0  # split seed: the same seed gives the same splits everywhere
     # keep only these classes in every split (open-set retrieval trains on some classes and
     # retrieves among the others: retrieval.py); the splits are drawn first, so they are the
     # full dataset's splits restricted
-    classes: list[int] | None = None
+    classes: list[int] | None = Field(None, max_length=100_000)
 
 
 DATASETS: Registry = Registry("dataset")

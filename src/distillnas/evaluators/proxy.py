@@ -14,7 +14,7 @@ from pydantic import Field, field_validator
 from ..cost import count_macs
 from ..distill import LossConfig, build_loss
 from ..errors import DistillnasError
-from ..section import Section, validate
+from ..section import MAX_EPOCHS, MAX_SEEDS, MAX_VIEWS, Section, validate
 from ..spaces import SearchSpace
 from ..training import TrainConfig, train_student
 from ..training.config import OptimConfig
@@ -29,8 +29,8 @@ class ScreenConfig(Section):
     stored as 'screened' with their score (free, not told to the strategy)."""
 
     score: str | None = None  # a distillnas.zerocost score (e.g. diswot); None: no screening
-    factor: int = Field(4, ge=2)
-    batch_size: int = Field(64, ge=2)  # images in the probe batch
+    factor: int = Field(4, ge=2, le=100)
+    batch_size: int = Field(64, ge=2, le=4096)  # images in the probe batch
     seed: int = Field(0, ge=0)  # the probe batch and the initial weights scored
 
 
@@ -41,8 +41,8 @@ class FidelityConfig(Section):
     continues from its saved state; the lr schedule always spans the last rung's epochs, so
     continuing to a rung is the same run (bit for bit) as training to it from the start."""
 
-    epochs: list[int] | None = None  # the rungs, e.g. [1, 3, 9]; None: one fidelity (proxy.epochs)
-    eta: int = Field(3, ge=2)
+    epochs: list[int] | None = Field(None, max_length=20)  # the rungs, e.g. [1, 3, 9]; None: one fidelity (proxy.epochs)
+    eta: int = Field(3, ge=2, le=100)
     # sh: every batch starts at the first rung, rung by rung; asha: the same bracket with
     # promotions as results arrive (no worker waits for a rung; Ray); hyperband: batches cycle
     # through Hyperband's brackets (start at rung s, with proportionally fewer archs), hedging
@@ -55,8 +55,8 @@ class FidelityConfig(Section):
     @field_validator("epochs")
     @classmethod
     def _increasing(cls, v: list[int] | None) -> list[int] | None:
-        if v is not None and (len(v) < 2 or any(e < 1 for e in v) or any(b <= a for a, b in zip(v, v[1:]))):
-            raise ValueError(f"fidelity.epochs must be two or more increasing whole epochs >= 1, got {v}")
+        if v is not None and (len(v) < 2 or any(not 1 <= e <= MAX_EPOCHS for e in v) or any(b <= a for a, b in zip(v, v[1:]))):
+            raise ValueError(f"fidelity.epochs must be two or more increasing whole epochs in 1..{MAX_EPOCHS}, got {v}")
         return v
 
 
@@ -70,15 +70,15 @@ class ProxyConfig(OptimConfig):
     """The proxy run: the optimisation section (AKD: 5 epochs with 1 warm-up) plus its loss and
     augmentation."""
 
-    epochs: float = Field(5, gt=0)
-    warmup_epochs: float = Field(1, ge=0)
-    weight_decay: float = Field(4e-5, ge=0)
+    epochs: float = Field(5, gt=0, le=MAX_EPOCHS)
+    warmup_epochs: float = Field(1, ge=0, le=MAX_EPOCHS)
+    weight_decay: float = Field(4e-5, ge=0, le=1)
     loss: LossConfig = LossConfig(name="kd", temperature=1.0, kd_weight=0.9)  # AKD: T=1, w=0.9
     augment: Literal["none", "views", "random"] = "views"
-    teacher_views: int = Field(2, ge=1)
+    teacher_views: int = Field(2, ge=1, le=MAX_VIEWS)
     # train each arch once per listed seed and score the mean (a benchmark table keeps every
     # seed, so its noise floor can be measured); None: one run seeded by the trial
-    seeds: list[int] | None = Field(None, min_length=1)
+    seeds: list[int] | None = Field(None, min_length=1, max_length=MAX_SEEDS)
     screen: ScreenConfig = ScreenConfig()
     fidelity: FidelityConfig = FidelityConfig()
 

@@ -35,27 +35,27 @@ from ..spaces import AddonSpace, SearchSpace
 from ..teachers import TeacherCache, load_teacher
 from ..training import Stepper, TrainConfig, check_teacher_for_loss, make_targets, resolve_device, use_channels_last
 from ..training.config import SGDConfig
-from ..section import validate
+from ..section import MAX_VIEWS, validate
 from .base import EVALUATORS, Evaluator, EvaluatorSection, TrialResult
 
 
 class SupernetConfig(SGDConfig):
     """KDAS / ENAS weight sharing: shared-weight training alternates with controller updates."""
 
-    epochs_per_batch: float = Field(1.0, gt=0)  # shared-weight training between controller updates
+    epochs_per_batch: float = Field(1.0, gt=0, le=1000)  # shared-weight training between controller updates
     lr: float = Field(0.05, gt=0)
     grad_clip: float = Field(5.0, gt=0)  # ENAS bounds the child's gradient norm; unclipped, it collapsed
     loss: LossConfig = LossConfig(name="od", temperature=3.0, kd_weight=1.0)  # KDAS: T=3, lambda=0
     augment: Literal["none", "views", "random"] = "views"
-    teacher_views: int = Field(2, ge=1)
-    reward_batch: int = Field(64, ge=1)  # mini-val examples that score one sampled arch (a class-balanced window)
+    teacher_views: int = Field(2, ge=1, le=MAX_VIEWS)
+    reward_batch: int = Field(64, ge=1, le=65536)  # mini-val examples that score one sampled arch (a class-balanced window)
     # extra controller updates after each shared-weight phase (ENAS: 50 of 20 samples, each on
     # one val minibatch). Many steps on small windows beat few on large ones at equal cost: on
     # kdas_mnist5k, 4 steps x 200 images left the policy uniform, 20 x 50 learnt (bench/kdas_controller.py)
-    controller_steps: int = Field(20, ge=0)
-    controller_samples: int = Field(8, ge=1)  # archs per extra controller update (ENAS: 20)
-    selection_samples: int = Field(64, ge=1)  # fresh samples of the final policy scored on all of mini-val
-    selection_keep: int = Field(16, ge=0)  # plus the best archs the search scored (KDAS keeps candidates)
+    controller_steps: int = Field(20, ge=0, le=1_000_000)
+    controller_samples: int = Field(8, ge=1, le=10_000)  # archs per extra controller update (ENAS: 20)
+    selection_samples: int = Field(64, ge=1, le=100_000)  # fresh samples of the final policy scored on all of mini-val
+    selection_keep: int = Field(16, ge=0, le=10_000)  # plus the best archs the search scored (KDAS keeps candidates)
     memory_limit: float = Field(2.0, gt=0, le=100)  # M: params <= this multiple of the backbone's (KDAS: 2)
     memory_limit_params: int | None = Field(None, gt=0)  # or an absolute parameter count (overrides the multiple)
 

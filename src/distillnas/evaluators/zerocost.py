@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from ..errors import DistillnasError
-from ..section import Section
+from ..section import MAX_SEEDS, Section
 from ..spaces import SearchSpace
 from ..zerocost import SCORES, TEACHER_SCORES, make_probe, score_model, teacher_modules
 from .base import EVALUATORS, EvalContext, Evaluator, EvaluatorSection, TrialResult, load_setup, measure_costs
@@ -24,9 +24,9 @@ log = logging.getLogger("distillnas")
 
 class ZeroCostConfig(Section):
     score: str = "diswot"  # one of distillnas.zerocost.SCORES
-    batch_size: int = Field(64, ge=2)  # images in the probe batch (DisWOT: one mini-batch)
+    batch_size: int = Field(64, ge=2, le=4096)  # images in the probe batch (DisWOT: one mini-batch)
     data_seed: int = Field(0, ge=0)  # which training images form the probe batch (the same for every arch)
-    seeds: list[int] = Field([0], min_length=1)  # initialisations averaged per arch
+    seeds: list[int] = Field([0], min_length=1, max_length=MAX_SEEDS)  # initialisations averaged per arch
 
 
 class ZeroCostEvaluatorConfig(EvaluatorSection):

@@ -16,10 +16,10 @@ from ..section import Section
 class ExecutionConfig(Section):
     executor: str = "local"  # local | ray
     ray_address: str | None = None  # join an existing Ray cluster; None starts a local instance
-    cpus_per_trial: float = Field(1, gt=0)
-    gpus_per_trial: float = Field(0, ge=0)
-    retries: int = Field(2, ge=0)  # re-runs of a trial whose worker died
-    threads: int = Field(0, ge=0)  # torch threads for a local trial (0: leave as is)
+    cpus_per_trial: float = Field(1, gt=0, le=1024)
+    gpus_per_trial: float = Field(0, ge=0, le=64)
+    retries: int = Field(2, ge=0, le=100)  # re-runs of a trial whose worker died
+    threads: int = Field(0, ge=0, le=1024)  # torch threads for a local trial (0: leave as is)
     channels_last: Literal["auto", "on", "off"] = "auto"  # memory format of trials, supernet and teacher training
 
 
@@ -49,6 +49,11 @@ class Executor(ABC):
     def check(cls, cfg: ExecutionConfig) -> None:
         """Refuse settings this executor cannot run with, before the run directory is written
         (a cluster address nobody answers at, say). Nothing to check for most executors."""
+
+    @classmethod
+    def trial_threads(cls, cfg: ExecutionConfig) -> int:
+        """Torch threads a trial runs with (0: leave torch's default): `threads` when set."""
+        return cfg.threads
 
     @abstractmethod
     def map(self, fn: Callable[..., Any], items: Sequence[tuple]) -> Iterator[tuple[int, Any]]:

@@ -17,7 +17,7 @@ class EvolutionSettings(Section):
     # search at random. DisWOT s1 (bench/strategies_diswot.py, tuning seeds 0-39, median paid
     # evaluations to the best, KD / CE; random search 32.5 / 28): P 20: 23 / 23, 16: 18.5 /
     # 21.5, 12: 19 / 19.5, 10: 19 / 18, 8 (one default batch): 13.5 / 20, 6: 13.5 / 17.
-    population: int = Field(8, ge=2)
+    population: int = Field(8, ge=2, le=10_000)
     # S: tournament size. With P one batch, every batch replaces the whole population, so S = P
     # (each child mutates the best of the last batch, which then dies of age) is a (1, lambda)
     # evolution strategy (Beyer & Schwefel, 2002): comma selection, no elite that outlives its
@@ -28,7 +28,7 @@ class EvolutionSettings(Section):
     # regret after 50 / 100 / 200) S 8 matched S 5: KD-ResNet8 0.232 / 0.143 / 0.096 against
     # 0.219 / 0.153 / 0.106, KD-MobileNetV2 0.181 / 0.061 / 0.025 against 0.186 / 0.083 / 0.000,
     # held-out seed scores 96.42 / 96.25 against 96.46 / 96.34 (stds 0.3-0.7).
-    sample: int = Field(8, ge=1)
+    sample: int = Field(8, ge=1, le=10_000)
     ordinal: bool = True  # an ordered decision mutates one step (a neighbouring depth); false: to any option
 
 

@@ -15,10 +15,10 @@ from .base import STRATEGIES, Arch, Strategy, StrategySection
 
 
 class GridSettings(Section):
-    max_archs: int = Field(5000, ge=1)  # a grid over more archs is refused: restrict the space or raise this
+    max_archs: int = Field(5000, ge=1, le=10_000_000)  # a grid over more archs is refused: restrict the space or raise this
     # Split a tabulation over runs (machines, sittings): shard i of n evaluates the i-th of n
     # contiguous blocks of the seeded order, itself a uniform random subset of the space.
-    shards: int = Field(1, ge=1)
+    shards: int = Field(1, ge=1, le=100_000)
     shard: int = Field(0, ge=0)
 
     @model_validator(mode="after")

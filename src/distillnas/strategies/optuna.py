@@ -172,8 +172,8 @@ class _OptunaStrategy(Strategy):
 class TPESettings(Section):
     """Optuna's multivariate TPE (strategy: tpe)."""
 
-    startup: int = Field(8, ge=1)  # random trials before the model is used
-    candidates: int = Field(24, ge=1)  # candidates drawn from l(x) per suggestion (Optuna: n_ei_candidates)
+    startup: int = Field(8, ge=1, le=100_000)  # random trials before the model is used
+    candidates: int = Field(24, ge=1, le=10_000)  # candidates drawn from l(x) per suggestion (Optuna: n_ei_candidates)
     ordinal: bool = True  # ordered decisions as integers (a numeric kernel); false: all categorical
     # On: the asks of one batch see each other as bad results, so a batch spreads out (Optuna
     # 5's default). Off (Optuna 3-4's default, pinned here so an upgrade changes nothing): a
@@ -251,7 +251,7 @@ class GPStrategy(_OptunaStrategy):
 class NSGA2Settings(Section):
     """Optuna's NSGA-II over (accuracy, cost) with the reward target as a hard constraint (strategy: nsga2)."""
 
-    population: int = Field(16, ge=2)  # archs per generation
+    population: int = Field(16, ge=2, le=10_000)  # archs per generation
     mutation: float | None = Field(None, gt=0, le=1)  # per-decision mutation probability (None: 1 / decisions)
     ordinal: bool = True  # ordered decisions as integers; false: all categorical
 

@@ -52,7 +52,7 @@ from .controller import ControllerStrategy, LSTMPolicy, RunningStats
 
 
 class PPOSettings(Section):
-    hidden: int = Field(64, ge=4)
+    hidden: int = Field(64, ge=4, le=4096)
     # The actor's Adam. With fresh sampling (strategies.controller) a fast policy no longer
     # strands the search on a near-best arch, so the learning rate and the entropy bonus
     # (on rewards normalised to unit std) were chosen again on DisWOT s1 (seeds 0-39; the
@@ -67,7 +67,7 @@ class PPOSettings(Section):
     # 19 / 14 against 16 / 11 at 0.1, and lr 0.03 with 8 epochs 21 / 17 (seeds 2000-2199, bound 3).
     lr: float = Field(0.1, gt=0)
     critic_lr: float = Field(5e-3, gt=0)  # the critic's own Adam (it shares no weights with the actor)
-    epochs: int = Field(4, ge=1)  # PPO epochs over each batch (at most: target_kl stops them sooner)
+    epochs: int = Field(4, ge=1, le=100)  # PPO epochs over each batch (at most: target_kl stops them sooner)
     # The trust region, measured in KL rather than by the clip alone. With Adam at lr 0.1 the
     # clip did not bound a batch's step: Adam's step has the same size whatever the loss, so
     # once the clip zeroes the policy-gradient term of the samples that moved, the elite and
@@ -149,7 +149,7 @@ class PPOSettings(Section):
     # Around this point the other settings are flat (seeds 2000-2399, 13 / 15 at the default):
     # elite weight 2 or 5, epochs 8, entropy 0, lr 0.2, clip 0.3 all gave 13-13.5 / 15-16
     # (two-sided p >= 0.25); epochs 2 was slower on KD (18, p 4e-13).
-    elite: int = Field(1, ge=0)
+    elite: int = Field(1, ge=0, le=1000)
     elite_weight: float = Field(3.0, ge=0)
 
 

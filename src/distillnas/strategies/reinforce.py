@@ -57,7 +57,7 @@ from .controller import ControllerStrategy, RunningStats
 class ReinforceSettings(Section):
     """ENAS controller settings (the values KDAS inherits from ENAS)."""
 
-    hidden: int = Field(64, ge=4)
+    hidden: int = Field(64, ge=4, le=4096)
     # ENAS's controller_lr is 1e-3 over ~10^5 samples; the KDAS configs keep it (the supernet
     # gives thousands of controller steps). A search of paid trials gives tens of steps: at
     # 1e-3, 8 Adam steps of a 64-trial search leave the policy where it started (DisWOT s1:
@@ -103,7 +103,7 @@ class ReinforceSettings(Section):
     # in only 6 of 10 seeds (one ended at 0.02 agreement): the archs it tells are the mode's
     # neighbours, not the policy's own samples, which biases the policy gradient.
     repeat: Literal["neighbour", "resample"] = "resample"
-    elite: int = Field(1, ge=0)  # imitate the best archs told so far (strategies.controller)
+    elite: int = Field(1, ge=0, le=1000)  # imitate the best archs told so far (strategies.controller)
     elite_weight: float = Field(1.0, ge=0)
 
 

@@ -6,24 +6,24 @@ from typing import Literal
 from pydantic import Field
 
 from ..distill import LossConfig
-from ..section import Section
+from ..section import MAX_EPOCHS, MAX_VIEWS, Section
 
 
 class SGDConfig(Section):
     """SGD with (Nesterov) momentum: what every training in distillnas optimises with."""
 
-    batch_size: int = Field(128, ge=1)
+    batch_size: int = Field(128, ge=1, le=65536)
     lr: float = Field(0.1, gt=0)
     momentum: float = Field(0.9, ge=0, lt=1)
     nesterov: bool = True
-    weight_decay: float = Field(5e-4, ge=0)
+    weight_decay: float = Field(5e-4, ge=0, le=1)
 
 
 class OptimConfig(SGDConfig):
     """SGD plus its length and learning-rate schedule (`fit`)."""
 
-    epochs: float = Field(30, gt=0)  # fractional epochs allowed for quick proxies
-    warmup_epochs: float = Field(1.0, ge=0)  # linear warm-up from warmup_start * lr to lr
+    epochs: float = Field(30, gt=0, le=MAX_EPOCHS)  # fractional epochs allowed for quick proxies
+    warmup_epochs: float = Field(1.0, ge=0, le=MAX_EPOCHS)  # linear warm-up from warmup_start * lr to lr
     warmup_start: float = Field(0.1, ge=0, le=1)
     schedule: Literal["cosine", "step", "constant"] = "cosine"
     milestones: list[float] = [0.5, 0.75]  # step schedule: fractions of the run where lr *= gamma
@@ -36,9 +36,9 @@ class TrainConfig(Section):
     # none: plain inputs; views: K fixed augmented views with cached teacher outputs;
     # random: fresh crops/flips every step (teacher runs online)
     augment: Literal["none", "views", "random"] = "views"
-    teacher_views: int = Field(4, ge=1)  # K for augment=views (view 0 is the plain image)
+    teacher_views: int = Field(4, ge=1, le=MAX_VIEWS)  # K for augment=views (view 0 is the plain image)
     # auto: on for CPU (measured faster); never for models whose convs hang oneDNN (models/layout.py)
     channels_last: Literal["auto", "on", "off"] = "auto"
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    eval_batch_size: int = Field(500, ge=1)
+    eval_batch_size: int = Field(500, ge=1, le=65536)
     seed: int = 0

@@ -9,6 +9,8 @@ from pathlib import Path
 from torch import Tensor
 
 from ..data import DataConfig, ImageDataset, prepare_data
+from ..io import atomic_write_text, ensure_dir
+from ..models import build_model
 from .config import TrainConfig
 from ..teachers import EnsembleReport, evaluate_teacher, load_teacher
 from .student import StudentRun, train_in_stages, train_student
@@ -22,8 +24,9 @@ def train_teachers(arch: str, seeds: list[int], data_cfg: DataConfig, cfg: Train
     OUT/route/seed<S>/e<epoch>.pt at epochs E/N, 2E/N, .., E (the last is the member itself).
     The member is trained in N continued stages of one schedule, so it is the member a plain
     run trains."""
-    out_dir = Path(out_dir)
     ds, splits = prepare_data(data_cfg)
+    build_model(arch, ds.num_classes, ds.in_channels, ds.input_size)  # a bad arch before anything is written
+    out_dir = ensure_dir(out_dir, "output directory (--out)")
     run_config = {"data": data_cfg.model_dump(), "train": cfg.model_dump(), "role": "teacher"}
     if route:
         runs = [_with_route(arch, cfg, ds, splits, s, out_dir, run_config, route, progress) for s in seeds]
@@ -41,7 +44,7 @@ def record_ensemble(arch: str, seeds: list[int], paths: list[str], ds: ImageData
     Called once the whole ensemble exists: a search trains its members one call per seed (so an
     interrupted one resumes per member), and the record must name every member, not the last."""
     report = evaluate_teacher(load_teacher(paths, ds), ds, "test", test)
-    (Path(out_dir) / "ensemble.json").write_text(json.dumps({"arch": arch, "seeds": seeds, "members": paths,
+    atomic_write_text(Path(out_dir) / "ensemble.json", json.dumps({"arch": arch, "seeds": seeds, "members": paths,
                                                              "test": report.as_dict()}, indent=2))
     return report
 
