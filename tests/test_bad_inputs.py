@@ -572,7 +572,7 @@ def test_a_retraining_of_another_recipe_never_overwrites_and_the_report_keeps_re
     assert next((run / "students" / "kd-e0.2").glob("*.pt")).read_bytes() == first
     data = load_run(run)
     recipes = next(iter(finals_by_recipe(data).values()))
-    assert sorted(recipes) == ["kd, 0.2 ep", "kd, 0.4 ep"] and len(recipes["kd, 0.2 ep"]) == 2
+    assert sorted(recipes) == ["kd, 0.2 ep", "kd, 0.4 ep"] and len(recipes["kd, 0.2 ep"]) >= 2
     assert all(len(v["kd"]) in (1, 2) for v in finals_by_arch(data).values())  # one length, never mixed
 
 

@@ -130,7 +130,7 @@ def test_cifar10_python_layout(tmp_path):
     _write_cifar(tmp_path)
     ds = load_dataset("cifar10", str(tmp_path))
     assert ds.images.shape == (110, 3, 32, 32) and ds.test_start == 100 and ds.flip
-    assert len(make_splits(ds).test) == 10
+    assert len(make_splits(ds, val_fraction=0.2).test) == 10
     with pytest.raises(DistillnasError, match="not in the cifar100 python layout"):
         load_dataset("cifar100", str(tmp_path))
 

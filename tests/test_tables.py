@@ -261,7 +261,7 @@ def test_table_cli_export_and_compare(tmp_path, capsys):
     assert code == 0 and "best of kd" in out and (tmp_path / "cmp" / "index.html").is_file(), err
     assert "0.836" in out  # DisWOT's own tau between its CE and KD rankings
     code, _, err = run(capsys, "table", "compare", "diswot_s1_kd", "diswot_s1_ce", "--resamples", "-1")
-    assert code == 2 and "--resamples must be 0 or more, got -1" in err
+    assert code == 2 and "'--resamples'" in err
 
 
 MNIST5K_COLUMNS = ["mnist5k_mnasnet_ce", "mnist5k_mnasnet_kd_resnet8", "mnist5k_mnasnet_kd_mbv2"]

@@ -19,7 +19,7 @@ log = logging.getLogger("distillnas")
 
 def retrain_from_run(run_dir: str | Path, top: int = 1, *, epochs: float | None = None, seeds: list[int] | None = None,
                      loss: str | None = None, device: str = "auto", progress: bool = False,
-                     out_dir: str | Path | None = None, channels_last: str = "auto",
+                     out_dir: str | Path | None = None, channels_last: str = "auto", precision: str = "auto",
                      warn: Callable[[str], None] = log.warning) -> list[StudentRun]:
     """Train the top archs of a finished run, each over the final seeds; checkpoints go to
     out_dir (default RUN/students) and each result into the run store's finals."""
@@ -33,7 +33,7 @@ def retrain_from_run(run_dir: str | Path, top: int = 1, *, epochs: float | None 
     optim = {**final.optim.model_dump(), **({"epochs": epochs} if epochs is not None else {})}
     loss_cfg = {**final.loss.model_dump(), **({"name": loss} if loss else {})}
     tcfg = validate(TrainConfig, {"optim": optim, "loss": loss_cfg, "device": device,
-                                  "channels_last": channels_last})
+                                  "channels_last": channels_last, "precision": precision})
     recipe = f"{tcfg.loss.name}-e{tcfg.optim.epochs:g}".replace("*", "x").replace("+", "_")
     students = check_dir(out_dir or run.students / recipe, "output directory (--out)")
     seed_list = seeds or final.seeds

@@ -70,7 +70,8 @@ class LiveReport:
 def make_evaluator(cfg: SearchConfig, space: SearchSpace, run: RunDir, teacher: list[str]) -> Evaluator:
     ctx = EvalContext(space=cfg.space, data=cfg.data, evaluator=cfg.evaluator, cost=cfg.cost, teacher=tuple(teacher),
                       latency_file=str(run.latency), teacher_cache=str(run.teacher_cache),
-                      threads=EXECUTORS.get(cfg.execution.executor).trial_threads(cfg.execution), channels_last=cfg.execution.channels_last)
+                      threads=EXECUTORS.get(cfg.execution.executor).trial_threads(cfg.execution), channels_last=cfg.execution.channels_last,
+                      precision=cfg.execution.precision)
     return EVALUATORS.get(cfg.evaluator.name)(cfg, space, run, ctx)
 
 

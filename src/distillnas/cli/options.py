@@ -18,6 +18,9 @@ DeviceOpt = typer.Option("auto", help="auto | cpu | cuda | cuda:N")
 ChannelsLastOpt = typer.Option("auto", "--channels-last", help="auto | on | off. Channels-last memory format; auto: "
                                "on for CPU. Never used for models with convolutions that hit the oneDNN hang "
                                "(see bench/onednn_channels_last_hang.py).")
+PrecisionOpt = typer.Option("auto", "--precision", help="auto | fp32 | bf16 | fp16. Autocast precision of "
+                            "training; auto: bf16 on CPUs with native bf16 (AVX-512 BF16, AMX) and on CUDA (fp16 "
+                            "where the GPU lacks bf16), fp32 on other CPUs. Weights and optimiser state stay fp32.")
 ProgressOpt = typer.Option(True, help="Show a progress bar.")
 OVERRIDES = {"allow_extra_args": True, "ignore_unknown_options": True}
 

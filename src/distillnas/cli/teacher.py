@@ -18,7 +18,7 @@ from ..training import train_teachers
 from ..runconfig import apply_overrides
 from .app import app, teacher_app
 from .display import out, print_rank, print_report, print_teacher_comparison
-from .options import (OVERRIDES, ChannelsLastOpt, DatasetOpt, DeviceOpt, ProgressOpt, RootOpt,
+from .options import (OVERRIDES, ChannelsLastOpt, DatasetOpt, DeviceOpt, PrecisionOpt, ProgressOpt, RootOpt,
                       parse_seeds, split_section)
 from .train import _space
 
@@ -37,12 +37,14 @@ def teacher_train(
                               "E/N, 2E/N, .., E, in OUT/route/seed<S>/ (the route RCO distils along: "
                               "train --scheme rco --route OUT/route/seed<S>)."),
     channels_last: str = ChannelsLastOpt,
+    precision: str = PrecisionOpt,
     device: str = DeviceOpt,
     progress: bool = ProgressOpt,
 ) -> None:
     """Train N independently seeded networks (the KDAS ensemble teacher) with CE and report the ensemble."""
     settings = apply_overrides({"optim": {"epochs": epochs}, "loss": {"name": "ce"}, "augment": "random",
-                                "device": device, "channels_last": channels_last}, list(ctx.args))
+                                "device": device, "channels_last": channels_last, "precision": precision},
+                               list(ctx.args))
     data_cfg = validate(DataConfig, {"name": dataset, "root": data_root, **(split_section(settings, "data") or {})},
                         "data.")  # e.g. --data.classes=[0,1,2] for a retrieval teacher
     cfg = validate(TrainConfig, settings)
@@ -100,6 +102,7 @@ def rank(
     space: Optional[str] = typer.Option(None, help="Search space of the arch strings (mnasnet | resnet_depth | addon)."),
     out_dir: Path = typer.Option(Path("runs/rank"), "--out", "-o"),
     channels_last: str = ChannelsLastOpt,
+    precision: str = PrecisionOpt,
     progress: bool = ProgressOpt,
 ) -> None:
     """Rank students under each teacher by KD proxy accuracy (AKD Table 3), with Kendall tau.
@@ -111,7 +114,7 @@ def rank(
         raise DistillnasError(f"--archs {archs!r} names no student")
     settings = apply_overrides({"optim": {"epochs": epochs}, "loss": {"name": "kd", "temperature": 1.0,
                                                                       "kd_weight": 0.9},
-                                "channels_last": channels_last}, list(ctx.args))
+                                "channels_last": channels_last, "precision": precision}, list(ctx.args))
     space_over = settings.pop("space", None)
     cfg = validate(TrainConfig, settings)
     check_dir(out_dir, "output directory (--out)")

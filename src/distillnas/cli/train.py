@@ -27,19 +27,19 @@ from .app import app
 
 log = logging.getLogger("distillnas")
 from .display import err, out, print_runs
-from .options import (OVERRIDES, ChannelsLastOpt, DatasetOpt, DeviceOpt, ProgressOpt, RootOpt,
+from .options import (OVERRIDES, ChannelsLastOpt, DatasetOpt, DeviceOpt, PrecisionOpt, ProgressOpt, RootOpt,
                       parse_seeds, split_section)
 
 
-def train_settings(loss: str, epochs: float | None, device: str, channels_last: str,
-                   args: list[str]) -> tuple[TrainConfig, dict[str, Any], dict[str, Any] | None]:
+def train_settings(loss: str, epochs: float | None, device: str, channels_last: str, args: list[str],
+                   precision: str = "auto") -> tuple[TrainConfig, dict[str, Any], dict[str, Any] | None]:
     """(training config, data overrides, space overrides) from the flags and `--section.key=value`
     arguments: TrainConfig's own keys (--optim.lr=0.05, --loss.temperature=2, --augment=none),
     plus --data.* and --space.* settings."""
     is_od = loss.strip() == "od"
     base = {"optim": {"epochs": 30.0 if epochs is None else epochs},
             "loss": {"name": loss, "temperature": 3.0 if is_od else 4.0, "kd_weight": 1.0 if is_od else 0.9},
-            "device": device, "channels_last": channels_last}
+            "device": device, "channels_last": channels_last, "precision": precision}
     data = apply_overrides(base, args)
     data_cfg, space_cfg = split_section(data, "data") or {}, split_section(data, "space")
     return validate(TrainConfig, data), data_cfg, space_cfg
@@ -95,6 +95,7 @@ def train(
                                            "cache go [default: runs/train; with --from-run: RUN/students]."),
     split: str = typer.Option("train", help="Train on 'train' (mini-train + mini-val) or 'minitrain'."),
     channels_last: str = ChannelsLastOpt,
+    precision: str = PrecisionOpt,
     device: str = DeviceOpt,
     progress: bool = ProgressOpt,
 ) -> None:
@@ -110,7 +111,7 @@ def train(
                                   "(use --epochs, --seeds, --loss)")
         runs = retrain_from_run(from_run, top, epochs=epochs, seeds=parse_seeds(seeds) if seeds else None,
                                 loss=loss, device=device, progress=progress, out_dir=out_dir,
-                                channels_last=channels_last, warn=lambda msg: err.print(f"warning: {msg}", soft_wrap=True))
+                                channels_last=channels_last, precision=precision, warn=lambda msg: err.print(f"warning: {msg}", soft_wrap=True))
         print_runs(runs, f"retrained from {from_run}")
         if not any(r.status == "ok" for r in runs):
             raise typer.Exit(1)
@@ -126,7 +127,7 @@ def train(
     sch_over = apply_overrides({}, [x for x in ctx.args if x.startswith("--scheme.")]).get("scheme", {})
     sch = validate(SchemeConfig, {"name": scheme, "assistant": assistant, "route": str(route) if route else None,
                                   "peers": peers, **sch_over}, "scheme.")
-    cfg, data_over, space_over = train_settings(loss or "kd", epochs, device, channels_last, rest)
+    cfg, data_over, space_over = train_settings(loss or "kd", epochs, device, channels_last, rest, precision)
     data_cfg = validate(DataConfig, {"name": dataset, "root": data_root, **data_over}, "data.")
     if task == "retrieval" and not data_cfg.classes:
         raise DistillnasError("--task retrieval trains on some classes and retrieves among the others: give the "

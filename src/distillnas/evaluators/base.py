@@ -74,6 +74,7 @@ class EvalContext:
     device: str = "auto"
     threads: int = 0
     channels_last: str = "auto"
+    precision: str = "auto"
     # multi-fidelity: this rung's fidelity and the one it continues from (0: none), and where
     # the rungs leave their training state; not part of `key` (one dataset and teacher per process)
     fidelity: float = 0.0

@@ -205,7 +205,7 @@ class ProxyEvaluator(Evaluator):
         cfg = validate(TrainConfig, {
             "optim": optim, "loss": p.loss.model_dump(),
             "augment": p.augment, "teacher_views": p.teacher_views, "device": ctx.device,
-            "channels_last": ctx.channels_last})
+            "channels_last": ctx.channels_last, "precision": ctx.precision})
         last = float(p.fidelity.epochs[-1]) if ctx.fidelity and p.fidelity.epochs else None
         runs = []
         for s in (p.seeds or [seed]):

@@ -33,6 +33,7 @@ from ..errors import DistillnasError
 from ..io import atomic_torch_save, safe_torch_load
 from ..spaces import AddonSpace, SearchSpace
 from ..teachers import TeacherCache, load_teacher
+from ..precision import resolve_precision
 from ..training import Stepper, TrainConfig, check_teacher_for_loss, make_targets, resolve_device, use_channels_last
 from ..training.config import SGDConfig
 from ..section import MAX_VIEWS, validate
@@ -134,7 +135,8 @@ class SupernetEvaluator(Evaluator):
         self.loader = self._train_loader(teacher)
         self.opt = torch.optim.SGD(self.model.parameters(), lr=sc.lr, momentum=sc.momentum, nesterov=sc.nesterov,
                                    weight_decay=sc.weight_decay)
-        self.stepper = Stepper(self.opt, self.device, sc.grad_clip)
+        self.stepper = Stepper(self.opt, self.device, sc.grad_clip,
+                               resolve_precision(cfg.execution.precision, self.device))
         self.val = next(iter(TensorLoader(ds, self.splits.minival, len(self.splits.minival))))
         self.val_order = interleaved_order(self.val.y, cfg.strategy.seed)
         self.trained_batches, self.val_pos, self.train_s, self.select_s = 0, 0, 0.0, 0.0
@@ -144,7 +146,8 @@ class SupernetEvaluator(Evaluator):
     def _train_loader(self, teacher: Any) -> TensorLoader:
         """Mini-train batches, with cached (oracle) teacher targets when the loss needs them."""
         sc, ds, idx = self.sc, self.ds, self.splits.minitrain
-        tcfg = validate(TrainConfig, {"augment": sc.augment, "teacher_views": sc.teacher_views})
+        tcfg = validate(TrainConfig, {"augment": sc.augment, "teacher_views": sc.teacher_views,
+                                      "precision": self.cfg.execution.precision})
         self.targets, augment, views = None, ("random" if sc.augment != "none" else "none"), None
         if self.loss.needs_teacher:
             self.targets, augment, views = make_targets(teacher, ds, "minitrain", idx, tcfg,

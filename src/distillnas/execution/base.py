@@ -21,6 +21,9 @@ class ExecutionConfig(Section):
     retries: int = Field(2, ge=0, le=100)  # re-runs of a trial whose worker died
     threads: int = Field(0, ge=0, le=1024)  # torch threads for a local trial (0: leave as is)
     channels_last: Literal["auto", "on", "off"] = "auto"  # memory format of trials, supernet and teacher training
+    # autocast precision of trials, supernet and teacher training (distillnas.precision): auto =
+    # bf16 on CPUs with native bf16 and on CUDA, fp32 on other CPUs
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
 
 
 class WorkQueue:

@@ -44,6 +44,7 @@ from ..distill import TeacherOutput
 from ..errors import DistillnasError, SetupError
 from ..io import atomic_write_text
 from ..ranks import ranks
+from ..precision import FP32, Precision
 
 log = logging.getLogger("distillnas")
 
@@ -110,7 +111,9 @@ class TeacherCache:
         self.teacher_batches = 0  # how many batches the teacher actually ran (for tests and benchmarks)
 
     def get(self, teacher, ds: ImageDataset, split: str, indices: torch.Tensor, views: ViewTable,  # noqa: ANN001
-            features: bool = False) -> CachedOutputs:
+            features: bool = False, precision: Precision = FP32) -> CachedOutputs:
+        """The teacher's outputs for every view of the split, computed (under `precision`'s
+        autocast, in inference mode; stored as fp16 whatever it is) only where not yet cached."""
         if not torch.equal(views.indices, indices):
             raise DistillnasError(f"the view table was made for other examples than split {split!r} "
                                   f"({len(views.indices)} against its {len(indices)})")
@@ -118,19 +121,19 @@ class TeacherCache:
         if key not in self.memory:
             if self.root is None:
                 entry = _Entry.in_memory()
-                self._fill(entry, teacher, ds, indices, views, features)
+                self._fill(entry, teacher, ds, indices, views, features, precision)
             elif 1 < ranks().world <= len(indices):  # every rank gets a share to fill
-                self.memory[key] = self._sharded(key, teacher, ds, split, indices, views, features)
+                self.memory[key] = self._sharded(key, teacher, ds, split, indices, views, features, precision)
                 return self.memory[key]
             else:
                 with _locked(self.root / key) as folder:
-                    self._fill(_Entry.open(folder, split), teacher, ds, indices, views, features)
+                    self._fill(_Entry.open(folder, split), teacher, ds, indices, views, features, precision)
                     entry = _Entry.open(folder, split)  # complete: mapped copy-on-write, the file stays as filled
             self.memory[key] = entry.outputs()
         return self.memory[key]
 
     def _sharded(self, key: str, teacher, ds: ImageDataset, split: str, indices: torch.Tensor,  # noqa: ANN001
-                 views: ViewTable, features: bool) -> ShardedOutputs:
+                 views: ViewTable, features: bool, precision: Precision = FP32) -> ShardedOutputs:
         """Data-parallel ranks each fill their contiguous share of the split as a part entry
         (resumable like any entry), then all read every part: the teacher pass is split N ways."""
         group, n = ranks(), len(indices)
@@ -141,13 +144,14 @@ class TeacherCache:
             if r == group.rank:
                 part_views = views.part(lo, hi)
                 with _locked(folder):
-                    self._fill(_Entry.open(folder, split), teacher, ds, indices[lo:hi], part_views, features)
+                    self._fill(_Entry.open(folder, split), teacher, ds, indices[lo:hi], part_views, features,
+                               precision)
             parts.append(folder)
         torch.distributed.barrier()
         return ShardedOutputs([_Entry.open(folder, split).outputs() for folder in parts])
 
     def _fill(self, entry: "_Entry", teacher, ds: ImageDataset, indices: torch.Tensor,  # noqa: ANN001
-              views: ViewTable, features: bool) -> None:
+              views: ViewTable, features: bool, precision: Precision = FP32) -> None:
         """Run the teacher on the examples the entry still lacks, a batch (all views) at a time."""
         n, k = len(indices), views.num_views
         if entry.done >= n:
@@ -159,7 +163,8 @@ class TeacherCache:
             outs = []
             for v in range(k):
                 x = normalize(crop_flip(raw, *views.params(v, pos), ds.pad))
-                outs.append(teacher.outputs(x, indices[pos], features))
+                with precision.autocast(self.device):
+                    outs.append(teacher.outputs(x, indices[pos], features))
                 self.teacher_batches += 1
             logits = torch.stack([o.logits.cpu() for o in outs])  # (K, M, B, C)
             feats = torch.stack([o.features.cpu() for o in outs]) if features else None  # type: ignore[union-attr]

@@ -40,5 +40,8 @@ class TrainConfig(Section):
     # auto: on for CPU (measured faster); never for models whose convs hang oneDNN (models/layout.py)
     channels_last: Literal["auto", "on", "off"] = "auto"
     device: str = "auto"  # auto | cpu | cuda | cuda:N
+    # autocast dtype: auto = bf16 on CPUs with native bf16 and on CUDA (fp16 where CUDA lacks
+    # bf16), fp32 elsewhere; weights, optimiser state and BatchNorm statistics stay fp32
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     eval_batch_size: int = Field(500, ge=1, le=65536)
     seed: int = 0

@@ -1,6 +1,7 @@
 """The training loop shared by proxy runs, final runs, teachers and the KDAS supernet.
 
-`fit`: SGD + Nesterov, weight decay, linear warm-up, cosine or step decay, AMP on CUDA, and
+`fit`: SGD + Nesterov, weight decay, linear warm-up, cosine or step decay, autocast in the
+run's precision (distillnas.precision), and
 NaN/inf detection that ends the run with status 'diverged'. `Stepper` is one optimiser step
 with those checks, so the supernet's shared-weight training takes the same step.
 """
@@ -16,6 +17,7 @@ import torch.nn as nn
 
 from .config import OptimConfig
 from .distributed import average_gradients, ranks
+from ..precision import FP32, Precision
 from ..data import Batch, TensorLoader
 from ..distill import TeacherOutput
 from ..models.layout import channels_last_hazard
@@ -62,22 +64,21 @@ class FitResult:
 
 
 class Stepper:
-    """One optimiser step: the loss under autocast (AMP on CUDA: bf16 where supported, else
-    fp16 with a grad scaler), a non-finite loss or an overflowing update refused, optional
-    gradient clipping. `fit` and the supernet's shared-weight training both step with it. In a
+    """One optimiser step: the loss under the run's autocast precision (distillnas.precision: bf16 on
+    CPUs with native bf16 and on CUDA, fp16 with a grad scaler on CUDA without bf16), a
+    non-finite loss or an overflowing update refused, optional gradient clipping. `fit` and the supernet's shared-weight training both step with it. In a
     process group (distributed.py) the gradients are averaged over ranks and a step is refused
     on every rank when the loss is non-finite on any."""
 
-    def __init__(self, opt: torch.optim.Optimizer, device: torch.device, grad_clip: float | None = None) -> None:
-        self.opt, self.device, self.grad_clip = opt, device, grad_clip
+    def __init__(self, opt: torch.optim.Optimizer, device: torch.device, grad_clip: float | None = None,
+                 precision: Precision = FP32) -> None:
+        self.opt, self.device, self.grad_clip, self.precision = opt, device, grad_clip, precision
         self.world = ranks().world
-        self.amp = device.type == "cuda"
-        self.dtype = torch.bfloat16 if self.amp and torch.cuda.is_bf16_supported() else torch.float16
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp and self.dtype == torch.float16)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=precision.scaled)
 
     def step(self, compute_loss: Callable[[], torch.Tensor]) -> tuple[float, str]:
         """(loss, '') after a step, or (nan, why) when no step was taken because it diverged."""
-        with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.amp):
+        with self.precision.autocast(self.device):
             loss = compute_loss()
         if not self._finite_everywhere(loss):
             return float("nan"), f"loss became {loss.item()}" + ("" if self.world == 1 else " on some rank")
@@ -116,13 +117,15 @@ def _loss(model: nn.Module, loss_fn: nn.Module, x: torch.Tensor, y: torch.Tensor
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, loader: TensorLoader, device: torch.device, channels_last: bool = False) -> float:
-    """Top-1 accuracy of `model` over a loader."""
+def evaluate(model: nn.Module, loader: TensorLoader, device: torch.device, channels_last: bool = False,
+             precision: Precision = FP32) -> float:
+    """Top-1 accuracy of `model` over a loader (in the training's precision: what it deploys as)."""
     model.eval()
     right = 0
     for b in loader:
         x = b.x.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
-        right += (model(x).argmax(-1).cpu() == b.y).sum().item()
+        with precision.autocast(device):
+            right += (model(x).argmax(-1).cpu() == b.y).sum().item()
     return right / max(1, loader.num_examples)
 
 
@@ -158,7 +161,8 @@ def fit(model: nn.Module, loss_fn: nn.Module, loader: TensorLoader, cfg: OptimCo
         targets: Targets | None = None, evals: dict[str, TensorLoader] | None = None,
         device: torch.device = torch.device("cpu"), channels_last: bool = False,
         progress: bool = False, label: str = "train", horizon: float | None = None,
-        resume: dict | None = None, keep_state: bool = False, extra: Extra | None = None) -> FitResult:
+        resume: dict | None = None, keep_state: bool = False, extra: Extra | None = None,
+        precision: Precision = FP32) -> FitResult:
     """Train `model` for cfg.epochs (fractions allowed) and evaluate it on `evals`.
 
     Multi-fidelity: the lr schedule spans `horizon` epochs (default cfg.epochs); `keep_state`
@@ -177,7 +181,7 @@ def fit(model: nn.Module, loss_fn: nn.Module, loader: TensorLoader, cfg: OptimCo
     steps_per_epoch = len(loader)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg, steps_per_epoch, horizon))
     total = max(1, math.ceil(cfg.epochs * steps_per_epoch))
-    stepper = Stepper(opt, device)
+    stepper = Stepper(opt, device, precision=precision)
     step = _restore(resume, model, opt, sched, loader) if resume is not None else 0
     seen, status, error, epoch_loss = 0, "ok", "", float("nan")
     start = time.perf_counter()
@@ -209,5 +213,5 @@ def fit(model: nn.Module, loss_fn: nn.Module, loader: TensorLoader, cfg: OptimCo
     if status == "ok":
         result.state = _snapshot(model, opt, loader, step) if keep_state else None
         for name, ev in (evals or {}).items():
-            result.metrics[name] = evaluate(model, ev, device, channels_last)
+            result.metrics[name] = evaluate(model, ev, device, channels_last, precision)
     return result

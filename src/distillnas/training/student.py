@@ -24,6 +24,7 @@ from ..spaces import build_space
 from ..teachers import TeacherCache
 from .cohort import Cohort, MutualLoss
 from .device import resolve_device, use_channels_last
+from ..precision import resolve_precision
 from .distributed import global_batch_norm, ranks
 from .loop import Targets, fit
 
@@ -71,10 +72,15 @@ def check_teacher_for_loss(spec: str, teacher, where: str = "--loss") -> None:  
 def make_targets(teacher, ds: ImageDataset, split: str, indices: torch.Tensor, cfg: TrainConfig,  # noqa: ANN001
                  cache, features: bool, seed: int) -> tuple[Targets, str, object]:
     """(targets for a batch, the loader's augment mode, its view table) for one training split."""
+    device = resolve_device(cfg.device)
+    precision = resolve_precision(cfg.precision, device)
     if cfg.augment == "random":
-        return (lambda b: teacher.outputs(b.x, indices[b.pos], features)), "random", None
+        def online(b) -> TeacherOutput:  # noqa: ANN001 - the teacher in the student's precision
+            with precision.autocast(device):
+                return teacher.outputs(b.x, indices[b.pos], features)
+        return online, "random", None
     views = make_views(indices, cfg.teacher_views if cfg.augment == "views" else 1, ds.pad, ds.flip, seed)
-    outputs = cache.get(teacher, ds, split, indices, views, features)
+    outputs = cache.get(teacher, ds, split, indices, views, features, precision=precision)
     return (lambda b: outputs.batch(b.pos, b.view)), ("views" if cfg.augment == "views" else "none"), views
 
 
@@ -97,6 +103,7 @@ def train_student(arch: str, cfg: TrainConfig, ds: ImageDataset, splits: Splits,
     """
     spec = cfg.loss.name
     device = resolve_device(cfg.device)
+    precision = resolve_precision(cfg.precision, device)
     torch.manual_seed(seed)
     arch, model = build_student(arch, space, ds)
     check_teacher_for_loss(spec, teacher)
@@ -121,7 +128,7 @@ def train_student(arch: str, cfg: TrainConfig, ds: ImageDataset, splits: Splits,
         resume = safe_torch_load(resume_from, "multi-fidelity state")
     res = fit(model, loss, loader, cfg.optim, targets=targets, evals=evals, device=device, channels_last=cl,
               progress=progress, label=f"{arch} {spec} seed {seed}", horizon=horizon, resume=resume,
-              keep_state=save_state is not None, extra=extra)
+              keep_state=save_state is not None, extra=extra, precision=precision)
     if res.state is not None and save_state is not None:
         atomic_torch_save(save_state, res.state)
     model = student
@@ -130,7 +137,8 @@ def train_student(arch: str, cfg: TrainConfig, ds: ImageDataset, splits: Splits,
     if out_dir is not None and res.status == "ok":
         name = checkpoint_name(arch, spec, seed, space)
         run.checkpoint = str(save_checkpoint(Path(out_dir) / name, model.cpu(), arch, ds.num_classes,
-                                             ds.in_channels, ds.input_size, run_config or {"train": cfg.model_dump()},
+                                             ds.in_channels, ds.input_size,
+                                             {**(run_config or {"train": cfg.model_dump()}), "precision": precision.name},
                                              {**res.metrics, "status": res.status}, space=space))
     return run
 

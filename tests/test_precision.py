@@ -1,0 +1,65 @@
+"""Training precision: CPU bf16 detection, what each setting resolves to, and bf16 training."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from distillnas.checkpoint import read_checkpoint
+from distillnas.errors import DistillnasError
+from distillnas.precision import FP32, cpu_has_native_bf16, resolve_precision
+from distillnas.training import train_student
+from distillnas.training.loop import fit
+
+from conftest import quick_cfg
+
+CPU = torch.device("cpu")
+
+
+@pytest.mark.parametrize("flags,native", [("fpu sse avx2 avx512f avx512_bf16 avx512_vnni", True),
+                                          ("fpu sse avx2 avx512f amx_tile amx_bf16", True),
+                                          ("fpu sse avx2 avx512f avx512_vnni", False),
+                                          ("", False)])
+def test_native_bf16_is_read_from_the_cpu_flags(tmp_path, flags, native):
+    info = tmp_path / "cpuinfo"
+    info.write_text(f"processor\t: 0\nvendor_id\t: AuthenticAMD\nflags\t\t: {flags}\n\n")
+    assert cpu_has_native_bf16.__wrapped__(str(info)) is native
+    arm = tmp_path / "arm"
+    arm.write_text("processor\t: 0\nFeatures\t: fp asimd bf16 i8mm\n")
+    assert cpu_has_native_bf16.__wrapped__(str(arm)) is True
+    assert cpu_has_native_bf16.__wrapped__(str(tmp_path / "missing")) is False  # no flags published: say no
+
+
+def test_auto_is_bf16_only_on_cpus_that_have_it_and_fp16_is_refused_on_cpu():
+    assert resolve_precision("auto", CPU, native_bf16=True).dtype == torch.bfloat16
+    assert resolve_precision("auto", CPU, native_bf16=False) is FP32  # nothing changes without bf16
+    assert resolve_precision("bf16", CPU, native_bf16=False).dtype == torch.bfloat16  # asked for: emulated
+    assert resolve_precision("fp32", CPU, native_bf16=True) is FP32
+    with pytest.raises(DistillnasError, match="precision fp16 is for CUDA"):
+        resolve_precision("fp16", CPU)
+
+
+def test_a_tiny_model_trains_under_bf16_with_fp32_weights_and_a_falling_loss(synth):
+    from distillnas.data import TensorLoader
+    from distillnas.distill import build_loss
+    from distillnas.models import build_model
+
+    ds, sp = synth
+    torch.manual_seed(0)
+    model = build_model("resnet8-w0.25", ds.num_classes, ds.in_channels, ds.input_size)
+    loader = TensorLoader(ds, sp.minitrain, 32, shuffle=True, augment="random", seed=0, drop_last=True)
+    cfg = quick_cfg(optim={"epochs": 1}).optim
+    first = fit(model, build_loss("ce"), loader, cfg.model_copy(update={"epochs": 0.2}),
+                precision=resolve_precision("bf16", CPU))
+    later = fit(model, build_loss("ce"), loader, cfg.model_copy(update={"epochs": 3, "lr": 0.05}),
+                precision=resolve_precision("bf16", CPU))
+    assert first.status == later.status == "ok" and later.loss < first.loss
+    assert all(p.dtype == torch.float32 and torch.isfinite(p).all() for p in model.parameters())
+    assert all(b.dtype == torch.float32 for n, b in model.named_buffers() if "running" in n)
+
+
+def test_the_precision_a_student_trained_in_is_recorded_in_its_checkpoint(synth, tmp_path):
+    ds, sp = synth
+    run = train_student("resnet8-w0.25", quick_cfg(precision="bf16", optim={"epochs": 0.3}), ds, sp,
+                        train_split="minitrain", eval_splits=("minival",), out_dir=tmp_path)
+    ckpt = read_checkpoint(run.checkpoint)
+    assert run.status == "ok" and ckpt["config"]["precision"] == "bf16" and ckpt["config"]["train"]["precision"] == "bf16"
