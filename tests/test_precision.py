@@ -1,6 +1,8 @@
 """Training precision: CPU bf16 detection, what each setting resolves to, and bf16 training."""
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -29,13 +31,38 @@ def test_native_bf16_is_read_from_the_cpu_flags(tmp_path, flags, native):
     assert cpu_has_native_bf16.__wrapped__(str(tmp_path / "missing")) is False  # no flags published: say no
 
 
-def test_auto_is_bf16_only_on_cpus_that_have_it_and_fp16_is_refused_on_cpu():
-    assert resolve_precision("auto", CPU, native_bf16=True).dtype == torch.bfloat16
-    assert resolve_precision("auto", CPU, native_bf16=False) is FP32  # nothing changes without bf16
-    assert resolve_precision("bf16", CPU, native_bf16=False).dtype == torch.bfloat16  # asked for: emulated
-    assert resolve_precision("fp32", CPU, native_bf16=True) is FP32
+@pytest.mark.parametrize("native,pays,expected", [(True, True, "bf16"), (True, False, "fp32"), (False, True, "fp32")])
+def test_auto_is_bf16_only_where_the_cpu_has_it_and_it_pays(monkeypatch, native, pays, expected):
+    import distillnas.precision as prec
+
+    monkeypatch.setattr(prec, "bf16_pays_on_cpu", lambda: pays)
+    assert resolve_precision("auto", CPU, native_bf16=native).name == expected  # nothing changes without bf16
+    assert resolve_precision("bf16", CPU, native_bf16=native).dtype == torch.bfloat16  # asked for: always
+    assert resolve_precision("fp32", CPU, native_bf16=native) is FP32
     with pytest.raises(DistillnasError, match="precision fp16 is for CUDA"):
         resolve_precision("fp16", CPU)
+
+
+def test_the_calibration_runs_once_per_machine_and_is_cached(monkeypatch, tmp_path):
+    import distillnas.precision as prec
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    calls = []
+    monkeypatch.setattr(prec, "calibrate_cpu_bf16", lambda: calls.append(1) or 1.5)
+    prec.bf16_pays_on_cpu.cache_clear()
+    try:
+        assert prec.bf16_pays_on_cpu() is True
+        prec.bf16_pays_on_cpu.cache_clear()
+        assert prec.bf16_pays_on_cpu() is True and calls == [1]  # the second process reads the verdict
+        assert json.loads((tmp_path / "distillnas" / "precision.json").read_text())[prec._cpu_key()]["speedup"] == 1.5
+    finally:
+        prec.bf16_pays_on_cpu.cache_clear()
+
+
+def test_the_calibration_measures_a_positive_speed_ratio():
+    import distillnas.precision as prec
+
+    assert 0.05 < prec.calibrate_cpu_bf16(steps=1) < 20
 
 
 def test_a_tiny_model_trains_under_bf16_with_fp32_weights_and_a_falling_loss(synth):
