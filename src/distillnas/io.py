@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import os
+import pickle
 import shutil
 import uuid
 from pathlib import Path
@@ -152,6 +153,9 @@ def safe_torch_load(path: str | Path, what: str, hint: str = "") -> Any:
     """torch.load(weights_only=True); a truncated or foreign file is one line naming it."""
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:  # not torch's zip format, or objects beyond plain tensors (refused: they run code)
+        raise DistillnasError(f"{what} {str(path)!r} is not a PyTorch file of plain tensors and settings (torch.load "
+                              f"with weights_only=True refused it){'; ' + hint if hint else ''}") from None
     except Exception as e:  # torch raises several types for truncated or foreign files
         detail = str(e).splitlines()[0][:120] if str(e) else ""
         raise DistillnasError(f"{what} {str(path)!r} is truncated or unreadable ({type(e).__name__}"

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from ..analysis.zerocost import study, study_json, study_rows
 from ..errors import DistillnasError
-from ..io import atomic_write_text, ensure_dir
+from ..io import atomic_write_text, check_dir, ensure_dir
 from ..progress import progress_bar
 from ..zerocost import SCORES
 from .app import app
@@ -58,7 +58,7 @@ def zerocost(
     for n in names:
         SCORES.get(n)
     if out_file is not None:
-        ensure_dir(out_file.parent, "output directory")
+        check_dir(out_file.parent, "output directory")
     with progress_bar(progress, "scoring", 0) as bar:
         def tick(i: int, total: int) -> None:
             if bar.progress is not None:
@@ -74,5 +74,6 @@ def zerocost(
         t.add_row(*["-" if v is None else f"{v:+.3f}" if isinstance(v, float) else str(v) for v in r.values()])
     out.print(t)
     if out_file is not None:
+        ensure_dir(out_file.parent, "output directory")
         atomic_write_text(out_file, json.dumps(study_json(st), indent=1))
         out.print(f"scores -> {out_file}")
