@@ -11,9 +11,10 @@ from ..section import MAX_SEEDS
 
 MAX_SEED = 2**31 - 1  # torch.manual_seed takes 64 bits; numpy's generators and the store 32 comfortably
 
-DatasetOpt = typer.Option("mnist5k", "--dataset", "-d", help="mnist5k | digits | synthetic | cifar10 | cifar100 | "
-                          "imagefolder (more settings: --data.key=value).")
-RootOpt = typer.Option(None, "--data-root", help="Directory of an on-disk dataset (cifar*, imagefolder).")
+DatasetOpt = typer.Option("mnist5k", "--dataset", "-d", help="mnist5k | digits | synthetic | fashion_mnist | mnist | "
+                          "kmnist | cifar10 | cifar100 | imagefolder (more settings: --data.key=value).")
+RootOpt = typer.Option(None, "--data-root", help="Directory of an on-disk dataset (cifar*, imagefolder; fashion_mnist, "
+                       "mnist, kmnist: their four IDX files, found without it where the system keeps them).")
 DeviceOpt = typer.Option("auto", help="auto | cpu | cuda | cuda:N")
 ChannelsLastOpt = typer.Option("auto", "--channels-last", help="auto | on | off. Channels-last memory format; auto: "
                                "on for CPU. Never used for models with convolutions that hit the oneDNN hang "

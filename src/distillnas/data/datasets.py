@@ -9,13 +9,15 @@ from pydantic import Field
 from ..errors import DistillnasError
 from ..registry import Registry
 from ..section import Section
-from . import cifar, embedded, imagefolder
+from . import cifar, embedded, idx, imagefolder
 from .base import ImageDataset, Splits, make_splits
 
 
 class DataConfig(Section):
     name: str = "mnist5k"  # a registered dataset (distillnas.data.DATASETS)
-    root: str | None = None  # the user's directory for on-disk datasets (cifar*, imagefolder)
+    # the user's directory for on-disk datasets (cifar*, imagefolder, the IDX sets: fashion_mnist,
+    # mnist, kmnist, which are also found in their system location without it)
+    root: str | None = None
     val_fraction: float = Field(0.1, gt=0, lt=1)  # mini-val share of the training pool (KDAS: 10%)
     test_fraction: float = Field(0.2, gt=0, lt=1)  # held-out test share, only without an official test set
     train_subset: int | None = Field(None, gt=0, le=100_000_000)  # stratified sample of the training pool (AKD proxy: ~10K)
@@ -39,6 +41,9 @@ DATASETS.register("synthetic")(embedded.synthetic)
 DATASETS.register("cifar10")(cifar.cifar10)
 DATASETS.register("cifar100")(cifar.cifar100)
 DATASETS.register("imagefolder")(imagefolder.imagefolder)
+DATASETS.register("fashion_mnist")(idx.fashion_mnist)
+DATASETS.register("mnist")(idx.mnist)
+DATASETS.register("kmnist")(idx.kmnist)
 
 
 def load_dataset(name: str, root: str | None = None, **options) -> ImageDataset:
