@@ -13,6 +13,9 @@ from distillnas.data import load_dataset, make_splits
 # CI's two cores; OMP_NUM_THREADS wins where set (on a busy machine two spinning OpenMP threads
 # ran a controller's update ~100x slower than one)
 torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
+# `precision: auto` trains in fp32 in every test, whatever this CPU's bf16 calibration says
+# (subprocesses inherit it); tests/test_precision.py covers bf16 and the calibration itself
+os.environ["DISTILLNAS_CPU_BF16"] = "0"
 
 
 @pytest.fixture(scope="session")

@@ -47,6 +47,7 @@ def test_the_calibration_runs_once_per_machine_and_is_cached(monkeypatch, tmp_pa
     import distillnas.precision as prec
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.delenv("DISTILLNAS_CPU_BF16")
     calls = []
     monkeypatch.setattr(prec, "calibrate_cpu_bf16", lambda: calls.append(1) or 1.5)
     prec.bf16_pays_on_cpu.cache_clear()
@@ -57,6 +58,16 @@ def test_the_calibration_runs_once_per_machine_and_is_cached(monkeypatch, tmp_pa
         assert json.loads((tmp_path / "distillnas" / "precision.json").read_text())[prec._cpu_key()]["speedup"] == 1.5
     finally:
         prec.bf16_pays_on_cpu.cache_clear()
+
+
+def test_the_verdict_can_be_forced_by_the_environment(monkeypatch):
+    import distillnas.precision as prec
+
+    for value, expected in (("1", True), ("0", False)):
+        monkeypatch.setenv("DISTILLNAS_CPU_BF16", value)
+        prec.bf16_pays_on_cpu.cache_clear()
+        assert prec.bf16_pays_on_cpu() is expected
+    prec.bf16_pays_on_cpu.cache_clear()
 
 
 def test_the_calibration_measures_a_positive_speed_ratio():
