@@ -47,7 +47,11 @@ def main() -> None:
     ap.add_argument("--data-root", default=None)
     ap.add_argument("--epochs", type=float, default=None, help="default: the default search's final.optim.epochs")
     ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--students", default="0,1,2,3", help="which of the four (0 resnet8, 1 resnet20, 2 the median "
+                    "MnasNet student, 3 the largest), comma-separated")
     args = ap.parse_args()
+    every = students()
+    chosen = [every[int(i)] for i in args.students.split(",")]
     final = load_search_config(None, []).final
     optim = final.optim.model_dump() | ({"epochs": args.epochs} if args.epochs else {})
     ds, splits = prepare_data(validate(DataConfig, {"name": args.dataset, "root": args.data_root}))
@@ -56,7 +60,7 @@ def main() -> None:
     log = RESULTS / f"precision_accuracy_{args.dataset}.jsonl"
     done = {(r["arch"], r["precision"], r["seed"]): r for r in map(json.loads, log.read_text().splitlines())} \
         if log.is_file() else {}
-    for arch, space in students():
+    for arch, space in chosen:
         for seed in seeds:
             for precision in ("fp32", "bf16"):
                 if (arch, precision, seed) in done:
@@ -75,7 +79,7 @@ def main() -> None:
                 print(f"{arch[:40]} {precision} seed {seed}: {100 * (row['test'] or 0):.2f}% "
                       f"({row['wall_s']:.0f} s)", flush=True)
     rows = []
-    for arch, _ in students():
+    for arch, _ in chosen:
         acc = {p: [100 * done[(arch, p, s)]["test"] for s in seeds if done[(arch, p, s)]["test"] is not None]
                for p in ("fp32", "bf16")}
         speed = {p: statistics.mean(done[(arch, p, s)]["images_per_s"] for s in seeds) for p in ("fp32", "bf16")}
