@@ -23,14 +23,16 @@ def checkpoint_name(arch: str, loss: str, seed: int, space: dict | None = None) 
 
 def save_checkpoint(path: str | Path, model: nn.Module, arch: str, num_classes: int, in_channels: int,
                     input_size: int, config: dict[str, Any], metrics: dict[str, Any] | None = None,
-                    space: dict[str, Any] | None = None) -> Path:
-    """Write atomically (temp file + rename) so a crash never leaves half a checkpoint."""
+                    space: dict[str, Any] | None = None, preprocessing: dict[str, Any] | None = None) -> Path:
+    """Write atomically (temp file + rename) so a crash never leaves half a checkpoint.
+    `preprocessing` records what the model expects of its input (dataset, channels, size,
+    per-channel mean and std of `(x / 255 - mean) / std`), so evaluation and export reproduce it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     payload = {"format": FORMAT, "arch": arch, "num_classes": num_classes, "in_channels": in_channels,
                "input_size": input_size, "config": config, "metrics": metrics or {}, "space": space,
-               "state_dict": state}
+               "preprocessing": preprocessing, "state_dict": state}
     return atomic_torch_save(path, payload)
 
 

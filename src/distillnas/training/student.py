@@ -139,8 +139,15 @@ def train_student(arch: str, cfg: TrainConfig, ds: ImageDataset, splits: Splits,
         run.checkpoint = str(save_checkpoint(Path(out_dir) / name, model.cpu(), arch, ds.num_classes,
                                              ds.in_channels, ds.input_size,
                                              {**(run_config or {"train": cfg.model_dump()}), "precision": precision.name},
-                                             {**res.metrics, "status": res.status}, space=space))
+                                             {**res.metrics, "status": res.status}, space=space,
+                                             preprocessing=preprocessing(ds)))
     return run
+
+
+def preprocessing(ds: ImageDataset) -> dict:
+    """What a model trained on `ds` expects of its input (recorded in its checkpoint)."""
+    return {"dataset": ds.name, "channels": ds.in_channels, "size": ds.input_size, "mean": list(ds.mean),
+            "std": list(ds.std)}
 
 
 def _loss_and_targets(model: nn.Module, cfg: TrainConfig, ds: ImageDataset, split: str, indices: torch.Tensor,

@@ -1,0 +1,93 @@
+"""`distillnas evaluate`: what any student checkpoint scores, weighs, costs and takes to run.
+
+Test top-1 and per-class accuracy on a split of its dataset (the official test set where the
+dataset has one), parameters, MACs and measured CPU latency at batch 1, with the input
+preprocessing the checkpoint recorded (its normalisation; a checkpoint from before that record
+is normalised as its dataset is). The dataset is the one the checkpoint was trained on unless
+another is named; channels, image size and class count must agree, checked before any work.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .checkpoint import load_student
+from .config import DataConfig, validate
+from .cost import count_macs, count_params
+from .cost.latency import measure_cpu_latency_stats
+from .data import SPLIT_NAMES, ImageDataset, TensorLoader, prepare_data
+from .errors import DistillnasError
+
+
+@dataclass
+class Evaluation:
+    checkpoint: str
+    arch: str
+    dataset: str
+    split: str
+    examples: int
+    top1: float  # in [0, 1]
+    per_class: list[float] = field(default_factory=list)  # top-1 of each class's examples
+    params: int = 0
+    macs: int = 0
+    latency_ms: float | None = None  # median of batch-1 forward passes on one CPU thread
+    preprocessing: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _data_config(meta: dict[str, Any], dataset: str | None, root: str | None) -> DataConfig:
+    """The checkpoint's recorded data section (its splits), or the named dataset's defaults."""
+    recorded = (meta.get("config") or {}).get("data") or {}
+    name = dataset or recorded.get("name") or (meta.get("preprocessing") or {}).get("dataset")
+    if name is None:
+        raise DistillnasError("the checkpoint does not record its dataset; name one with --dataset")
+    base = {k: v for k, v in recorded.items() if k != "classes"} if recorded.get("name") == name else {}
+    return validate(DataConfig, {**base, "name": name, **({"root": root} if root is not None else {})}, "data.")
+
+
+def _check_fit(ds: ImageDataset, meta: dict[str, Any], path: str) -> None:
+    want = {"channels": (meta["in_channels"], ds.in_channels), "image size": (meta["input_size"], ds.input_size),
+            "classes": (meta["num_classes"], ds.num_classes)}
+    for what, (model, data) in want.items():
+        if model != data:
+            raise DistillnasError(f"checkpoint {path!r} takes {model} {what} but dataset {ds.name!r} has {data}; "
+                                  "give the dataset it was trained on (--dataset)")
+
+
+def _normalised_as_recorded(ds: ImageDataset, meta: dict[str, Any]) -> ImageDataset:
+    pre = meta.get("preprocessing") or {}
+    if pre.get("mean") and pre.get("std"):
+        return dataclasses.replace(ds, mean=tuple(pre["mean"]), std=tuple(pre["std"]))
+    return ds
+
+
+def evaluate_checkpoint(path: str | Path, dataset: str | None = None, root: str | None = None, split: str = "test",
+                        latency: bool = True, batch_size: int = 500) -> Evaluation:
+    """Score a student checkpoint (module docstring); every input checked before any work."""
+    if split not in SPLIT_NAMES:
+        raise DistillnasError(f"unknown split {split!r}; choose one of: {', '.join(SPLIT_NAMES)}")
+    model, meta = load_student(path)
+    cfg = _data_config(meta, dataset, root)
+    ds, splits = prepare_data(cfg)
+    _check_fit(ds, meta, str(path))
+    ds = _normalised_as_recorded(ds, meta)
+    idx = splits.get(split)
+    preds = []
+    with torch.inference_mode():
+        for b in TensorLoader(ds, idx, batch_size):
+            preds.append(model(b.x).argmax(-1))
+    pred, labels = torch.cat(preds), ds.labels[idx]
+    right = (pred == labels).float()
+    per_class = [float(right[labels == c].mean()) if bool((labels == c).any()) else float("nan")
+                 for c in range(ds.num_classes)]
+    shape = (1, ds.in_channels, ds.input_size, ds.input_size)
+    lat = measure_cpu_latency_stats(model, shape).median_ms if latency else None
+    return Evaluation(str(path), meta["arch"], ds.name, split, len(idx), float(right.mean()), per_class,
+                      count_params(model), count_macs(model, shape), lat,
+                      {"channels": ds.in_channels, "size": ds.input_size, "mean": list(ds.mean), "std": list(ds.std)})
