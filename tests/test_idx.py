@@ -107,3 +107,17 @@ def test_the_real_fashion_mnist_files_are_found_without_a_root():
     assert np.bincount(ds.labels[60000:].numpy()).tolist() == [1000] * 10
     train = ds.images[:60000].double() / 255  # the moments we normalise with are the training images'
     assert abs(train.mean().item() - ds.mean[0]) < 1e-3 and abs(train.std().item() - ds.std[0]) < 1e-3
+
+
+def test_the_embedded_fmnist12k_subset_is_stratified_and_needs_no_download():
+    ds = load_dataset("fmnist12k")
+    assert ds.name == "fmnist12k" and ds.images.shape == (12000, 1, 28, 28) and ds.test_start == 10000
+    assert np.bincount(ds.labels[:10000].numpy()).tolist() == [1000] * 10
+    assert np.bincount(ds.labels[10000:].numpy()).tolist() == [200] * 10
+    train = ds.images[:10000].double() / 255
+    assert abs(train.mean().item() - ds.mean[0]) < 1e-3 and abs(train.std().item() - ds.std[0]) < 1e-3
+    card = Path(__file__).resolve().parents[1] / "src" / "distillnas" / "data" / "fmnist12k"
+    assert "MIT" in (card / "LICENSE").read_text() and "Zalando SE" in (card / "README.md").read_text()
+    assert sum(p.stat().st_size for p in card.iterdir()) < 6e6
+    with pytest.raises(DistillnasError, match="takes no --data-root"):
+        load_dataset("fmnist12k", "/somewhere")

@@ -63,7 +63,7 @@ def _check_fit(ds: ImageDataset, meta: dict[str, Any], path: str) -> None:
 def _normalised_as_recorded(ds: ImageDataset, meta: dict[str, Any]) -> ImageDataset:
     pre = meta.get("preprocessing") or {}
     if pre.get("mean") and pre.get("std"):
-        return dataclasses.replace(ds, mean=tuple(pre["mean"]), std=tuple(pre["std"]))
+        return dataclasses.replace(ds, mean=tuple(pre["mean"]), std=tuple(pre["std"]), _identity=[])
     return ds
 
 

@@ -11,7 +11,7 @@ from ..section import MAX_SEEDS
 
 MAX_SEED = 2**31 - 1  # torch.manual_seed takes 64 bits; numpy's generators and the store 32 comfortably
 
-DatasetOpt = typer.Option("mnist5k", "--dataset", "-d", help="mnist5k | digits | synthetic | fashion_mnist | mnist | "
+DatasetOpt = typer.Option("mnist5k", "--dataset", "-d", help="mnist5k | fmnist12k | digits | synthetic | fashion_mnist | mnist | "
                           "kmnist | cifar10 | cifar100 | imagefolder (more settings: --data.key=value).")
 RootOpt = typer.Option(None, "--data-root", help="Directory of an on-disk dataset (cifar*, imagefolder; fashion_mnist, "
                        "mnist, kmnist: their four IDX files, found without it where the system keeps them).")

@@ -44,6 +44,7 @@ DATASETS.register("imagefolder")(imagefolder.imagefolder)
 DATASETS.register("fashion_mnist")(idx.fashion_mnist)
 DATASETS.register("mnist")(idx.mnist)
 DATASETS.register("kmnist")(idx.kmnist)
+DATASETS.register("fmnist12k")(idx.fmnist12k)
 
 
 def load_dataset(name: str, root: str | None = None, **options) -> ImageDataset:

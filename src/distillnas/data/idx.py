@@ -20,6 +20,7 @@ Clanuwat et al., "Deep Learning for Classical Japanese Literature", 2018 (CC BY-
 """
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import zlib
 from dataclasses import dataclass
@@ -134,6 +135,19 @@ def load_idx(name: str, root: str | None = None) -> ImageDataset:
     return ImageDataset(name, torch.from_numpy(images), torch.from_numpy(labels), 10, mean=(spec.mean,),
                         std=(spec.std,), flip=name == "fashion_mnist", pad=2,
                         test_start=len(parts["train_labels"]))
+
+
+EMBEDDED = Path(__file__).resolve().parent / "fmnist12k"
+
+
+def fmnist12k(root: str | None = None) -> ImageDataset:
+    """The embedded Fashion-MNIST subset (no download): 10,000 train + 2,000 test images, 1,000 /
+    200 per class, seeded (bench/make_fmnist12k.py; its card and MIT licence sit beside the files)."""
+    if root is not None:
+        raise DistillnasError("dataset 'fmnist12k' ships with distillnas and takes no --data-root; for the full "
+                              "set use --dataset fashion_mnist")
+    ds = load_idx("fashion_mnist", str(EMBEDDED))
+    return dataclasses.replace(ds, name="fmnist12k", mean=(0.2840,), std=(0.3513,), _identity=[])
 
 
 def fashion_mnist(root: str | None = None) -> ImageDataset:
