@@ -55,9 +55,11 @@ def is_disk_full(e: BaseException) -> bool:
     return getattr(e, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in str(e)
 
 
-def no_space(path: Path) -> str:
-    return (f"no space left on the device holding the run store {str(path)!r}; the store is unharmed: free "
-            "space there and run the same command to resume (no finished trial is lost)")
+def no_space(path: Path | None = None) -> str:
+    """The full-disk message: naming the store where it is known (opening it), else its directory."""
+    where = f"the run store {str(path)!r}" if path is not None else "the run directory"
+    return (f"no space left on the device holding {where}; the run store is unharmed: free space there and run "
+            "the same command to resume (no finished trial is lost)")
 
 
 class TrialStore:

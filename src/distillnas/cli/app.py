@@ -15,7 +15,7 @@ except ImportError:  # pragma: no cover - older typer runs on click itself
     from click import exceptions as _cx
 
 from ..errors import DistillnasError, SearchInterrupted
-from ..store import is_disk_full
+from ..store import is_disk_full, no_space
 
 app = typer.Typer(help="Find and train the student that distills best from your teacher. Settings are written "
                   "--section.key=value on every command (e.g. --search.trials=20, --optim.lr=0.05).",
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
         _say("distillnas: interrupted")
         sys.exit(130)
     except sqlite3.Error as e:  # the run store failed mid-run (checks at opening found it healthy)
-        _say(f"distillnas: error: {no_space_message() if is_disk_full(e) else f'run store: {e}'}")
+        _say(f"distillnas: error: {no_space() if is_disk_full(e) else f'run store: {e}'}")
         sys.exit(2)
     except OSError as e:  # a file problem the checks above did not foresee: still one line
         name = f": {e.filename!r}" if getattr(e, "filename", None) else ""
@@ -79,11 +79,6 @@ def _say(line: str) -> None:
     input and fails the same way, so rank 0 speaks and the others exit quietly with its code."""
     if os.environ.get("RANK", "0") == "0":
         print(line, file=sys.stderr)
-
-
-def no_space_message() -> str:
-    return ("no space left on the device holding the run directory; the run store is unharmed: free space there and "
-            "run the same command to resume (no finished trial is lost)")
 
 
 def clip(message: str, limit: int = 600) -> str:
