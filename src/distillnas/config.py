@@ -83,7 +83,7 @@ def _differs(value: Any, default: Any) -> bool:
 
 
 class SearchConfig(Section):
-    name: str = "akd_mnist5k"
+    name: str = "akd_fmnist12k"
     run_dir: str | None = None  # default: runs/<name>
     data: DataConfig = DataConfig()
     teacher: TeacherSection = TeacherSection()

@@ -14,7 +14,6 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable
 
-import torch
 import yaml
 
 from .errors import DistillnasError
@@ -146,11 +145,15 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
 
 
 def atomic_torch_save(path: str | Path, obj: Any) -> Path:
+    import torch  # here, not at the top: the CLI's light paths (--help, list) read no tensors
+
     return atomic_write(path, lambda p: torch.save(obj, p))
 
 
 def safe_torch_load(path: str | Path, what: str, hint: str = "") -> Any:
     """torch.load(weights_only=True); a truncated or foreign file is one line naming it."""
+    import torch
+
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:  # not torch's zip format, or objects beyond plain tensors (refused: they run code)

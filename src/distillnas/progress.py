@@ -2,12 +2,17 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from typing import Any, Iterator
 
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from .reward import RewardConfig, trial_reward
 from .store import TrialStore
+
+
+LOG_EVERY_S = 30.0  # seconds between two lines of a log bar
 
 
 class _Bar:
@@ -19,16 +24,51 @@ class _Bar:
             desc = "  ".join(f"{k} {v:.4g}" for k, v in fields.items())
             self.progress.update(self.task, advance=n, info=desc)
 
+    def set_total(self, total: int) -> None:
+        if self.progress is not None and self.task is not None:
+            self.progress.update(self.task, total=total)
+
+
+class _LogBar(_Bar):
+    """Progress for a log file (stdout not a terminal): one plain line every `every` seconds
+    and at the end - a live bar written to a file is either nothing or a flood."""
+
+    def __init__(self, label: str, total: int, done: int = 0, every: float = LOG_EVERY_S) -> None:
+        super().__init__(None, None)
+        self.label, self.total, self.every, self.done, self.first = label, max(total, 1), every, done, done
+        self.start = self.last = time.monotonic()
+
+    def set_total(self, total: int) -> None:
+        self.total = max(total, 1)
+
+    def advance(self, n: int = 1, **fields: float) -> None:
+        self.done += n
+        now = time.monotonic()
+        if now - self.last >= self.every or self.done >= self.total:
+            self.last = now
+            elapsed, frac = now - self.start, min(self.done / self.total, 1.0)
+            rate = (self.done - self.first) / elapsed if elapsed > 0 else 0.0
+            eta = (self.total - self.done) / rate if rate > 0 else float("nan")
+            info = "  ".join(f"{k} {v:.4g}" for k, v in fields.items())
+            print(f"{self.label}: {self.done}/{self.total} ({100 * frac:.0f}%)  {info}  "
+                  f"elapsed {elapsed:.0f} s  eta {eta:.0f} s", flush=True)
+
+
 
 @contextlib.contextmanager
-def progress_bar(enabled: bool, label: str, total: int) -> Iterator[_Bar]:
+def progress_bar(enabled: bool, label: str, total: int, done: int = 0) -> Iterator[_Bar]:
+    """A live bar on a terminal, plain lines every 30 s in a log file, nothing when not enabled;
+    `done` of `total` are finished already (a resumed training)."""
     if not enabled:
         yield _Bar(None, None)
+        return
+    if not Console().is_terminal:
+        yield _LogBar(label, total, done)
         return
     cols = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
             TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn()]
     with Progress(*cols, transient=True) as p:
-        yield _Bar(p, p.add_task(label, total=total, info=""))
+        yield _Bar(p, p.add_task(label, total=total, completed=done, info=""))
 
 
 class SearchProgress:

@@ -2,13 +2,13 @@
 and the check that a run directory is resumed only with the config that made it."""
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from .config import SearchConfig, validate
+from .catalog import packaged_configs
 from .errors import DistillnasError
 from .io import read_yaml_file
 
@@ -16,11 +16,6 @@ from .io import read_yaml_file
 # and how far it goes - not what it computes.
 RESUMABLE = ("run_dir", "execution", "search.trials", "search.top_k", "search.report_every_s", "final",
              "reward.reference_cost")
-
-
-def packaged_configs() -> dict[str, Path]:
-    folder = resources.files("distillnas") / "configs"
-    return {Path(str(p)).stem: Path(str(p)) for p in folder.iterdir() if str(p).endswith(".yaml")}
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
@@ -57,11 +52,14 @@ def apply_overrides(data: dict[str, Any], args: list[str]) -> dict[str, Any]:
     return data
 
 
+DEFAULT_CONFIG = "akd_fmnist12k"  # the README's main job: a search on the embedded Fashion-MNIST subset
+
+
 def load_search_config(config: str | None, overrides: list[str] = ()) -> SearchConfig:  # type: ignore[assignment]
     """A file path, a packaged config name, or None (the embedded default), plus overrides."""
     named = packaged_configs()
     if config is None:
-        data = read_yaml(named["akd_mnist5k"])
+        data = read_yaml(named[DEFAULT_CONFIG])
     elif Path(config).exists():
         data = read_yaml(Path(config))
     elif config in named:

@@ -135,7 +135,7 @@ def _loop(cfg: SearchConfig, space: SearchSpace, run: RunDir, store: TrialStore,
         evaluated += run_batch(store, b, archs, space, evaluator, executor, cfg, bar)
         if saved_at != (b, "told"):  # a kill between saving 'told' and marking it: told already
             results = told_results(store, b, len(archs), evaluator)
-            feedback = trial_objectives if getattr(strategy, "objectives", 1) == 2 else trial_reward
+            feedback = trial_objectives if strategy.objectives == 2 else trial_reward
             told = [i for i in range(len(archs)) if results[i]["status"] != "screened"]
             strategy.tell([archs[i] for i in told], [feedback(results[i], cfg.reward) for i in told])
             run.save_strategy(strategy, b, "told")

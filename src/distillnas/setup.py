@@ -32,9 +32,10 @@ def check_config(cfg: SearchConfig) -> SearchSpace:
             canonical_arch(cfg.reward.reference)
         except DistillnasError as e:
             raise DistillnasError(f"reward.reference={cfg.reward.reference!r}: {e}") from None
-    EXECUTORS.get(cfg.execution.executor).check(cfg.execution)
+    executor = EXECUTORS.get(cfg.execution.executor)
+    executor.check(cfg.execution)
     evaluator = EVALUATORS.get(cfg.evaluator.name)
-    if evaluator.local_only and cfg.execution.executor != "local":
+    if evaluator.local_only and not executor.in_process:
         raise DistillnasError(f"the {cfg.evaluator.name} evaluator keeps state across trials inside one process "
                               "(weight sharing): use execution.executor=local")
     evaluator.check(cfg, space)

@@ -77,7 +77,7 @@ def search_dynamics(run: RunData, path: Path) -> Path | None:
         return None
     fig, a1 = plt.subplots(figsize=(6, 3.5))
     batches = sorted(by_batch)
-    shared = run.config.evaluator.name == "supernet"
+    shared = run.config.evaluator.shares_weights
     a1.plot(batches, [np.mean(by_batch[b]) for b in batches], "o-", color="tab:green", ms=3,
             label="mean accuracy proposed" + (" (shared weights)" if shared else ""))
     a1.set(xlabel="batch", ylabel="top-1 (%)", title=f"{run.name}: reward and controller entropy per batch")

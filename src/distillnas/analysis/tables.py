@@ -58,9 +58,10 @@ from .report import _img, _table
 def _teacher(cfg: Any, run: RunDir) -> dict[str, str]:
     """Which teacher the run's proxy distilled from, for the table's header: in words, and the
     digest of its weights where they are distillnas checkpoints (what `merge_tables` checks)."""
-    if cfg.evaluator.name == "table":
-        return {"teacher": f"that of {cfg.evaluator.table}"}
-    if cfg.evaluator.name != "proxy" or cfg.evaluator.proxy.loss.name == "ce":
+    if cfg.evaluator.source_table() is not None:
+        return {"teacher": f"that of {cfg.evaluator.source_table()}"}
+    loss = cfg.evaluator.training_loss()
+    if loss is None or loss.name == "ce":
         return {"teacher": "none (ce)"}
     members = run.teacher_members(cfg)
     given = ", ".join(cfg.teacher.spec) if cfg.teacher.spec else f"{cfg.teacher.arch} x{len(cfg.teacher.seeds)} (trained)"
@@ -77,8 +78,8 @@ def export_table(run_dir: str | Path) -> tuple[BenchmarkTable, int]:
     run.check_is_run()
     cfg = run.load_config()
     space = space_from_config(cfg.space)
-    if cfg.evaluator.name == "table":  # a table searched again: its archs were built for the source's input
-        source = read_benchmark(cfg.evaluator.table)
+    if cfg.evaluator.source_table() is not None:  # a table searched again: its archs were built for the source's input
+        source = read_benchmark(cfg.evaluator.source_table())
         shape, classes = "x".join(map(str, source.input_shape)), source.num_classes
     else:
         ds, _ = prepare_data(cfg.data)
@@ -88,7 +89,7 @@ def export_table(run_dir: str | Path) -> tuple[BenchmarkTable, int]:
         trials = store.trials()
     finally:
         store.close()
-    seeds = cfg.evaluator.proxy.seeds if cfg.evaluator.name == "proxy" and cfg.evaluator.proxy.seeds else []
+    seeds = cfg.evaluator.seeds()
     columns = ["accuracy", *[f"acc_seed{s}" for s in seeds], "params", "macs", "latency_ms"]
     rows: dict[str, list[float]] = {}
     partial = 0  # trials without an accuracy for every seed: a table row holds every column
@@ -104,14 +105,14 @@ def export_table(run_dir: str | Path) -> tuple[BenchmarkTable, int]:
             float(t["params"]), float(t["macs"]), float(t["latency_ms"] or 0.0)])
     if not rows:
         raise DistillnasError(f"run {str(run)!r} has no successful trial to export")
-    loss = cfg.evaluator.proxy.loss if cfg.evaluator.name == "proxy" else None
+    loss = cfg.evaluator.training_loss()
     meta = {"space": space.config(), "dataset": cfg.data.name, "input": shape, "classes": classes,
             **_teacher(cfg, run),
-            "loss": loss.model_dump() if loss else f"{cfg.evaluator.name}: {cfg.evaluator.table}",
+            "loss": loss.model_dump() if loss else f"{cfg.evaluator.name}: {cfg.evaluator.source_table()}",
             "proxy": cfg.evaluator.proxy.model_dump(exclude={"loss"}) if loss else {},
             "source": str(run), "date": datetime.date.today().isoformat(), "columns": " ".join(columns)}
-    if cfg.strategy.name == "grid" and cfg.strategy.grid.shards > 1:
-        g = cfg.strategy.grid
+    g = cfg.strategy.shard()
+    if g is not None:
         meta["grid"] = f"shard {g.shard} of 0..{g.shards - 1} (seed {cfg.strategy.seed})"
     left_out = sum(t["status"] not in ("ok", "screened") for t in trials) + partial
     return BenchmarkTable(meta, columns, rows), left_out

@@ -4,16 +4,14 @@ from __future__ import annotations
 import csv
 import statistics
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
-from ..analysis.metrics import mean_std
-from ..analysis.plots import heatmap
-from ..config import SearchConfig
-from ..rundir import RunDir
-from ..search import SearchOutcome
+if TYPE_CHECKING:  # the CLI imports the library where a command runs it (`distillnas --help` stays fast)
+    from ..config import SearchConfig
+    from ..search import SearchOutcome
 
 out = Console()
 err = Console(stderr=True)
@@ -23,8 +21,8 @@ err = Console(stderr=True)
 def best_table(outcome: SearchOutcome, cfg: SearchConfig) -> Table:
     t = Table(title=f"best students of {outcome.run_dir} ({outcome.trials} trials, target "
                     f"{(outcome.reward or cfg.reward).describe()})")
-    score = cfg.evaluator.name == "zerocost"  # a training-free score, mapped into (0, 1): not an accuracy
-    for col in ("#", "reward", f"{cfg.evaluator.zerocost.score} (unit)" if score else "top-1 (%)", "latency ms",
+    score = not cfg.evaluator.reports_accuracy  # a training-free score, mapped into (0, 1): not an accuracy
+    for col in ("#", "reward", cfg.evaluator.metric_label(), "latency ms",
                 "MMACs", "params", "target"):
         t.add_column(col, justify="right")
     for i, b in enumerate(outcome.best, 1):
@@ -36,6 +34,8 @@ def best_table(outcome: SearchOutcome, cfg: SearchConfig) -> Table:
 
 def print_best(outcome: SearchOutcome, cfg: SearchConfig, console: Console) -> None:
     """The table, then each arch string in full (they are too long for a column)."""
+    from ..rundir import RunDir
+
     if not outcome.best:
         counts = ", ".join(f"{n} {status}" for status, n in (outcome.failures.get("counts") or {}).items())
         console.print(f"[red]no trial of {outcome.run_dir} finished successfully ({counts or 'no trials'}); every "
@@ -51,6 +51,8 @@ def print_best(outcome: SearchOutcome, cfg: SearchConfig, console: Console) -> N
 
 def print_runs(runs: list, title: str) -> None:
     """One row per (arch, loss): test top-1 mean ± std over seeds."""
+    from ..analysis.metrics import mean_std
+
     table = Table(title=title)
     for col in ("#", "arch", "loss", "seeds", "test top-1 (%)", "params", "s / run", "status"):
         table.add_column(col)
@@ -112,6 +114,8 @@ def print_rank(result: Any) -> None:
 
 def print_teacher_comparison(cmp: Any, dataset: str, split: str, out_dir: Path) -> None:
     """Accuracy, the KL / L2 / agreement matrices (saved as heatmaps and CSVs) and ensembles."""
+    from ..analysis.plots import heatmap
+
     acc = Table(title=f"teachers on {dataset} ({split})")
     acc.add_column("teacher")
     acc.add_column("top-1 (%)", justify="right")

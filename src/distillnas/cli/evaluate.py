@@ -8,7 +8,6 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from ..evaluate import evaluate_checkpoint
 from ..io import atomic_write_text, check_dir
 from .app import app
 from .display import out
@@ -29,6 +28,8 @@ def evaluate(
 ) -> None:
     """Score a student checkpoint with the input preprocessing it recorded: top-1 and per-class accuracy,
     parameters, MACs and measured latency."""
+    from ..evaluate import evaluate_checkpoint
+
     if out_json is not None:
         check_dir(out_json.parent, "output directory (--json)")
     e = evaluate_checkpoint(checkpoint, dataset, data_root, split, latency)

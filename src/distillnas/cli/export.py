@@ -7,7 +7,6 @@ from typing import Optional
 import typer
 
 from ..errors import DistillnasError
-from ..export import FORMATS, export_student
 from ..io import check_dir
 from .app import app
 from .display import out
@@ -21,6 +20,8 @@ def export(
                                             "checkpoint, .onnx or .torchscript.pt)."),
 ) -> None:
     """Export a student and check it: the exported model's logits against PyTorch's on a batch."""
+    from ..export import FORMATS, export_student
+
     if fmt not in FORMATS:
         raise DistillnasError(f"unknown --format {fmt!r}; choose one of: {', '.join(FORMATS)}")
     if out_file is not None:

@@ -6,11 +6,7 @@ from typing import List, Optional
 
 import typer
 
-from ..analysis import build_report
-from ..io import ensure_dir
-from ..runconfig import load_search_config, packaged_configs
-from ..search import run_search
-from ..spaces import space_from_config
+from ..catalog import packaged_configs
 from .app import app
 from .display import out, print_best
 from .options import OVERRIDES
@@ -20,7 +16,7 @@ from .options import OVERRIDES
 def search(
     ctx: typer.Context,
     config: Optional[str] = typer.Option(None, "--config", "-c", help="A YAML file or a packaged config name "
-                                         f"({', '.join(sorted(packaged_configs()))}). Default: akd_mnist5k."),
+                                         f"({', '.join(sorted(packaged_configs()))}). Default: akd_fmnist12k."),
     run_dir: Optional[str] = typer.Option(None, "--run-dir", help="Run directory (default runs/<config name>). "
                                           "Re-running on the same directory resumes it."),
     executor: Optional[str] = typer.Option(None, help="local (default) | ray"),
@@ -33,15 +29,20 @@ def search(
     --reward.target=2.5 --strategy.name=evolution. With no arguments this runs the embedded
     default end to end (teacher ensemble included) and prints the best students.
     """
+    from ..analysis import build_report
+    from ..runconfig import load_search_config
+    from ..search import run_search
+    from ..spaces import space_from_config
+
     overrides = list(ctx.args)
     for flag, value in (("run_dir", run_dir), ("execution.executor", executor), ("execution.ray_address", ray_address)):
         if value is not None:
             overrides.append(f"--{flag}={value}")
     cfg = load_search_config(config, overrides)
     size = space_from_config(cfg.space).cardinality
-    grid = cfg.strategy.grid if cfg.strategy.name == "grid" else None
+    grid = cfg.strategy.shard()
     part = ""
-    if grid and grid.shards > 1:
+    if grid is not None:
         lo, hi = grid.bounds(size)
         part = f" (grid shard {grid.shard} of 0..{grid.shards - 1}: {hi - lo:,} archs)"
     out.print(f"search space: {size:,} archs{part}; budget {cfg.search.trials:,} trials", soft_wrap=True)
@@ -68,6 +69,9 @@ def report(
     out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Output directory (default RUN/report)."),
 ) -> None:
     """Write one self-contained HTML report (plus PNGs and CSVs) for one or more runs."""
+    from ..analysis import build_report
+    from ..io import ensure_dir
+
     if out_dir is not None:
         ensure_dir(out_dir, "report directory (--out)")
     out.print(f"report: {build_report(runs, out_dir)}", soft_wrap=True)

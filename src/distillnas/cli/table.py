@@ -7,9 +7,6 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from ..analysis.tables import (compare_tables, comparison_report, comparison_rows, export_table, merge_tables,
-                               verdict)
-from ..benchmarks import write_benchmark
 from ..errors import DistillnasError
 from ..io import check_dir, ensure_dir
 from .app import app
@@ -27,6 +24,9 @@ def table_export(
 ) -> None:
     """Write the run's trials as a table the `table` evaluator reads (one line per arch: key, mean
     accuracy, each seed's accuracy, params, MACs, latency; a header naming data, teacher, loss, proxy)."""
+    from ..analysis.tables import export_table
+    from ..benchmarks import write_benchmark
+
     check_dir(out_file.parent, "output directory")
     table, left_out = export_table(run)
     write_benchmark(ensure_dir(out_file.parent, "output directory") / out_file.name, table)
@@ -43,6 +43,9 @@ def table_merge(
     """Join the parts of a table made by the same protocol in several runs (strategy.grid.shards
     over sittings or machines). Parts that differ in space, data, loss, proxy settings or teacher
     weights, or that share an arch, are refused."""
+    from ..analysis.tables import merge_tables
+    from ..benchmarks import write_benchmark
+
     check_dir(out_file.parent, "output directory")
     table = merge_tables(tables)
     write_benchmark(ensure_dir(out_file.parent, "output directory") / out_file.name, table)
@@ -62,6 +65,8 @@ def table_compare(
     the best student of each column and its rank in the others, rank reversals beyond seed noise,
     the teacher effect: how much less two teachers' rankings agree than two seeds of one, and the
     arch x teacher interaction on accuracies (a paired ANOVA), with a one-line verdict per pair."""
+    from ..analysis.tables import compare_tables, comparison_report, comparison_rows, verdict
+
     check_dir(out_dir, "output directory (--out)")
     cmp = compare_tables(tables, [n.strip() for n in names.split(",")] if names else None, top, resamples)
     t = Table(title=f"{len(cmp.keys):,} archs in every table ({cmp.pairs:,} pairs)")

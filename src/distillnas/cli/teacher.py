@@ -7,20 +7,12 @@ from typing import List, Optional
 
 import typer
 
-from ..analysis.teachers import compare_teachers
-from ..config import DataConfig, TrainConfig, validate
-from ..data import prepare_data
 from ..errors import DistillnasError
 from ..io import atomic_write_text, check_dir, ensure_dir
-from ..rank import rank_students
-from ..teachers import TeacherCache, evaluate_teacher, load_teacher
-from ..training import train_teachers
-from ..runconfig import apply_overrides
 from .app import app, teacher_app
 from .display import out, print_rank, print_report, print_teacher_comparison
 from .options import (OVERRIDES, ChannelsLastOpt, DatasetOpt, DeviceOpt, PrecisionOpt, ProgressOpt, RootOpt,
                       parse_seeds, split_section)
-from .train import _space
 
 
 @teacher_app.command("train", context_settings=OVERRIDES)
@@ -36,23 +28,76 @@ def teacher_train(
     route: int = typer.Option(0, min=0, max=100, help="Also keep N anchors of each member's training, at epochs "
                               "E/N, 2E/N, .., E, in OUT/route/seed<S>/ (the route RCO distils along: "
                               "train --scheme rco --route OUT/route/seed<S>)."),
+    save_every: float = typer.Option(5, min=0, max=10_000, help="Keep each member's training state every ~E epochs "
+                                     "(in OUT/.resume/), so a killed run started again continues from it; 0: never. "
+                                     "Members OUT already holds, trained the same way, are kept, not trained again."),
+    recipe: Optional[str] = typer.Option(None, help="A packaged recipe (`distillnas list recipes`, e.g. "
+                                         "fmnist_resnet20) or a YAML file of one: arch, seeds, epochs, save_every, "
+                                         "data, train. Flags given here win over it."),
     channels_last: str = ChannelsLastOpt,
     precision: str = PrecisionOpt,
     device: str = DeviceOpt,
     progress: bool = ProgressOpt,
 ) -> None:
-    """Train N independently seeded networks (the KDAS ensemble teacher) with CE and report the ensemble."""
-    settings = apply_overrides({"optim": {"epochs": epochs}, "loss": {"name": "ce"}, "augment": "random",
+    """Train N independently seeded networks (the KDAS ensemble teacher) with CE and report the ensemble.
+    Resumable: run the same command again after a crash."""
+    from ..config import DataConfig, TrainConfig, validate
+    from ..runconfig import apply_overrides
+    from ..training import train_teachers
+
+    r = _recipe(recipe)
+    given = lambda name: r is None or _on_command_line(ctx, name)  # noqa: E731
+    arch = arch if given("arch") else r.arch
+    seed_list = parse_seeds(seeds) if given("seeds") else list(r.seeds)
+    epochs = epochs if given("epochs") else r.epochs
+    save_every = save_every if given("save_every") else r.save_every
+    base_data = {} if r is None else dict(r.data)
+    if given("dataset") or "name" not in base_data:
+        base_data["name"] = dataset
+    if data_root is not None:
+        base_data["root"] = data_root
+    dataset = base_data["name"]
+    train_base = {} if r is None else dict(r.train)
+    optim = {**train_base.pop("optim", {}), "epochs": epochs}
+    settings = apply_overrides({"augment": "random", **train_base, "optim": optim, "loss": {"name": "ce"},
                                 "device": device, "channels_last": channels_last, "precision": precision},
                                list(ctx.args))
-    data_cfg = validate(DataConfig, {"name": dataset, "root": data_root, **(split_section(settings, "data") or {})},
+    data_cfg = validate(DataConfig, {**base_data, **(split_section(settings, "data") or {})},
                         "data.")  # e.g. --data.classes=[0,1,2] for a retrieval teacher
     cfg = validate(TrainConfig, settings)
-    seed_list = parse_seeds(seeds)
     check_dir(out_dir, "output directory (--out)")
-    runs, report = train_teachers(arch, seed_list, data_cfg, cfg, out_dir, progress=progress, route=route)
+    runs, report = train_teachers(arch, seed_list, data_cfg, cfg, out_dir, progress=progress, route=route,
+                                  save_every=save_every)
+    for run in runs:
+        out.print(f"member seed {run.seed}: " + ("kept (already trained this way)" if run.kept else
+                                                 f"{run.status} in {run.wall_s:.0f} s"))
     print_report(f"{arch} x{len(runs)} on {dataset} (test)", report)
     out.print(f"members in {out_dir}: use --teacher {out_dir}")
+
+
+def _recipe(name: Optional[str]):  # noqa: ANN202 - a TeacherRecipe, imported where used
+    """The recipe named (packaged) or at a path, validated; None without --recipe."""
+    if name is None:
+        return None
+    from ..catalog import packaged_recipes
+    from ..config import validate
+    from ..io import read_yaml_file
+    from ..training.config import TeacherRecipe
+
+    packaged = packaged_recipes()
+    if Path(name).is_file():
+        path = Path(name)
+    elif name in packaged:
+        path = packaged[name]
+    else:
+        raise DistillnasError(f"--recipe {name!r} is neither a file nor a packaged recipe "
+                              f"({', '.join(sorted(packaged))})")
+    return validate(TeacherRecipe, read_yaml_file(path, "recipe"), "recipe.")
+
+
+def _on_command_line(ctx: typer.Context, name: str) -> bool:
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name == "COMMANDLINE"
 
 
 @teacher_app.command("eval")
@@ -63,6 +108,10 @@ def teacher_eval(
     split: str = typer.Option("test", help="train | minitrain | minival | test"),
 ) -> None:
     """Accuracy of each member, of the average logits and of the oracle (any member right)."""
+    from ..config import DataConfig, validate
+    from ..data import prepare_data
+    from ..teachers import evaluate_teacher, load_teacher
+
     ds, splits = prepare_data(validate(DataConfig, {"name": dataset, "root": data_root}))
     report = evaluate_teacher(load_teacher(teacher, ds), ds, split, splits.get(split))
     print_report(f"teacher on {dataset} ({split})", report)
@@ -78,6 +127,11 @@ def teacher_compare(
 ) -> None:
     """KL, L2 and top-1 agreement between teachers and the ground truth (AKD Fig. 2); ensembles'
     average vs oracle accuracy and examples by members right (KDAS Table 5)."""
+    from ..analysis.teachers import compare_teachers
+    from ..config import DataConfig, validate
+    from ..data import prepare_data
+    from ..teachers import TeacherCache, load_teacher
+
     ds, splits = prepare_data(validate(DataConfig, {"name": dataset, "root": data_root}))
     check_dir(out_dir, "output directory (--out)")
     teachers = [(Path(s).name or s, load_teacher(s, ds)) for s in specs]
@@ -109,6 +163,11 @@ def rank(
 
     KD settings: --loss.temperature=1 --loss.kd_weight=0.9 (AKD's, the defaults).
     """
+    from ..config import DataConfig, TrainConfig, validate
+    from ..rank import rank_students
+    from ..runconfig import apply_overrides
+    from ..spaces import space_config
+
     arch_list = [a.strip() for a in (archs.split(";") if space else archs.split(",")) if a.strip()]
     if not arch_list:
         raise DistillnasError(f"--archs {archs!r} names no student")
@@ -119,7 +178,7 @@ def rank(
     cfg = validate(TrainConfig, settings)
     check_dir(out_dir, "output directory (--out)")
     result = rank_students(arch_list, list(teachers), validate(DataConfig, {"name": dataset, "root": data_root}), cfg,
-                           parse_seeds(seeds), _space(space, space_over), str(out_dir / "teacher_cache"), progress)
+                           parse_seeds(seeds), space_config(space, space_over), str(out_dir / "teacher_cache"), progress)
     print_rank(result)
     atomic_write_text(ensure_dir(out_dir, "output directory (--out)") / "rank.json",
                       json.dumps({"archs": result.archs, "scores": result.scores, "tau": result.tau},

@@ -1,7 +1,6 @@
 """`distillnas train`: one student over several seeds, or a search's best (--from-run)."""
 from __future__ import annotations
 
-import json
 import logging
 import statistics
 from pathlib import Path
@@ -10,19 +9,7 @@ from typing import Any, List, Optional
 import typer
 from rich.table import Table
 
-from ..config import DataConfig, SpaceConfig, TrainConfig, validate
-from ..data import prepare_data
 from ..errors import DistillnasError
-from ..io import atomic_write_text, check_dir, ensure_dir
-from ..retrain import retrain_from_run
-from ..checkpoint import load_student
-from ..retrieval import check_retrieval_teacher, evaluate_retrieval, heldout
-from ..teachers import TeacherCache, load_teacher
-from ..training.distributed import init_from_env, launched_world
-from ..training import (SchemeConfig, build_student, check_scheme, check_teacher_for_loss, resolve_device,
-                        train_with_scheme)
-from ..runconfig import apply_overrides
-from ..spaces import space_from_config
 from .app import app
 
 log = logging.getLogger("distillnas")
@@ -36,6 +23,9 @@ def train_settings(loss: str, epochs: float | None, device: str, channels_last: 
     """(training config, data overrides, space overrides) from the flags and `--section.key=value`
     arguments: TrainConfig's own keys (--optim.lr=0.05, --loss.temperature=2, --augment=none),
     plus --data.* and --space.* settings."""
+    from ..config import TrainConfig, validate
+    from ..runconfig import apply_overrides
+
     is_od = loss.strip() == "od"
     base = {"optim": {"epochs": 30.0 if epochs is None else epochs},
             "loss": {"name": loss, "temperature": 3.0 if is_od else 4.0, "kd_weight": 1.0 if is_od else 0.9},
@@ -43,14 +33,6 @@ def train_settings(loss: str, epochs: float | None, device: str, channels_last: 
     data = apply_overrides(base, args)
     data_cfg, space_cfg = split_section(data, "data") or {}, split_section(data, "space")
     return validate(TrainConfig, data), data_cfg, space_cfg
-
-
-def _space(name: Optional[str], settings: dict[str, Any] | None) -> dict[str, Any] | None:
-    if name is None and not settings:
-        return None
-    if name is None:
-        raise DistillnasError("--space.* settings need --space NAME (mnasnet | resnet_depth | addon)")
-    return space_from_config(validate(SpaceConfig, {**(settings or {}), "name": name}, "space.")).config()
 
 
 @app.command(context_settings=OVERRIDES)
@@ -105,6 +87,13 @@ def train(
     Augmentation: --augment=views (K cached augmented views, --teacher_views=K) | random
     (teacher online) | none.
     """
+    from ..config import DataConfig, validate
+    from ..retrain import retrain_from_run
+    from ..runconfig import apply_overrides
+    from ..spaces import space_config
+    from ..training import SchemeConfig
+    from ..training.entry import train as train_student_seeds
+
     if from_run is not None:
         if ctx.args:
             raise DistillnasError(f"--from-run trains with the run's final config; {ctx.args[0]!r} does not apply "
@@ -118,10 +107,6 @@ def train(
         return
     if arch is None:
         raise DistillnasError("give --arch ARCH (a student to train) or --from-run RUN_DIR (retrain a search's best)")
-    if task not in ("classify", "retrieval"):
-        raise DistillnasError(f"--task {task!r}: choose classify or retrieval")
-    if split not in ("train", "minitrain"):
-        raise DistillnasError(f"--split {split!r}: train on 'train' or 'minitrain'")
     _warn_ignored(scheme, assistant=assistant, route=route, peers=peers)
     rest = [x for x in ctx.args if not x.startswith("--scheme.")]
     sch_over = apply_overrides({}, [x for x in ctx.args if x.startswith("--scheme.")]).get("scheme", {})
@@ -129,42 +114,17 @@ def train(
                                   "peers": peers, **sch_over}, "scheme.")
     cfg, data_over, space_over = train_settings(loss or "kd", epochs, device, channels_last, rest, precision)
     data_cfg = validate(DataConfig, {"name": dataset, "root": data_root, **data_over}, "data.")
-    if task == "retrieval" and not data_cfg.classes:
-        raise DistillnasError("--task retrieval trains on some classes and retrieves among the others: give the "
-                              "training classes as --data.classes=[0,1,2,3,4,5,6]")
-    seed_list = parse_seeds(seeds or "0")
-    space_cfg = _space(space, space_over)
-    if launched_world() > 1 and sch.name in ("takd", "rco"):  # refused before joining the process group
-        raise DistillnasError(f"--scheme {sch.name} is not data-parallel (its assistant / route stages pass "
-                              "checkpoints between runs); run it as one process")
-    group = init_from_env(resolve_device(cfg.device))  # under torchrun: data-parallel (training/distributed.py)
-    ds, splits = prepare_data(data_cfg)
-    if task == "retrieval":
-        heldout(ds, data_cfg.classes)  # enough classes left to retrieve among, checked before training
-        if teacher:
-            check_retrieval_teacher(teacher, data_cfg.classes)
-    build_student(arch, space_cfg, ds)  # a bad arch string is found before anything is written
-    t = load_teacher(teacher, ds) if teacher else None
-    check_scheme(sch, arch, space_cfg, ds, t, cfg.loss.name)
-    if sch.name != "rco":  # RCO's teachers are its route's checkpoints
-        check_teacher_for_loss(cfg.loss.name, t)
-    out_dir = check_dir(out_dir or Path("runs/train"), "output directory (--out)")
-    run_config = {"data": data_cfg.model_dump(), "train": cfg.model_dump(), "teacher": teacher or [],
-                  "scheme": sch.model_dump()}
-    cache = TeacherCache(out_dir / "teacher_cache")
-    runs = [train_with_scheme(arch, cfg, ds, splits, sch, teacher=t, cache=cache, seed=s,
-                              train_split=split, eval_splits=("test",), out_dir=out_dir, run_config=run_config,
-                              space=space_cfg, progress=progress)
-            for s in seed_list]
-    if not group.lead:  # rank 0 reports and writes; the others trained the same model
+    done = train_student_seeds(arch, cfg, data_cfg, teacher=teacher or [], scheme=sch,
+                               space=space_config(space, space_over), seeds=parse_seeds(seeds or "0"), split=split,
+                               task=task, out_dir=out_dir or Path("runs/train"), progress=progress)
+    if not done.lead:
         return
     how = cfg.loss.name if sch.name == "single" else f"{sch.name} + {cfg.loss.name}"
-    print_runs(runs, f"{dataset}: trained with {how} ({cfg.optim.epochs:g} epochs)")
-    atomic_write_text(ensure_dir(out_dir, "output directory (--out)") / "results.json", json.dumps([r.as_dict() for r in runs], indent=2))
-    if task == "retrieval":
-        _retrieval(runs, ds, data_cfg.classes, out_dir)
-    out.print(f"checkpoints and results.json in {out_dir}")
-    if not any(r.status == "ok" for r in runs):
+    print_runs(done.runs, f"{dataset}: trained with {how} ({cfg.optim.epochs:g} epochs)")
+    if done.retrieval:
+        _retrieval_table(done.retrieval)
+    out.print(f"checkpoints and results.json in {done.out_dir}")
+    if not any(r.status == "ok" for r in done.runs):
         raise typer.Exit(1)
 
 
@@ -176,12 +136,8 @@ def _warn_ignored(scheme: str, assistant: Optional[str], route: Optional[Path], 
             log.warning("%s ignored: it applies to --scheme %s, not %s", flag, owner, scheme)
 
 
-def _retrieval(runs: list, ds, trained: list[int], out_dir: Path) -> None:  # noqa: ANN001
-    """Each trained student's open-set identification, as a table (mean ± std over seeds) and JSON."""
-    results = [evaluate_retrieval(load_student(r.checkpoint)[0], ds, trained).as_dict()
-               for r in runs if r.status == "ok" and r.checkpoint]
-    if not results:
-        return
+def _retrieval_table(results: list[dict]) -> None:
+    """Each trained student's open-set identification, as a table (mean ± std over seeds)."""
     first = results[0]
     table = Table(title=f"open-set top-1 identification among classes {first['classes']} "
                         f"({first['probes']} probes, one match each)")
@@ -192,4 +148,3 @@ def _retrieval(runs: list, ds, trained: list[int], out_dir: Path) -> None:  # no
         spread = f" ± {statistics.stdev(vals):.2f}" if len(vals) > 1 else ""
         table.add_row(str(d), f"{statistics.mean(vals):.2f}{spread}")
     out.print(table)
-    atomic_write_text(out_dir / "retrieval.json", json.dumps(results, indent=2))

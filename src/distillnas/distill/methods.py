@@ -172,7 +172,13 @@ class RelationLoss(nn.Module):
         return sum(self.fn(fs, ft.float()) for ft in teacher.features) / len(teacher.features)
 
 
-LOSSES.register("dkd")(lambda cfg, student_dim, teacher_dim: LogitLoss(dkd_loss, cfg.temperature))
-LOSSES.register("dist")(lambda cfg, student_dim, teacher_dim: LogitLoss(dist_loss, cfg.temperature))
-for _name, _fn in {"cc": cc_loss, "rkd": rkd_loss, "pkt": pkt_loss, "sp": sp_loss}.items():
-    LOSSES.register(_name)(lambda cfg, student_dim, teacher_dim, fn=_fn, name=_name: RelationLoss(fn, name))
+LOSSES.register("dkd", "decoupled KD (Zhao et al. 2022): target and non-target class terms")(
+    lambda cfg, student_dim, teacher_dim: LogitLoss(dkd_loss, cfg.temperature))
+LOSSES.register("dist", "DIST (Huang et al. 2022): inter- and intra-class Pearson relations")(
+    lambda cfg, student_dim, teacher_dim: LogitLoss(dist_loss, cfg.temperature))
+_RELATIONS = {"cc": (cc_loss, "correlation congruence (Peng et al. 2019) between embeddings"),
+              "rkd": (rkd_loss, "relational KD (Park et al. 2019): distances and angles between samples"),
+              "pkt": (pkt_loss, "probabilistic knowledge transfer (Passalis & Tefas 2018)"),
+              "sp": (sp_loss, "similarity-preserving KD (Tung & Mori 2019): batch Gram matrices")}
+for _name, (_fn, _doc) in _RELATIONS.items():
+    LOSSES.register(_name, _doc)(lambda cfg, student_dim, teacher_dim, fn=_fn, name=_name: RelationLoss(fn, name))

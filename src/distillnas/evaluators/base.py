@@ -5,7 +5,7 @@
   check(cfg, space)          class method, before any work: the config's own demands
   loss_spec(cfg)             class method: the loss candidates train with (what teacher it needs)
   check_teacher(cfg, t)      class method: refuse a given teacher the evaluator cannot use
-  Evaluator(cfg, space, run) then prepare(teacher, loaded): per-process state, saved state
+  Evaluator(cfg, space, run) then prepare(loaded, teacher): saved state, per-process state
   before_batch(strategy, b)  before batch b is asked for (the supernet trains shared weights)
   oversample, screen(archs)  a batch asked k times larger is cut to its best 1/k by a cheap score
   ask_size(b, n), rungs(b)   how many archs batch b asks for, and its fidelities (successive halving)
@@ -204,7 +204,7 @@ class Evaluator(ABC):
     def select(self, strategy: Any, trials: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         """The final archs and facts for best.yaml: the Pareto front for a two-objective
         strategy, else the top-k by reward within the target."""
-        if getattr(strategy, "objectives", 1) == 2:
+        if strategy.objectives == 2:
             return pareto_front(trials, self.cfg.reward), {"pareto_front": True}
         return select_best(trials, self.cfg.reward, self.cfg.search.top_k), {}
 
@@ -213,6 +213,28 @@ class EvaluatorSection(Section):
     """What every evaluator's config holds: its name (the union's tag) and its own section."""
 
     name: str  # each variant narrows it to its Literal tag
+    # what a trial's `accuracy` is: a top-1 accuracy in [0, 1] (printed in %), or a training-free
+    # score mapped into (0, 1) (zerocost), printed as it is
+    reports_accuracy: ClassVar[bool] = True
+    # trials are scored with weights shared across them (a supernet), not trained each on its own
+    shares_weights: ClassVar[bool] = False
+
+    def metric_label(self) -> str:
+        """The column title of a trial's `accuracy` in tables and reports."""
+        return "top-1 (%)"
+
+    def training_loss(self) -> Any:
+        """The loss config each trial trains with (a `LossConfig`), or None when trials do not train
+        one by one (tables, scores, shared weights)."""
+        return None
+
+    def seeds(self) -> list[int]:
+        """The seeds each arch is trained with (one accuracy column each); [] for one."""
+        return []
+
+    def source_table(self) -> str | None:
+        """The benchmark table trials are looked up in, or None when they are computed."""
+        return None
 
 
 EVALUATORS: Registry[type[Evaluator]] = Registry("evaluator")

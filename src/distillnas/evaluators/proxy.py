@@ -87,8 +87,14 @@ class ProxyEvaluatorConfig(EvaluatorSection):
     name: Literal["proxy"] = "proxy"
     proxy: ProxyConfig = ProxyConfig()
 
+    def training_loss(self) -> Any:
+        return self.proxy.loss
 
-@EVALUATORS.register("proxy")
+    def seeds(self) -> list[int]:
+        return list(self.proxy.seeds or [])
+
+
+@EVALUATORS.register("proxy", 'each student distilled for a short proxy run, scored on mini-val (AKD)')
 class ProxyEvaluator(Evaluator):
     @classmethod
     def check(cls, cfg: Any, space: SearchSpace) -> None:

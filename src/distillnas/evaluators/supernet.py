@@ -21,7 +21,7 @@ saved after every training phase so a killed search resumes.
 from __future__ import annotations
 
 import time
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 from pydantic import Field, model_validator
@@ -73,6 +73,7 @@ class SupernetConfig(SGDConfig):
 class SupernetEvaluatorConfig(EvaluatorSection):
     name: Literal["supernet"] = "supernet"
     supernet: SupernetConfig = SupernetConfig()
+    shares_weights: ClassVar[bool] = True
 
 
 def check_memory_limit(space: AddonSpace, sc: SupernetConfig, num_classes: int, in_channels: int) -> tuple[int, int]:
@@ -98,7 +99,7 @@ def interleaved_order(labels: torch.Tensor, seed: int) -> torch.Tensor:
     return torch.argsort(rank + 1e-6 * torch.rand(len(labels), generator=g))
 
 
-@EVALUATORS.register("supernet")
+@EVALUATORS.register("supernet", "weight sharing: students scored with one trained supernet's weights (ENAS/KDAS)")
 class SupernetEvaluator(Evaluator):
     """Weight sharing: archs are scored with the shared weights in this process."""
 

@@ -16,13 +16,16 @@ class TableEvaluatorConfig(EvaluatorSection):
     name: Literal["table"] = "table"
     table: str | None = None  # a file of 'code accuracy' lines (diswot_s1 format) or a packaged table name
 
+    def source_table(self) -> str | None:
+        return self.table
+
 
 def read_table(path: str) -> dict[str, float]:
     """key -> accuracy in [0, 1] of a table file or packaged table (e.g. diswot_s1_kd)."""
     return read_benchmark(path).accuracy
 
 
-@EVALUATORS.register("table")
+@EVALUATORS.register("table", 'accuracies looked up in a benchmark table (free trials for studying strategies)')
 class TableEvaluator(Evaluator):
     needs_data = False
 

@@ -9,7 +9,7 @@ The raw score is kept in extra["zerocost"]."""
 from __future__ import annotations
 
 import logging
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -32,6 +32,10 @@ class ZeroCostConfig(Section):
 class ZeroCostEvaluatorConfig(EvaluatorSection):
     name: Literal["zerocost"] = "zerocost"
     zerocost: ZeroCostConfig = ZeroCostConfig()
+    reports_accuracy: ClassVar[bool] = False
+
+    def metric_label(self) -> str:
+        return f"{self.zerocost.score} (unit)"
 
 
 def unit(value: float) -> float:
@@ -39,7 +43,7 @@ def unit(value: float) -> float:
     return (1.0 + value / (1.0 + abs(value))) / 2.0
 
 
-@EVALUATORS.register("zerocost")
+@EVALUATORS.register("zerocost", 'each student scored at initialisation by a zero-cost score, no training')
 class ZeroCostEvaluator(Evaluator):
     @classmethod
     def check(cls, cfg: Any, space: SearchSpace) -> None:

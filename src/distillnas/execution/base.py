@@ -5,7 +5,7 @@ from __future__ import annotations
 import heapq
 import itertools
 from abc import ABC, abstractmethod
-from typing import Any, Callable, Hashable, Iterator, Literal, Sequence
+from typing import Any, Callable, ClassVar, Hashable, Iterator, Literal, Sequence
 
 from pydantic import Field
 
@@ -48,6 +48,10 @@ class WorkQueue:
 
 
 class Executor(ABC):
+    # trials run in the search's own process, so an evaluator's state shared across trials (a
+    # supernet's weights) is seen by every trial; False for executors that ship trials elsewhere
+    in_process: ClassVar[bool] = False
+
     @classmethod
     def check(cls, cfg: ExecutionConfig) -> None:
         """Refuse settings this executor cannot run with, before the run directory is written

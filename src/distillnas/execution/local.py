@@ -6,8 +6,10 @@ from typing import Any, Callable, Iterator, Sequence
 from .base import EXECUTORS, ExecutionConfig, Executor
 
 
-@EXECUTORS.register("local")
+@EXECUTORS.register("local", 'trials one after another in this process')
 class LocalExecutor(Executor):
+    in_process = True
+
     def __init__(self, cfg: ExecutionConfig) -> None:
         self.cfg = cfg
 

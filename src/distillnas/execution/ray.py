@@ -9,7 +9,7 @@ from ..errors import DistillnasError
 from .base import EXECUTORS, ExecutionConfig, Executor, WorkQueue
 
 
-@EXECUTORS.register("ray")
+@EXECUTORS.register("ray", 'trials as Ray tasks, on this machine or a cluster')
 class RayExecutor(Executor):
     def __init__(self, cfg: ExecutionConfig) -> None:
         import ray

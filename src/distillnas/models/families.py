@@ -89,13 +89,13 @@ def _parse_mbv2(tokens: list[str], arch: str) -> dict:
     return {"width": width}
 
 
-FAMILIES.register("resnet")(Family(
+FAMILIES.register("resnet", 'CIFAR ResNets: resnetN (N = 6n+2: 8, 20, 56, ...), resnet-a-b-c per-stage depths, -wX width')(Family(
     _parse_resnet, _canon_resnet,
     lambda p, num_classes, in_channels, input_size: CifarResNet(p["depths"], num_classes, in_channels, p["width"])))
-FAMILIES.register("wrn")(Family(
+FAMILIES.register("wrn", 'wide ResNets: wrn-DEPTH-K (Zagoruyko & Komodakis 2016)')(Family(
     _parse_wrn, lambda p: f"wrn-{p['depth']}-{p['k']}",
     lambda p, num_classes, in_channels, input_size: WideResNet(p["depth"], p["k"], num_classes, in_channels)))
-FAMILIES.register("mobilenetv2")(Family(
+FAMILIES.register("mobilenetv2", 'MobileNetV2 (Sandler et al. 2018) scaled by width, -wX')(Family(
     _parse_mbv2, lambda p: "mobilenetv2" + _fmt_w(p["width"]),
     lambda p, num_classes, in_channels, input_size: MobileNetV2(num_classes, in_channels, p["width"], input_size)))
 

@@ -137,7 +137,7 @@ class AddonConfig(SpaceSection):
     layers: list[int] | None = None  # add-on layers after each stage (default one per stage)
 
 
-@SPACES.register("addon")
+@SPACES.register("addon", 'KDAS: add-on operations after each stage of a ResNet backbone')
 class AddonSpace(SearchSpace):
     name = "addon"
 

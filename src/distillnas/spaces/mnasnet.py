@@ -137,7 +137,7 @@ class MnasNetConfig(SpaceSection):
     blocks: int | None = None  # number of blocks (default: the preset's 7)
 
 
-@SPACES.register("mnasnet")
+@SPACES.register("mnasnet", "AKD's MnasNet-style space: 7 blocks of op, kernel, SE, skip, width, depth")
 class MnasNetSpace(SearchSpace):
     name = "mnasnet"
 

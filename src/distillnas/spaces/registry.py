@@ -30,4 +30,3 @@ def build_space(name: str, restrict: dict[str, list[Any]] | None = None, **optio
 def space_from_config(cfg: Section) -> SearchSpace:
     """The space a config section (any variant of `space`) describes."""
     return build_space(**cfg.model_dump())
-

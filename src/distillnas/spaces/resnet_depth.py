@@ -20,7 +20,7 @@ class ResNetDepthConfig(SpaceSection):
     depths: list[int] = [1, 3, 5, 7]  # blocks-per-stage choices
 
 
-@SPACES.register("resnet_depth")
+@SPACES.register("resnet_depth", "DisWOT's s1 space: resnet-a-b-c, per-stage depths")
 class ResNetDepthSpace(SearchSpace):
     name = "resnet_depth"
 

@@ -7,7 +7,7 @@ weights, optimiser, random generators, populations - round-trips through state_d
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, ClassVar, Sequence
 
 import numpy as np
 
@@ -17,6 +17,9 @@ from ..section import Section
 
 
 class Strategy(ABC):
+    # what the search loop tells it: 1 = a scalar reward, 2 = (accuracy, cost) for a Pareto front
+    objectives: ClassVar[int] = 1
+
     def __init__(self, sizes: Sequence[int], kinds: Sequence[str] | None = None, seed: int = 0) -> None:
         self.sizes = [int(s) for s in sizes]
         self.kinds = list(kinds) if kinds is not None else ["choice"] * len(self.sizes)
@@ -66,6 +69,11 @@ class StrategySection(Section):
 
     name: str  # each variant narrows it to its Literal tag
     seed: int = 0
+
+    def shard(self) -> Any:
+        """The part of a finite space this search covers when it is one shard of a split grid
+        (its settings: `shard`, `shards`, `bounds(size)`), else None."""
+        return None
 
 
 # name -> factory(sizes, kinds, its own typed section, the reward's cost target, the wiring

@@ -78,7 +78,7 @@ class RegularizedEvolution(Strategy):
         self.population = deque((tuple(int(t) for t in a), float(r)) for a, r in state["population"])
 
 
-@STRATEGIES.register("evolution")
+@STRATEGIES.register("evolution", "regularized evolution (Real et al. 2019): mutate the population's best, drop the oldest")
 def _build(sizes: list[int], kinds: list[str], cfg: EvolutionConfig, target: float,
             sources: list[int | None], ordered: list[bool]) -> RegularizedEvolution:
     return RegularizedEvolution(sizes, kinds, cfg.seed, cfg.evolution, ordered)

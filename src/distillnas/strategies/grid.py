@@ -42,6 +42,9 @@ class GridConfig(StrategySection):
     name: Literal["grid"] = "grid"
     grid: GridSettings = GridSettings()
 
+    def shard(self) -> GridSettings | None:
+        return self.grid if self.grid.shards > 1 else None
+
 
 def decode(index: int, sizes: Sequence[int]) -> Arch:
     """The arch at `index` of the mixed-radix enumeration (last decision fastest)."""
@@ -85,7 +88,7 @@ class GridSearch(Strategy):
         self.pos = int(state["pos"])
 
 
-@STRATEGIES.register("grid")
+@STRATEGIES.register("grid", 'every arch of a finite space once, in order (benchmark tables)')
 def _build(sizes: list[int], kinds: list[str], cfg: GridConfig, target: float,
             sources: list[int | None], ordered: list[bool]) -> GridSearch:
     return GridSearch(sizes, kinds, cfg.seed, cfg.grid.max_archs, cfg.grid.shard, cfg.grid.shards)

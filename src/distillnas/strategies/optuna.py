@@ -284,21 +284,21 @@ class NSGA2Strategy(_OptunaStrategy):
         return {"violation": float(value[1]) - self.target}  # <= 0: feasible
 
 
-@STRATEGIES.register("tpe")
+@STRATEGIES.register("tpe", "Optuna's multivariate TPE (Bayesian, tree-structured Parzen estimators)")
 def _build_tpe(sizes: list[int], kinds: list[str], cfg: TPEConfig, target: float,
                 sources: list[int | None], ordered: list[bool]) -> TPEStrategy:
     return TPEStrategy(sizes, kinds, cfg.seed, cfg.tpe.startup, cfg.tpe.candidates,
                        ordered if cfg.tpe.ordinal else None, cfg.tpe.constant_liar, cfg.tpe.repeat)
 
 
-@STRATEGIES.register("gp")
+@STRATEGIES.register("gp", "Optuna's Gaussian-process Bayesian optimisation (Optuna >= 4)")
 def _build_gp(sizes: list[int], kinds: list[str], cfg: GPConfig, target: float,
                sources: list[int | None], ordered: list[bool]) -> GPStrategy:
     return GPStrategy(sizes, kinds, cfg.seed, cfg.gp.startup, ordered if cfg.gp.ordinal else None,
                       cfg.gp.deterministic, cfg.gp.repeat)
 
 
-@STRATEGIES.register("nsga2")
+@STRATEGIES.register("nsga2", "Optuna's NSGA-II: the accuracy-cost Pareto front under the target")
 def _build_nsga2(sizes: list[int], kinds: list[str], cfg: NSGA2Config, target: float,
                   sources: list[int | None], ordered: list[bool]) -> NSGA2Strategy:
     return NSGA2Strategy(sizes, kinds, cfg.seed, target, cfg.nsga2.population, cfg.nsga2.mutation,

@@ -247,7 +247,7 @@ class PPOStrategy(ControllerStrategy):
         self.used_critic = int(state["used_critic"])
 
 
-@STRATEGIES.register("ppo")
+@STRATEGIES.register("ppo", "AKD's controller: LSTM actor-critic trained by PPO")
 def _build(sizes: list[int], kinds: list[str], cfg: PPOConfig, target: float,
             sources: list[int | None], ordered: list[bool]) -> PPOStrategy:
     return PPOStrategy(sizes, kinds, cfg.seed, cfg.ppo, sources, ordered)

@@ -20,7 +20,7 @@ class RandomSearch(Strategy):
         self.updates += 1
 
 
-@STRATEGIES.register("random")
+@STRATEGIES.register("random", 'uniform random sampling, the baseline every strategy must beat')
 def _build(sizes: list[int], kinds: list[str], cfg: RandomConfig, target: float,
             sources: list[int | None], ordered: list[bool]) -> RandomSearch:
     return RandomSearch(sizes, kinds, cfg.seed)

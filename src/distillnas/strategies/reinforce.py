@@ -165,7 +165,7 @@ class ReinforceStrategy(ControllerStrategy):
         self.reward_stats.load_state_dict(state["stats"])
 
 
-@STRATEGIES.register("reinforce")
+@STRATEGIES.register("reinforce", 'ENAS/KDAS controller: LSTM policy trained by REINFORCE with a moving-average baseline')
 def _build(sizes: list[int], kinds: list[str], cfg: ReinforceConfig, target: float,
             sources: list[int | None], ordered: list[bool]) -> ReinforceStrategy:
     return ReinforceStrategy(sizes, kinds, cfg.seed, cfg.reinforce, sources, ordered)

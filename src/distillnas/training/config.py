@@ -6,7 +6,7 @@ from typing import Literal
 from pydantic import Field
 
 from ..distill import LossConfig
-from ..section import MAX_EPOCHS, MAX_VIEWS, Section
+from ..section import MAX_EPOCHS, MAX_SEEDS, MAX_VIEWS, Section
 
 
 class SGDConfig(Section):
@@ -45,3 +45,15 @@ class TrainConfig(Section):
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     eval_batch_size: int = Field(500, ge=1, le=65536)
     seed: int = 0
+
+
+class TeacherRecipe(Section):
+    """A packaged or user recipe for `teacher train --recipe`: what ensemble to train, and how.
+    Flags given on the command line win over the recipe's values."""
+
+    arch: str = "resnet20"
+    seeds: list[int] = Field([0, 1, 2, 3, 4], min_length=1, max_length=MAX_SEEDS)
+    epochs: float = Field(30, gt=0, le=MAX_EPOCHS)
+    save_every: float = Field(5, ge=0, le=MAX_EPOCHS)
+    data: dict = {}  # a DataConfig's fields (name, root, ...), validated where the data is built
+    train: dict = {}  # a TrainConfig's fields beyond epochs (optim, augment, ...), validated with them

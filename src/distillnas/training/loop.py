@@ -185,7 +185,7 @@ def fit(model: nn.Module, loss_fn: nn.Module, loader: TensorLoader, cfg: OptimCo
     step = _restore(resume, model, opt, sched, loader) if resume is not None else 0
     seen, status, error, epoch_loss = 0, "ok", "", float("nan")
     start = time.perf_counter()
-    with progress_bar(progress and ranks().lead, label, total) as bar:
+    with progress_bar(progress and ranks().lead, label, total, step) as bar:
         while step < total and status == "ok":
             model.train()
             losses = []

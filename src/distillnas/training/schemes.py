@@ -36,8 +36,9 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Callable, Literal
 
 import torch
 import torch.nn as nn
@@ -49,6 +50,7 @@ from ..cost import count_params
 from ..data import ImageDataset, Splits
 from ..distill import build_loss
 from ..errors import DistillnasError
+from ..registry import Registry
 from ..section import Section
 from ..teachers import load_teacher
 from .config import TrainConfig
@@ -94,47 +96,23 @@ def _teacher_params(teacher) -> int | None:  # noqa: ANN001
     return max(sizes) if sizes else None
 
 
+@dataclass(frozen=True)
+class Scheme:
+    """A training scheme: its checks of the user's input (run before any training) and its training."""
+
+    check: Callable[[SchemeConfig, str, dict | None, ImageDataset, object, str], None]
+    train: Callable[..., StudentRun]  # (arch, cfg, ds, splits, scheme, teacher, out_dir, run_config, common)
+    data_parallel: bool = True  # False: it passes checkpoints between runs (assistant, route stages)
+    own_teachers: bool = False  # True: its teachers are its own checkpoints, not --teacher (RCO's route)
+
+
+SCHEMES: Registry[Scheme] = Registry("training scheme")
+
+
 def check_scheme(scheme: SchemeConfig, arch: str, space: dict | None, ds: ImageDataset, teacher,  # noqa: ANN001
                  loss: str) -> None:
     """Every scheme's bad input as one clear error, before any training."""
-    if scheme.name == "takd":
-        if not scheme.assistant:
-            raise DistillnasError("--scheme takd needs --assistant ARCH (an arch between the student and the teacher "
-                                  "in size, e.g. the student with wider channels)")
-        if teacher is None:
-            raise DistillnasError("--scheme takd distils teacher -> assistant -> student: give --teacher")
-        _, assistant = build_student(scheme.assistant, space, ds)
-        _, student = build_student(arch, space, ds)
-        a, s, t = count_params(assistant), count_params(student), _teacher_params(teacher)
-        if t is not None and a >= t:
-            raise DistillnasError(f"assistant {scheme.assistant!r} has {a:,} parameters, not fewer than the "
-                                  f"teacher's {t:,}; TA-KD needs an assistant smaller than the teacher")
-        if a <= s:
-            raise DistillnasError(f"assistant {scheme.assistant!r} has {a:,} parameters, not more than the "
-                                  f"student's {s:,}; TA-KD needs an assistant larger than the student")
-    elif scheme.name == "rco":
-        if not scheme.route:
-            raise DistillnasError("--scheme rco needs --route DIR: the teacher's intermediate checkpoints "
-                                  "(`distillnas teacher train --route N` writes them)")
-        if teacher is not None:
-            raise DistillnasError("--scheme rco distils from the --route checkpoints (its last one is the final "
-                                  "teacher); drop --teacher")
-        route_checkpoints(scheme.route)
-        if not build_loss(loss).needs_teacher:
-            raise DistillnasError(f"--scheme rco distils along a route, but loss {loss!r} uses no teacher; use kd")
-    elif scheme.name == "bss":
-        if teacher is None:
-            raise DistillnasError("--scheme bss moves images across the teacher's decision boundary: give --teacher")
-        if not _teacher_modules(teacher):
-            raise DistillnasError(f"--scheme bss differentiates the teacher w.r.t. its input, so it needs the "
-                                  f"network online; teacher {teacher.name!r} is a logits file")
-        if not build_loss(loss).needs_teacher:
-            raise DistillnasError(f"--scheme bss adds boundary samples to a distillation loss; {loss!r} uses no "
-                                  "teacher. Use kd")
-    elif scheme.name == "dml":
-        if build_loss(loss).needs_features:
-            raise DistillnasError(f"--scheme dml adds a mutual term on logits; loss {loss!r} reads features. "
-                                  "Use a logit loss (ce, kd, dkd, dist)")
+    SCHEMES.get(scheme.name).check(scheme, arch, space, ds, teacher, loss)
 
 
 def train_with_scheme(arch: str, cfg: TrainConfig, ds: ImageDataset, splits: Splits, scheme: SchemeConfig, *,
@@ -145,34 +123,95 @@ def train_with_scheme(arch: str, cfg: TrainConfig, ds: ImageDataset, splits: Spl
     """One student trained under `scheme` (check_scheme first); the run's loss names the scheme."""
     common = dict(cache=cache, seed=seed, train_split=train_split, eval_splits=eval_splits, space=space,
                   progress=progress)
-    if scheme.name == "single":
-        return train_student(arch, cfg, ds, splits, teacher=teacher, out_dir=out_dir, run_config=run_config,
-                             **common)
-    if scheme.name == "dml":
-        run = train_student(arch, cfg, ds, splits, teacher=teacher, out_dir=out_dir, run_config=run_config,
-                            cohort=scheme.peers, **common)
-    elif scheme.name == "bss":
-        term = BoundarySupport(_teacher_modules(teacher), cfg.loss.temperature, scheme.bss_weight, scheme.bss_until,
-                               scheme.bss_steps, scheme.bss_step_size, scheme.bss_samples)
-        run = train_student(arch, cfg, ds, splits, teacher=teacher, out_dir=out_dir, run_config=run_config,
-                            extra=term, **common)
-    elif scheme.name == "takd":
-        work = Path(out_dir) / "assistants" if out_dir else Path(tempfile.mkdtemp(prefix="distillnas-takd-"))
-        helper = train_student(scheme.assistant, cfg, ds, splits, teacher=teacher, out_dir=work,  # type: ignore[arg-type]
-                               run_config=run_config, **{**common, "eval_splits": ()})
-        if helper.status != "ok" or helper.checkpoint is None:
-            return _failed(arch, cfg, "takd", seed, f"the assistant did not train: {helper.status} {helper.error}")
-        run = train_student(arch, cfg, ds, splits, teacher=load_teacher(helper.checkpoint, ds), out_dir=out_dir,
-                            run_config=run_config, **common)
-    else:
-        run = _train_along_route(arch, cfg, ds, splits, route_checkpoints(scheme.route),  # type: ignore[arg-type]
-                                 out_dir, run_config, common)
+    run = SCHEMES.get(scheme.name).train(arch, cfg, ds, splits, scheme, teacher, out_dir, run_config, common)
+    if scheme.name == "single" or run.loss.startswith(f"{scheme.name}:"):  # single, or a failed assistant
+        return run
     run.loss = f"{scheme.name}:{run.loss}"
     if run.checkpoint:  # beside a plain run of the same loss in the same directory, not over it
         named = Path(run.checkpoint).with_name(checkpoint_name(run.arch, run.loss.replace(":", "_"), seed, space))
         Path(run.checkpoint).replace(named)
         run.checkpoint = str(named)
     return run
+
+
+def _no_check(scheme: SchemeConfig, arch: str, space: dict | None, ds: ImageDataset, teacher, loss: str) -> None:  # noqa: ANN001
+    """Nothing to check beyond the loss's own checks."""
+
+
+def _check_takd(scheme: SchemeConfig, arch: str, space: dict | None, ds: ImageDataset, teacher, loss: str) -> None:  # noqa: ANN001
+    if not scheme.assistant:
+        raise DistillnasError("--scheme takd needs --assistant ARCH (an arch between the student and the teacher "
+                              "in size, e.g. the student with wider channels)")
+    if teacher is None:
+        raise DistillnasError("--scheme takd distils teacher -> assistant -> student: give --teacher")
+    _, assistant = build_student(scheme.assistant, space, ds)
+    _, student = build_student(arch, space, ds)
+    a, s, t = count_params(assistant), count_params(student), _teacher_params(teacher)
+    if t is not None and a >= t:
+        raise DistillnasError(f"assistant {scheme.assistant!r} has {a:,} parameters, not fewer than the "
+                              f"teacher's {t:,}; TA-KD needs an assistant smaller than the teacher")
+    if a <= s:
+        raise DistillnasError(f"assistant {scheme.assistant!r} has {a:,} parameters, not more than the "
+                              f"student's {s:,}; TA-KD needs an assistant larger than the student")
+
+
+def _check_rco(scheme: SchemeConfig, arch: str, space: dict | None, ds: ImageDataset, teacher, loss: str) -> None:  # noqa: ANN001
+    if not scheme.route:
+        raise DistillnasError("--scheme rco needs --route DIR: the teacher's intermediate checkpoints "
+                              "(`distillnas teacher train --route N` writes them)")
+    if teacher is not None:
+        raise DistillnasError("--scheme rco distils from the --route checkpoints (its last one is the final "
+                              "teacher); drop --teacher")
+    route_checkpoints(scheme.route)
+    if not build_loss(loss).needs_teacher:
+        raise DistillnasError(f"--scheme rco distils along a route, but loss {loss!r} uses no teacher; use kd")
+
+
+def _check_bss(scheme: SchemeConfig, arch: str, space: dict | None, ds: ImageDataset, teacher, loss: str) -> None:  # noqa: ANN001
+    if teacher is None:
+        raise DistillnasError("--scheme bss moves images across the teacher's decision boundary: give --teacher")
+    if not _teacher_modules(teacher):
+        raise DistillnasError(f"--scheme bss differentiates the teacher w.r.t. its input, so it needs the "
+                              f"network online; teacher {teacher.name!r} is a logits file")
+    if not build_loss(loss).needs_teacher:
+        raise DistillnasError(f"--scheme bss adds boundary samples to a distillation loss; {loss!r} uses no "
+                              "teacher. Use kd")
+
+
+def _check_dml(scheme: SchemeConfig, arch: str, space: dict | None, ds: ImageDataset, teacher, loss: str) -> None:  # noqa: ANN001
+    if build_loss(loss).needs_features:
+        raise DistillnasError(f"--scheme dml adds a mutual term on logits; loss {loss!r} reads features. "
+                              "Use a logit loss (ce, kd, dkd, dist)")
+
+
+def _train_single(arch, cfg, ds, splits, scheme, teacher, out_dir, run_config, common) -> StudentRun:  # noqa: ANN001
+    return train_student(arch, cfg, ds, splits, teacher=teacher, out_dir=out_dir, run_config=run_config, **common)
+
+
+def _train_dml(arch, cfg, ds, splits, scheme, teacher, out_dir, run_config, common) -> StudentRun:  # noqa: ANN001
+    return train_student(arch, cfg, ds, splits, teacher=teacher, out_dir=out_dir, run_config=run_config,
+                         cohort=scheme.peers, **common)
+
+
+def _train_bss(arch, cfg, ds, splits, scheme, teacher, out_dir, run_config, common) -> StudentRun:  # noqa: ANN001
+    term = BoundarySupport(_teacher_modules(teacher), cfg.loss.temperature, scheme.bss_weight, scheme.bss_until,
+                           scheme.bss_steps, scheme.bss_step_size, scheme.bss_samples)
+    return train_student(arch, cfg, ds, splits, teacher=teacher, out_dir=out_dir, run_config=run_config,
+                         extra=term, **common)
+
+
+def _train_takd(arch, cfg, ds, splits, scheme, teacher, out_dir, run_config, common) -> StudentRun:  # noqa: ANN001
+    work = Path(out_dir) / "assistants" if out_dir else Path(tempfile.mkdtemp(prefix="distillnas-takd-"))
+    helper = train_student(scheme.assistant, cfg, ds, splits, teacher=teacher, out_dir=work,
+                           run_config=run_config, **{**common, "eval_splits": ()})
+    if helper.status != "ok" or helper.checkpoint is None:
+        return _failed(arch, cfg, "takd", common["seed"], f"the assistant did not train: {helper.status} {helper.error}")
+    return train_student(arch, cfg, ds, splits, teacher=load_teacher(helper.checkpoint, ds), out_dir=out_dir,
+                         run_config=run_config, **common)
+
+
+def _train_rco(arch, cfg, ds, splits, scheme, teacher, out_dir, run_config, common) -> StudentRun:  # noqa: ANN001
+    return _train_along_route(arch, cfg, ds, splits, route_checkpoints(scheme.route), out_dir, run_config, common)
 
 
 def _train_along_route(arch: str, cfg: TrainConfig, ds: ImageDataset, splits: Splits, anchors: list[Path],
@@ -246,3 +285,13 @@ class BoundarySupport:
             t = F.log_softmax(self.teacher_logits(adv) / self.t, -1)
         s = F.log_softmax(model(adv).float() / self.t, -1)
         return beta * self.t ** 2 * (t.exp() * (t - s)).sum(-1).mean()
+
+
+SCHEMES.register("single", "one loss, one student (the default)")(Scheme(_no_check, _train_single))
+SCHEMES.register("takd", "TA-KD (Mirzadeh et al. 2020): teacher -> assistant -> student")(
+    Scheme(_check_takd, _train_takd, data_parallel=False))
+SCHEMES.register("rco", "RCO (Jin et al. 2019): distil along the teacher's training route")(
+    Scheme(_check_rco, _train_rco, data_parallel=False, own_teachers=True))
+SCHEMES.register("dml", "deep mutual learning (Zhang et al. 2018): peers trained together")(Scheme(_check_dml, _train_dml))
+SCHEMES.register("bss", "BSS (Heo et al. 2019): also match the teacher on boundary-supporting samples")(
+    Scheme(_check_bss, _train_bss))

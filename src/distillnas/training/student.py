@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
@@ -18,7 +19,7 @@ from ..data import ImageDataset, Normalizer, Splits, TensorLoader, make_views
 from ..distill import build_loss, parse_loss_spec
 from ..errors import DistillnasError
 from ..cost import count_params
-from ..io import atomic_torch_save, safe_torch_load
+from ..io import atomic_torch_save, atomic_write_text, safe_torch_load
 from ..models import build_model, canonical_arch
 from ..spaces import build_space
 from ..teachers import TeacherCache
@@ -44,6 +45,7 @@ class StudentRun:
     checkpoint: str | None = None
     error: str = ""
     continued: bool = False  # resumed from a lower fidelity's state (multi-fidelity)
+    kept: bool = False  # an earlier, identical run's checkpoint, not trained again (teachers)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -172,16 +174,22 @@ def train_in_stages(arch: str, cfg: TrainConfig, ds: ImageDataset, splits: Split
                     stage_teacher: Callable[[int], object] | None = None, stage_out: str | Path | None = None,
                     after_stage: Callable[[int, float, StudentRun], None] | None = None,
                     out_dir: str | Path | None = None, eval_splits: tuple[str, ...] = ("test",),
-                    **common) -> StudentRun:  # noqa: ANN003
+                    fingerprint: dict | None = None, **common) -> StudentRun:  # noqa: ANN003
     """One run of cfg.optim.epochs split into `stages` equal, continued stages (one lr schedule).
 
     Stage k ends at epoch E*k/stages; its training state goes to `state_dir` and the next stage
     continues from it, so the final model is the one an unsplit run trains. `stage_teacher(k)`
     gives stage k's teacher (RCO's anchors), `stage_out` where non-final stages write their
     checkpoint, and `after_stage(k, epochs, run)` sees each finished stage (teacher routes keep
-    it as an anchor). Only the last stage evaluates and writes to `out_dir`."""
-    total, prev, wall, run = cfg.optim.epochs, None, 0.0, None
-    for k in range(1, stages + 1):
+    it as an anchor). Only the last stage evaluates and writes to `out_dir`.
+
+    With `fingerprint` (what makes two runs the same run: arch, seed, data, training config)
+    the run survives a kill: it continues after the last stage whose state `state_dir` holds
+    under the same fingerprint, so at most one stage's work is lost; states of another
+    fingerprint are discarded."""
+    total, wall, run = cfg.optim.epochs, 0.0, None
+    first, prev = _resume_point(Path(state_dir), stages, fingerprint) if fingerprint is not None else (1, None)
+    for k in range(first, stages + 1):
         last, epochs = k == stages, total * k / stages
         stage = cfg.model_copy(update={"optim": cfg.optim.model_copy(update={"epochs": epochs})})
         state = Path(state_dir) / f"stage{k}.state"
@@ -198,6 +206,19 @@ def train_in_stages(arch: str, cfg: TrainConfig, ds: ImageDataset, splits: Split
         prev = state
     run.wall_s = wall  # type: ignore[union-attr]
     return run  # type: ignore[return-value]
+
+
+def _resume_point(state_dir: Path, stages: int, fingerprint: dict) -> tuple[int, Path | None]:
+    """(first stage to run, the state it continues from) for a staged run that may have been killed."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    mark, wanted = state_dir / "fingerprint.json", json.dumps(fingerprint, sort_keys=True, default=str)
+    if not mark.is_file() or mark.read_text() != wanted:
+        for old in state_dir.glob("stage*.state"):
+            old.unlink()
+        atomic_write_text(mark, wanted)
+        return 1, None
+    done = [k for k in range(1, stages) if (state_dir / f"stage{k}.state").is_file()]
+    return (max(done) + 1, state_dir / f"stage{max(done)}.state") if done else (1, None)
 
 
 def build_student(arch: str, space: dict | None, ds: ImageDataset) -> tuple[str, nn.Module]:

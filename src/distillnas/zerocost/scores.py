@@ -241,12 +241,12 @@ def naswot(model: nn.Module, probe: Probe) -> float:
     return float(torch.linalg.slogdet(k).logabsdet)
 
 
-@SCORES.register("params")
+@SCORES.register("params", 'parameter count (bigger is better)')
 def params(model: nn.Module, probe: Probe) -> float:
     return float(count_params(model))
 
 
-@SCORES.register("macs")
+@SCORES.register("macs", 'multiply-accumulates of one forward pass (bigger is better)')
 def macs(model: nn.Module, probe: Probe) -> float:
     return float(count_macs(model, (1, *probe.x.shape[1:])))
 

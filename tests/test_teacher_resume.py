@@ -1,0 +1,100 @@
+"""Long teacher trainings survive a kill: finished members are kept, a killed member continues
+from its last saved stage, and the result is the member an uninterrupted run trains."""
+import pytest
+import torch
+
+import distillnas.training.student as student_mod
+from distillnas.checkpoint import load_student
+from distillnas.config import DataConfig
+from distillnas.training import train_teachers
+
+from conftest import quick_cfg
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL: nothing below may catch it."""
+
+
+def _weights(path):
+    return load_student(path)[0].state_dict()
+
+
+def test_killed_member_continues_from_its_last_stage(tmp_path, monkeypatch):
+    cfg = quick_cfg(augment="random", optim={"epochs": 3})
+    data = DataConfig(name="synthetic")
+    plain, _ = train_teachers("resnet8-w0.25", [0], data, cfg, tmp_path / "plain")
+    real, calls, kill = student_mod.train_student, [], [True]
+
+    def dies_in_stage_3(*a, **kw):
+        calls.append(kw.get("resume_from"))
+        if kill[0] and len(calls) == 3:
+            raise Killed  # the kill, after two stages' states were kept
+        return real(*a, **kw)
+
+    monkeypatch.setattr(student_mod, "train_student", dies_in_stage_3)
+    with pytest.raises(Killed):
+        train_teachers("resnet8-w0.25", [0], data, cfg, tmp_path / "killed", save_every=1)
+    assert [p.name for p in sorted((tmp_path / "killed" / ".resume" / "seed0").glob("*.state"))] == ["stage2.state"]
+    calls.clear()
+    kill[0] = False
+    runs, _ = train_teachers("resnet8-w0.25", [0], data, cfg, tmp_path / "killed", save_every=1)
+    assert len(calls) == 1 and calls[0].name == "stage2.state"  # only the last stage ran again
+    assert not (tmp_path / "killed" / ".resume" / "seed0").exists()  # cleaned up once the member exists
+    for (name, a), b in zip(_weights(plain[0].checkpoint).items(), _weights(runs[0].checkpoint).values()):
+        assert torch.equal(a, b), name  # the same member as an uninterrupted run, bit for bit
+
+    calls.clear()
+    again, _ = train_teachers("resnet8-w0.25", [0, 1], data, cfg, tmp_path / "killed", save_every=1)
+    assert again[0].kept and not again[1].kept and again[0].metrics == runs[0].metrics
+    assert len(calls) == 3  # seed 0 kept; only seed 1 trained (in 3 stages)
+    assert again[0].params == runs[0].params
+
+
+def test_member_of_another_config_is_trained_again(tmp_path):
+    data = DataConfig(name="synthetic")
+    train_teachers("resnet8-w0.25", [0], data, quick_cfg(augment="random", optim={"epochs": 1}), tmp_path)
+    runs, _ = train_teachers("resnet8-w0.25", [0], data, quick_cfg(augment="random", optim={"epochs": 2}), tmp_path)
+    assert not runs[0].kept
+
+
+def test_stale_stage_states_of_another_config_are_discarded(tmp_path, monkeypatch):
+    data = DataConfig(name="synthetic")
+    state_dir = tmp_path / ".resume" / "seed0"
+    state_dir.mkdir(parents=True)
+    (state_dir / "fingerprint.json").write_text("{}")
+    (state_dir / "stage1.state").write_bytes(b"not this run's")
+    runs, _ = train_teachers("resnet8-w0.25", [0], data, quick_cfg(augment="random", optim={"epochs": 2}), tmp_path,
+                             save_every=1)
+    assert runs[0].status == "ok" and not runs[0].kept
+
+
+def test_recipe_sets_the_ensemble_and_flags_win(tmp_path):
+    from typer.testing import CliRunner
+
+    from distillnas.catalog import packaged_recipes
+    from distillnas.cli import app
+    from distillnas.config import validate
+    from distillnas.io import read_yaml_file
+    from distillnas.training.config import TeacherRecipe
+
+    for path in packaged_recipes().values():  # every packaged recipe validates
+        validate(TeacherRecipe, read_yaml_file(path, "recipe"), "recipe.")
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("arch: resnet8-w0.25\nseeds: [0, 1]\nepochs: 1\nsave_every: 0\ndata: {name: synthetic}\n"
+                      "train: {optim: {batch_size: 32, lr: 0.2}, augment: none}\n")
+    res = CliRunner().invoke(app, ["teacher", "train", "--recipe", str(recipe), "--seeds", "3", "--out",
+                                   str(tmp_path / "t"), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    (member,) = (tmp_path / "t").glob("*.pt")
+    assert member.name == "resnet8-w0.25-ce-seed3.pt"  # the recipe's arch, the flag's seed
+    ckpt = torch.load(member, weights_only=True)
+    assert ckpt["config"]["train"]["optim"]["batch_size"] == 32 and ckpt["config"]["train"]["augment"] == "none"
+    assert ckpt["config"]["data"]["name"] == "synthetic"
+
+
+def test_unknown_recipe_is_one_line(tmp_path):
+    from distillnas.cli.app import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["teacher", "train", "--recipe", "nope", "--out", str(tmp_path / "t")])
+    assert e.value.code == 2 and not (tmp_path / "t").exists()
