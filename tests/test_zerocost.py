@@ -21,7 +21,7 @@ from distillnas.search import run_search
 from distillnas.spaces import build_space
 from distillnas.teachers import load_teacher
 from distillnas.zerocost import SCORES, Probe, make_probe, score_model
-from distillnas.zerocost.scores import _distances, classifier_gradient, inspect, teacher_view
+from distillnas.zerocost.scores import _distances, channel_distance, classifier_gradient, inspect, teacher_view
 
 from conftest import tiny_overrides
 from test_cli import run
@@ -56,13 +56,56 @@ def test_diswot_is_zero_for_the_teacher_itself_and_negative_for_another_net():
     torch.manual_seed(0)
     teacher, probe = TinyNet(), _probe()
     probe.teachers = [teacher_view(teacher, probe.x, probe.y)]
-    assert _distances(teacher, probe) == (0.0, 0.0)
+    assert _distances(teacher, probe) == (0.0, 0.0, 0.0)
     torch.manual_seed(1)
-    other = TinyNet(width=6)  # another width: the K x K and B x B matrices still compare
-    ds, dr = _distances(other, probe)
-    assert ds > 0 and dr > 0 and math.isclose(SCORES.get("diswot")(other, probe), -(ds + dr))
+    other = TinyNet(width=6)  # another width: the teacher's gradient is resampled to the student's channels
+    ds, dk, dr = _distances(other, probe)
+    assert ds > 0 and dk > 0 and dr > 0
+    assert math.isclose(SCORES.get("diswot")(other, probe), -(ds + dr))
+    assert math.isclose(SCORES.get("diswot_kk")(other, probe), -(dk + dr))
     with pytest.raises(DistillnasError, match="needs a teacher"):
         SCORES.get("diswot")(other, _probe())
+
+
+def test_diswot_semantic_term_by_hand():
+    """One class, two channels: teacher gradient (1, 0), student (1, 1). Channel maps g g^T with
+    rows normalised: teacher [[1, 0], [0, 0]], student [[1, 1], [1, 1]] / sqrt 2. Squared
+    distance (1 - 1/sqrt 2)^2 + 3/2 = 3 - sqrt 2, over C x K = 2."""
+    assert math.isclose(channel_distance(torch.tensor([[1.0, 0.0]]), torch.tensor([[1.0, 1.0]])),
+                        (3 - math.sqrt(2)) / 2, rel_tol=1e-6)
+
+
+def _authors_channel_distance(f_t: np.ndarray, f_s: np.ndarray) -> float:
+    """DisWOT's released `channel_similarity` written out with loops from its definition: per
+    class, the student's gradient as (C, 1) and the teacher's as (C, C_t / C), each times its
+    transpose, every row scaled to unit L2 norm; squared differences summed, over C x K."""
+    k, c = f_s.shape
+    total = 0.0
+    for cls in range(k):
+        mats = []
+        for f in (f_t[cls].reshape(c, -1), f_s[cls].reshape(c, 1)):
+            m = f @ f.T
+            norms = np.maximum(np.sqrt((m ** 2).sum(axis=1, keepdims=True)), 1e-12)
+            mats.append(m / norms)
+        total += float(((mats[0] - mats[1]) ** 2).sum())
+    return total / (c * k)
+
+
+@pytest.mark.parametrize("teacher_width", [5, 10, 15])  # equal width, and teachers r = 2, 3 times wider
+def test_channel_distance_matches_the_authors_definition(teacher_width):
+    g = torch.Generator().manual_seed(teacher_width)
+    t, s_ = torch.randn(4, teacher_width, generator=g), torch.randn(4, 5, generator=g)
+    assert math.isclose(channel_distance(t, s_), _authors_channel_distance(t.numpy(), s_.numpy()), rel_tol=1e-6)
+
+
+def test_channel_distance_resamples_a_teacher_of_another_width():
+    g = torch.Generator().manual_seed(0)
+    s_ = torch.randn(3, 4, generator=g)
+    assert channel_distance(s_, s_) == 0.0
+    t = torch.randn(3, 7, generator=g)  # 7 channels against 4: resampled to 8, then grouped 2 at a time
+    resampled = F.interpolate(t[:, None, :], size=8, mode="linear", align_corners=True)[:, 0]
+    assert math.isclose(channel_distance(t, s_), _authors_channel_distance(resampled.numpy(), s_.numpy()),
+                        rel_tol=1e-6)
 
 
 def test_synflow_of_one_linear_layer_is_the_sum_of_its_absolute_weights():

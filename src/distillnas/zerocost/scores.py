@@ -5,7 +5,9 @@ Every score is a function `score(model, probe) -> float` where higher means "pre
 `Probe` carries the mini-batch and, for the teacher-aware score, what the teacher makes of it.
 
 - diswot, diswot_semantic, diswot_relation: Dong, Li & Wei, "DisWOT: Student Architecture Search
-  for Distillation WithOut Training", CVPR 2023 (arXiv:2303.15678), Sec. 3.
+  for Distillation WithOut Training", CVPR 2023 (arXiv:2303.15678), Sec. 3, as the "Core Code" of
+  their released repository (lliai/DisWOT-CVPR2023, README) computes it; diswot_kk is our first
+  reading of the text (a K x K class correlation), kept for comparison.
 - grad_norm, snip, synflow: as zero-cost proxies in Abdelfattah et al., "Zero-Cost Proxies for
   Lightweight NAS", ICLR 2021; SNIP from Lee et al., ICLR 2019; SynFlow from Tanaka et al.,
   NeurIPS 2020.
@@ -29,14 +31,15 @@ from ..registry import Registry
 
 Score = Callable[[nn.Module, "Probe"], float]
 SCORES: Registry[Score] = Registry("zero-cost score")
-TEACHER_SCORES = ("diswot", "diswot_semantic", "diswot_relation")  # need a network teacher
+TEACHER_SCORES = ("diswot", "diswot_semantic", "diswot_relation", "diswot_kk")  # need a network teacher
 
 
 @dataclass
 class TeacherView:
-    """One teacher network's two DisWOT matrices on the probe batch (computed once per search)."""
+    """One teacher network's DisWOT quantities on the probe batch (computed once per search)."""
 
-    semantic: torch.Tensor  # (K, K) class-correlation of the classifier-weight gradient, rows L2-normalised
+    gradient: torch.Tensor  # (K, C_t) dCE/dW of the classifier: the per-class Grad-CAM channel weights
+    semantic: torch.Tensor  # (K, K) class correlation of `gradient`, rows L2-normalised (diswot_kk)
     relation: torch.Tensor  # (B, B) sample Gram matrix of the last feature map, rows L2-normalised
 
 
@@ -111,48 +114,95 @@ def classifier_gradient(fw: Forward, y: torch.Tensor) -> torch.Tensor:
 
 
 def teacher_view(module: nn.Module, x: torch.Tensor, y: torch.Tensor) -> TeacherView:
-    """The teacher's two DisWOT matrices on the probe batch."""
+    """The teacher's DisWOT quantities on the probe batch."""
     module.eval()
     with torch.no_grad():
         fw = inspect(module, x)
-    return TeacherView(_normalised_gram(classifier_gradient(fw, y)), _normalised_gram(fw.feature_map))
+    grad = classifier_gradient(fw, y)
+    return TeacherView(grad, _normalised_gram(grad), _normalised_gram(fw.feature_map))
 
 
-def _distances(model: nn.Module, probe: Probe) -> tuple[float, float]:
-    """Mean over teacher members of (semantic distance, relation distance), DisWOT Eqs. for M_s, M_r:
-    squared Frobenius distance of the normalised matrices over their number of entries. The
-    semantic matrix is the K x K class correlation of the classifier gradients, so teacher and
-    student may differ in width (the authors' code compares C x C maps of equal-width ResNets)."""
+def channel_maps(gradient: torch.Tensor, channels: int) -> torch.Tensor:
+    """(K, channels, channels): each class's channel map of the classifier gradient, as DisWOT's
+    released `channel_similarity` builds it - the class's gradient viewed as (channels, r), times
+    its transpose, rows L2-normalised. For the student r = 1 (g g^T); a teacher of C_t = r x
+    channels has its channels grouped r at a time, exactly the authors' `view(K, C_s, -1)`. Where
+    C_t is not a multiple of the student's width (the authors' code fails there), the teacher's
+    gradient is first resampled linearly to the next multiple, so any pair of widths compares."""
+    k, c = gradient.shape
+    r = -(-c // channels)
+    if c != r * channels:
+        gradient = F.interpolate(gradient[:, None, :], size=r * channels, mode="linear", align_corners=True)[:, 0]
+    f = gradient.reshape(k, channels, r)
+    return F.normalize(f @ f.transpose(1, 2), dim=2)
+
+
+def channel_distance(teacher_grad: torch.Tensor, student_grad: torch.Tensor) -> float:
+    """DisWOT's semantic M_s as its released code computes it: the squared Frobenius distance of
+    the teacher's and student's per-class channel maps, summed over classes, over (C_s x K).
+    One class at a time, so a wide head (C x C per class) never holds all K maps at once."""
+    k, c = student_grad.shape
+    total = 0.0
+    for cls in range(k):
+        t = channel_maps(teacher_grad[cls:cls + 1], c)
+        s_ = channel_maps(student_grad[cls:cls + 1], c)
+        total += float(((t - s_) ** 2).sum())
+    return total / (c * k)
+
+
+def _distances(model: nn.Module, probe: Probe) -> tuple[float, float, float]:
+    """Mean over teacher members of (semantic distance, K x K semantic distance, relation distance).
+
+    - semantic: DisWOT's M_s as in the authors' released code (`channel_distance`): per-class
+      C x C channel maps of the classifier-weight gradients.
+    - K x K semantic (`diswot_kk`, our earlier reading of the paper's text): the squared Frobenius
+      distance of the K x K class correlations of those gradients over K^2, which compares
+      networks of any width but measures a different thing (it ranked 10 models at Kendall tau
+      0.07 against the authors' definition).
+    - relation: M_r, the B x B Gram matrices of the pre-pool feature maps, rows normalised,
+      squared Frobenius distance over B^2 - the same in the paper, the code and here."""
     if not probe.teachers:
         raise DistillnasError("the DisWOT score needs a teacher network (teacher.spec or teacher.arch)")
     model.train()  # batch statistics, as the first training step would see them
     with torch.no_grad():
         fw = inspect(model, probe.x)
-    sem = _normalised_gram(classifier_gradient(fw, probe.y))
+    grad = classifier_gradient(fw, probe.y)
+    sem_kk = _normalised_gram(grad)
     rel = _normalised_gram(fw.feature_map)
-    k, b = sem.shape[0], rel.shape[0]
-    ds = sum(float(((t.semantic - sem) ** 2).sum()) / (k * k) for t in probe.teachers) / len(probe.teachers)
-    dr = sum(float(((t.relation - rel) ** 2).sum()) / (b * b) for t in probe.teachers) / len(probe.teachers)
-    return ds, dr
+    k, b, n = sem_kk.shape[0], rel.shape[0], len(probe.teachers)
+    ds = sum(channel_distance(t.gradient, grad) for t in probe.teachers) / n
+    dk = sum(float(((t.semantic - sem_kk) ** 2).sum()) / (k * k) for t in probe.teachers) / n
+    dr = sum(float(((t.relation - rel) ** 2).sum()) / (b * b) for t in probe.teachers) / n
+    return ds, dk, dr
 
 
-@SCORES.register("diswot")
+@SCORES.register("diswot", "-(M_s + M_r): DisWOT's search metric as the authors' code computes it")
 def diswot(model: nn.Module, probe: Probe) -> float:
-    """-(M_s + M_r): semantic plus relation distance to the teacher (DisWOT's search metric)."""
-    ds, dr = _distances(model, probe)
+    """-(M_s + M_r), Dong et al. 2023, with M_s the per-class C x C channel maps of the classifier
+    gradients (`channel_distance`) and M_r the batch relation: their search metric."""
+    ds, _, dr = _distances(model, probe)
     return -(ds + dr)
 
 
-@SCORES.register("diswot_semantic")
+@SCORES.register("diswot_semantic", "-M_s alone: per-class channel maps of the classifier gradients (DisWOT)")
 def diswot_semantic(model: nn.Module, probe: Probe) -> float:
-    """-M_s alone: distance between teacher's and student's class-correlation of Grad-CAM weights."""
+    """-M_s alone (`channel_distance`)."""
     return -_distances(model, probe)[0]
 
 
-@SCORES.register("diswot_relation")
+@SCORES.register("diswot_relation", "-M_r alone: distance between teacher's and student's batch Gram matrices")
 def diswot_relation(model: nn.Module, probe: Probe) -> float:
     """-M_r alone: distance between teacher's and student's sample-relation (Gram) matrices."""
-    return -_distances(model, probe)[1]
+    return -_distances(model, probe)[2]
+
+
+@SCORES.register("diswot_kk", "-(M_s^KxK + M_r): DisWOT with a K x K class-correlation semantic term (ours before)")
+def diswot_kk(model: nn.Module, probe: Probe) -> float:
+    """-(K x K semantic distance + M_r): distillnas's first reading of DisWOT, kept to compare.
+    Its K x K class correlation of the gradients differs from the authors' per-class channel
+    maps (see `_distances`)."""
+    _, dk, dr = _distances(model, probe)
+    return -(dk + dr)
 
 
 def _ce_gradients(model: nn.Module, probe: Probe) -> list[tuple[torch.Tensor, torch.Tensor]]:
