@@ -172,3 +172,30 @@ def test_features_through_the_cache(teacher_dir, synth):
     t = load_teacher(str(teacher_dir), ds)
     out = TeacherCache(None).get(t, ds, "minival", sp.minival, make_views(sp.minival, 1, 0, False, 0), True)
     assert out.features.shape == (1, 3, len(sp.minival), 16)  # resnet8-w0.25: widths 4/8/16
+
+
+def test_a_state_dict_given_as_teacher_is_named_for_what_it_is(tmp_path):
+    """One read tells a checkpoint, a logits tensor and anything else apart (no error-text matching)."""
+    import torch
+
+    from distillnas.data import load_dataset
+    from distillnas.errors import DistillnasError
+    from distillnas.teachers import load_teacher
+
+    ds = load_dataset("synthetic")
+    path = tmp_path / "weights.pt"
+    torch.save({"conv.weight": torch.zeros(2, 2)}, path)
+    with pytest.raises(DistillnasError, match="neither a distillnas checkpoint nor a logits tensor.*python:"):
+        load_teacher(str(path), ds)
+    torch.save(torch.zeros(len(ds), ds.num_classes), path)
+    assert load_teacher(str(path), ds).num_classes == ds.num_classes
+
+
+def test_every_teacher_kind_meets_the_teacher_protocol(teacher_dir):
+    from distillnas.data import load_dataset
+    from distillnas.teachers import Teacher, load_teacher
+
+    ds = load_dataset("synthetic")
+    ensemble = load_teacher(str(teacher_dir), ds)
+    for t in (ensemble, *ensemble.members):
+        assert isinstance(t, Teacher), type(t).__name__

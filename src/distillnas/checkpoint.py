@@ -36,13 +36,18 @@ def save_checkpoint(path: str | Path, model: nn.Module, arch: str, num_classes: 
     return atomic_torch_save(path, payload)
 
 
+def is_checkpoint(payload: object) -> bool:
+    """Whether a loaded file is a distillnas checkpoint (and not, say, a tensor of logits)."""
+    return isinstance(payload, dict) and payload.get("format") == FORMAT
+
+
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """The checkpoint's dict, loaded with weights_only=True; unreadable files are one-line errors."""
     path = Path(path)
     if not path.is_file():
         raise DistillnasError(f"checkpoint {str(path)!r} does not exist")
     payload = safe_torch_load(path, "checkpoint")
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+    if not is_checkpoint(payload):
         raise DistillnasError(f"{str(path)!r} is not a distillnas checkpoint (no format={FORMAT!r} entry)")
     return payload
 
@@ -67,7 +72,11 @@ def weights_digest(paths: list[str | Path]) -> str | None:
 
 def load_student(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild a saved student in one call: (model in eval mode, the checkpoint's metadata)."""
-    payload = read_checkpoint(path)
+    return student_from_payload(read_checkpoint(path), path)
+
+
+def student_from_payload(payload: dict[str, Any], path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
+    """(model in eval mode, metadata) from a checkpoint already read (`read_checkpoint`)."""
     if payload.get("space"):
         space = build_space(**payload["space"])
         model = space.build(space.from_string(payload["arch"]), payload["num_classes"], payload["in_channels"],

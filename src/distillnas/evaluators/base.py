@@ -33,13 +33,13 @@ import torch
 from pydantic import BaseModel
 
 from ..cost import MEASURERS, CostConfig, LatencyCache, count_macs, count_params
-from ..data import DataConfig, prepare_data
+from ..data import DataConfig, ImageDataset, Splits, prepare_data
 from ..errors import SetupError
 from ..registry import Registry
 from ..section import Section
 from ..selection import pareto_front, select_best
 from ..spaces import SearchSpace, build_space
-from ..teachers import TeacherCache, load_teacher
+from ..teachers import Teacher, TeacherCache, load_teacher
 
 
 @dataclass
@@ -88,32 +88,54 @@ class EvalContext:
         return hashlib.sha1(repr(sorted(parts.items())).encode()).hexdigest()
 
 
-_STATE: dict[str, dict] = {}  # per-process memo: context key -> built objects
+@dataclass
+class WorkerState:
+    """What one process builds once per search context and reuses for every trial: the space
+    and latency cache (always), the dataset, teacher and its output cache (`load_setup`), and
+    an evaluator's own objects (a benchmark table, a zero-cost probe) under `extra`."""
+
+    space: SearchSpace
+    latency: LatencyCache
+    data: tuple[ImageDataset, Splits] | None = None
+    teacher: Teacher | None = None
+    cache: TeacherCache | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def loaded(self) -> tuple[ImageDataset, Splits]:
+        """The dataset and its splits (after `load_setup`)."""
+        if self.data is None:
+            raise SetupError("this process's dataset was not loaded (load_setup first)")
+        return self.data
 
 
-def worker_state(ctx: EvalContext) -> dict:
+_STATE: dict[str, WorkerState] = {}  # per-process memo: context key -> what it built
+
+
+def worker_state(ctx: EvalContext) -> WorkerState:
     """This process's space and latency cache for `ctx` (data and teacher come with prime_state)."""
     if ctx.key not in _STATE:
         cost = ctx.cost
         measure = MEASURERS.build(cost.latency, warmup=cost.warmup, repeats=cost.repeats) \
             if cost.latency != "none" else MEASURERS.build("none")
-        _STATE[ctx.key] = {"space": build_space(**ctx.space.model_dump()),
-                           "latency": LatencyCache(measure, ctx.latency_file or None)}
+        _STATE[ctx.key] = WorkerState(build_space(**ctx.space.model_dump()),
+                                      LatencyCache(measure, ctx.latency_file or None))
     return _STATE[ctx.key]
 
 
-def prime_state(ctx: EvalContext, ds, splits, teacher) -> None:  # noqa: ANN001
+def prime_state(ctx: EvalContext, ds: ImageDataset, splits: Splits, teacher: Teacher | None) -> None:
     """Hand this process's evaluator the dataset and teacher the setup check already loaded
     (the local executor would otherwise load them a second time)."""
-    worker_state(ctx).update(data=(ds, splits), teacher=teacher, cache=TeacherCache(ctx.teacher_cache or None))
+    st = worker_state(ctx)
+    st.data, st.teacher, st.cache = (ds, splits), teacher, TeacherCache(ctx.teacher_cache or None)
 
 
-def load_setup(ctx: EvalContext) -> dict:
+def load_setup(ctx: EvalContext) -> WorkerState:
     """Dataset, teacher and cache for this process, all or nothing. They were checked before
     the search began, so a failure here is about this worker's environment (a missing mount
     on a Ray node, say), never about the arch: it is raised as SetupError, not stored."""
     st = worker_state(ctx)
-    if "data" not in st:
+    if st.data is None:
         try:
             ds, splits = prepare_data(ctx.data)
             teacher = load_teacher(list(ctx.teacher), ds) if ctx.teacher else None
@@ -253,7 +275,7 @@ def evaluate_trial(ctx: EvalContext, tokens: tuple[int, ...], seed: int) -> Tria
     except Exception as e:  # a broken candidate must not stop the search
         arch = ""
         try:
-            arch = worker_state(ctx)["space"].to_string(tuple(tokens))
+            arch = worker_state(ctx).space.to_string(tuple(tokens))
         except Exception:
             pass
         detail = str(e).splitlines()[0][:300] if str(e) else type(e).__name__

@@ -143,7 +143,7 @@ class ProxyEvaluator(Evaluator):
 
     def work(self, tokens: tuple[int, ...]) -> float:
         """The candidate's MACs: proxy training time grows with them."""
-        ds, _ = load_setup(self.ctx)["data"]
+        ds, _ = load_setup(self.ctx).loaded
         model = self.space.build(tokens, ds.num_classes, ds.in_channels, ds.input_size)
         return float(count_macs(model, (1, ds.in_channels, ds.input_size, ds.input_size)))
 
@@ -185,26 +185,26 @@ class ProxyEvaluator(Evaluator):
     def screen(self, archs: list[tuple[int, ...]]) -> list[dict[str, Any]]:
         """Each arch's zero-cost score, in this process (about a second each on a CPU)."""
         s, st = self.cfg.evaluator.proxy.screen, load_setup(self.ctx)
-        ds, splits = st["data"]
-        if "screen_probe" not in st:
-            st["screen_probe"] = make_probe(ds, splits, st["teacher"], s.batch_size, s.seed,
-                                            with_teacher=s.score in TEACHER_SCORES)
+        ds, splits = st.loaded
+        if "screen_probe" not in st.extra:
+            st.extra["screen_probe"] = make_probe(ds, splits, st.teacher, s.batch_size, s.seed,
+                                                  with_teacher=s.score in TEACHER_SCORES)
         out = []
         for tokens in archs:
             start = time.perf_counter()
             v = score_model(lambda: self.space.build(tokens, ds.num_classes, ds.in_channels, ds.input_size),
-                            [s.score], st["screen_probe"], s.seed)[s.score]
+                            [s.score], st.extra["screen_probe"], s.seed)[s.score]
             out.append({"score": s.score, "value": v, "wall_s": time.perf_counter() - start})
         return out
 
     @staticmethod
     def run(ctx: EvalContext, tokens: tuple[int, ...], seed: int) -> TrialResult:
         st = load_setup(ctx)
-        space, p = st["space"], ctx.evaluator.proxy
-        ds, splits = st["data"]
+        space, p = st.space, ctx.evaluator.proxy
+        ds, splits = st.loaded
         arch = space.to_string(tokens)
         _, costs, spread = measure_costs(space, tokens, arch, (ds.in_channels, ds.input_size, ds.input_size),
-                                         ds.num_classes, st["latency"])
+                                         ds.num_classes, st.latency)
         optim = p.model_dump(include=set(OptimConfig.model_fields))
         if ctx.fidelity:
             optim["epochs"] = ctx.fidelity
@@ -219,7 +219,7 @@ class ProxyEvaluator(Evaluator):
             save = state_file(ctx.state_dir, arch, s, ctx.fidelity) if last and ctx.fidelity < last else None
             if save is not None:
                 save.parent.mkdir(parents=True, exist_ok=True)
-            runs.append(train_student(arch, cfg, ds, splits, teacher=st["teacher"], cache=st["cache"], seed=s,
+            runs.append(train_student(arch, cfg, ds, splits, teacher=st.teacher, cache=st.cache, seed=s,
                                       train_split="minitrain", eval_splits=("minival",), space=space.config(),
                                       horizon=last, resume_from=resume, save_state=save))
         bad = next((r for r in runs if r.status != "ok"), None)

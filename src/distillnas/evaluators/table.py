@@ -38,17 +38,17 @@ class TableEvaluator(Evaluator):
     @staticmethod
     def run(ctx: EvalContext, tokens: tuple[int, ...], seed: int) -> TrialResult:
         st = worker_state(ctx)
-        space, name = st["space"], ctx.evaluator.table
-        if "table" not in st:
-            st["table"], st["costs"] = read_benchmark(name), {}
-            st["accuracy"] = st["table"].accuracy
-        table, key, arch = st["table"], space.table_key(tokens), space.to_string(tokens)
-        if key not in st["accuracy"]:
+        space, name, own = st.space, ctx.evaluator.table, st.extra
+        if "table" not in own:
+            own["table"], own["costs"] = read_benchmark(name), {}
+            own["accuracy"] = own["table"].accuracy
+        table, key, arch = own["table"], space.table_key(tokens), space.to_string(tokens)
+        if key not in own["accuracy"]:
             raise DistillnasError(f"arch {key!r} is not in the table {name!r}")
-        if arch not in st["costs"]:
-            st["costs"][arch] = table_costs(table, key) or measure_costs(
-                space, tokens, arch, table.input_shape, table.num_classes, st["latency"])[1]  # spread: not kept
-        return TrialResult(arch, list(tokens), "ok", st["accuracy"][key], **st["costs"][arch])
+        if arch not in own["costs"]:
+            own["costs"][arch] = table_costs(table, key) or measure_costs(
+                space, tokens, arch, table.input_shape, table.num_classes, st.latency)[1]  # spread: not kept
+        return TrialResult(arch, list(tokens), "ok", own["accuracy"][key], **own["costs"][arch])
 
 
 def table_costs(table: Any, key: str) -> dict[str, Any] | None:

@@ -66,16 +66,16 @@ class ZeroCostEvaluator(Evaluator):
     @staticmethod
     def run(ctx: EvalContext, tokens: tuple[int, ...], seed: int) -> TrialResult:
         st = load_setup(ctx)
-        space, z = st["space"], ctx.evaluator.zerocost
-        ds, splits = st["data"]
-        if "probe" not in st:
-            st["probe"] = make_probe(ds, splits, st["teacher"], z.batch_size, z.data_seed,
-                                     with_teacher=z.score in TEACHER_SCORES)
+        space, z = st.space, ctx.evaluator.zerocost
+        ds, splits = st.loaded
+        if "probe" not in st.extra:
+            st.extra["probe"] = make_probe(ds, splits, st.teacher, z.batch_size, z.data_seed,
+                                           with_teacher=z.score in TEACHER_SCORES)
         arch = space.to_string(tokens)
         _, costs, spread = measure_costs(space, tokens, arch, (ds.in_channels, ds.input_size, ds.input_size),
-                                         ds.num_classes, st["latency"])
+                                         ds.num_classes, st.latency)
         values = [score_model(lambda: space.build(tokens, ds.num_classes, ds.in_channels, ds.input_size), [z.score],
-                              st["probe"], s)[z.score] for s in z.seeds]
+                              st.extra["probe"], s)[z.score] for s in z.seeds]
         value = sum(values) / len(values)
         return TrialResult(arch, list(tokens), "ok", unit(value),
                            extra={"zerocost": {z.score: value}, "zerocost_seeds": values, **spread}, **costs)

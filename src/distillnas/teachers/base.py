@@ -7,12 +7,41 @@ the pool indices (it cannot see augmentations: every view gets the plain image's
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 import torch
 import torch.nn as nn
 
 from ..distill import TeacherOutput
 from ..errors import DistillnasError
+
+
+@runtime_checkable
+class Teacher(Protocol):
+    """What training, the teacher cache and the zero-cost scores need of a teacher: a network
+    (`ModuleTeacher`), a logits file (`LogitsTeacher`) or an ensemble of them (`Ensemble`)."""
+
+    name: str
+
+    @property
+    def identity(self) -> str:
+        """What the teacher cache keys its outputs by: the same weights give the same identity."""
+
+    @property
+    def num_classes(self) -> int: ...
+
+    @property
+    def num_members(self) -> int:
+        """Networks behind the outputs (the first axis of `outputs(...).logits`)."""
+
+    @property
+    def has_features(self) -> bool:
+        """Whether `outputs(..., features=True)` gives penultimate features (feature losses)."""
+
+    def to(self, device: torch.device) -> "Teacher": ...
+
+    def outputs(self, x: torch.Tensor | None, pool_idx: torch.Tensor, features: bool = False) -> TeacherOutput:
+        """Logits (members, batch, classes) for images x, the examples `pool_idx` of the dataset."""
 
 
 @dataclass(eq=False)

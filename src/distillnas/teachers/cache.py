@@ -45,6 +45,7 @@ from ..errors import DistillnasError, SetupError
 from ..io import atomic_write_text
 from ..ranks import ranks
 from ..precision import FP32, Precision
+from .base import Teacher
 
 log = logging.getLogger("distillnas")
 
@@ -93,7 +94,7 @@ class ShardedOutputs:
         return None if self.parts[0].features is None else torch.cat([p.features for p in self.parts], dim=2)
 
 
-def cache_key(teacher, ds: ImageDataset, split: str, indices: torch.Tensor, views: ViewTable,  # noqa: ANN001
+def cache_key(teacher: Teacher, ds: ImageDataset, split: str, indices: torch.Tensor, views: ViewTable,
               features: bool) -> str:
     h = hashlib.sha256(f"{teacher.identity}|{ds.identity}|{split}|{ds.mean}|{ds.std}|{ds.pad}|{features}".encode())
     h.update(indices.numpy().tobytes())
@@ -110,7 +111,7 @@ class TeacherCache:
         self.memory: dict[str, CachedOutputs] = {}
         self.teacher_batches = 0  # how many batches the teacher actually ran (for tests and benchmarks)
 
-    def get(self, teacher, ds: ImageDataset, split: str, indices: torch.Tensor, views: ViewTable,  # noqa: ANN001
+    def get(self, teacher: Teacher, ds: ImageDataset, split: str, indices: torch.Tensor, views: ViewTable,
             features: bool = False, precision: Precision = FP32) -> CachedOutputs:
         """The teacher's outputs for every view of the split, computed (under `precision`'s
         autocast, in inference mode; stored as fp16 whatever it is) only where not yet cached."""
@@ -132,7 +133,7 @@ class TeacherCache:
             self.memory[key] = entry.outputs()
         return self.memory[key]
 
-    def _sharded(self, key: str, teacher, ds: ImageDataset, split: str, indices: torch.Tensor,  # noqa: ANN001
+    def _sharded(self, key: str, teacher: Teacher, ds: ImageDataset, split: str, indices: torch.Tensor,
                  views: ViewTable, features: bool, precision: Precision = FP32) -> ShardedOutputs:
         """Data-parallel ranks each fill their contiguous share of the split as a part entry
         (resumable like any entry), then all read every part: the teacher pass is split N ways."""
@@ -150,7 +151,7 @@ class TeacherCache:
         torch.distributed.barrier()
         return ShardedOutputs([_Entry.open(folder, split).outputs() for folder in parts])
 
-    def _fill(self, entry: "_Entry", teacher, ds: ImageDataset, indices: torch.Tensor,  # noqa: ANN001
+    def _fill(self, entry: "_Entry", teacher: Teacher, ds: ImageDataset, indices: torch.Tensor,
               views: ViewTable, features: bool, precision: Precision = FP32) -> None:
         """Run the teacher on the examples the entry still lacks, a batch (all views) at a time."""
         n, k = len(indices), views.num_views

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import torch
 
 from ..data import ImageDataset, make_views
+from .base import Teacher
 from .cache import TeacherCache
 
 
@@ -34,7 +35,7 @@ def ensemble_report(member_logits: torch.Tensor, labels: torch.Tensor) -> Ensemb
     )
 
 
-def evaluate_teacher(teacher, ds: ImageDataset, split: str, indices: torch.Tensor,  # noqa: ANN001
+def evaluate_teacher(teacher: Teacher, ds: ImageDataset, split: str, indices: torch.Tensor,
                      cache: TeacherCache | None = None) -> EnsembleReport:
     """Members', average-logit and oracle accuracy on a split, from (cached) plain-view outputs."""
     cache = cache or TeacherCache(None)

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from ..checkpoint import load_student, read_checkpoint
+from ..checkpoint import is_checkpoint, student_from_payload
 from ..data import ImageDataset, Normalizer
 from ..errors import DistillnasError
 from ..io import safe_torch_load
@@ -68,12 +68,11 @@ def _probe_classes(module: nn.Module, name: str, ds: ImageDataset) -> int:
     return int(out.shape[1])
 
 
-def _from_checkpoint(path: Path, ds: ImageDataset) -> ModuleTeacher:
-    meta = read_checkpoint(path)
-    if meta["in_channels"] != ds.in_channels:
-        raise DistillnasError(f"teacher {str(path)!r} takes {meta['in_channels']}-channel images but dataset "
+def _from_checkpoint(path: Path, payload: dict, ds: ImageDataset) -> ModuleTeacher:
+    if payload["in_channels"] != ds.in_channels:
+        raise DistillnasError(f"teacher {str(path)!r} takes {payload['in_channels']}-channel images but dataset "
                               f"{ds.name!r} has {ds.in_channels}")
-    model, meta = load_student(path)
+    model, meta = student_from_payload(payload, path)
     _probe_classes(model, str(path), ds)  # runs it once: broken weights are found here, not mid-search
     return ModuleTeacher(model, str(path), _file_hash(path), int(meta["num_classes"]))
 
@@ -116,14 +115,14 @@ def _from_python(spec: str, ds: ImageDataset) -> ModuleTeacher:
     return ModuleTeacher(module, spec, identity, _probe_classes(module, spec, ds))
 
 
-def _from_logits(path: Path, ds: ImageDataset) -> LogitsTeacher:
-    if path.suffix == ".npy":
-        try:
-            arr = torch.from_numpy(np.load(path, allow_pickle=False))
-        except Exception as e:  # numpy raises several types for truncated or foreign files
-            raise DistillnasError(f"logits file {str(path)!r} is truncated or unreadable ({type(e).__name__})") from None
-    else:
-        arr = safe_torch_load(path, "logits file")
+def _read_npy(path: Path) -> torch.Tensor:
+    try:
+        return torch.from_numpy(np.load(path, allow_pickle=False))
+    except Exception as e:  # numpy raises several types for truncated or foreign files
+        raise DistillnasError(f"logits file {str(path)!r} is truncated or unreadable ({type(e).__name__})") from None
+
+
+def _from_logits(path: Path, arr: object, ds: ImageDataset) -> LogitsTeacher:
     if not isinstance(arr, torch.Tensor) or arr.dim() != 2:
         raise DistillnasError(f"logits file {str(path)!r} must hold a (examples, classes) array")
     if not arr.is_floating_point():
@@ -147,16 +146,17 @@ def _load_one(spec: str, ds: ImageDataset) -> ModuleTeacher | LogitsTeacher:
         if not path.is_file():
             raise DistillnasError(f"teacher {spec!r} is neither a file, a directory of checkpoints, nor python:...")
         if path.suffix == ".npy":
-            teacher = _from_logits(path, ds)
+            teacher = _from_logits(path, _read_npy(path), ds)
         elif _is_torchscript(path):
             teacher = _from_torchscript(path, ds)
-        else:
-            try:
-                teacher = _from_checkpoint(path, ds)
-            except DistillnasError as e:
-                if "not a distillnas checkpoint" not in str(e):
-                    raise
-                teacher = _from_logits(path, ds)  # a .pt tensor of logits
+        else:  # one read tells a checkpoint from a .pt tensor of logits
+            payload = safe_torch_load(path, "teacher")
+            if isinstance(payload, dict) and not is_checkpoint(payload):
+                raise DistillnasError(f"teacher {spec!r} is neither a distillnas checkpoint nor a logits tensor: a "
+                                      f"dict of {len(payload)} entries (a state_dict? give it with its network as "
+                                      "python:package.module:factory@weights.pt)")
+            teacher = (_from_checkpoint(path, payload, ds) if is_checkpoint(payload)
+                       else _from_logits(path, payload, ds))
     _check_classes(teacher, ds)
     return teacher
 

@@ -52,7 +52,7 @@ from ..distill import build_loss
 from ..errors import DistillnasError
 from ..registry import Registry
 from ..section import Section
-from ..teachers import load_teacher
+from ..teachers import Teacher, TeacherCache, load_teacher
 from .config import TrainConfig
 from .student import StudentRun, build_student, train_in_stages, train_student
 
@@ -100,7 +100,7 @@ def _teacher_params(teacher) -> int | None:  # noqa: ANN001
 class Scheme:
     """A training scheme: its checks of the user's input (run before any training) and its training."""
 
-    check: Callable[[SchemeConfig, str, dict | None, ImageDataset, object, str], None]
+    check: Callable[[SchemeConfig, str, dict | None, ImageDataset, Teacher | None, str], None]
     train: Callable[..., StudentRun]  # (arch, cfg, ds, splits, scheme, teacher, out_dir, run_config, common)
     data_parallel: bool = True  # False: it passes checkpoints between runs (assistant, route stages)
     own_teachers: bool = False  # True: its teachers are its own checkpoints, not --teacher (RCO's route)
@@ -109,14 +109,15 @@ class Scheme:
 SCHEMES: Registry[Scheme] = Registry("training scheme")
 
 
-def check_scheme(scheme: SchemeConfig, arch: str, space: dict | None, ds: ImageDataset, teacher,  # noqa: ANN001
+def check_scheme(scheme: SchemeConfig, arch: str, space: dict | None, ds: ImageDataset, teacher: Teacher | None,
                  loss: str) -> None:
     """Every scheme's bad input as one clear error, before any training."""
     SCHEMES.get(scheme.name).check(scheme, arch, space, ds, teacher, loss)
 
 
 def train_with_scheme(arch: str, cfg: TrainConfig, ds: ImageDataset, splits: Splits, scheme: SchemeConfig, *,
-                      teacher=None, cache=None, seed: int = 0, train_split: str = "train",  # noqa: ANN001
+                      teacher: Teacher | None = None, cache: TeacherCache | None = None, seed: int = 0,
+                      train_split: str = "train",
                       eval_splits: tuple[str, ...] = ("test",), out_dir: str | Path | None = None,
                       run_config: dict | None = None, space: dict | None = None,
                       progress: bool = False) -> StudentRun:
@@ -134,11 +135,13 @@ def train_with_scheme(arch: str, cfg: TrainConfig, ds: ImageDataset, splits: Spl
     return run
 
 
-def _no_check(scheme: SchemeConfig, arch: str, space: dict | None, ds: ImageDataset, teacher, loss: str) -> None:  # noqa: ANN001
+def _no_check(scheme: SchemeConfig, arch: str, space: dict | None, ds: ImageDataset, teacher: Teacher | None,
+                loss: str) -> None:
     """Nothing to check beyond the loss's own checks."""
 
 
-def _check_takd(scheme: SchemeConfig, arch: str, space: dict | None, ds: ImageDataset, teacher, loss: str) -> None:  # noqa: ANN001
+def _check_takd(scheme: SchemeConfig, arch: str, space: dict | None, ds: ImageDataset, teacher: Teacher | None,
+                loss: str) -> None:
     if not scheme.assistant:
         raise DistillnasError("--scheme takd needs --assistant ARCH (an arch between the student and the teacher "
                               "in size, e.g. the student with wider channels)")
@@ -155,7 +158,8 @@ def _check_takd(scheme: SchemeConfig, arch: str, space: dict | None, ds: ImageDa
                               f"student's {s:,}; TA-KD needs an assistant larger than the student")
 
 
-def _check_rco(scheme: SchemeConfig, arch: str, space: dict | None, ds: ImageDataset, teacher, loss: str) -> None:  # noqa: ANN001
+def _check_rco(scheme: SchemeConfig, arch: str, space: dict | None, ds: ImageDataset, teacher: Teacher | None,
+                loss: str) -> None:
     if not scheme.route:
         raise DistillnasError("--scheme rco needs --route DIR: the teacher's intermediate checkpoints "
                               "(`distillnas teacher train --route N` writes them)")
@@ -167,7 +171,8 @@ def _check_rco(scheme: SchemeConfig, arch: str, space: dict | None, ds: ImageDat
         raise DistillnasError(f"--scheme rco distils along a route, but loss {loss!r} uses no teacher; use kd")
 
 
-def _check_bss(scheme: SchemeConfig, arch: str, space: dict | None, ds: ImageDataset, teacher, loss: str) -> None:  # noqa: ANN001
+def _check_bss(scheme: SchemeConfig, arch: str, space: dict | None, ds: ImageDataset, teacher: Teacher | None,
+                loss: str) -> None:
     if teacher is None:
         raise DistillnasError("--scheme bss moves images across the teacher's decision boundary: give --teacher")
     if not _teacher_modules(teacher):
@@ -178,7 +183,8 @@ def _check_bss(scheme: SchemeConfig, arch: str, space: dict | None, ds: ImageDat
                               "teacher. Use kd")
 
 
-def _check_dml(scheme: SchemeConfig, arch: str, space: dict | None, ds: ImageDataset, teacher, loss: str) -> None:  # noqa: ANN001
+def _check_dml(scheme: SchemeConfig, arch: str, space: dict | None, ds: ImageDataset, teacher: Teacher | None,
+                loss: str) -> None:
     if build_loss(loss).needs_features:
         raise DistillnasError(f"--scheme dml adds a mutual term on logits; loss {loss!r} reads features. "
                               "Use a logit loss (ce, kd, dkd, dist)")

@@ -22,7 +22,7 @@ from ..cost import count_params
 from ..io import atomic_torch_save, atomic_write_text, safe_torch_load
 from ..models import build_model, canonical_arch
 from ..spaces import build_space
-from ..teachers import TeacherCache
+from ..teachers import Teacher, TeacherCache
 from .cohort import Cohort, MutualLoss
 from .device import resolve_device, use_channels_last
 from ..precision import resolve_precision
@@ -55,7 +55,7 @@ def loss_uses(spec: str, name: str) -> bool:
     return any(n == name for _, n in parse_loss_spec(spec))
 
 
-def check_teacher_for_loss(spec: str, teacher, where: str = "--loss") -> None:  # noqa: ANN001
+def check_teacher_for_loss(spec: str, teacher: Teacher | None, where: str = "--loss") -> None:
     """Clear errors before any training: a missing teacher, or oracle KD without an ensemble.
 
     `where` names the setting that chose the loss (a CLI flag or a config key), so the hint
@@ -71,8 +71,8 @@ def check_teacher_for_loss(spec: str, teacher, where: str = "--loss") -> None:  
                               f"{teacher.name!r} has {teacher.num_members}. Use {fix} for a single teacher")
 
 
-def make_targets(teacher, ds: ImageDataset, split: str, indices: torch.Tensor, cfg: TrainConfig,  # noqa: ANN001
-                 cache, features: bool, seed: int) -> tuple[Targets, str, object]:
+def make_targets(teacher: Teacher, ds: ImageDataset, split: str, indices: torch.Tensor, cfg: TrainConfig,
+                 cache: TeacherCache, features: bool, seed: int) -> tuple[Targets, str, object]:
     """(targets for a batch, the loader's augment mode, its view table) for one training split."""
     device = resolve_device(cfg.device)
     precision = resolve_precision(cfg.precision, device)
@@ -86,8 +86,8 @@ def make_targets(teacher, ds: ImageDataset, split: str, indices: torch.Tensor, c
     return (lambda b: outputs.batch(b.pos, b.view)), ("views" if cfg.augment == "views" else "none"), views
 
 
-def train_student(arch: str, cfg: TrainConfig, ds: ImageDataset, splits: Splits, *, teacher=None,  # noqa: ANN001
-                  cache=None, seed: int = 0, train_split: str = "train", eval_splits: tuple[str, ...] = ("test",),
+def train_student(arch: str, cfg: TrainConfig, ds: ImageDataset, splits: Splits, *, teacher: Teacher | None = None,
+                  cache: TeacherCache | None = None, seed: int = 0, train_split: str = "train", eval_splits: tuple[str, ...] = ("test",),
                   out_dir: str | Path | None = None, run_config: dict | None = None,
                   space: dict | None = None, progress: bool = False, horizon: float | None = None,
                   resume_from: str | Path | None = None, save_state: str | Path | None = None,
