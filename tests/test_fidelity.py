@@ -184,3 +184,17 @@ def test_asha_resumed_with_a_repeat_of_a_stored_slot_finishes_its_bracket(tmp_pa
     promoted = [r for s, r in results.items() if s >= 4]
     assert results[2]["status"] == "failed" and paid == 2 + len(promoted)  # slots 1 and 3 trained
     assert {r["extra"]["origin"] for r in promoted} == {1, 3}  # the rung completed: ceil(4 / 2) of its 2 successes
+
+
+def test_the_proxy_section_gives_its_training_config_without_copying_fields_by_hand():
+    from distillnas.config import TrainConfig, validate
+    from distillnas.evaluators.proxy import ProxyConfig
+
+    p = validate(ProxyConfig, {"epochs": 2, "lr": 0.05, "teacher_views": 3, "augment": "random",
+                               "loss": {"name": "dkd", "temperature": 2.0}})
+    cfg = p.train_config(0.5, device="cpu", channels_last="off", precision="fp32")
+    same = validate(TrainConfig, cfg.model_dump())  # what validation would make of it: nothing changes
+    assert cfg.model_dump() == same.model_dump()
+    assert cfg.optim.epochs == 0.5 and cfg.optim.lr == 0.05 and cfg.optim.weight_decay == p.weight_decay
+    assert (cfg.teacher_views, cfg.augment, cfg.loss.name, cfg.device) == (3, "random", "dkd", "cpu")
+    assert p.train_config().optim.epochs == 2

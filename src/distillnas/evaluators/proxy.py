@@ -14,7 +14,7 @@ from pydantic import Field, field_validator
 from ..cost import count_macs
 from ..distill import LossConfig, build_loss
 from ..errors import DistillnasError
-from ..section import MAX_EPOCHS, MAX_SEEDS, MAX_VIEWS, Section, validate
+from ..section import MAX_EPOCHS, MAX_SEEDS, MAX_VIEWS, Section
 from ..spaces import SearchSpace
 from ..training import TrainConfig, train_student
 from ..training.config import OptimConfig
@@ -81,6 +81,18 @@ class ProxyConfig(OptimConfig):
     seeds: list[int] | None = Field(None, min_length=1, max_length=MAX_SEEDS)
     screen: ScreenConfig = ScreenConfig()
     fidelity: FidelityConfig = FidelityConfig()
+
+    def train_config(self, epochs: float | None = None, **runtime: str) -> TrainConfig:
+        """The `TrainConfig` a trial trains with: its optimisation fields (every `OptimConfig`
+        field, by name) and every `TrainConfig` field this section shares (loss, augment,
+        teacher_views, ...), taken as validated - no dump and revalidate, no field copied by hand,
+        so an option added to both reaches training. `epochs` (a fidelity rung) and `runtime`
+        (device, channels_last, precision of the execution section) complete it."""
+        optim = OptimConfig.model_construct(**{k: getattr(self, k) for k in OptimConfig.model_fields})
+        if epochs is not None:
+            optim = optim.model_copy(update={"epochs": epochs})
+        shared = {k: getattr(self, k) for k in TrainConfig.model_fields if k in type(self).model_fields}
+        return TrainConfig.model_construct(**{**shared, "optim": optim, **runtime})
 
 
 class ProxyEvaluatorConfig(EvaluatorSection):
@@ -205,13 +217,8 @@ class ProxyEvaluator(Evaluator):
         arch = space.to_string(tokens)
         _, costs, spread = measure_costs(space, tokens, arch, (ds.in_channels, ds.input_size, ds.input_size),
                                          ds.num_classes, st.latency)
-        optim = p.model_dump(include=set(OptimConfig.model_fields))
-        if ctx.fidelity:
-            optim["epochs"] = ctx.fidelity
-        cfg = validate(TrainConfig, {
-            "optim": optim, "loss": p.loss.model_dump(),
-            "augment": p.augment, "teacher_views": p.teacher_views, "device": ctx.device,
-            "channels_last": ctx.channels_last, "precision": ctx.precision})
+        cfg = p.train_config(ctx.fidelity or None, device=ctx.device, channels_last=ctx.channels_last,
+                             precision=ctx.precision)
         last = float(p.fidelity.epochs[-1]) if ctx.fidelity and p.fidelity.epochs else None
         runs = []
         for s in (p.seeds or [seed]):
