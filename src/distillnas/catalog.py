@@ -28,7 +28,18 @@ KINDS: dict[str, tuple[str, str]] = {
 
 
 def list_names(kind: str) -> list[tuple[str, str]]:
-    """(name, one-line description) of everything of `kind` (one of KINDS), sorted by name."""
+    """Everything of one kind that is chosen by name, with one line each (timm's list_models).
+
+    Args:
+        kind: one of KINDS: spaces, strategies, evaluators, losses, schemes, datasets, models,
+            scores, executors, latency, configs, recipes.
+
+    Returns:
+        (name, one-line description) pairs, sorted by name.
+
+    Raises:
+        DistillnasError: an unknown kind, naming the kinds.
+    """
     if kind not in KINDS:
         raise DistillnasError(f"unknown kind {kind!r}{suggest(kind, KINDS)}; choose one of: {', '.join(KINDS)}")
     if kind == "configs":

@@ -71,7 +71,18 @@ def weights_digest(paths: list[str | Path]) -> str | None:
 
 
 def load_student(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
-    """Rebuild a saved student in one call: (model in eval mode, the checkpoint's metadata)."""
+    """Rebuild a saved student in one call.
+
+    Args:
+        path: a checkpoint written by distillnas (weights are read with weights_only=True).
+
+    Returns:
+        (the model in eval mode, the checkpoint's metadata: arch, space, config, metrics,
+        preprocessing).
+
+    Raises:
+        DistillnasError: a missing, truncated or foreign file, or weights that do not fit the arch.
+    """
     return student_from_payload(read_checkpoint(path), path)
 
 

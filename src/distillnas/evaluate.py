@@ -69,7 +69,23 @@ def _normalised_as_recorded(ds: ImageDataset, meta: dict[str, Any]) -> ImageData
 
 def evaluate_checkpoint(path: str | Path, dataset: str | None = None, root: str | None = None, split: str = "test",
                         latency: bool = True, batch_size: int = 500) -> Evaluation:
-    """Score a student checkpoint (module docstring); every input checked before any work."""
+    """Score a student checkpoint with the preprocessing it recorded (module docstring).
+
+    Args:
+        path: a checkpoint written by `train`, `train --from-run`, `teacher train` or a search.
+        dataset: the dataset to score on (default: the one the checkpoint was trained on).
+        root: the folder of an on-disk dataset.
+        split: test (the official test set where there is one), minival, minitrain or train.
+        latency: also measure batch-1 CPU latency (one thread, fp32).
+        batch_size: examples per forward pass.
+
+    Returns:
+        An `Evaluation`: top-1 and per-class accuracy, params, MACs, latency, preprocessing.
+
+    Raises:
+        DistillnasError: a bad checkpoint, or a dataset whose channels, size or classes do not
+            fit the model - checked before any work.
+    """
     if split not in SPLIT_NAMES:
         raise DistillnasError(f"unknown split {split!r}; choose one of: {', '.join(SPLIT_NAMES)}")
     model, meta = load_student(path)

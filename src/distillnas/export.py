@@ -30,8 +30,21 @@ def _check_batch(shape: tuple[int, int, int], n: int, seed: int) -> torch.Tensor
 
 def export_student(checkpoint: str | Path, fmt: str, out: str | Path | None = None, check_batch: int = 4,
                    seed: int = 0) -> Exported:
-    """Write `checkpoint`'s student as `fmt` (default path: beside it, with the format's suffix)
-    and check it: the largest absolute difference from PyTorch's logits on a seeded batch."""
+    """Write `checkpoint`'s student as a deployable file and check it against PyTorch.
+
+    Args:
+        checkpoint: a student checkpoint.
+        fmt: "onnx" (runs under onnxruntime) or "torchscript".
+        out: the file to write (default: beside the checkpoint, with the format's suffix).
+        check_batch: images in the seeded batch the exported model is checked on.
+        seed: seed of that batch.
+
+    Returns:
+        An `Exported`: the path, the input shape and the largest absolute logit difference.
+
+    Raises:
+        DistillnasError: an unknown format, a bad checkpoint or a missing exporter.
+    """
     if fmt not in FORMATS:
         raise DistillnasError(f"unknown export format {fmt!r}; choose one of: {', '.join(FORMATS)}")
     model, meta = load_student(checkpoint)

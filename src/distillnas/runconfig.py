@@ -56,7 +56,17 @@ DEFAULT_CONFIG = "akd_fmnist12k"  # the README's main job: a search on the embed
 
 
 def load_search_config(config: str | None, overrides: list[str] = ()) -> SearchConfig:  # type: ignore[assignment]
-    """A file path, a packaged config name, or None (the embedded default), plus overrides."""
+    """A validated search config.
+
+    Args:
+        config: a YAML file, a packaged config name (`distillnas list configs`), or None for
+            the default (`akd_fmnist12k`, the README's main job).
+        overrides: `--section.key=value` strings applied on top (values read as YAML), e.g.
+            ["--search.trials=20", "--strategy.name=evolution"].
+
+    Raises:
+        DistillnasError: an unknown config, a bad override or a value out of range, naming it.
+    """
     named = packaged_configs()
     if config is None:
         data = read_yaml(named[DEFAULT_CONFIG])

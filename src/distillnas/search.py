@@ -76,8 +76,24 @@ def make_evaluator(cfg: SearchConfig, space: SearchSpace, run: RunDir, teacher: 
 
 
 def run_search(cfg: SearchConfig, console: Console | None = None, progress: bool = True) -> SearchOutcome:
-    """Run (or resume) a search. Everything about the setup is checked before the run
-    directory is written; Ctrl-C raises SearchInterrupted with the store consistent."""
+    """Run (or resume) a search: ask the strategy for students, evaluate them, tell it the rewards.
+
+    Everything about the setup is checked before the run directory is written; running the
+    same config again resumes it (no finished trial is lost or run twice).
+
+    Args:
+        cfg: the search config (`load_search_config`).
+        console: where to print progress and the teacher's report (a `rich` Console); None: silent.
+        progress: show a progress bar on `console`.
+
+    Returns:
+        A `SearchOutcome`: the run directory, trial counts, the best students (also in
+        RUN/best.yaml), wall time and failures.
+
+    Raises:
+        DistillnasError: a bad config, dataset or teacher, before anything is written.
+        SearchInterrupted: Ctrl-C; the run store stays consistent and the search resumes.
+    """
     start = time.perf_counter()
     space = check_config(cfg)
     run = RunDir.of(cfg)

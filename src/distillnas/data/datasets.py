@@ -14,6 +14,9 @@ from .base import ImageDataset, Splits, make_splits
 
 
 class DataConfig(Section):
+    """The dataset and how it is split: mini-train / mini-val from the training pool (seeded,
+    stratified), the official test set where there is one. `distillnas list datasets`."""
+
     name: str = "mnist5k"  # a registered dataset (distillnas.data.DATASETS)
     # the user's directory for on-disk datasets (cifar*, imagefolder, the IDX sets: fashion_mnist,
     # mnist, kmnist, which are also found in their system location without it)

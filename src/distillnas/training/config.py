@@ -31,6 +31,9 @@ class OptimConfig(SGDConfig):
 
 
 class TrainConfig(Section):
+    """One training run: optimisation and schedule, loss (`distillnas list losses`),
+    augmentation, layout, device and precision."""
+
     optim: OptimConfig = OptimConfig()
     loss: LossConfig = LossConfig()
     # none: plain inputs; views: K fixed augmented views with cached teacher outputs;
