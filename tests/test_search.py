@@ -320,3 +320,15 @@ def test_parallel_trials_are_dispatched_longest_first_and_stored_in_their_slots(
     assert {s: t["arch"] for s, t in again.items()} == {s: t["arch"] for s, t in stored.items()}
     order = [t["macs"] for t in sorted(again.values(), key=lambda t: t["id"])]
     assert order == [again[s]["macs"] for s in range(6)]
+
+
+def test_most_accurate_within_the_target_is_shown_beside_the_reward_ranking():
+    from distillnas.reward import RewardConfig
+    from distillnas.selection import most_accurate, select_best
+
+    reward = RewardConfig(metric="macs", reference=None, target=10.0, mode="soft")
+    trials = [{"id": i, "arch": a, "tokens": [i], "status": "ok", "accuracy": acc, "macs": m, "params": 1,
+               "latency_ms": 1.0} for i, (a, acc, m) in enumerate([("cheap", 0.90, 1.0), ("accurate", 0.93, 9.5),
+                                                                    ("over", 0.99, 30.0)])]
+    assert select_best(trials, reward, 1)[0]["arch"] == "cheap"  # the soft reward's bonus for being far under
+    assert [b["arch"] for b in most_accurate(trials, reward, 3)] == ["accurate", "cheap"]  # 'over' misses the target

@@ -28,7 +28,7 @@ from .progress import SearchProgress
 from .reward import RewardConfig, trial_objectives, trial_reward
 from .runconfig import config_differences
 from .rundir import RunDir
-from .selection import select_best
+from .selection import most_accurate, select_best
 from .setup import check_config, check_setup, prepare_teacher, resolve_reference
 from .spaces import SearchSpace
 from .store import TrialStore
@@ -47,6 +47,7 @@ class SearchOutcome:
     reused: int = 0  # repeats of stored archs: told to the strategy, not paid for
     converged: bool = False  # ended early: `patience` batches in a row proposed only stored archs
     reward: RewardConfig | None = None  # the reward as the search used it (a relative target measured)
+    accurate: list[dict[str, Any]] = field(default_factory=list)  # most accurate students within the target
 
 
 class LiveReport:
@@ -123,7 +124,8 @@ def run_search(cfg: SearchConfig, console: Console | None = None, progress: bool
     run.write_best({"space": space.config(), "reward": cfg.reward.model_dump(), **extra, "archs": best})
     outcome = SearchOutcome(run.path, store.count_paid(), evaluated, best, time.perf_counter() - start,
                             failures=failure_summary(store), reused=store.count_reused(),
-                            converged=converged, reward=cfg.reward)
+                            converged=converged, reward=cfg.reward,
+                            accurate=most_accurate(store.trials(), cfg.reward, 3))
     store.close()
     return outcome
 
@@ -184,7 +186,8 @@ def finished_readonly(cfg: SearchConfig, run: RunDir, space: SearchSpace, start:
         reward = RewardConfig.model_validate(saved.get("reward", cfg.reward.model_dump()))  # with its measured reference
         best = run.read_best().get("archs") or select_best(store.trials(), reward, cfg.search.top_k)
         return SearchOutcome(run.path, store.count_paid(), 0, best, time.perf_counter() - start,
-                             failures=failure_summary(store), readonly=True, reward=reward)
+                             failures=failure_summary(store), readonly=True, reward=reward,
+                             accurate=most_accurate(store.trials(), reward, 3))
     finally:
         store.close()
 

@@ -24,6 +24,19 @@ def select_best(trials: list[dict[str, Any]], reward: RewardConfig, top_k: int) 
     return sorted(best.values(), key=lambda d: -d["reward"])[:top_k]
 
 
+def most_accurate(trials: list[dict[str, Any]], reward: RewardConfig, top_k: int) -> list[dict[str, Any]]:
+    """Top-k distinct archs by accuracy among the ok trials that meet the target: what a user
+    means by "the best student under my budget". The reward (the papers' definition, which the
+    search optimises) also pays a bonus for staying well under the target, so its ranking can
+    put a less accurate, cheaper student first."""
+    best: dict[str, dict[str, Any]] = {}
+    for t in trials:
+        if t["status"] == "ok" and meets_target(t, reward) and (
+                t["arch"] not in best or t["accuracy"] > best[t["arch"]]["accuracy"]):
+            best[t["arch"]] = _entry(t, trial_reward(t, reward), True)
+    return sorted(best.values(), key=lambda d: -d["accuracy"])[:top_k]
+
+
 def pareto_front(trials: list[dict[str, Any]], reward: RewardConfig) -> list[dict[str, Any]]:
     """Distinct archs within the target that no other one beats in both accuracy and cost,
     by accuracy (a multi-objective search returns the front, not a top-k)."""

@@ -27,9 +27,14 @@ def best_table(outcome: SearchOutcome, cfg: SearchConfig) -> Table:
         t.add_column(col, justify="right")
     for i, b in enumerate(outcome.best, 1):
         t.add_row(str(i), f"{b['reward']:.4f}", f"{b['accuracy']:.4f}" if score else f"{100 * b['accuracy']:.2f}",
-                  f"{b['latency_ms']:.2f}",
+                  _ms(b["latency_ms"]),
                   f"{b['macs'] / 1e6:.2f}", f"{b['params']:,}", "met" if b["meets_target"] else "missed")
     return t
+
+
+def _ms(latency: float | None) -> str:
+    """A latency for a table: '-' where it was not measured (a table run, cost.latency=none)."""
+    return f"{latency:.2f}" if latency else "-"
 
 
 def print_best(outcome: SearchOutcome, cfg: SearchConfig, console: Console) -> None:
@@ -45,7 +50,14 @@ def print_best(outcome: SearchOutcome, cfg: SearchConfig, console: Console) -> N
     console.print(best_table(outcome, cfg))
     for i, b in enumerate(outcome.best, 1):
         console.print(f"#{i} {b['arch']}", soft_wrap=True)
-    console.print(f"best archs in {outcome.run_dir / RunDir.BEST}; retrain with: "
+    if cfg.evaluator.reports_accuracy and outcome.accurate and outcome.accurate[0]["arch"] != outcome.best[0]["arch"]:
+        console.print("most accurate within the target (the reward above also pays for being well under it):",
+                      soft_wrap=True)
+        for b in outcome.accurate:
+            rank = next((f"#{i}" for i, x in enumerate(outcome.best, 1) if x["arch"] == b["arch"]), "not in the top")
+            console.print(f"  {100 * b['accuracy']:.2f} % at {_ms(b['latency_ms'])} ms, {b['macs'] / 1e6:.2f} MMACs, "
+                          f"{b['params']:,} params (reward {b['reward']:.4f}, {rank}): {b['arch']}", soft_wrap=True)
+    console.print(f"best archs in {outcome.run_dir / RunDir.BEST} (by reward); retrain the first with: "
                   f"distillnas train --from-run {outcome.run_dir} --top 1", soft_wrap=True)
 
 

@@ -102,6 +102,9 @@ class ProxyEvaluatorConfig(EvaluatorSection):
     def training_loss(self) -> Any:
         return self.proxy.loss
 
+    def metric_label(self) -> str:
+        return "proxy top-1 (%)"  # a short proxy run's accuracy on mini-val, not a final accuracy
+
     def seeds(self) -> list[int]:
         return list(self.proxy.seeds or [])
 

@@ -75,6 +75,9 @@ class SupernetEvaluatorConfig(EvaluatorSection):
     supernet: SupernetConfig = SupernetConfig()
     shares_weights: ClassVar[bool] = True
 
+    def metric_label(self) -> str:
+        return "shared-weight top-1 (%)"  # scored with the supernet's weights on a small window
+
 
 def check_memory_limit(space: AddonSpace, sc: SupernetConfig, num_classes: int, in_channels: int) -> tuple[int, int]:
     """(M in params, backbone params); an error when not even the plain backbone fits (KDAS eq. 7)."""

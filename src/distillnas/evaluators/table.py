@@ -19,6 +19,9 @@ class TableEvaluatorConfig(EvaluatorSection):
     def source_table(self) -> str | None:
         return self.table
 
+    def metric_label(self) -> str:
+        return "table top-1 (%)"
+
 
 def read_table(path: str) -> dict[str, float]:
     """key -> accuracy in [0, 1] of a table file or packaged table (e.g. diswot_s1_kd)."""
