@@ -31,3 +31,19 @@ def test_progress_bar_off_prints_nothing(capsys):
 def test_progress_bar_in_a_pipe_is_a_log_bar():
     with progress_bar(True, "x", 2) as bar:  # pytest captures stdout: not a terminal
         assert isinstance(bar, _LogBar)
+
+
+def test_search_progress_in_a_log_file_prints_plain_lines(tmp_path, capsys):
+    from distillnas.progress import SearchProgress
+    from distillnas.reward import RewardConfig
+    from distillnas.store import TrialStore
+
+    store = TrialStore(tmp_path / "trials.sqlite")
+    reward = RewardConfig(metric="params", reference=None, target=100.0)
+    with SearchProgress(True, 2, store, reward) as bar:
+        bar.log.every = 0
+        bar.update({"status": "ok", "accuracy": 0.5, "params": 50, "macs": 1, "latency_ms": 1.0, "extra": {}})
+        bar.update({"status": "ok", "accuracy": 0.7, "params": 50, "macs": 1, "latency_ms": 1.0, "extra": {}})
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-1].startswith("search: 2/2 (100%)  best reward 0.7") and "failed 0" in lines[-1]
+    store.close()

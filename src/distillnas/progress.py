@@ -80,9 +80,12 @@ class SearchProgress:
         self.best = max((trial_reward(t, reward) for t in store.trials("ok")), default=0.0)
         self.failed = 0
         self.progress: Progress | None = None
+        self.log: _LogBar | None = None  # stdout is a file: plain lines instead of a live bar
 
     def __enter__(self) -> "SearchProgress":
-        if self.enabled:
+        if self.enabled and not Console().is_terminal:
+            self.log = _LogBar("search", self.total, self.done)
+        elif self.enabled:
             self.progress = Progress(TextColumn("[bold]search"), BarColumn(), MofNCompleteColumn(),
                                      TextColumn("best reward {task.fields[best]:.4f}  repeats {task.fields[reused]}"
                                                 "  failed {task.fields[failed]}"),
@@ -101,6 +104,8 @@ class SearchProgress:
             self.done += 1
         self.best = max(self.best, trial_reward(r, self.reward))
         self.failed += r["status"] != "ok"
+        if self.log is not None and "reused_from" not in r.get("extra", {}):
+            self.log.advance(1, **{"best reward": self.best, "repeats": self.reused, "failed": self.failed})
         if self.progress is not None:
             self.progress.update(self.task, completed=self.done, best=self.best, failed=self.failed,
                                  reused=self.reused)
