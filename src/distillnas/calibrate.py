@@ -1,0 +1,207 @@
+"""Can I trust the proxy? Retrain a sample of a finished search's students and compare.
+
+`calibrate_run` picks K students spread evenly over the search's proxy ranking (its best
+included), retrains each with the run's final recipe (its loss and teacher; epochs and seeds
+may be overridden) on mini-train, scores them on mini-val - the split the proxy scored on, so
+the test set stays untouched for the final report - and measures how the proxy ranked them:
+Kendall tau and Spearman of proxy accuracy against retrained accuracy (and of proxy reward
+against the reward the retrained accuracy earns), each with a bootstrap 95 % interval over the
+sampled students, the seed noise floor of the retraining (tau between two seeds' accuracies),
+and where the proxy's top-1 lands after retraining.
+
+Resumable like a search: each (student, seed) result is kept in
+RUN/calibrate/<loss>-e<epochs>/ as it finishes, so a killed calibration loses at most the
+training in progress and a second call trains only what is missing.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+from scipy import stats
+
+from .config import TrainConfig, validate
+from .data import prepare_data
+from .errors import DistillnasError
+from .io import atomic_write_text, ensure_dir
+from .reward import RewardConfig, trial_reward
+from .rundir import RunDir
+from .section import MAX_SEEDS
+from .teachers import TeacherCache, load_teacher
+from .training import train_student
+
+MAX_ARCHS = 1000
+RESAMPLES = 2000
+
+
+@dataclass
+class Calibration:
+    """What `calibrate_run` measured (see the module docstring)."""
+
+    run: str
+    recipe: str
+    archs: list[str]
+    proxy_accuracy: list[float]
+    proxy_reward: list[float]
+    final_accuracy: list[float]  # mean over seeds, on mini-val
+    final_reward: list[float]
+    per_seed: list[list[float]]  # [arch][seed]
+    seeds: list[int]
+    tau: float
+    tau_interval: tuple[float, float]
+    spearman: float
+    spearman_interval: tuple[float, float]
+    reward_tau: float
+    reward_tau_interval: tuple[float, float]
+    noise_tau: float | None  # tau between two retraining seeds: the best any proxy can do
+    top1_rank: int  # where the proxy's best student lands after retraining (1 = still the best)
+    verdict: str
+    trained_now: int = 0
+    wall_s: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def calibrate_run(run_dir: str | Path, archs: int = 8, epochs: float | None = None, seeds: list[int] | None = None,
+                  device: str = "auto", precision: str = "auto", progress: bool = False,
+                  on_result: Callable[[str, int, float], None] | None = None) -> Calibration:
+    """Retrain `archs` students of a finished search and measure how its proxy ranked them.
+
+    Args:
+        run_dir: a finished search run.
+        archs: how many students to retrain (>= 3), spread evenly over the proxy ranking.
+        epochs: retraining epochs (default: the run's final.optim.epochs).
+        seeds: retraining seeds (default: the run's final.seeds; two or more give a noise floor).
+        device, precision: as for training.
+        progress: progress bars / log lines for each retraining.
+        on_result: called with (arch, seed, accuracy) after each retraining finishes.
+
+    Raises:
+        DistillnasError: not a finished run, too few successful students, or bad counts -
+            before any training.
+    """
+    if not 3 <= archs <= MAX_ARCHS:
+        raise DistillnasError(f"--archs {archs}: give 3..{MAX_ARCHS} students (a rank correlation needs 3)")
+    run = RunDir(run_dir)
+    cfg, best = run.load()
+    reward = RewardConfig.model_validate(best.get("reward") or cfg.reward.model_dump())
+    seed_list = list(seeds if seeds is not None else cfg.final.seeds)
+    if not 1 <= len(seed_list) <= MAX_SEEDS:
+        raise DistillnasError(f"give 1..{MAX_SEEDS} seeds, got {len(seed_list)}")
+    optim = {**cfg.final.optim.model_dump(), **({"epochs": epochs} if epochs is not None else {})}
+    tcfg = validate(TrainConfig, {"optim": optim, "loss": cfg.final.loss.model_dump(), "device": device,
+                                  "precision": precision})
+    pool = _students(run, reward)
+    if len(pool) < 3:
+        raise DistillnasError(f"run {str(run)!r} has {len(pool)} successful distinct student(s); calibration "
+                              "needs at least 3")
+    sample = _spread(pool, min(archs, len(pool)))
+    recipe = f"{tcfg.loss.name}-e{tcfg.optim.epochs:g}".replace("*", "x").replace("+", "_")
+    folder = ensure_dir(run.path / "calibrate" / recipe, "calibration directory")
+    ds, splits = prepare_data(cfg.data)
+    specs = run.teacher_members(cfg)
+    teacher = load_teacher(specs, ds) if specs and tcfg.loss.name != "ce" else None
+    cache = TeacherCache(run.teacher_cache)
+    space = best.get("space")
+    per_seed, trained, wall = [], 0, 0.0
+    for t in sample:
+        row = []
+        for seed in seed_list:
+            mark = folder / f"{hashlib.sha1(t['arch'].encode()).hexdigest()[:16]}-seed{seed}.json"
+            if not mark.is_file():
+                r = train_student(t["arch"], tcfg, ds, splits, teacher=teacher, cache=cache, seed=seed,
+                                  train_split="minitrain", eval_splits=("minival",), space=space, progress=progress)
+                if r.status != "ok":
+                    raise DistillnasError(f"retraining {t['arch'][:60]} (seed {seed}) {r.status}: {r.error}")
+                atomic_write_text(mark, json.dumps({"arch": t["arch"], "seed": seed, "accuracy": r.metrics["minival"],
+                                                    "wall_s": r.wall_s}))
+                trained, wall = trained + 1, wall + r.wall_s
+            acc = float(json.loads(mark.read_text())["accuracy"])
+            row.append(acc)
+            if on_result is not None:
+                on_result(t["arch"], seed, acc)
+        per_seed.append(row)
+    result = _measure(str(run), recipe, sample, per_seed, seed_list, reward)
+    result.trained_now, result.wall_s = trained, wall
+    atomic_write_text(folder / "calibration.json", json.dumps(result.as_dict(), indent=1))
+    return result
+
+
+def _students(run: RunDir, reward: RewardConfig) -> list[dict[str, Any]]:
+    """Each distinct successful student once (its best trial), best proxy reward first."""
+    store = run.store(readonly=True)
+    try:
+        trials = store.trials("ok")
+    finally:
+        store.close()
+    best: dict[str, dict[str, Any]] = {}
+    for t in trials:
+        if t["accuracy"] is None or t.get("extra", {}).get("reused_from") is not None:
+            continue
+        t = {**t, "reward": trial_reward(t, reward)}
+        if t["arch"] not in best or t["reward"] > best[t["arch"]]["reward"]:
+            best[t["arch"]] = t
+    return sorted(best.values(), key=lambda t: -t["reward"])
+
+
+def _spread(pool: list[dict[str, Any]], k: int) -> list[dict[str, Any]]:
+    """k students evenly spaced over the ranking: the best, the worst and between."""
+    idx = sorted({int(round(i)) for i in np.linspace(0, len(pool) - 1, k)})
+    return [pool[i] for i in idx]
+
+
+def _measure(run: str, recipe: str, sample: list[dict[str, Any]], per_seed: list[list[float]], seeds: list[int],
+             reward: RewardConfig) -> Calibration:
+    proxy_acc = np.array([t["accuracy"] for t in sample], dtype=float)
+    proxy_rew = np.array([t["reward"] for t in sample], dtype=float)
+    final = np.array([float(np.mean(r)) for r in per_seed])
+    final_rew = np.array([trial_reward({**t, "accuracy": a}, reward) for t, a in zip(sample, final)])
+    tau, tau_ci = _with_interval(lambda i: _kendall(proxy_acc[i], final[i]), len(final))
+    rho, rho_ci = _with_interval(lambda i: _spearman(proxy_acc[i], final[i]), len(final))
+    rtau, rtau_ci = _with_interval(lambda i: _kendall(proxy_rew[i], final_rew[i]), len(final))
+    grid = np.array(per_seed)
+    noise = None
+    if grid.shape[1] >= 2:
+        pairs = [_kendall(grid[:, a], grid[:, b]) for a in range(grid.shape[1]) for b in range(a + 1, grid.shape[1])]
+        noise = float(np.nanmean(pairs))
+    top1_rank = int(1 + np.sum(final > final[0]))  # the sample's first is the proxy's best
+    return Calibration(run, recipe, [t["arch"] for t in sample], proxy_acc.tolist(), proxy_rew.tolist(), final.tolist(),
+                       final_rew.tolist(), grid.tolist(), seeds, tau, tau_ci, rho, rho_ci, rtau, rtau_ci, noise,
+                       top1_rank, _verdict(tau, tau_ci, noise))
+
+
+def _kendall(x: np.ndarray, y: np.ndarray) -> float:
+    with warnings.catch_warnings():  # a constant column (all at chance, say) ranks nothing: 0, not NaN
+        warnings.simplefilter("ignore", stats.ConstantInputWarning)
+        value = stats.kendalltau(x, y).statistic
+    return float(value) if math.isfinite(value) else 0.0
+
+
+def _spearman(x: np.ndarray, y: np.ndarray) -> float:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", stats.ConstantInputWarning)
+        value = stats.spearmanr(x, y).statistic
+    return float(value) if math.isfinite(value) else 0.0
+
+
+def _with_interval(stat: Callable[[np.ndarray], float], n: int, seed: int = 0) -> tuple[float, tuple[float, float]]:
+    """The statistic on all n students and its bootstrap 95 % interval (students resampled)."""
+    rng = np.random.default_rng(seed)
+    values = [stat(rng.integers(0, n, n)) for _ in range(RESAMPLES)]
+    lo, hi = np.percentile(values, [2.5, 97.5])
+    return stat(np.arange(n)), (float(lo), float(hi))
+
+
+def _verdict(tau: float, ci: tuple[float, float], noise: float | None) -> str:
+    floor = f"; two retraining seeds agree at tau {noise:.2f}" if noise is not None else ""
+    if ci[0] > 0:
+        return f"the proxy ranks like the final training (tau {tau:+.2f}, 95% interval [{ci[0]:+.2f}, {ci[1]:+.2f}]{floor})"
+    return f"the proxy ranks no better than chance here (tau {tau:+.2f}, 95% interval [{ci[0]:+.2f}, {ci[1]:+.2f}] holds 0{floor})"

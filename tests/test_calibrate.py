@@ -1,0 +1,56 @@
+"""`distillnas calibrate`: a finished search's students retrained, the proxy's ranking measured."""
+import json
+
+import pytest
+
+import distillnas.calibrate as cal
+from distillnas.calibrate import _spread, _verdict, calibrate_run
+from distillnas.errors import DistillnasError
+from distillnas.runconfig import load_search_config
+from distillnas.search import run_search
+
+from conftest import tiny_overrides
+from test_cli import run as cli
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory, teacher_dir):
+    run_dir = tmp_path_factory.mktemp("cal") / "run"
+    run_search(load_search_config(None, tiny_overrides(run_dir, teacher_dir, trials=6, batch=3)), progress=False)
+    return run_dir
+
+
+def test_calibration_retrains_a_spread_sample_and_resumes(finished, monkeypatch):
+    c = calibrate_run(finished, archs=3, epochs=1, seeds=[0, 1])
+    assert len(c.archs) == 3 and c.trained_now == 6 and len(c.per_seed[0]) == 2
+    assert c.proxy_reward == sorted(c.proxy_reward, reverse=True)  # the proxy's best comes first
+    assert -1 <= c.tau <= 1 and c.tau_interval[0] <= c.tau_interval[1] and c.noise_tau is not None
+    assert 1 <= c.top1_rank <= 3 and "proxy ranks" in c.verdict
+    saved = json.loads((finished / "calibrate" / "kd-e1" / "calibration.json").read_text())
+    assert saved["archs"] == c.archs
+
+    def no_training(*a, **kw):
+        raise AssertionError("a finished retraining ran again")
+
+    monkeypatch.setattr(cal, "train_student", no_training)
+    again = calibrate_run(finished, archs=3, epochs=1, seeds=[0, 1])
+    assert again.trained_now == 0 and again.final_accuracy == c.final_accuracy
+
+
+def test_the_sample_spans_the_ranking():
+    pool = [{"arch": str(i)} for i in range(10)]
+    assert [t["arch"] for t in _spread(pool, 4)] == ["0", "3", "6", "9"]
+
+
+def test_verdicts():
+    assert _verdict(0.6, (0.2, 0.9), 0.8).startswith("the proxy ranks like the final training")
+    assert "no better than chance" in _verdict(0.1, (-0.3, 0.5), None)
+
+
+def test_bad_requests_are_refused_before_training(finished, tmp_path, capsys):
+    with pytest.raises(DistillnasError, match="--archs 2"):
+        calibrate_run(finished, archs=2)
+    with pytest.raises(DistillnasError):
+        calibrate_run(tmp_path / "nothing")
+    code, _, err = cli(capsys, "calibrate", str(tmp_path / "nothing"))
+    assert code == 2 and err.count("\n") == 1
