@@ -198,3 +198,20 @@ def test_the_proxy_section_gives_its_training_config_without_copying_fields_by_h
     assert cfg.optim.epochs == 0.5 and cfg.optim.lr == 0.05 and cfg.optim.weight_decay == p.weight_decay
     assert (cfg.teacher_views, cfg.augment, cfg.loss.name, cfg.device) == (3, "random", "dkd", "cpu")
     assert p.train_config().optim.epochs == 2
+
+
+def test_two_objective_promotions_follow_constrained_pareto_ranks():
+    """nsga2 under successive halving: a rung promotes by Deb's constrained non-dominated
+    sorting (within the target first, then front by front), not by the scalar reward."""
+    from distillnas.reward import RewardConfig
+    from distillnas.selection import promotion_order
+
+    reward = RewardConfig(metric="macs", reference=None, target=10.0, mode="hard")
+    r = lambda acc, macs, status="ok": {"status": status, "accuracy": acc, "macs": macs, "params": 1,  # noqa: E731
+                                        "latency_ms": 1.0}
+    results = {0: r(0.80, 2.0), 1: r(0.90, 9.0), 2: r(0.85, 9.5), 3: r(0.95, 30.0), 4: r(0.70, 1.0),
+               5: r(0.99, 1.0, "failed")}
+    # front 0 within the target: 0 (cheap), 1 (accurate), 4 (cheapest); 2 is dominated by 1; 3 is over the target
+    order = promotion_order(results, reward, objectives=2)
+    assert set(order[:3]) == {0, 1, 4} and order[3:] == [2, 3] and 5 not in order
+    assert promotion_order(results, reward, objectives=1)[0] == 1  # one objective: by reward

@@ -12,7 +12,8 @@ from .errors import DistillnasError
 from .evaluators import Evaluator
 from .execution import Executor, WorkQueue
 from .progress import SearchProgress
-from .reward import RewardConfig, trial_reward
+from .reward import RewardConfig
+from .selection import promotion_order
 from .spaces import SearchSpace
 from .store import TrialStore
 
@@ -48,10 +49,11 @@ def _seed(cfg: SearchConfig, b: int, slot: int) -> int:
 
 
 def _promotions(store: TrialStore, b: int, n: int, evaluator: Evaluator,
-                reward: RewardConfig) -> list[dict[int, int]]:
+                reward: RewardConfig, objectives: int = 1) -> list[dict[int, int]]:
     """The bracket of batch b as far as its stored results decide it: per rung after the first,
-    {slot: the slot of rung 0 it continues}. The best ceil(k / eta) of a rung's k archs by reward
-    (ties: the earlier slot) go on; deterministic, so a resumed batch promotes the same archs."""
+    {slot: the slot of rung 0 it continues}. The best ceil(k / eta) of a rung's k archs in
+    `promotion_order` (by reward; by constrained Pareto rank for a two-objective strategy) go
+    on; deterministic, so a resumed batch promotes the same archs."""
     rungs, results = evaluator.rungs(b), store.batch_results(b)
     if len(rungs) < 2 or any(s not in results for s in range(n)):
         return []
@@ -62,7 +64,7 @@ def _promotions(store: TrialStore, b: int, n: int, evaluator: Evaluator,
         if any(s not in results for s in alive):
             break  # the rung is unfinished: no promotion yet
         k = math.ceil(len(alive) / evaluator.eta)
-        ok = sorted((s for s in alive if results[s]["status"] == "ok"), key=lambda s: (-trial_reward(results[s], reward), s))
+        ok = promotion_order({s: results[s] for s in alive}, reward, objectives)
         alive = {offset + i: alive[s] for i, s in enumerate(ok[:k])}
         out.append(alive)
         offset += k
@@ -86,15 +88,15 @@ def told_results(store: TrialStore, b: int, n: int, evaluator: Evaluator) -> dic
 
 
 def run_batch(store: TrialStore, b: int, archs: list, space: SearchSpace, evaluator: Evaluator,
-               executor: Executor | None, cfg: SearchConfig, bar: SearchProgress) -> int:
+               executor: Executor | None, cfg: SearchConfig, bar: SearchProgress, objectives: int = 1) -> int:
     """Evaluate batch b's first rung, then (successive halving) promote and continue its best
-    archs rung by rung; returns how many evaluations were paid."""
+    archs rung by rung (ranked by the strategy's `objectives`); returns how many evaluations were paid."""
     rungs = evaluator.rungs(b)
     if len(rungs) > 1 and evaluator.asynchronous:
-        return _run_asha(store, b, archs, space, evaluator, executor, cfg, bar, rungs)
+        return _run_asha(store, b, archs, space, evaluator, executor, cfg, bar, rungs, objectives)
     paid = _run_first_rung(store, b, archs, space, evaluator, executor, cfg, bar, rungs[0])
     for r in range(1, len(rungs)):
-        promoted = _promotions(store, b, len(archs), evaluator, cfg.reward)
+        promoted = _promotions(store, b, len(archs), evaluator, cfg.reward, objectives)
         if len(promoted) < r:
             raise DistillnasError(f"batch {b}: rung {r} cannot start, rung {r - 1} is unfinished")
         done = store.batch_results(b)
@@ -196,8 +198,9 @@ class _Asha:
     count). State is rebuilt from the store, so a resumed bracket keeps every stored result."""
 
     def __init__(self, store: TrialStore, b: int, n: int, rungs: list, evaluator: Evaluator,
-                 cfg: SearchConfig) -> None:
+                 cfg: SearchConfig, objectives: int = 1) -> None:
         self.store, self.b, self.n, self.rungs, self.ev, self.cfg = store, b, n, rungs, evaluator, cfg
+        self.objectives = objectives
         results = store.batch_results(b)
         self.at: list[dict[int, dict]] = [{} for _ in rungs]  # rung -> {slot: result}
         self.origin: dict[int, int] = {}
@@ -220,8 +223,7 @@ class _Asha:
         for k in reversed(range(len(self.rungs) - 1)):
             final = not any(self.pending[: k + 1])
             quota = (math.ceil if final else math.floor)(len(self.at[k]) / self.ev.eta)
-            ok = [s for s, r in self.at[k].items() if r["status"] == "ok"]
-            for s in sorted(ok, key=lambda s: (-trial_reward(self.at[k][s], self.cfg.reward), s))[:quota]:
+            for s in promotion_order(self.at[k], self.cfg.reward, self.objectives)[:quota]:
                 if self.origin[s] not in self.promoted[k]:
                     new, self.next_slot = self.next_slot, self.next_slot + 1
                     self.origin[new] = self.origin[s]
@@ -230,9 +232,10 @@ class _Asha:
 
 
 def _run_asha(store: TrialStore, b: int, archs: list, space: SearchSpace, evaluator: Evaluator,
-              executor: Executor | None, cfg: SearchConfig, bar: SearchProgress, rungs: list) -> int:
+              executor: Executor | None, cfg: SearchConfig, bar: SearchProgress, rungs: list,
+              objectives: int = 1) -> int:
     todo, copies = _plan_first_rung(store, b, archs, space, evaluator, rungs[0], bar)
-    state, queue, paid = _Asha(store, b, len(archs), rungs, evaluator, cfg), WorkQueue(), 0
+    state, queue, paid = _Asha(store, b, len(archs), rungs, evaluator, cfg, objectives), WorkQueue(), 0
     for slot in todo:
         state.origin[slot] = slot
         state.queue(queue, 0, slot, archs[slot])

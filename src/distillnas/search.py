@@ -150,7 +150,7 @@ def _loop(cfg: SearchConfig, space: SearchSpace, run: RunDir, store: TrialStore,
             store.add_batch(b, archs)
             run.save_strategy(strategy, b, "asked")
         screen_batch(store, b, archs, space, evaluator)
-        evaluated += run_batch(store, b, archs, space, evaluator, executor, cfg, bar)
+        evaluated += run_batch(store, b, archs, space, evaluator, executor, cfg, bar, strategy.objectives)
         if saved_at != (b, "told"):  # a kill between saving 'told' and marking it: told already
             results = told_results(store, b, len(archs), evaluator)
             feedback = trial_objectives if strategy.objectives == 2 else trial_reward

@@ -37,6 +37,34 @@ def most_accurate(trials: list[dict[str, Any]], reward: RewardConfig, top_k: int
     return sorted(best.values(), key=lambda d: -d["accuracy"])[:top_k]
 
 
+def promotion_order(results: dict[int, dict[str, Any]], reward: RewardConfig, objectives: int = 1) -> list[int]:
+    """The ok slots of a rung, best first, as successive halving promotes them.
+
+    One objective: by reward. Two (accuracy up, cost down, as nsga2 is told): Deb et al.'s
+    constrained non-dominated sorting (NSGA-II, 2002) - students within the target before those
+    over it (these by how far over), then by Pareto front, each front by reward - so a promotion
+    keeps the trade-off the strategy searches, not one scalar of it. Ties: the earlier slot;
+    deterministic, so a resumed bracket promotes the same students."""
+    ok = [s for s, r in results.items() if r["status"] == "ok"]
+    rew = {s: trial_reward(results[s], reward) for s in ok}
+    if objectives == 1:
+        return sorted(ok, key=lambda s: (-rew[s], s))
+    metric = reward.metric
+    over = {s: max(0.0, float(results[s][metric] or 0.0) - reward.limit) for s in ok}
+    front, left, level = {}, [s for s in ok if over[s] == 0.0], 0
+    while left:
+        layer = [s for s in left if not any(_dominates(results[o], results[s], metric) for o in left if o != s)]
+        for s in layer:
+            front[s] = level
+        left, level = [s for s in left if s not in front], level + 1
+    return sorted(ok, key=lambda s: (over[s], front.get(s, level), -rew[s], s))
+
+
+def _dominates(a: dict[str, Any], b: dict[str, Any], metric: str) -> bool:
+    ca, cb = float(a[metric] or 0.0), float(b[metric] or 0.0)
+    return a["accuracy"] >= b["accuracy"] and ca <= cb and (a["accuracy"] > b["accuracy"] or ca < cb)
+
+
 def pareto_front(trials: list[dict[str, Any]], reward: RewardConfig) -> list[dict[str, Any]]:
     """Distinct archs within the target that no other one beats in both accuracy and cost,
     by accuracy (a multi-objective search returns the front, not a top-k)."""
