@@ -14,7 +14,7 @@ from .options import DeviceOpt, PrecisionOpt, ProgressOpt, parse_seeds
 
 @app.command("calibrate")
 def calibrate(
-    run: Path = typer.Argument(..., help="A finished search run."),
+    run: Path = typer.Argument(..., metavar="RUN", help="A finished search run."),
     archs: int = typer.Option(8, min=3, max=1000, help="Students to retrain, spread evenly over the proxy's "
                               "ranking (its best included)."),
     epochs: Optional[float] = typer.Option(None, min=0, max=10_000, help="Retraining epochs [default: the run's "

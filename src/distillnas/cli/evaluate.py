@@ -15,7 +15,7 @@ from .display import out
 
 @app.command("evaluate")
 def evaluate(
-    checkpoint: Path = typer.Argument(..., help="A student checkpoint (from `train`, `train --from-run` or "
+    checkpoint: Path = typer.Argument(..., metavar="CHECKPOINT", help="A student checkpoint (from `train`, `train --from-run` or "
                                       "`teacher train`)."),
     dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="Dataset to score it on (default: the one "
                                           "the checkpoint was trained on); its channels, image size and classes "

@@ -14,7 +14,7 @@ from .display import out
 
 @app.command("export")
 def export(
-    checkpoint: Path = typer.Argument(..., help="A student checkpoint (from `train` or `train --from-run`)."),
+    checkpoint: Path = typer.Argument(..., metavar="CHECKPOINT", help="A student checkpoint (from `train` or `train --from-run`)."),
     fmt: str = typer.Option("onnx", "--format", "-f", help="onnx (runs under onnxruntime) | torchscript."),
     out_file: Optional[Path] = typer.Option(None, "--out", "-o", help="The file to write (default: beside the "
                                             "checkpoint, .onnx or .torchscript.pt)."),

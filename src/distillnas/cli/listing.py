@@ -12,7 +12,7 @@ from .display import out
 
 @app.command("list")
 def list_command(
-    kind: Optional[str] = typer.Argument(None, help=f"One of: {', '.join(KINDS)}. Without it: every kind."),
+    kind: Optional[str] = typer.Argument(None, metavar="KIND", help=f"One of: {', '.join(KINDS)}. Without it: every kind."),
 ) -> None:
     """Everything chosen by name (--strategy.name=, --loss, --config, ...), with one line each."""
     kinds = [kind] if kind else list(KINDS)

@@ -64,7 +64,7 @@ def search(
 
 @app.command()
 def report(
-    runs: List[Path] = typer.Argument(..., help="Run directories; with two or more, the first two are also compared "
+    runs: List[Path] = typer.Argument(..., metavar="RUNS", help="Run directories; with two or more, the first two are also compared "
                                       "side by side (e.g. a KD-guided and a CE-guided search)."),
     out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Output directory (default RUN/report)."),
 ) -> None:

@@ -19,7 +19,7 @@ app.add_typer(table_app, name="table")
 
 @table_app.command("export")
 def table_export(
-    run: Path = typer.Argument(..., help="A search run (typically strategy.name=grid over a restricted space)."),
+    run: Path = typer.Argument(..., metavar="RUN", help="A search run (typically strategy.name=grid over a restricted space)."),
     out_file: Path = typer.Option(..., "--out", "-o", help="The table file to write."),
 ) -> None:
     """Write the run's trials as a table the `table` evaluator reads (one line per arch: key, mean
@@ -37,7 +37,7 @@ def table_export(
 
 @table_app.command("merge")
 def table_merge(
-    tables: List[str] = typer.Argument(..., help="Two or more parts of one table (e.g. the exports of grid shards)."),
+    tables: List[str] = typer.Argument(..., metavar="TABLES", help="Two or more parts of one table (e.g. the exports of grid shards)."),
     out_file: Path = typer.Option(..., "--out", "-o", help="The merged table file to write."),
 ) -> None:
     """Join the parts of a table made by the same protocol in several runs (strategy.grid.shards
@@ -54,7 +54,7 @@ def table_merge(
 
 @table_app.command("compare")
 def table_compare(
-    tables: List[str] = typer.Argument(..., help="Two or more table files (or packaged table names) over the same archs."),
+    tables: List[str] = typer.Argument(..., metavar="TABLES", help="Two or more table files (or packaged table names) over the same archs."),
     names: Optional[str] = typer.Option(None, help="Column names, comma-separated (default: the file names)."),
     top: int = typer.Option(10, min=1, max=100_000, help="k of the top-k overlap."),
     out_dir: Path = typer.Option(Path("runs/table_compare"), "--out", "-o", help="Where the HTML report goes."),

@@ -119,7 +119,7 @@ def teacher_eval(
 
 @teacher_app.command("compare")
 def teacher_compare(
-    specs: List[str] = typer.Argument(..., help="Teachers to compare; a directory or comma list is one ensemble."),
+    specs: List[str] = typer.Argument(..., metavar="SPECS", help="Teachers to compare; a directory or comma list is one ensemble."),
     dataset: str = DatasetOpt,
     data_root: Optional[str] = RootOpt,
     split: str = typer.Option("test", help="train | minitrain | minival | test"),

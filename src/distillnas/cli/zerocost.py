@@ -33,7 +33,7 @@ def _space(text: Optional[str]) -> Optional[dict]:
 
 @app.command("zerocost")
 def zerocost(
-    sources: List[str] = typer.Argument(..., help="Tables (files or packaged names, e.g. diswot_s1_kd) or finished "
+    sources: List[str] = typer.Argument(..., metavar="SOURCES", help="Tables (files or packaged names, e.g. diswot_s1_kd) or finished "
                                         "run directories over the same archs: one accuracy column each."),
     scores: str = typer.Option("all", help="Comma-separated scores, or all (`distillnas list scores` names them)."),
     teacher: Optional[List[str]] = typer.Option(None, help="Teacher for the DisWOT scores: checkpoints or a directory "
