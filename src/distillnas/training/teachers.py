@@ -1,6 +1,7 @@
 """Teacher ensembles: N independently seeded networks of one arch (the KDAS ensemble teacher)."""
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -78,6 +79,8 @@ def _member(arch: str, cfg: TrainConfig, ds, splits, seed: int, out_dir: Path, r
                           fingerprint={"arch": arch, "seed": seed, **run_config}, **common)
     if run.status == "ok":
         shutil.rmtree(state_dir, ignore_errors=True)
+        with contextlib.suppress(OSError):  # OUT/.resume itself once no member needs it
+            state_dir.parent.rmdir()
     return run
 
 
