@@ -9,6 +9,7 @@ from importlib import resources
 from pathlib import Path
 
 from .errors import DistillnasError, suggest
+from .shipped import describe as describe_artifacts
 
 # kind -> (module that fills the registry, the registry's name in it)
 KINDS: dict[str, tuple[str, str]] = {
@@ -24,6 +25,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "latency": ("distillnas.cost", "MEASURERS"),
     "configs": ("", ""),  # the packaged search configs, described by their first comment sentence
     "recipes": ("", ""),  # the packaged teacher recipes (teacher train --recipe), the same way
+    "artifacts": ("", ""),  # shipped teachers and students, usable by name (shipped.py)
 }
 
 
@@ -46,6 +48,8 @@ def list_names(kind: str) -> list[tuple[str, str]]:
         return _described(packaged_configs())
     if kind == "recipes":
         return _described(packaged_recipes())
+    if kind == "artifacts":
+        return describe_artifacts()
     module, attr = KINDS[kind]
     return getattr(importlib.import_module(module), attr).describe()
 

@@ -9,6 +9,7 @@ import torch.nn as nn
 
 from .errors import DistillnasError
 from .io import atomic_torch_save, safe_torch_load
+from .shipped import checkpoint_path
 from .models import build_model
 from .spaces import build_space
 
@@ -43,7 +44,7 @@ def is_checkpoint(payload: object) -> bool:
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """The checkpoint's dict, loaded with weights_only=True; unreadable files are one-line errors."""
-    path = Path(path)
+    path = checkpoint_path(path)  # a shipped student's name gives its verified file
     if not path.is_file():
         raise DistillnasError(f"checkpoint {str(path)!r} does not exist")
     payload = safe_torch_load(path, "checkpoint")

@@ -7,7 +7,8 @@ A spec is one of
     called with ``num_classes=`` when it accepts it; the weights are a state_dict;
   * a logits file (``.npy`` or ``.pt`` tensor) with one row per dataset pool example, or
     per training-pool example, in the dataset's order;
-  * a directory (every ``*.pt`` checkpoint in it) or a comma-separated list: an ensemble.
+  * a directory (every ``*.pt`` checkpoint in it) or a comma-separated list: an ensemble;
+  * the name of a shipped teacher (``distillnas list artifacts``), its files checked first.
 Every teacher is checked against the dataset: its class count must match.
 """
 from __future__ import annotations
@@ -27,6 +28,7 @@ from ..checkpoint import is_checkpoint, student_from_payload
 from ..data import ImageDataset, Normalizer
 from ..errors import DistillnasError
 from ..io import safe_torch_load
+from ..shipped import artifact_paths, is_artifact
 from .base import Ensemble, LogitsTeacher, ModuleTeacher
 
 
@@ -168,7 +170,9 @@ def expand_spec(spec: str | Sequence[str]) -> list[str]:
     for item in items:
         for part in (p.strip() for p in item.split(",") if p.strip()):
             path = Path(part).expanduser()
-            if not part.startswith("python:") and path.is_dir():
+            if not part.startswith("python:") and is_artifact(part):  # a shipped teacher by name
+                out.extend(str(p) for p in artifact_paths(part, "teacher"))
+            elif not part.startswith("python:") and path.is_dir():
                 found = sorted(str(p) for p in path.glob("*.pt"))
                 if not found:
                     raise DistillnasError(f"teacher directory {part!r} holds no *.pt checkpoints")

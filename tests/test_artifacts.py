@@ -1,0 +1,54 @@
+"""Shipped artifacts by name: cards, verified digests, and the teacher they claim to be."""
+import shutil
+
+import pytest
+
+import distillnas.shipped as shipped
+from distillnas.catalog import list_names
+from distillnas.checkpoint import load_student
+from distillnas.data import prepare_data
+from distillnas.config import DataConfig
+from distillnas.errors import DistillnasError
+from distillnas.teachers import evaluate_teacher, load_teacher
+
+
+def test_every_shipped_artifact_is_listed_and_verifies():
+    names = {n for n, _ in list_names("artifacts")}
+    assert {"fmnist12k-resnet8x3", "mnist5k-resnet8x3"} <= names
+    for a in shipped.shipped().values():
+        assert len(a.paths()) == len(a.files) and a.card.get("licence") and a.card.get("accuracy")
+
+
+def test_the_shipped_fmnist12k_teacher_scores_what_its_card_says():
+    ds, splits = prepare_data(DataConfig(name="fmnist12k"))
+    report = evaluate_teacher(load_teacher("fmnist12k-resnet8x3", ds), ds, "test", splits.test)
+    assert [round(100 * m, 2) for m in report.members] == [84.45, 85.25, 82.35]
+    assert round(100 * report.average, 2) == 84.95
+
+
+def _copy(tmp_path, monkeypatch):
+    root = tmp_path / "artifacts"
+    shutil.copytree(shipped.artifacts_root() / "fmnist12k-resnet8x3", root / "fmnist12k-resnet8x3")
+    monkeypatch.setattr(shipped, "artifacts_root", lambda: root)
+    return root / "fmnist12k-resnet8x3"
+
+
+def test_an_altered_or_missing_file_is_one_clear_error(tmp_path, monkeypatch):
+    folder = _copy(tmp_path, monkeypatch)
+    with open(folder / "resnet8-ce-seed1.pt", "r+b") as f:
+        f.seek(100)
+        f.write(b"\x00\x01\x02")
+    with pytest.raises(DistillnasError, match="resnet8-ce-seed1.pt' was altered"):
+        shipped.artifact_paths("fmnist12k-resnet8x3")
+    (folder / "resnet8-ce-seed1.pt").unlink()
+    with pytest.raises(DistillnasError, match="is missing; reinstall"):
+        shipped.artifact_paths("fmnist12k-resnet8x3", "teacher")
+
+
+def test_names_are_checked_for_kind_and_for_single_checkpoints():
+    with pytest.raises(DistillnasError, match="is a teacher, not a student"):
+        shipped.artifact_paths("fmnist12k-resnet8x3", "student")
+    with pytest.raises(DistillnasError, match="holds 3 checkpoints"):
+        load_student("fmnist12k-resnet8x3")
+    with pytest.raises(DistillnasError, match="no shipped artifact 'fmnist12k-resnet8'.*did you mean"):
+        shipped.artifact_paths("fmnist12k-resnet8")
