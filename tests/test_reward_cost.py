@@ -61,3 +61,11 @@ def test_latency_is_pinned_to_an_allowed_core():
 
     allowed = os.sched_getaffinity(0)
     assert idle_core(set(allowed)) in allowed and idle_core({min(allowed)}) == min(allowed)
+
+
+def test_reward_mode_none_is_accuracy_with_no_target():
+    from distillnas.reward import RewardConfig, meets_target, trial_reward
+
+    cfg = RewardConfig(metric="params", mode="none")
+    t = {"status": "ok", "accuracy": 0.8, "params": 10 ** 9, "macs": 1, "latency_ms": 1.0}
+    assert trial_reward(t, cfg) == 0.8 and meets_target(t, cfg) and cfg.describe() == "none (reward = accuracy)"

@@ -10,6 +10,7 @@ latency in milliseconds is a property of one machine, a ratio to a reference tra
 """
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from pydantic import Field
@@ -17,7 +18,7 @@ from pydantic import Field
 from .errors import DistillnasError
 from .section import Section
 
-REWARD_MODES = {"soft": (-0.07, -0.07), "hard": (0.0, -1.0)}
+REWARD_MODES = {"soft": (-0.07, -0.07), "hard": (0.0, -1.0), "none": (0.0, 0.0)}  # none: reward = accuracy
 
 
 class RewardConfig(Section):
@@ -26,7 +27,9 @@ class RewardConfig(Section):
     # a man-made model (e.g. resnet8) measured like every candidate, on this host, at the search's start
     reference: str | None = None
     reference_cost: float | None = Field(None, gt=0)  # the reference's measured cost, recorded by the search
-    mode: Literal["soft", "hard"] = "soft"
+    # soft / hard: MnasNet's exponents; none: no cost term, reward = accuracy (KDAS, whose limit is
+    # the supernet evaluator's memory limit), every student within "the target"
+    mode: Literal["soft", "hard", "none"] = "soft"
     alpha: float | None = Field(None, ge=-10, le=10)  # overrides the mode's exponent when M <= T
     beta: float | None = Field(None, ge=-10, le=10)  # overrides the mode's exponent when M > T
 
@@ -36,7 +39,10 @@ class RewardConfig(Section):
 
     @property
     def limit(self) -> float:
-        """T in the metric's unit: the target itself, or the target times the reference's cost."""
+        """T in the metric's unit: the target itself, or the target times the reference's cost
+        (infinite under mode none: no cost target)."""
+        if self.mode == "none":
+            return math.inf
         if self.reference is None:
             return self.target
         if self.reference_cost is None:
@@ -45,6 +51,8 @@ class RewardConfig(Section):
         return self.target * self.reference_cost
 
     def describe(self) -> str:
+        if self.mode == "none":
+            return "none (reward = accuracy)"
         if self.reference is None:
             return f"{self.metric} <= {self.target:g}"
         cost = f" = {self.limit:.4g}" if self.reference_cost is not None else ""

@@ -1,6 +1,7 @@
 """Figures (matplotlib, Agg): each function saves one PNG and returns its path."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import matplotlib
@@ -33,7 +34,8 @@ def cost_histogram(run: RunData, path: Path) -> Path:
     metric, cost, target = _cost(run)
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.hist(cost, bins=min(30, max(5, len(cost) // 3)), color="tab:blue", alpha=0.8, label="sampled students")
-    ax.axvline(target, color="tab:red", ls="--", label=f"target {target:.3g}")
+    if math.isfinite(target):  # no line where the reward has no cost target (mode none)
+        ax.axvline(target, color="tab:red", ls="--", label=f"target {target:.3g}")
     ax.set(xlabel=UNITS[metric], ylabel="students", title=f"{run.name}: sampled {UNITS[metric].split(' (')[0]}")
     ax.legend()
     return _save(fig, path)
@@ -46,7 +48,8 @@ def accuracy_vs_cost(run: RunData, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.scatter(cost, acc, s=14, alpha=0.6, label="sampled students")
     ax.plot(cost[front], acc[front], "o-", color="tab:orange", label="Pareto front")
-    ax.axvline(target, color="tab:red", ls="--", label=f"target {target:.3g}")
+    if math.isfinite(target):
+        ax.axvline(target, color="tab:red", ls="--", label=f"target {target:.3g}")
     ax.set(xlabel=UNITS[metric], ylabel="proxy top-1 (%)", title=f"{run.name}: accuracy vs {metric}")
     ax.legend()
     return _save(fig, path)
@@ -58,9 +61,10 @@ def progress_over_trials(run: RunData, path: Path) -> Path:
     idx = np.array([t["id"] for t in run.ok])
     fig, (a1, a2) = plt.subplots(2, 1, figsize=(6, 5.5), sharex=True)
     a1.scatter(idx, cost, s=10, alpha=0.6)
-    a1.axhline(target, color="tab:red", ls="--", label=f"target {target:.3g}")
+    if math.isfinite(target):
+        a1.axhline(target, color="tab:red", ls="--", label=f"target {target:.3g}")
+        a1.legend()
     a1.set(ylabel=UNITS[metric], title=f"{run.name}: cost and accuracy along the search")
-    a1.legend()
     a2.scatter(idx, acc, s=10, alpha=0.6, color="tab:green")
     a2.set(xlabel="trial", ylabel="proxy top-1 (%)")
     return _save(fig, path)

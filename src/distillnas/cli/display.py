@@ -28,7 +28,8 @@ def best_table(outcome: SearchOutcome, cfg: SearchConfig) -> Table:
     for i, b in enumerate(outcome.best, 1):
         t.add_row(str(i), f"{b['reward']:.4f}", f"{b['accuracy']:.4f}" if score else f"{100 * b['accuracy']:.2f}",
                   _ms(b["latency_ms"]),
-                  f"{b['macs'] / 1e6:.2f}", f"{b['params']:,}", "met" if b["meets_target"] else "missed")
+                  f"{b['macs'] / 1e6:.2f}", f"{b['params']:,}",
+                  "-" if cfg.reward.mode == "none" else "met" if b["meets_target"] else "missed")
     return t
 
 
@@ -48,6 +49,10 @@ def print_best(outcome: SearchOutcome, cfg: SearchConfig, console: Console) -> N
                       f"{outcome.failures.get('first_error') or '-'}", soft_wrap=True)
         return
     console.print(best_table(outcome, cfg))
+    chosen = RunDir(outcome.run_dir).read_best()
+    if chosen.get("memory_limit_params"):  # KDAS: the limit students are selected under
+        console.print(f"memory limit: {chosen['memory_limit_params']:,} params ({cfg.evaluator.supernet.memory_limit:g} x "
+                      f"the backbone's {chosen['backbone_params']:,}); every student above fits it", soft_wrap=True)
     for i, b in enumerate(outcome.best, 1):
         console.print(f"#{i} {b['arch']}", soft_wrap=True)
     if cfg.evaluator.reports_accuracy and outcome.accurate and outcome.accurate[0]["arch"] != outcome.best[0]["arch"]:
