@@ -37,6 +37,8 @@ log = logging.getLogger("distillnas")
 
 
 class RunDir:
+    """A search's run directory: config, trial store, strategy state, teacher, cache, report, students."""
+
     CONFIG, STORE, STRATEGY, SUPERNET, BEST = "config.yaml", "trials.sqlite", "strategy.pt", "supernet.pt", "best.yaml"
 
     def __init__(self, path: str | Path) -> None:
@@ -48,15 +50,18 @@ class RunDir:
 
     @classmethod
     def of(cls, cfg: SearchConfig) -> "RunDir":
+        """The run directory a config names (run_dir, or runs/<name>)."""
         return cls(cfg.run_dir or f"runs/{cfg.name}")
 
     def __str__(self) -> str:
         return str(self.path)
 
     def writable(self) -> bool:
+        """Whether this process may write here (a finished run may be read-only)."""
         return not self.path.is_dir() or os.access(self.path, os.W_OK)
 
     def store(self, readonly: bool = False) -> TrialStore:
+        """The run's trial store (SQLite), read-only when asked."""
         return TrialStore(self.store_path, readonly=readonly)
 
     # --- the teacher ensemble trained into the run ----------------------------------------
@@ -111,6 +116,7 @@ class RunDir:
                                   "use another --run-dir, or delete it to start fresh") from None
 
     def successful_trials(self) -> int:
+        """The stored trials that finished ok."""
         if not self.store_path.is_file():
             return 0
         store = self.store()
@@ -134,6 +140,7 @@ class RunDir:
 
     # --- strategy state -------------------------------------------------------------------
     def save_strategy(self, strategy: Strategy, batch: int, phase: str) -> None:
+        """Save the strategy's state at batch `batch` (phase: asked, trained or told), atomically."""
         atomic_torch_save(self.strategy_path, {"state": strategy.state_dict(), "batch": batch, "phase": phase})
 
     def load_strategy(self, strategy: Strategy, store: TrialStore) -> tuple[int, str] | None:
@@ -162,16 +169,20 @@ class RunDir:
 
     # --- results --------------------------------------------------------------------------
     def write_best(self, doc: dict[str, Any]) -> Path:
+        """Write best.yaml (the archs a search hands on), atomically."""
         return atomic_write_text(self.best_path, yaml.safe_dump(doc, sort_keys=False))
 
     def read_best(self) -> dict[str, Any]:
+        """best.yaml as a dict ({} before the search has finished)."""
         return (read_yaml_file(self.best_path, "best archs") or {}) if self.best_path.is_file() else {}
 
     def check_is_run(self) -> None:
+        """Refuse a folder that is not a search run, in one line."""
         if not self.config.is_file() or not self.store_path.is_file():
             raise DistillnasError(f"{str(self)!r} is not a run directory (it needs {self.CONFIG} and {self.STORE})")
 
     def load_config(self) -> SearchConfig:
+        """The run's config.yaml, validated."""
         return validate(SearchConfig, read_yaml_file(self.config, "saved config"))
 
     def load(self) -> tuple[SearchConfig, dict[str, Any]]:

@@ -108,10 +108,12 @@ class TrialStore:
                 "untouched. Restore it from a backup, or move it away (with strategy.pt) to start the search afresh")
 
     def close(self) -> None:
+        """Close the connection (a read-only store never wrote)."""
         self.db.close()
 
     # --- per-batch statistics of the strategy (meta table, key 'batch/<b>') -------------
     def add_batch_stats(self, batch: int, stats: dict[str, float]) -> None:
+        """Keep a strategy's statistics for batch `batch` (entropy, KL, ...), for the report."""
         self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (f"batch/{batch}", to_json(stats)))
 
     def screen_kept(self) -> dict[int, dict[int, float]]:
@@ -120,19 +122,23 @@ class TrialStore:
         return dict(sorted((int(k.split("/")[1]), {int(s): v for s, v in json.loads(v).items()}) for k, v in rows))
 
     def batch_stats(self) -> dict[int, dict[str, float]]:
+        """{batch: statistics} of every batch that recorded some."""
         rows = self.db.execute("SELECT key, value FROM meta WHERE key LIKE 'batch/%'").fetchall()
         return dict(sorted((int(k.split("/")[1]), json.loads(v)) for k, v in rows))
 
     # --- batches ------------------------------------------------------------------------
     def add_batch(self, batch: int, archs: Iterable[Iterable[int]]) -> None:
+        """Record the archs batch `batch` asked for, before any is evaluated (a resume re-asks nothing)."""
         self.db.execute("INSERT INTO batches (batch, archs, created) VALUES (?, ?, ?)",
                         (batch, json.dumps([list(a) for a in archs]), time.time()))
 
     def batch_archs(self, batch: int) -> list[tuple[int, ...]] | None:
+        """The archs batch `batch` asked for, in slot order (None when it was never asked)."""
         row = self.db.execute("SELECT archs FROM batches WHERE batch = ?", (batch,)).fetchone()
         return [tuple(a) for a in json.loads(row[0])] if row else None
 
     def mark_told(self, batch: int) -> None:
+        """Record that the strategy was told batch `batch`'s results."""
         self.db.execute("UPDATE batches SET told = 1 WHERE batch = ?", (batch,))
 
     def last_batch(self) -> int:
@@ -141,6 +147,7 @@ class TrialStore:
         return -1 if row[0] is None else int(row[0])
 
     def is_told(self, batch: int) -> bool:
+        """Whether batch `batch`'s results were told to the strategy."""
         row = self.db.execute("SELECT told FROM batches WHERE batch = ?", (batch,)).fetchone()
         return bool(row and row[0])
 
@@ -154,6 +161,7 @@ class TrialStore:
 
     # --- trials -------------------------------------------------------------------------
     def add_trial(self, batch: int, slot: int, r: dict[str, Any]) -> None:
+        """Store one trial's result in its (batch, slot); the table holds one result per slot."""
         self.db.execute(
             "INSERT INTO trials (batch, slot, arch, tokens, status, accuracy, params, macs, latency_ms, wall_s, "
             "error, extra, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -171,9 +179,11 @@ class TrialStore:
         return out
 
     def batch_results(self, batch: int) -> dict[int, dict[str, Any]]:
+        """{slot: result} of batch `batch`, promotions (slots past the batch size) included."""
         return {r["slot"]: r for r in self._rows("WHERE batch = ?", (batch,))}
 
     def trials(self, status: str | None = None) -> list[dict[str, Any]]:
+        """Every stored trial (of `status`, when given), in insertion order."""
         return self._rows("WHERE status = ?", (status,)) if status else self._rows()
 
     def find(self, arch: str, fidelity: float | None = None) -> dict[str, Any] | None:
@@ -190,11 +200,13 @@ class TrialStore:
     # --- final trainings (train --from-run) ---------------------------------------------
     def add_final(self, arch: str, loss: str, seed: int, status: str, accuracy: float | None, params: int,
                   epochs: float, checkpoint: str | None) -> None:
+        """Record one retraining of a search's student (train --from-run)."""
         self.db.execute("INSERT INTO finals (arch, loss, seed, status, accuracy, params, epochs, checkpoint, created) "
                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (arch, loss, seed, status, accuracy, params, epochs, checkpoint, time.time()))
 
     def finals(self) -> list[dict[str, Any]]:
+        """Every recorded retraining, in order."""
         cols = ("arch", "loss", "seed", "status", "accuracy", "params", "epochs", "checkpoint")
         try:
             rows = self.db.execute(f"SELECT {', '.join(cols)} FROM finals ORDER BY id").fetchall()
@@ -242,6 +254,7 @@ class TrialStore:
         return n
 
     def count(self, status: str | None = None) -> int:
+        """How many trials are stored (of `status`, when given)."""
         if status is None:
             return int(self.db.execute("SELECT COUNT(*) FROM trials").fetchone()[0])
         return int(self.db.execute("SELECT COUNT(*) FROM trials WHERE status = ?", (status,)).fetchone()[0])

@@ -20,6 +20,8 @@ from ..errors import DistillnasError
 
 @dataclass(frozen=True)
 class Decision:
+    """One choice of a space: its name, its type, its options, and whether they are ordered numbers."""
+
     name: str  # unique, e.g. "b3.kernel"
     kind: str  # decision type; a controller may share one output head per type
     choices: tuple[Any, ...]
@@ -39,6 +41,7 @@ class Decision:
 
     @property
     def size(self) -> int:
+        """How many options the decision has."""
         return len(self.choices)
 
 
@@ -51,22 +54,27 @@ class SearchSpace(ABC):
     # --- shape of the space, for strategies -------------------------------------------
     @property
     def sizes(self) -> list[int]:
+        """Options per decision, in order (what strategies see)."""
         return [d.size for d in self.decisions]
 
     @property
     def kinds(self) -> list[str]:
+        """Each decision's type (decisions of one type may share a controller head)."""
         return [d.kind for d in self.decisions]
 
     @property
     def sources(self) -> list[int | None]:
+        """Per decision, the decision whose option it wires to (add-on spaces), else None."""
         return [d.source for d in self.decisions]
 
     @property
     def ordered(self) -> list[bool]:
+        """Per decision, whether its options are ordered numbers (a depth, a kernel size)."""
         return [d.ordered for d in self.decisions]
 
     @property
     def cardinality(self) -> int:
+        """How many archs the space holds."""
         return int(np.prod([float(s) for s in self.sizes]))
 
     def config(self) -> dict:
@@ -75,9 +83,11 @@ class SearchSpace(ABC):
 
     # --- architectures ------------------------------------------------------------------
     def sample(self, rng: np.random.Generator) -> Arch:
+        """A uniformly random arch."""
         return sample_arch(self.sizes, rng)
 
     def validate(self, arch: Sequence[int]) -> Arch:
+        """Refuse an arch of the wrong length or with an option out of range, in one line."""
         if len(arch) != len(self.decisions):
             raise DistillnasError(f"{self.name} arch needs {len(self.decisions)} tokens, got {len(arch)}")
         for d, t in zip(self.decisions, arch):
@@ -86,6 +96,7 @@ class SearchSpace(ABC):
         return tuple(int(t) for t in arch)
 
     def values(self, arch: Arch) -> dict[str, Any]:
+        """The option values an arch picks, by decision name."""
         return {d.name: d.choices[t] for d, t in zip(self.decisions, self.validate(arch))}
 
     def one_hot(self, arch: Arch) -> np.ndarray:
@@ -98,6 +109,7 @@ class SearchSpace(ABC):
         return out
 
     def one_hot_names(self) -> list[str]:
+        """Names of the one-hot columns of `one_hot` (decision=option), for analysis."""
         return [f"{d.name}={c}" for d in self.decisions for c in d.choices]
 
     def token_of(self, decision: Decision, value: Any, arch_str: str) -> int:
