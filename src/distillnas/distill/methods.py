@@ -176,9 +176,11 @@ LOSSES.register("dkd", "decoupled KD (Zhao et al. 2022): target and non-target c
     lambda cfg, student_dim, teacher_dim: LogitLoss(dkd_loss, cfg.temperature))
 LOSSES.register("dist", "DIST (Huang et al. 2022): inter- and intra-class Pearson relations")(
     lambda cfg, student_dim, teacher_dim: LogitLoss(dist_loss, cfg.temperature))
-_RELATIONS = {"cc": (cc_loss, "correlation congruence (Peng et al. 2019) between embeddings"),
-              "rkd": (rkd_loss, "relational KD (Park et al. 2019): distances and angles between samples"),
-              "pkt": (pkt_loss, "probabilistic knowledge transfer (Passalis & Tefas 2018)"),
-              "sp": (sp_loss, "similarity-preserving KD (Tung & Mori 2019): batch Gram matrices")}
-for _name, (_fn, _doc) in _RELATIONS.items():
-    LOSSES.register(_name, _doc)(lambda cfg, student_dim, teacher_dim, fn=_fn, name=_name: RelationLoss(fn, name))
+LOSSES.register("cc", "correlation congruence (Peng et al. 2019) between embeddings")(
+    lambda cfg, student_dim, teacher_dim: RelationLoss(cc_loss, "cc"))
+LOSSES.register("rkd", "relational KD (Park et al. 2019): distances and angles between samples")(
+    lambda cfg, student_dim, teacher_dim: RelationLoss(rkd_loss, "rkd"))
+LOSSES.register("pkt", "probabilistic knowledge transfer (Passalis & Tefas 2018)")(
+    lambda cfg, student_dim, teacher_dim: RelationLoss(pkt_loss, "pkt"))
+LOSSES.register("sp", "similarity-preserving KD (Tung & Mori 2019): batch Gram matrices")(
+    lambda cfg, student_dim, teacher_dim: RelationLoss(sp_loss, "sp"))

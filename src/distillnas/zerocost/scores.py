@@ -214,7 +214,7 @@ def _ce_gradients(model: nn.Module, probe: Probe) -> list[tuple[torch.Tensor, to
             if isinstance(m, (nn.Conv2d, nn.Linear)) and m.weight.grad is not None]
 
 
-@SCORES.register("grad_norm")
+@SCORES.register("grad_norm", "sum over layers of the gradient norm ||dL/dW||_2 (Abdelfattah et al. 2021)")
 def grad_norm(model: nn.Module, probe: Probe) -> float:
     """sum over layers of ||dL/dW||_2 (Abdelfattah et al. 2021)."""
     grads = _ce_gradients(model, probe)
@@ -222,7 +222,7 @@ def grad_norm(model: nn.Module, probe: Probe) -> float:
         return float(sum(g.norm() for _, g in grads))
 
 
-@SCORES.register("snip")
+@SCORES.register("snip", "sum |W * dL/dW|: connection sensitivity (Lee et al. 2019)")
 def snip(model: nn.Module, probe: Probe) -> float:
     """sum |W * dL/dW|: connection sensitivity (Lee et al. 2019)."""
     grads = _ce_gradients(model, probe)
@@ -230,7 +230,7 @@ def snip(model: nn.Module, probe: Probe) -> float:
         return float(sum((w * g).abs().sum() for w, g in grads))
 
 
-@SCORES.register("synflow")
+@SCORES.register("synflow", "log of the synaptic flow of the |W| network on an all-ones input (Tanaka et al. 2020)")
 def synflow(model: nn.Module, probe: Probe) -> float:
     """log of sum W * dR/dW with R = sum of the output of the |W| network on an all-ones input
     (Tanaka et al. 2020). Data-free; BN in eval mode at init is the identity, as the proxy
@@ -276,7 +276,7 @@ def relu_codes(model: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
     return mode.codes
 
 
-@SCORES.register("naswot")
+@SCORES.register("naswot", "log|det K| of the kernel of ReLU activation codes on a batch (Mellor et al. 2021)")
 def naswot(model: nn.Module, probe: Probe) -> float:
     """log|det K|, K = c c^T + (1 - c)(1 - c)^T over the binary codes c of every ReLU unit on the
     batch: how distinctly the untrained network separates its inputs (Mellor et al. 2021). The
