@@ -29,6 +29,7 @@ from distillnas.models import build_model
 from distillnas.spaces import build_space
 from distillnas.teachers import TeacherCache, load_teacher
 from distillnas.training import SchemeConfig, check_scheme, train_with_scheme
+from distillnas.spaces import student_of
 
 from _common import RESULTS, report, teachers
 
@@ -98,11 +99,14 @@ def main() -> None:
             od = loss == "od"
             cfg = validate(TrainConfig, {"optim": {"epochs": a.epochs}, "loss": {
                 "name": loss, "temperature": 3.0 if od else 4.0, "kd_weight": 1.0 if od else 0.9}})
-            check_scheme(scheme, arch, sp, ds, teacher, loss)
+            student = student_of(arch, sp, ds.num_classes, ds.in_channels, ds.input_size)
+            helper = student_of(scheme.assistant, sp, ds.num_classes, ds.in_channels, ds.input_size) \
+                if scheme.assistant else None
+            check_scheme(scheme, student, ds, teacher, loss, helper)
             accs, start = [], time.perf_counter()
             for seed in range(a.seeds):
-                r = train_with_scheme(arch, cfg, ds, splits, scheme, teacher=teacher, cache=cache, seed=seed,
-                                      out_dir=out / "students", space=sp)
+                r = train_with_scheme(student, cfg, ds, splits, scheme, assistant=helper, teacher=teacher,
+                                      cache=cache, seed=seed, out_dir=out / "students")
                 accs.append(100 * r.metrics.get("test", float("nan")))
             rows.append({"student": who, "arch": arch if sp is None else "searched", "params": s_params
                          if sp else count_params(build_model(arch, ds.num_classes, ds.in_channels)),

@@ -34,6 +34,7 @@ from distillnas.store import TrialStore
 from distillnas.teachers import TeacherCache, evaluate_teacher, load_teacher
 from distillnas.data import prepare_data
 from distillnas.training import train_student
+from distillnas.spaces import student_of
 
 from _common import RESULTS, report
 
@@ -106,7 +107,8 @@ def main() -> None:
                 continue
             tcfg = validate(TrainConfig, {"optim": {**cfg.final.optim.model_dump(), "epochs": a.epochs},
                                           "loss": {"name": loss, "temperature": 3.0, "kd_weight": 1.0}})
-            runs = [train_student(arch, tcfg, ds, splits, teacher=teacher, cache=cache, seed=int(s), space=space)
+            student = student_of(arch, space, ds.num_classes, ds.in_channels, ds.input_size)
+            runs = [train_student(student, tcfg, ds, splits, teacher=teacher, cache=cache, seed=int(s))
                     for s in a.seeds.split(",")]
             accs = [100 * r.metrics["test"] for r in runs]
             rows.append({"model": label, "arch": arch if len(arch) < 40 else arch[:37] + "...", "params": runs[0].params,

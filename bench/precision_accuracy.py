@@ -29,6 +29,7 @@ from distillnas.data import prepare_data
 from distillnas.runconfig import load_search_config
 from distillnas.spaces import space_from_config
 from distillnas.training import train_student
+from distillnas.spaces import student_of
 
 
 def students() -> list[tuple[str, dict | None]]:
@@ -68,8 +69,8 @@ def main() -> None:
                 cfg = validate(TrainConfig, {"optim": optim, "loss": {"name": "ce"}, "augment": "random",
                                              "precision": precision})
                 start = time.perf_counter()
-                run = train_student(arch, cfg, ds, splits, seed=seed, train_split="train", eval_splits=("test",),
-                                    space=space)
+                run = train_student(student_of(arch, space, ds.num_classes, ds.in_channels, ds.input_size), cfg, ds,
+                                    splits, seed=seed, train_split="train", eval_splits=("test",))
                 row = {"arch": arch, "precision": precision, "seed": seed, "status": run.status,
                        "test": run.metrics.get("test"), "images_per_s": run.images_per_s,
                        "wall_s": time.perf_counter() - start, "params": run.params}

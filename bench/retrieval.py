@@ -24,6 +24,7 @@ from distillnas.data import prepare_data
 from distillnas.retrieval import evaluate_retrieval
 from distillnas.teachers import TeacherCache, load_teacher
 from distillnas.training import SchemeConfig, train_with_scheme
+from distillnas.spaces import student_of
 
 from _common import RESULTS, report, teachers
 from kd_methods import SEARCHED, SPACE
@@ -62,8 +63,9 @@ def main() -> None:
         cfg = validate(TrainConfig, {"optim": {"epochs": a.epochs}, "loss": {"name": loss}})
         results = []
         for seed in range(a.seeds):
-            run = train_with_scheme(SEARCHED, cfg, ds, splits, SchemeConfig(), teacher=teacher, cache=cache,
-                                    seed=seed, out_dir=out / "students" / tag, space=SPACE)
+            student = student_of(SEARCHED, SPACE, ds.num_classes, ds.in_channels, ds.input_size)
+            run = train_with_scheme(student, cfg, ds, splits, SchemeConfig(), teacher=teacher, cache=cache,
+                                    seed=seed, out_dir=out / "students" / tag)
             results.append(evaluate_retrieval(load_student(run.checkpoint)[0], ds, TRAIN_CLASSES))
         add(who, results)
     report("retrieval", rows, {"args": vars(a), "train_classes": TRAIN_CLASSES,

@@ -29,7 +29,7 @@ from distillnas.search import run_search
 from distillnas.spaces import space_from_config
 from distillnas.teachers import evaluate_teacher, expand_spec, load_teacher
 from distillnas.training import train_teachers
-from distillnas.training.entry import train
+from distillnas.trainer import train
 
 from _common import RESULTS
 

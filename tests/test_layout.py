@@ -153,3 +153,11 @@ def test_the_layout_check_reads_code_not_docstrings(tmp_path):
     strings, identifiers = code_tokens(sample)
     assert "ray" in strings and "grid" not in strings and "Uses the 'ray' executor." not in strings
     assert "PPOStrategy" in identifiers
+
+
+def test_training_knows_no_search_space():
+    """Training takes `models.Student`s (a label, a factory, the space a checkpoint records);
+    turning a space's arch string into one is the spaces' job (issue 43: one typed path)."""
+    for mod in MODULES:
+        if mod.startswith("distillnas.training"):
+            assert not {m for m in top_level_imports(mod) if m.startswith("distillnas.spaces")}, mod

@@ -35,7 +35,7 @@ def test_rco_distils_along_the_route(synth, tmp_path):
     train_teachers("resnet8-w0.5", [0], DataConfig(name="synthetic"), cfg, tmp_path / "t", route=2)
     scheme = SchemeConfig(name="rco", route=str(tmp_path / "t" / "route" / "seed0"))
     student_cfg = quick_cfg(loss={"name": "kd"}, optim={"epochs": 4})
-    check_scheme(scheme, "resnet8-w0.25", None, ds, None, "kd")
+    check_scheme(scheme, "resnet8-w0.25", ds, None, "kd")
     run = train_with_scheme("resnet8-w0.25", student_cfg, ds, splits, scheme, seed=0, out_dir=tmp_path / "s")
     assert run.status == "ok" and run.loss == "rco:kd" and run.metrics["test"] > 0.3
     assert run.checkpoint.endswith("rco_kd-seed0.pt") and not list((tmp_path / "s").glob("rco_state*"))
@@ -53,7 +53,7 @@ def test_takd_trains_an_assistant_then_the_student(synth, tmp_path):
     train_teachers("resnet8-w0.5", [0], DataConfig(name="synthetic"), quick_cfg(augment="random"), tmp_path / "t")
     teacher = load_teacher(str(tmp_path / "t"), ds)  # 19,954 params; assistant 11,000-odd; student 5,214
     scheme = SchemeConfig(name="takd", assistant="resnet8-w0.375")
-    check_scheme(scheme, "resnet8-w0.25", None, ds, teacher, "kd")
+    check_scheme(scheme, "resnet8-w0.25", ds, teacher, "kd")
     cfg = quick_cfg(loss={"name": "kd"})
     run = train_with_scheme("resnet8-w0.25", cfg, ds, splits, scheme, teacher=teacher, seed=0, out_dir=tmp_path / "s")
     assert run.status == "ok" and run.loss == "takd:kd" and run.metrics["test"] > 0.3
@@ -110,6 +110,6 @@ def test_bss_moves_images_across_the_teacher_boundary_and_trains(synth, tmp_path
     assert term(torch.nn.Linear(1, 1), x, y, done=0.8).item() == 0.0  # beta has decayed to 0 after 75%
     cfg = quick_cfg(loss={"name": "kd"})
     scheme = SchemeConfig(name="bss")
-    check_scheme(scheme, "resnet8-w0.25", None, ds, teacher, "kd")
+    check_scheme(scheme, "resnet8-w0.25", ds, teacher, "kd")
     run = train_with_scheme("resnet8-w0.25", cfg, ds, splits, scheme, teacher=teacher, seed=0, out_dir=tmp_path / "s")
     assert run.status == "ok" and run.loss == "bss:kd" and run.metrics["test"] > 0.3

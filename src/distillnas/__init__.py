@@ -26,7 +26,7 @@ except metadata.PackageNotFoundError:  # a source tree on PYTHONPATH, not instal
 _API = {
     "load_search_config": "distillnas.runconfig",
     "run_search": "distillnas.search",
-    "train": "distillnas.training.entry",
+    "train": "distillnas.trainer",
     "TrainConfig": "distillnas.training.config",
     "DataConfig": "distillnas.data.datasets",
     "evaluate_checkpoint": "distillnas.evaluate",

@@ -33,6 +33,7 @@ from .io import atomic_write_text, ensure_dir
 from .reward import RewardConfig, trial_reward
 from .rundir import RunDir
 from .section import MAX_SEEDS
+from .spaces import student_of
 from .teachers import TeacherCache, load_teacher
 from .training import train_student
 
@@ -117,8 +118,9 @@ def calibrate_run(run_dir: str | Path, archs: int = 8, epochs: float | None = No
         for seed in seed_list:
             mark = folder / f"{hashlib.sha1(t['arch'].encode()).hexdigest()[:16]}-seed{seed}.json"
             if not mark.is_file():
-                r = train_student(t["arch"], tcfg, ds, splits, teacher=teacher, cache=cache, seed=seed,
-                                  train_split="minitrain", eval_splits=("minival",), space=space, progress=progress)
+                student = student_of(t["arch"], space, ds.num_classes, ds.in_channels, ds.input_size)
+                r = train_student(student, tcfg, ds, splits, teacher=teacher, cache=cache, seed=seed,
+                                  train_split="minitrain", eval_splits=("minival",), progress=progress)
                 if r.status != "ok":
                     raise DistillnasError(f"retraining {t['arch'][:60]} (seed {seed}) {r.status}: {r.error}")
                 atomic_write_text(mark, json.dumps({"arch": t["arch"], "seed": seed, "accuracy": r.metrics["minival"],

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from .analysis.metrics import kendall_tau
 from .data import DataConfig, prepare_data
 from .errors import DistillnasError
+from .spaces import student_of
 from .teachers import TeacherCache, load_teacher
 from .training import TrainConfig, train_student
 
@@ -39,7 +40,8 @@ def rank_students(archs: list[str], teachers: list[str], data: DataConfig, cfg: 
         for column, teacher in zip(columns, [None] + loaded):
             loss = "ce" if teacher is None else cfg.loss.name
             run_cfg = cfg.model_copy(update={"loss": cfg.loss.model_copy(update={"name": loss})})
-            runs = [train_student(arch, run_cfg, ds, splits, teacher=teacher, cache=cache, seed=s, space=space,
+            student = student_of(arch, space, ds.num_classes, ds.in_channels, ds.input_size)
+            runs = [train_student(student, run_cfg, ds, splits, teacher=teacher, cache=cache, seed=s,
                                   train_split="minitrain", eval_splits=("minival",), progress=progress) for s in seeds]
             scores[column].append(statistics.mean(r.metrics.get("minival", 0.0) for r in runs))
     tau = {a: {b: kendall_tau(scores[a], scores[b]) for b in columns} for a in columns}

@@ -12,6 +12,7 @@ from .checkpoint import checkpoint_name, read_checkpoint
 from .io import check_dir, ensure_dir
 from .rundir import RunDir
 from .teachers import TeacherCache, load_teacher
+from .spaces import student_of
 from .training import StudentRun, train_student
 
 log = logging.getLogger("distillnas")
@@ -48,8 +49,9 @@ def retrain_from_run(run_dir: str | Path, top: int = 1, *, epochs: float | None 
     try:
         for entry in best["archs"][:top]:
             for seed in seed_list:
-                r = train_student(entry["arch"], tcfg, ds, splits, teacher=teacher, cache=cache, seed=seed,
-                                  out_dir=students, space=best["space"],
+                student = student_of(entry["arch"], best["space"], ds.num_classes, ds.in_channels, ds.input_size)
+                r = train_student(student, tcfg, ds, splits, teacher=teacher, cache=cache, seed=seed,
+                                  out_dir=students,
                                   run_config={"search": str(run), "train": tcfg.model_dump(),
                                               "data": cfg.data.model_dump()}, progress=progress)
                 store.add_final(r.arch, r.loss, seed, r.status, r.metrics.get("test"), r.params,

@@ -92,7 +92,7 @@ def train(
     from ..runconfig import apply_overrides
     from ..spaces import space_config
     from ..training import SchemeConfig
-    from ..training.entry import train as train_student_seeds
+    from ..trainer import train as train_student_seeds
 
     if from_run is not None:
         if ctx.args:

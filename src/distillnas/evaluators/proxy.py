@@ -14,6 +14,7 @@ from pydantic import Field, field_validator
 from ..cost import count_macs
 from ..distill import LossConfig, build_loss
 from ..errors import DistillnasError
+from ..models import Student
 from ..section import MAX_EPOCHS, MAX_SEEDS, MAX_VIEWS, Section
 from ..spaces import SearchSpace
 from ..training import TrainConfig, train_student
@@ -229,8 +230,10 @@ class ProxyEvaluator(Evaluator):
             save = state_file(ctx.state_dir, arch, s, ctx.fidelity) if last and ctx.fidelity < last else None
             if save is not None:
                 save.parent.mkdir(parents=True, exist_ok=True)
-            runs.append(train_student(arch, cfg, ds, splits, teacher=st.teacher, cache=st.cache, seed=s,
-                                      train_split="minitrain", eval_splits=("minival",), space=space.config(),
+            student = Student(arch, lambda: space.build(tokens, ds.num_classes, ds.in_channels, ds.input_size),
+                              space.config())
+            runs.append(train_student(student, cfg, ds, splits, teacher=st.teacher, cache=st.cache, seed=s,
+                                      train_split="minitrain", eval_splits=("minival",),
                                       horizon=last, resume_from=resume, save_state=save))
         bad = next((r for r in runs if r.status != "ok"), None)
         accuracy = None if bad else sum(r.metrics["minival"] for r in runs) / len(runs)

@@ -3,8 +3,9 @@ from .blocks import Classifier, ConvBNAct, Head, MBConv, SepConv, SqueezeExcite,
 from .families import FAMILIES, build_model, canonical_arch, parse_arch
 from .mobilenet import MobileNetV2
 from .resnet import BasicBlock, CifarResNet, WideResNet
+from .student import Student, man_made
 
 __all__ = [
     "BasicBlock", "CifarResNet", "Classifier", "ConvBNAct", "FAMILIES", "Head", "MBConv", "MobileNetV2", "SepConv",
-    "SqueezeExcite", "WideResNet", "build_model", "canonical_arch", "parse_arch", "pool",
+    "SqueezeExcite", "Student", "WideResNet", "build_model", "canonical_arch", "man_made", "parse_arch", "pool",
 ]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..models import Student, man_made
 from ..registry import Registry
 from ..section import Section
 from .base import SearchSpace
@@ -25,6 +26,20 @@ def build_space(name: str, restrict: dict[str, list[Any]] | None = None, **optio
     restricted to a subset of its options when `restrict` is given."""
     space = SPACES.get(name)(**options)
     return RestrictedSpace(space, restrict) if restrict else space
+
+
+def space_student(arch: str, space: dict, num_classes: int, in_channels: int, input_size: int) -> Student:
+    """A student that is an arch string of the search space `space` (its config)."""
+    sp = build_space(**space)
+    tokens = sp.from_string(arch)
+    return Student(sp.to_string(tokens), lambda: sp.build(tokens, num_classes, in_channels, input_size), space)
+
+
+def student_of(arch: str, space: dict | None, num_classes: int, in_channels: int, input_size: int) -> Student:
+    """A man-made arch (no space) or an arch string of `space`, as a `Student` to train."""
+    if space is None:
+        return man_made(arch, num_classes, in_channels, input_size)
+    return space_student(arch, space, num_classes, in_channels, input_size)
 
 
 def space_from_config(cfg: Section) -> SearchSpace:

@@ -50,11 +50,12 @@ from ..cost import count_params
 from ..data import ImageDataset, Splits
 from ..distill import build_loss
 from ..errors import DistillnasError
+from ..models import Student
 from ..registry import Registry
 from ..section import Section
 from ..teachers import Teacher, TeacherCache, load_teacher
 from .config import TrainConfig
-from .student import StudentRun, build_student, train_in_stages, train_student
+from .student import StudentRun, resolve_student, train_in_stages, train_student
 
 
 class SchemeConfig(Section):
@@ -100,8 +101,8 @@ def _teacher_params(teacher) -> int | None:  # noqa: ANN001
 class Scheme:
     """A training scheme: its checks of the user's input (run before any training) and its training."""
 
-    check: Callable[[SchemeConfig, str, dict | None, ImageDataset, Teacher | None, str], None]
-    train: Callable[..., StudentRun]  # (arch, cfg, ds, splits, scheme, teacher, out_dir, run_config, common)
+    check: Callable[[SchemeConfig, Student, Student | None, ImageDataset, Teacher | None, str], None]
+    train: Callable[..., StudentRun]  # (student, assistant, cfg, ds, splits, scheme, teacher, out_dir, run_config, common)
     data_parallel: bool = True  # False: it passes checkpoints between runs (assistant, route stages)
     own_teachers: bool = False  # True: its teachers are its own checkpoints, not --teacher (RCO's route)
 
@@ -109,57 +110,64 @@ class Scheme:
 SCHEMES: Registry[Scheme] = Registry("training scheme")
 
 
-def check_scheme(scheme: SchemeConfig, arch: str, space: dict | None, ds: ImageDataset, teacher: Teacher | None,
-                 loss: str) -> None:
-    """Every scheme's bad input as one clear error, before any training."""
-    SCHEMES.get(scheme.name).check(scheme, arch, space, ds, teacher, loss)
+def check_scheme(scheme: SchemeConfig, student: Student | str, ds: ImageDataset, teacher: Teacher | None,
+                 loss: str, assistant: Student | None = None) -> None:
+    """Every scheme's bad input as one clear error, before any training. `assistant` is TA-KD's
+    (`scheme.assistant` built as a man-made arch when not given)."""
+    student = resolve_student(student, ds)
+    SCHEMES.get(scheme.name).check(scheme, student, _assistant(scheme, assistant, ds), ds, teacher, loss)
 
 
-def train_with_scheme(arch: str, cfg: TrainConfig, ds: ImageDataset, splits: Splits, scheme: SchemeConfig, *,
-                      teacher: Teacher | None = None, cache: TeacherCache | None = None, seed: int = 0,
-                      train_split: str = "train",
+def train_with_scheme(student: Student | str, cfg: TrainConfig, ds: ImageDataset, splits: Splits,
+                      scheme: SchemeConfig, *, assistant: Student | None = None, teacher: Teacher | None = None,
+                      cache: TeacherCache | None = None, seed: int = 0, train_split: str = "train",
                       eval_splits: tuple[str, ...] = ("test",), out_dir: str | Path | None = None,
-                      run_config: dict | None = None, space: dict | None = None,
-                      progress: bool = False) -> StudentRun:
+                      run_config: dict | None = None, progress: bool = False) -> StudentRun:
     """One student trained under `scheme` (check_scheme first); the run's loss names the scheme."""
-    common = dict(cache=cache, seed=seed, train_split=train_split, eval_splits=eval_splits, space=space,
-                  progress=progress)
-    run = SCHEMES.get(scheme.name).train(arch, cfg, ds, splits, scheme, teacher, out_dir, run_config, common)
+    student = resolve_student(student, ds)
+    common = dict(cache=cache, seed=seed, train_split=train_split, eval_splits=eval_splits, progress=progress)
+    run = SCHEMES.get(scheme.name).train(student, _assistant(scheme, assistant, ds), cfg, ds, splits, scheme, teacher,
+                                         out_dir, run_config, common)
     if scheme.name == "single" or run.loss.startswith(f"{scheme.name}:"):  # single, or a failed assistant
         return run
     run.loss = f"{scheme.name}:{run.loss}"
     if run.checkpoint:  # beside a plain run of the same loss in the same directory, not over it
-        named = Path(run.checkpoint).with_name(checkpoint_name(run.arch, run.loss.replace(":", "_"), seed, space))
+        named = Path(run.checkpoint).with_name(checkpoint_name(run.arch, run.loss.replace(":", "_"), seed,
+                                                               student.space))
         Path(run.checkpoint).replace(named)
         run.checkpoint = str(named)
     return run
 
 
-def _no_check(scheme: SchemeConfig, arch: str, space: dict | None, ds: ImageDataset, teacher: Teacher | None,
-                loss: str) -> None:
+def _assistant(scheme: SchemeConfig, given: Student | None, ds: ImageDataset) -> Student | None:
+    if given is not None or not scheme.assistant or scheme.name != "takd":
+        return given
+    return resolve_student(scheme.assistant, ds)
+
+
+def _no_check(scheme: SchemeConfig, student: Student, assistant: Student | None, ds: ImageDataset,
+              teacher: Teacher | None, loss: str) -> None:
     """Nothing to check beyond the loss's own checks."""
 
 
-def _check_takd(scheme: SchemeConfig, arch: str, space: dict | None, ds: ImageDataset, teacher: Teacher | None,
-                loss: str) -> None:
-    if not scheme.assistant:
+def _check_takd(scheme: SchemeConfig, student: Student, assistant: Student | None, ds: ImageDataset,
+                teacher: Teacher | None, loss: str) -> None:
+    if assistant is None:
         raise DistillnasError("--scheme takd needs --assistant ARCH (an arch between the student and the teacher "
                               "in size, e.g. the student with wider channels)")
     if teacher is None:
         raise DistillnasError("--scheme takd distils teacher -> assistant -> student: give --teacher")
-    _, assistant = build_student(scheme.assistant, space, ds)
-    _, student = build_student(arch, space, ds)
-    a, s, t = count_params(assistant), count_params(student), _teacher_params(teacher)
+    a, s, t = count_params(assistant.build()), count_params(student.build()), _teacher_params(teacher)
     if t is not None and a >= t:
-        raise DistillnasError(f"assistant {scheme.assistant!r} has {a:,} parameters, not fewer than the "
+        raise DistillnasError(f"assistant {assistant.arch!r} has {a:,} parameters, not fewer than the "
                               f"teacher's {t:,}; TA-KD needs an assistant smaller than the teacher")
     if a <= s:
-        raise DistillnasError(f"assistant {scheme.assistant!r} has {a:,} parameters, not more than the "
+        raise DistillnasError(f"assistant {assistant.arch!r} has {a:,} parameters, not more than the "
                               f"student's {s:,}; TA-KD needs an assistant larger than the student")
 
 
-def _check_rco(scheme: SchemeConfig, arch: str, space: dict | None, ds: ImageDataset, teacher: Teacher | None,
-                loss: str) -> None:
+def _check_rco(scheme: SchemeConfig, student: Student, assistant: Student | None, ds: ImageDataset,
+               teacher: Teacher | None, loss: str) -> None:
     if not scheme.route:
         raise DistillnasError("--scheme rco needs --route DIR: the teacher's intermediate checkpoints "
                               "(`distillnas teacher train --route N` writes them)")
@@ -171,8 +179,8 @@ def _check_rco(scheme: SchemeConfig, arch: str, space: dict | None, ds: ImageDat
         raise DistillnasError(f"--scheme rco distils along a route, but loss {loss!r} uses no teacher; use kd")
 
 
-def _check_bss(scheme: SchemeConfig, arch: str, space: dict | None, ds: ImageDataset, teacher: Teacher | None,
-                loss: str) -> None:
+def _check_bss(scheme: SchemeConfig, student: Student, assistant: Student | None, ds: ImageDataset,
+               teacher: Teacher | None, loss: str) -> None:
     if teacher is None:
         raise DistillnasError("--scheme bss moves images across the teacher's decision boundary: give --teacher")
     if not _teacher_modules(teacher):
@@ -183,50 +191,51 @@ def _check_bss(scheme: SchemeConfig, arch: str, space: dict | None, ds: ImageDat
                               "teacher. Use kd")
 
 
-def _check_dml(scheme: SchemeConfig, arch: str, space: dict | None, ds: ImageDataset, teacher: Teacher | None,
-                loss: str) -> None:
+def _check_dml(scheme: SchemeConfig, student: Student, assistant: Student | None, ds: ImageDataset,
+               teacher: Teacher | None, loss: str) -> None:
     if build_loss(loss).needs_features:
         raise DistillnasError(f"--scheme dml adds a mutual term on logits; loss {loss!r} reads features. "
                               "Use a logit loss (ce, kd, dkd, dist)")
 
 
-def _train_single(arch, cfg, ds, splits, scheme, teacher, out_dir, run_config, common) -> StudentRun:  # noqa: ANN001
-    return train_student(arch, cfg, ds, splits, teacher=teacher, out_dir=out_dir, run_config=run_config, **common)
+def _train_single(student, assistant, cfg, ds, splits, scheme, teacher, out_dir, run_config, common) -> StudentRun:  # noqa: ANN001
+    return train_student(student, cfg, ds, splits, teacher=teacher, out_dir=out_dir, run_config=run_config, **common)
 
 
-def _train_dml(arch, cfg, ds, splits, scheme, teacher, out_dir, run_config, common) -> StudentRun:  # noqa: ANN001
-    return train_student(arch, cfg, ds, splits, teacher=teacher, out_dir=out_dir, run_config=run_config,
+def _train_dml(student, assistant, cfg, ds, splits, scheme, teacher, out_dir, run_config, common) -> StudentRun:  # noqa: ANN001
+    return train_student(student, cfg, ds, splits, teacher=teacher, out_dir=out_dir, run_config=run_config,
                          cohort=scheme.peers, **common)
 
 
-def _train_bss(arch, cfg, ds, splits, scheme, teacher, out_dir, run_config, common) -> StudentRun:  # noqa: ANN001
+def _train_bss(student, assistant, cfg, ds, splits, scheme, teacher, out_dir, run_config, common) -> StudentRun:  # noqa: ANN001
     term = BoundarySupport(_teacher_modules(teacher), cfg.loss.temperature, scheme.bss_weight, scheme.bss_until,
                            scheme.bss_steps, scheme.bss_step_size, scheme.bss_samples)
-    return train_student(arch, cfg, ds, splits, teacher=teacher, out_dir=out_dir, run_config=run_config,
+    return train_student(student, cfg, ds, splits, teacher=teacher, out_dir=out_dir, run_config=run_config,
                          extra=term, **common)
 
 
-def _train_takd(arch, cfg, ds, splits, scheme, teacher, out_dir, run_config, common) -> StudentRun:  # noqa: ANN001
+def _train_takd(student, assistant, cfg, ds, splits, scheme, teacher, out_dir, run_config, common) -> StudentRun:  # noqa: ANN001
     work = Path(out_dir) / "assistants" if out_dir else Path(tempfile.mkdtemp(prefix="distillnas-takd-"))
-    helper = train_student(scheme.assistant, cfg, ds, splits, teacher=teacher, out_dir=work,
+    helper = train_student(assistant, cfg, ds, splits, teacher=teacher, out_dir=work,
                            run_config=run_config, **{**common, "eval_splits": ()})
     if helper.status != "ok" or helper.checkpoint is None:
-        return _failed(arch, cfg, "takd", common["seed"], f"the assistant did not train: {helper.status} {helper.error}")
-    return train_student(arch, cfg, ds, splits, teacher=load_teacher(helper.checkpoint, ds), out_dir=out_dir,
+        return _failed(student.arch, cfg, "takd", common["seed"],
+                       f"the assistant did not train: {helper.status} {helper.error}")
+    return train_student(student, cfg, ds, splits, teacher=load_teacher(helper.checkpoint, ds), out_dir=out_dir,
                          run_config=run_config, **common)
 
 
-def _train_rco(arch, cfg, ds, splits, scheme, teacher, out_dir, run_config, common) -> StudentRun:  # noqa: ANN001
-    return _train_along_route(arch, cfg, ds, splits, route_checkpoints(scheme.route), out_dir, run_config, common)
+def _train_rco(student, assistant, cfg, ds, splits, scheme, teacher, out_dir, run_config, common) -> StudentRun:  # noqa: ANN001
+    return _train_along_route(student, cfg, ds, splits, route_checkpoints(scheme.route), out_dir, run_config, common)
 
 
-def _train_along_route(arch: str, cfg: TrainConfig, ds: ImageDataset, splits: Splits, anchors: list[Path],
+def _train_along_route(student: Student, cfg: TrainConfig, ds: ImageDataset, splits: Splits, anchors: list[Path],
                        out_dir: str | Path | None, run_config: dict | None, common: dict) -> StudentRun:
     """RCO: N stages of equal length, stage k distilled from anchor k, one schedule throughout."""
     state_dir = Path(out_dir or tempfile.mkdtemp(prefix="distillnas-rco-")) / f"rco_state_seed{common['seed']}"
     state_dir.mkdir(parents=True, exist_ok=True)
     try:
-        return train_in_stages(arch, cfg, ds, splits, len(anchors), state_dir, out_dir=out_dir,
+        return train_in_stages(student, cfg, ds, splits, len(anchors), state_dir, out_dir=out_dir,
                                stage_teacher=lambda k: load_teacher(str(anchors[k - 1]), ds),
                                run_config=run_config, **common)
     finally:

@@ -20,8 +20,7 @@ from ..distill import build_loss, parse_loss_spec
 from ..errors import DistillnasError
 from ..cost import count_params
 from ..io import atomic_torch_save, atomic_write_text, safe_torch_load
-from ..models import build_model, canonical_arch
-from ..spaces import build_space
+from ..models import Student, man_made
 from ..teachers import Teacher, TeacherCache
 from .cohort import Cohort, MutualLoss
 from .device import resolve_device, use_channels_last
@@ -86,16 +85,18 @@ def make_targets(teacher: Teacher, ds: ImageDataset, split: str, indices: torch.
     return (lambda b: outputs.batch(b.pos, b.view)), ("views" if cfg.augment == "views" else "none"), views
 
 
-def train_student(arch: str, cfg: TrainConfig, ds: ImageDataset, splits: Splits, *, teacher: Teacher | None = None,
-                  cache: TeacherCache | None = None, seed: int = 0, train_split: str = "train", eval_splits: tuple[str, ...] = ("test",),
+def train_student(student: Student | str, cfg: TrainConfig, ds: ImageDataset, splits: Splits, *,
+                  teacher: Teacher | None = None, cache: TeacherCache | None = None, seed: int = 0,
+                  train_split: str = "train", eval_splits: tuple[str, ...] = ("test",),
                   out_dir: str | Path | None = None, run_config: dict | None = None,
-                  space: dict | None = None, progress: bool = False, horizon: float | None = None,
+                  progress: bool = False, horizon: float | None = None,
                   resume_from: str | Path | None = None, save_state: str | Path | None = None,
                   cohort: int = 1, extra=None) -> StudentRun:  # noqa: ANN001
-    """Train `arch` on one split under cfg.loss, evaluate, and (if out_dir) save a checkpoint.
+    """Train a student on one split under cfg.loss, evaluate, and (if out_dir) save a checkpoint.
 
-    `arch` is a man-made name, or - with `space` (a space's config) - an arch string of that
-    search space; the checkpoint records both so `load_student` can rebuild it.
+    `student` says what to build (`models.Student`: an arch label, a model factory and the
+    space a checkpoint records so `load_student` can rebuild it; `spaces.student_of` makes one
+    from an arch string); a plain string is a man-made arch name (resnet20).
     Multi-fidelity: the lr schedule spans `horizon` epochs; the training continues from the
     state file `resume_from` when it exists (else it starts afresh: same result, more work),
     and leaves its own state in `save_state` for a later, longer rung.
@@ -103,11 +104,12 @@ def train_student(arch: str, cfg: TrainConfig, ds: ImageDataset, splits: Splits,
     first peer is the student evaluated and saved. `extra` adds a term computed from the
     model and the batch (loop.Extra; BSS).
     """
+    student = resolve_student(student, ds)  # before seeding: checking a name builds a model once
     spec = cfg.loss.name
     device = resolve_device(cfg.device)
     precision = resolve_precision(cfg.precision, device)
     torch.manual_seed(seed)
-    arch, model = build_student(arch, space, ds)
+    arch, space, model = student.arch, student.space, student.build()
     check_teacher_for_loss(spec, teacher)
     indices = splits.get(train_split)
     loss, targets, augment, views = _loss_and_targets(model, cfg, ds, train_split, indices, teacher,
@@ -116,9 +118,9 @@ def train_student(arch: str, cfg: TrainConfig, ds: ImageDataset, splits: Splits,
     if group.world > 1:  # data-parallel (distributed.py): batch statistics of the global batch
         model = global_batch_norm(model)
         out_dir = out_dir if group.lead else None
-    student = model
+    first = model  # the student evaluated and saved (the first peer of a cohort)
     if cohort > 1:
-        model = Cohort([student] + [build_student(arch, space, ds)[1] for _ in range(cohort - 1)])
+        model = Cohort([first] + [student.build() for _ in range(cohort - 1)])
         loss = MutualLoss(loss)
     cl = use_channels_last(cfg.channels_last, device, model)
     loader = TensorLoader(ds, indices, cfg.optim.batch_size, shuffle=True, augment=augment, views=views,
@@ -133,7 +135,7 @@ def train_student(arch: str, cfg: TrainConfig, ds: ImageDataset, splits: Splits,
               keep_state=save_state is not None, extra=extra, precision=precision)
     if res.state is not None and save_state is not None:
         atomic_torch_save(save_state, res.state)
-    model = student
+    model = first
     run = StudentRun(arch, spec, seed, res.status, res.metrics, count_params(model), res.wall_s,
                      res.images_per_s, error=res.error, continued=resume is not None)
     if out_dir is not None and res.status == "ok":
@@ -170,7 +172,7 @@ def _loss_and_targets(model: nn.Module, cfg: TrainConfig, ds: ImageDataset, spli
     return loss, targets, augment, views
 
 
-def train_in_stages(arch: str, cfg: TrainConfig, ds: ImageDataset, splits: Splits, stages: int, state_dir: Path, *,
+def train_in_stages(student: Student | str, cfg: TrainConfig, ds: ImageDataset, splits: Splits, stages: int, state_dir: Path, *,
                     stage_teacher: Callable[[int], object] | None = None, stage_out: str | Path | None = None,
                     after_stage: Callable[[int, float, StudentRun], None] | None = None,
                     out_dir: str | Path | None = None, eval_splits: tuple[str, ...] = ("test",),
@@ -193,7 +195,7 @@ def train_in_stages(arch: str, cfg: TrainConfig, ds: ImageDataset, splits: Split
         last, epochs = k == stages, total * k / stages
         stage = cfg.model_copy(update={"optim": cfg.optim.model_copy(update={"epochs": epochs})})
         state = Path(state_dir) / f"stage{k}.state"
-        run = train_student(arch, stage, ds, splits, teacher=stage_teacher(k) if stage_teacher else None,
+        run = train_student(student, stage, ds, splits, teacher=stage_teacher(k) if stage_teacher else None,
                             out_dir=out_dir if last else stage_out, eval_splits=eval_splits if last else (),
                             horizon=total, resume_from=prev, save_state=None if last else state, **common)
         wall += run.wall_s
@@ -221,14 +223,9 @@ def _resume_point(state_dir: Path, stages: int, fingerprint: dict) -> tuple[int,
     return (max(done) + 1, state_dir / f"stage{max(done)}.state") if done else (1, None)
 
 
-def build_student(arch: str, space: dict | None, ds: ImageDataset) -> tuple[str, nn.Module]:
-    """(canonical arch string, model) for a man-made name or an arch of a search space."""
-    if space is None:
-        arch = canonical_arch(arch)
-        return arch, build_model(arch, ds.num_classes, ds.in_channels, ds.input_size)
-    sp = build_space(**space)
-    tokens = sp.from_string(arch)
-    return sp.to_string(tokens), sp.build(tokens, ds.num_classes, ds.in_channels, ds.input_size)
+def resolve_student(student: Student | str, ds: ImageDataset) -> Student:
+    """A `Student` as given, or a man-made arch name made into one for `ds`."""
+    return man_made(student, ds.num_classes, ds.in_channels, ds.input_size) if isinstance(student, str) else student
 
 
 def _first_images(ds: ImageDataset, indices: torch.Tensor) -> torch.Tensor:

@@ -1,5 +1,7 @@
 """`train`: one student over several seeds, from configs to checkpoints - what `distillnas train`
-runs, callable from Python. The CLI only parses flags into these typed arguments and prints."""
+runs, callable from Python. The CLI only parses flags into these typed arguments and prints.
+It lives above `training/` because it turns arch strings of search spaces into `Student`s:
+training itself takes students and knows nothing of spaces."""
 from __future__ import annotations
 
 import json
@@ -7,18 +9,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from ..data import DataConfig, prepare_data
-from ..errors import DistillnasError
-from ..io import atomic_write_text, check_dir, ensure_dir
-from ..checkpoint import load_student
-from ..retrieval import check_retrieval_teacher, evaluate_retrieval, heldout
-from ..teachers import TeacherCache, load_teacher
-from .config import TrainConfig
-from .device import resolve_device
-from .distributed import init_from_env, launched_world
-from .schemes import SCHEMES, SchemeConfig, check_scheme
-from .student import StudentRun, build_student, check_teacher_for_loss
-from .schemes import train_with_scheme
+from .data import DataConfig, prepare_data
+from .errors import DistillnasError
+from .io import atomic_write_text, check_dir, ensure_dir
+from .checkpoint import load_student
+from .retrieval import check_retrieval_teacher, evaluate_retrieval, heldout
+from .spaces import student_of
+from .teachers import TeacherCache, load_teacher
+from .training.config import TrainConfig
+from .training.device import resolve_device
+from .training.distributed import init_from_env, launched_world
+from .training.schemes import SCHEMES, SchemeConfig, check_scheme, train_with_scheme
+from .training.student import StudentRun, check_teacher_for_loss
 
 TASKS = ("classify", "retrieval")
 SPLITS = ("train", "minitrain")
@@ -77,17 +79,19 @@ def train(arch: str, config: TrainConfig, data: DataConfig, *, teacher: Sequence
         heldout(ds, data.classes)  # enough classes left to retrieve among, checked before training
         if teacher:
             check_retrieval_teacher(list(teacher), data.classes)
-    build_student(arch, space, ds)  # a bad arch string is found before anything is written
+    shape = (ds.num_classes, ds.in_channels, ds.input_size)
+    student = student_of(arch, space, *shape)  # a bad arch string is found before anything is written
+    assistant = student_of(scheme.assistant, space, *shape) if scheme.assistant and scheme.name == "takd" else None
     t = load_teacher(list(teacher), ds) if teacher else None
-    check_scheme(scheme, arch, space, ds, t, config.loss.name)
+    check_scheme(scheme, student, ds, t, config.loss.name, assistant)
     if not kind.own_teachers:  # RCO's teachers are its route's checkpoints
         check_teacher_for_loss(config.loss.name, t)
     out = check_dir(Path(out_dir), "output directory (--out)")
     run_config = {"data": data.model_dump(), "train": config.model_dump(), "teacher": list(teacher),
                   "scheme": scheme.model_dump()}
     cache = TeacherCache(out / "teacher_cache")
-    runs = [train_with_scheme(arch, config, ds, splits, scheme, teacher=t, cache=cache, seed=s, train_split=split,
-                              eval_splits=("test",), out_dir=out, run_config=run_config, space=space,
+    runs = [train_with_scheme(student, config, ds, splits, scheme, assistant=assistant, teacher=t, cache=cache,
+                              seed=s, train_split=split, eval_splits=("test",), out_dir=out, run_config=run_config,
                               progress=progress)
             for s in seeds]
     if not group.lead:  # rank 0 reports and writes; the others trained the same model
