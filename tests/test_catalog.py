@@ -24,7 +24,9 @@ def test_the_listing_read_from_source_equals_the_live_registry(kind):
 
     package, registry = KINDS[kind]
     live = getattr(importlib.import_module(package), registry)
-    assert list_names(kind) == live.describe()
+    ours = [(n, d) for n, d in live.describe()  # other tests register helpers of their own
+            if getattr(live.get(n), "__module__", type(live.get(n)).__module__).startswith("distillnas.")]
+    assert list_names(kind) == ours
 
 
 def _tags(union) -> set[str]:
