@@ -54,3 +54,12 @@ def test_bad_requests_are_refused_before_training(finished, tmp_path, capsys):
         calibrate_run(tmp_path / "nothing")
     code, _, err = cli(capsys, "calibrate", str(tmp_path / "nothing"))
     assert code == 2 and err.count("\n") == 1
+
+
+def test_the_report_shows_the_calibration(finished):
+    from distillnas.analysis import build_report
+
+    calibrate_run(finished, archs=3, epochs=1, seeds=[0, 1])  # resumed from the first test's results, or trained
+    page = build_report([finished]).read_text()
+    assert "Can the proxy be trusted? (kd-e1" in page and "Kendall tau" in page
+    assert list((finished / "report").glob("*_calibrate_kd-e1.png"))

@@ -182,3 +182,19 @@ def gain_scatter(gains: dict[str, np.ndarray], path: Path) -> Path:
         ax.set_xlabel("gain, seed 0 (points)")
         ax.set_ylabel("gain, seed 1 (points)")
     return _save(fig, path)
+
+
+def calibration_scatter(cal: dict, path: Path) -> Path:
+    """Proxy accuracy against retrained accuracy (each seed a dot, the mean a ring) for
+    `distillnas calibrate`: a trustworthy proxy puts the rings on a rising line."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    proxy = 100 * np.array(cal["proxy_accuracy"])
+    seeds = 100 * np.array(cal["per_seed"])
+    for k in range(seeds.shape[1]):
+        ax.scatter(proxy, seeds[:, k], s=10, alpha=0.5, color="tab:gray", label="a retraining seed" if k == 0 else None)
+    ax.scatter(proxy, seeds.mean(axis=1), s=40, facecolors="none", edgecolors="tab:blue", label="mean over seeds")
+    lo, hi = cal["tau_interval"]
+    ax.set(xlabel="proxy top-1 on mini-val (%)", ylabel="retrained top-1 on mini-val (%)",
+           title=f"proxy vs {cal['recipe']}: Kendall tau {cal['tau']:+.2f} [{lo:+.2f}, {hi:+.2f}]")
+    ax.legend()
+    return _save(fig, path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 import csv
 import html
+import json
 import statistics
 import time
 from collections import defaultdict
@@ -111,8 +112,30 @@ def run_section(run: RunData, out: Path) -> str:
     ]
     return (f"<h2>Run {html.escape(stem)}</h2>{_table(summary)}<h3>Best students</h3>{_table(best)}"
             f"<h3>Retrained students (test top-1 %)</h3>{_table(finals)}"
-            + "".join(_img(p, c) for p, c in figs)
+            + "".join(_img(p, c) for p, c in figs) + calibration_section(run, out)
             + f"<details><summary>config</summary><pre>{html.escape(yaml.safe_dump(run.config.model_dump(), sort_keys=False))}</pre></details>")
+
+
+def calibration_section(run: RunData, out: Path) -> str:
+    """`distillnas calibrate`'s answers for this run (one per retraining recipe), if any."""
+    parts = []
+    for path in sorted((run.path / "calibrate").glob("*/calibration.json")):
+        cal = json.loads(path.read_text())
+        recipe = path.parent.name
+        means = cal["final_accuracy"]
+        order = sorted(range(len(means)), key=lambda i: -means[i])
+        rows = [{"proxy rank": i + 1, "proxy top-1 (%)": 100 * cal["proxy_accuracy"][i],
+                 "retrained top-1 (%)": 100 * means[i], "retrained rank": order.index(i) + 1, "arch": arch}
+                for i, arch in enumerate(cal["archs"])]
+        floor = f"{cal['noise_tau']:+.2f}" if cal.get("noise_tau") is not None else "not measured (one seed)"
+        parts.append(f"<h3>Can the proxy be trusted? ({html.escape(recipe)}, seeds {cal['seeds']}, mini-val)</h3>"
+                     f"<p>Kendall tau {cal['tau']:+.3f} (95% interval {cal['tau_interval'][0]:+.2f} to "
+                     f"{cal['tau_interval'][1]:+.2f}), Spearman {cal['spearman']:+.3f}; retraining seed noise floor "
+                     f"{floor}; the proxy's best is #{cal['top1_rank']} after retraining. "
+                     f"<b>{html.escape(cal['verdict'])}</b></p>" + _table(rows)
+                     + _img(plots.calibration_scatter(cal, out / f"{run.name}_calibrate_{recipe}.png"),
+                            "Proxy accuracy vs retrained accuracy (distillnas calibrate)"))
+    return "".join(parts)
 
 
 def comparison_section(a: RunData, b: RunData, out: Path, top: int = 100) -> str:

@@ -27,7 +27,9 @@ def calibrate(
 ) -> None:
     """Retrain a sample of a search's students with its final recipe (mini-train -> mini-val) and
     report how the proxy ranked them: Kendall tau and Spearman with bootstrap intervals, the
-    seed noise floor, where the proxy's best lands, and a verdict. Resumable: run it again."""
+    seed noise floor, where the proxy's best lands, and a verdict; the run's report gains its table and
+    figure. Resumable: run it again."""
+    from ..analysis import build_report
     from ..calibrate import calibrate_run
 
     c = calibrate_run(run, archs, epochs, parse_seeds(seeds) if seeds else None, device, precision, progress,
@@ -49,3 +51,4 @@ def calibrate(
               + f"; the proxy's best is #{c.top1_rank} after retraining", soft_wrap=True)
     out.print(f"verdict: {c.verdict}", soft_wrap=True)
     out.print(f"{c.trained_now} retraining(s) now; results in {Path(c.run) / 'calibrate' / c.recipe}", soft_wrap=True)
+    out.print(f"report (with the calibration): {build_report([run])}", soft_wrap=True)
