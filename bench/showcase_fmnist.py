@@ -19,7 +19,8 @@ import statistics
 import time
 from pathlib import Path
 
-from distillnas.checkpoint import read_checkpoint
+from distillnas.checkpoint import load_student
+from distillnas.cost import count_params
 from distillnas.config import DataConfig, TrainConfig, validate
 from distillnas.data import prepare_data
 from distillnas.evaluate import evaluate_checkpoint
@@ -100,8 +101,7 @@ def teacher_rows(teacher: str, data: DataConfig) -> list[dict]:
     ds, splits = prepare_data(data)
     members = expand_spec([teacher])
     report = evaluate_teacher(load_teacher([teacher], ds), ds, "test", splits.test)
-    params = [sum(t.numel() for k, t in read_checkpoint(m)["state_dict"].items() if "running" not in k
-                  and "num_batches" not in k) for m in members]
+    params = [count_params(load_student(m)[0]) for m in members]
     rows = [{"row": f"teacher member {Path(m).name}", "params": p, "test_mean": 100 * a, "test_sd": 0.0, "seeds": 1}
             for m, p, a in zip(members, params, report.members)]
     return rows + [{"row": f"teacher ensemble (average of {len(members)})", "params": sum(params),

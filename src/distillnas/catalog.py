@@ -13,8 +13,7 @@ from pathlib import Path
 from .errors import DistillnasError, suggest
 from .shipped import describe as describe_artifacts
 
-# kind -> (package whose modules fill the registry, the registry's name; it is imported from
-# there when a live registry is wanted: `registry_of`)
+# kind -> (package whose modules fill the registry, the registry's name in that package)
 KINDS: dict[str, tuple[str, str]] = {
     "spaces": ("distillnas.spaces", "SPACES"),
     "strategies": ("distillnas.strategies", "STRATEGIES"),

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from torch import Tensor
 
-from ..checkpoint import checkpoint_name, read_checkpoint
+from ..checkpoint import checkpoint_name, read_checkpoint, student_from_payload
+from ..cost import count_params
 from ..data import DataConfig, ImageDataset, prepare_data
 from ..io import atomic_write_text, ensure_dir
 from ..models import build_model
@@ -58,12 +59,9 @@ def _kept_member(path: Path, arch: str, seed: int, run_config: dict) -> StudentR
     if ckpt.get("arch") != arch or recorded != run_config:
         return None
     metrics = {k: v for k, v in ckpt.get("metrics", {}).items() if k != "status"}
-    params = sum(t.numel() for k, t in ckpt["state_dict"].items() if not k.endswith(_BUFFERS))
+    params = count_params(student_from_payload(ckpt, path)[0])
     return StudentRun(arch, run_config["train"]["loss"]["name"], seed, "ok", metrics, params, 0.0, 0.0,
                       checkpoint=str(path), kept=True)
-
-
-_BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
 
 
 def _member(arch: str, cfg: TrainConfig, ds, splits, seed: int, out_dir: Path, run_config: dict,  # noqa: ANN001
