@@ -61,6 +61,27 @@ def test_successive_halving_promotes_the_best_half_and_continues_them(tmp_path, 
     assert out.best and {b["arch"] for b in out.best} <= {t["arch"] for t in second}  # chosen from the last rung
     state = torch.load(run / "strategy.pt", weights_only=True)
     assert state["state"]["updates"] == 1  # one bracket, told once
+    dashboard_prunes_the_first_rung(run, trials)
+
+
+def dashboard_prunes_the_first_rung(run, stored) -> None:
+    """In the run's dashboard mirror, first-rung trials are PRUNED with their accuracy at their
+    epochs; only the last rung's are COMPLETE (and can enter the dashboard's Pareto front)."""
+    optuna = pytest.importorskip("optuna")
+    from distillnas.dashboard import mirror_run
+
+    study = optuna.load_study(study_name=run.name, storage=mirror_run(run).storage)
+    assert len(study.trials) == len(stored)
+    for t, row in zip(study.trials, stored):
+        assert t.user_attrs["fidelity"] == row["extra"]["fidelity"]
+        if row["status"] != "ok":
+            assert t.state.name == "FAIL"
+        elif row["extra"]["fidelity"] < 2.0:
+            assert t.state.name == "PRUNED" and t.values is None
+            assert t.intermediate_values == {1: pytest.approx(100 * row["accuracy"])}
+        else:
+            assert t.state.name == "COMPLETE" and t.intermediate_values == {2: pytest.approx(100 * row["accuracy"])}
+    assert {t.state.name for t in study.trials} >= {"PRUNED", "COMPLETE"}
 
 
 def test_hyperband_brackets_cycle_with_hyperbands_sizes(tmp_path):

@@ -11,7 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1] / "src" / "distillnas"
 PACKAGE = "distillnas"
 # Imported inside functions on purpose: optional extras or slow to import, needed by few paths.
-LAZY_OK = {"ray", "optuna", "onnx", "onnxruntime", "mlxtend", "pandas", "sklearn", "PIL"}
+LAZY_OK = {"ray", "optuna", "optuna_dashboard", "onnx", "onnxruntime", "mlxtend", "pandas", "sklearn", "PIL"}
 # The command line imports the library inside each command, so `distillnas --help` and `distillnas
 # list` load no torch (under 1 s); io.py reads and writes tensors in two functions only.
 LAZY_MODULES = {"distillnas.io": {"torch"}}

@@ -448,3 +448,14 @@ def test_reinforce_baseline_is_the_mean_so_far_in_a_short_search():
     twin = build_strategy(strategy_config("reinforce", seed=1), [2], ["a"])
     twin.load_state_dict(s.state_dict())
     assert twin.baseline == s.baseline
+
+
+def test_each_strategy_sections_objectives_are_its_strategys():
+    """Readers of a run (report, dashboard) take the objectives from the config section without
+    building the strategy: the two must agree for every registered strategy."""
+    from distillnas.strategies import STRATEGIES, build_strategy, strategy_config
+
+    for name in STRATEGIES.names():
+        cfg = strategy_config(name)
+        built = build_strategy(cfg, SIZES, KINDS, target=1.0)
+        assert cfg.objectives == built.objectives, name

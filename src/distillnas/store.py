@@ -186,6 +186,11 @@ class TrialStore:
         """Every stored trial (of `status`, when given), in insertion order."""
         return self._rows("WHERE status = ?", (status,)) if status else self._rows()
 
+    def trials_after(self, last_id: int) -> list[dict[str, Any]]:
+        """The trials stored after id `last_id`, in order (the store is append-only, so a reader
+        can follow a running search this way)."""
+        return self._rows("WHERE id > ?", (int(last_id),))
+
     def find(self, arch: str, fidelity: float | None = None) -> dict[str, Any] | None:
         """The first finished, successful trial of this arch (to reuse instead of retraining), at
         `fidelity` (extra.fidelity: proxy epochs of a multi-fidelity run; None: a run without)."""

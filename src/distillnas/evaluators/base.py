@@ -258,6 +258,11 @@ class EvaluatorSection(Section):
         """The benchmark table trials are looked up in, or None when they are computed."""
         return None
 
+    def top_fidelity(self) -> float | None:
+        """The last rung's fidelity (epochs) of a multi-fidelity run: a trial stored at a lower one
+        stopped early. None: one fidelity."""
+        return None
+
 
 EVALUATORS: Registry[type[Evaluator]] = Registry("evaluator")
 

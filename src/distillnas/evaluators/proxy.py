@@ -109,6 +109,10 @@ class ProxyEvaluatorConfig(EvaluatorSection):
     def seeds(self) -> list[int]:
         return list(self.proxy.seeds or [])
 
+    def top_fidelity(self) -> float | None:
+        epochs = self.proxy.fidelity.epochs
+        return float(epochs[-1]) if epochs else None
+
 
 @EVALUATORS.register("proxy", 'each student distilled for a short proxy run, scored on mini-val (AKD)')
 class ProxyEvaluator(Evaluator):

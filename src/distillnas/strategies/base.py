@@ -69,6 +69,9 @@ class StrategySection(Section):
 
     name: str  # each variant narrows it to its Literal tag
     seed: int = 0
+    # what the strategy is told per arch: 1, a scalar reward; 2, (accuracy, cost); equal to its
+    # built Strategy's `objectives`, so readers of a run (report, dashboard) need not build it
+    objectives: ClassVar[int] = 1
 
     def shard(self) -> Any:
         """The part of a finite space this search covers when it is one shard of a split grid

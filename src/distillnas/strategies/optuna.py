@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import warnings
 from abc import abstractmethod
-from typing import Any, Literal, Sequence
+from typing import Any, ClassVar, Literal, Sequence
 
 import torch
 from pydantic import Field
@@ -259,6 +259,7 @@ class NSGA2Settings(Section):
 class NSGA2Config(StrategySection):
     name: Literal["nsga2"] = "nsga2"
     nsga2: NSGA2Settings = NSGA2Settings()
+    objectives: ClassVar[int] = 2
 
 
 class NSGA2Strategy(_OptunaStrategy):
