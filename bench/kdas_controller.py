@@ -26,6 +26,7 @@ import yaml
 from distillnas.arch import sample_arch
 from distillnas.runconfig import load_search_config
 from distillnas.rundir import RunDir
+from distillnas.teachers import TeacherSpec
 from distillnas.search import make_evaluator, run_search
 from distillnas.setup import check_config
 from distillnas.store import TrialStore
@@ -46,7 +47,7 @@ def policy_lift(cfg, samples: int, seed: int) -> tuple[float, float]:  # noqa: A
     space = check_config(cfg)
     run = RunDir.of(cfg)
     store = TrialStore(run.store_path)
-    ev = make_evaluator(cfg, space, run, list(cfg.teacher.spec))
+    ev = make_evaluator(cfg, space, run, TeacherSpec.of(cfg.teacher.spec))
     ev.prepare(None, None)
     strategy = build_strategy(cfg.strategy, space.sizes, space.kinds, cfg.reward.limit, space.sources, space.ordered)
     if not ev.reuse_repeats:  # as the search loop does: the policy as it is, told archs included

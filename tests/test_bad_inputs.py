@@ -535,7 +535,7 @@ def test_a_worker_that_cannot_load_the_setup_raises_instead_of_storing_a_failure
     from distillnas.spaces import MnasNetConfig
 
     ctx = EvalContext(space=MnasNetConfig(blocks=2), data=DataConfig(name="cifar10", root=str(tmp_path / "not-mounted")),
-                      evaluator=ProxyEvaluatorConfig(), cost=CostConfig(latency="none"), teacher=())
+                      evaluator=ProxyEvaluatorConfig(), cost=CostConfig(latency="none"), teacher=None)
     with pytest.raises(SetupError, match="cannot load the search's data or teacher"):
         evaluate_trial(ctx, (0,) * 12, 0)
 

@@ -35,7 +35,7 @@ def _tags(union) -> set[str]:
 
 
 def test_registries_match_the_config_unions():
-    from distillnas.evaluators.config import EvaluatorConfig
+    from distillnas.evalconfig import EvaluatorConfig
     from distillnas.spaces.config import SpaceConfig
     from distillnas.strategies.config import StrategyConfig
     from distillnas.training.schemes import SchemeConfig

@@ -88,7 +88,7 @@ def test_hyperband_brackets_cycle_with_hyperbands_sizes(tmp_path):
     cfg = load_search_config(None, [f"--run_dir={tmp_path / 'h'}", "--evaluator.proxy.fidelity.epochs=[1, 3, 9]",
                                     "--evaluator.proxy.fidelity.mode=hyperband", "--cost.latency=none"])
     space = build_space(**cfg.space.model_dump())
-    ev = make_evaluator(cfg, space, RunDir(tmp_path / "h"), [])
+    ev = make_evaluator(cfg, space, RunDir(tmp_path / "h"), None)
     assert [(ev.ask_size(b, 9), ev.rungs(b)) for b in range(4)] == [
         (9, [1.0, 3.0, 9.0]), (5, [3.0, 9.0]), (3, [9.0]), (9, [1.0, 3.0, 9.0])]
 
@@ -209,7 +209,7 @@ def test_asha_resumed_with_a_repeat_of_a_stored_slot_finishes_its_bracket(tmp_pa
 
 def test_the_proxy_section_gives_its_training_config_without_copying_fields_by_hand():
     from distillnas.config import TrainConfig, validate
-    from distillnas.evaluators.proxy import ProxyConfig
+    from distillnas.evalconfig import ProxyConfig
 
     p = validate(ProxyConfig, {"epochs": 2, "lr": 0.05, "teacher_views": 3, "augment": "random",
                                "loss": {"name": "dkd", "temperature": 2.0}})

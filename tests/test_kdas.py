@@ -10,6 +10,7 @@ from distillnas.runconfig import load_search_config
 from distillnas.retrain import retrain_from_run
 from distillnas.search import run_search
 from distillnas.spaces import build_space
+from distillnas.teachers import TeacherSpec
 
 from test_search import rows
 
@@ -130,7 +131,7 @@ def test_supernet_learns_under_random_paths(tmp_path, teacher_dir):
 
     cfg = load_search_config("kdas_mnist5k", kdas_overrides(tmp_path, f"[{teacher_dir}]"))
     space = build_space("addon", backbone="resnet8-w0.25", layers=[2, 1, 1])
-    net = make_evaluator(cfg, space, RunDir(tmp_path), [str(teacher_dir)])
+    net = make_evaluator(cfg, space, RunDir(tmp_path), TeacherSpec.of(str(teacher_dir)))
     net.prepare(None, None)  # the lifecycle: no setup handed over, so it loads data and teacher itself
     random = build_strategy(strategy_config("random", seed=0), space.sizes, space.kinds)
     net.train(random, epochs=12)
@@ -160,7 +161,7 @@ def test_controller_steps_and_selection_keep_the_best_archs_seen(tmp_path, teach
     cfg = load_search_config("kdas_mnist5k", kdas_overrides(tmp_path, f"[{teacher_dir}]", [
         "--evaluator.supernet.controller_steps=2", "--evaluator.supernet.selection_samples=1"]))
     space = build_space("addon", backbone="resnet8-w0.25", layers=[2, 1, 1])
-    net = make_evaluator(cfg, space, RunDir(tmp_path), [str(teacher_dir)])
+    net = make_evaluator(cfg, space, RunDir(tmp_path), TeacherSpec.of(str(teacher_dir)))
     net.prepare(None, None)  # the lifecycle: no setup handed over, so it loads data and teacher itself
     ppo = build_strategy(strategy_config("ppo", seed=0), space.sizes, space.kinds)
     net.train(ppo, epochs=0.1)

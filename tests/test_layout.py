@@ -161,3 +161,36 @@ def test_training_knows_no_search_space():
     for mod in MODULES:
         if mod.startswith("distillnas.training"):
             assert not {m for m in top_level_imports(mod) if m.startswith("distillnas.spaces")}, mod
+
+
+def closure(mod: str) -> set[str]:
+    """Every module of the package that importing `mod` executes (its imports' imports, and
+    each parent package's `__init__`)."""
+    seen: set[str] = set()
+    todo = [mod]
+    while todo:
+        m = todo.pop()
+        if m in seen or m not in MODULES:
+            continue
+        seen.add(m)
+        parents = [".".join(m.split(".")[:i]) for i in range(1, m.count(".") + 1)]
+        todo.extend([*top_level_imports(m), *parents])
+    return seen
+
+
+@pytest.mark.parametrize("reader", ["distillnas.analysis", "distillnas.dashboard", "distillnas.config"])
+def test_reading_a_run_imports_no_training_or_evaluation_code(reader):
+    """Config sections live in torch-free modules (recipe, evalconfig), so the report, the
+    dashboard and a config read no training loop and no evaluator (issue 43: light imports)."""
+    heavy = {m for m in closure(reader) if m.startswith(("distillnas.training", "distillnas.evaluators"))}
+    assert not heavy, heavy
+
+
+def test_config_sections_import_no_torch():
+    for mod in ("distillnas.recipe", "distillnas.evalconfig", "distillnas.section"):
+        tree = ast.parse(MODULES[mod].read_text())
+        names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        names |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module and not n.level}
+        assert not {n for n in names if n.split(".")[0] == "torch"}, mod
+        assert closure(mod) <= {"distillnas", "distillnas.recipe", "distillnas.section", "distillnas.errors",
+                                "distillnas.evalconfig"}, closure(mod)

@@ -75,7 +75,7 @@ def test_recipe_sets_the_ensemble_and_flags_win(tmp_path):
     from distillnas.cli import app
     from distillnas.config import validate
     from distillnas.io import read_yaml_file
-    from distillnas.training.config import TeacherRecipe
+    from distillnas.recipe import TeacherRecipe
 
     for path in packaged_recipes().values():  # every packaged recipe validates
         validate(TeacherRecipe, read_yaml_file(path, "recipe"), "recipe.")

@@ -31,7 +31,7 @@ def test_a_search_that_trains_its_teacher_records_every_member(tmp_path):
     cfg = load_search_config(None, [f"--run_dir={tmp_path / 'r'}", "--data.name=synthetic", "--teacher.spec=[]",
                                     "--teacher.arch=resnet8-w0.25", "--teacher.seeds=[0, 1]", "--teacher.epochs=0.2"])
     run = RunDir.of(cfg)
-    members = prepare_teacher(cfg, run, None)
+    members = list(prepare_teacher(cfg, run, None).members)
     record = json.loads((run.teacher_dir / "ensemble.json").read_text())
     assert len(members) == 2 and record["seeds"] == [0, 1] and record["members"] == members
     assert len(record["test"]["members"]) == 2 and len(record["test"]["right_counts"]) == 3

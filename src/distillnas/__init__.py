@@ -27,7 +27,7 @@ _API = {
     "load_search_config": "distillnas.runconfig",
     "run_search": "distillnas.search",
     "train": "distillnas.trainer",
-    "TrainConfig": "distillnas.training.config",
+    "TrainConfig": "distillnas.recipe",
     "DataConfig": "distillnas.data.datasets",
     "evaluate_checkpoint": "distillnas.evaluate",
     "load_student": "distillnas.checkpoint",

@@ -26,7 +26,6 @@ from typing import Any, Callable
 import numpy as np
 from scipy import stats
 
-from .config import TrainConfig, validate
 from .data import prepare_data
 from .errors import DistillnasError
 from .io import atomic_write_text, ensure_dir
@@ -97,9 +96,7 @@ def calibrate_run(run_dir: str | Path, archs: int = 8, epochs: float | None = No
     seed_list = list(seeds if seeds is not None else cfg.final.seeds)
     if not 1 <= len(seed_list) <= MAX_SEEDS:
         raise DistillnasError(f"give 1..{MAX_SEEDS} seeds, got {len(seed_list)}")
-    optim = {**cfg.final.optim.model_dump(), **({"epochs": epochs} if epochs is not None else {})}
-    tcfg = validate(TrainConfig, {"optim": optim, "loss": cfg.final.loss.model_dump(), "device": device,
-                                  "precision": precision})
+    tcfg = cfg.final.train_config(epochs, device=device, precision=precision)
     pool = _students(run, reward)
     if len(pool) < 3:
         raise DistillnasError(f"run {str(run)!r} has {len(pool)} successful distinct student(s); calibration "

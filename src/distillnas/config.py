@@ -16,13 +16,13 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 from .cost import CostConfig
 from .data import DataConfig
 from .distill import LossConfig
-from .evaluators import EvaluatorConfig, ProxyEvaluatorConfig
+from .evalconfig import EvaluatorConfig, ProxyEvaluatorConfig
 from .execution import ExecutionConfig
 from .reward import REWARD_MODES, RewardConfig
 from .section import MAX_EPOCHS, MAX_SEEDS, Section, field_variants, validate
 from .spaces import MnasNetConfig, SpaceConfig
 from .strategies import PPOConfig, StrategyConfig
-from .training.config import OptimConfig, SGDConfig, TrainConfig
+from .recipe import OptimConfig, SGDConfig, TrainConfig
 
 log = logging.getLogger("distillnas")
 
@@ -55,6 +55,14 @@ class FinalConfig(Section):
     optim: OptimConfig = OptimConfig(epochs=15)
     loss: LossConfig = LossConfig(name="kd", temperature=1.0, kd_weight=0.9)
     seeds: list[int] = Field([0, 1, 2], min_length=1, max_length=MAX_SEEDS)
+
+    def train_config(self, epochs: float | None = None, loss: str | None = None, **runtime: str) -> TrainConfig:
+        """The `TrainConfig` a retraining runs with: this section's optimisation and loss, taken
+        as validated (no dump and revalidate), `epochs` and the loss's name overridden when
+        given; `runtime` (device, channels_last, precision) is checked here, once."""
+        optim = self.optim if epochs is None else self.optim.model_copy(update={"epochs": epochs})
+        loss_cfg = self.loss if not loss else self.loss.model_copy(update={"name": loss})
+        return validate(TrainConfig, {"optim": optim, "loss": loss_cfg, **runtime})
 
 
 def drop_other_variants(data: dict[str, Any], variants: dict[str, type[Section]], default: str,

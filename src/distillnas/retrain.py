@@ -5,7 +5,7 @@ import logging
 from pathlib import Path
 from typing import Callable
 
-from .config import TrainConfig, validate
+from .config import TrainConfig
 from .data import prepare_data
 from .errors import DistillnasError
 from .checkpoint import checkpoint_name, read_checkpoint
@@ -31,10 +31,7 @@ def retrain_from_run(run_dir: str | Path, top: int = 1, *, epochs: float | None 
     if top > len(best["archs"]):
         warn(f"--top {top}, but {run.best_path} holds {len(best['archs'])} arch(s): retraining those")
     final = cfg.final
-    optim = {**final.optim.model_dump(), **({"epochs": epochs} if epochs is not None else {})}
-    loss_cfg = {**final.loss.model_dump(), **({"name": loss} if loss else {})}
-    tcfg = validate(TrainConfig, {"optim": optim, "loss": loss_cfg, "device": device,
-                                  "channels_last": channels_last, "precision": precision})
+    tcfg = final.train_config(epochs, loss, device=device, channels_last=channels_last, precision=precision)
     recipe = f"{tcfg.loss.name}-e{tcfg.optim.epochs:g}".replace("*", "x").replace("+", "_")
     students = check_dir(out_dir or run.students / recipe, "output directory (--out)")
     seed_list = seeds or final.seeds

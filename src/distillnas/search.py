@@ -33,6 +33,7 @@ from .setup import check_config, check_setup, prepare_teacher, resolve_reference
 from .spaces import SearchSpace
 from .store import TrialStore
 from .strategies import Strategy, build_strategy
+from .teachers import TeacherSpec
 
 
 @dataclass
@@ -68,8 +69,8 @@ class LiveReport:
             self.last = time.monotonic()
 
 
-def make_evaluator(cfg: SearchConfig, space: SearchSpace, run: RunDir, teacher: list[str]) -> Evaluator:
-    ctx = EvalContext(space=cfg.space, data=cfg.data, evaluator=cfg.evaluator, cost=cfg.cost, teacher=tuple(teacher),
+def make_evaluator(cfg: SearchConfig, space: SearchSpace, run: RunDir, teacher: TeacherSpec | None) -> Evaluator:
+    ctx = EvalContext(space=cfg.space, data=cfg.data, evaluator=cfg.evaluator, cost=cfg.cost, teacher=teacher,
                       latency_file=str(run.latency), teacher_cache=str(run.teacher_cache),
                       threads=EXECUTORS.get(cfg.execution.executor).trial_threads(cfg.execution), channels_last=cfg.execution.channels_last,
                       precision=cfg.execution.precision)
@@ -103,7 +104,7 @@ def run_search(cfg: SearchConfig, console: Console | None = None, progress: bool
     setup = check_setup(cfg)
     cfg = resolve_reference(cfg, run, setup)
     run.open(cfg)
-    evaluator = make_evaluator(cfg, space, run, prepare_teacher(cfg, run, console))
+    evaluator = make_evaluator(cfg, space, run, prepare_teacher(cfg, run, console, setup.spec))
     evaluator.prepare(setup.data, setup.teacher)
     store = run.store()
     strategy = build_strategy(cfg.strategy, space.sizes, space.kinds, cfg.reward.limit, space.sources, space.ordered)

@@ -3,11 +3,11 @@ and teacher against each other, and the teacher ensemble trained into the run wh
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from rich.console import Console
 
-from .config import SearchConfig, TrainConfig, validate
+from .config import SearchConfig
+from .recipe import LossConfig, OptimConfig, TrainConfig
 from .benchmarks import read_benchmark
 from .cost import MEASURERS, count_macs, count_params
 from .data import prepare_data
@@ -19,7 +19,7 @@ from .models import build_model, canonical_arch
 from .rundir import RunDir
 from .spaces import SearchSpace, space_from_config
 from .strategies import build_strategy
-from .teachers import load_teacher
+from .teachers import Teacher, TeacherSpec
 from .training import check_teacher_for_loss, record_ensemble, train_teachers
 
 
@@ -47,7 +47,8 @@ class Setup:
     """What check_setup loaded: handed to this process's evaluator so nothing is loaded twice."""
 
     data: tuple | None = None  # (dataset, splits)
-    teacher: Any = None  # the loaded teacher, when one is given and the loss needs it
+    teacher: Teacher | None = None  # the loaded teacher, when one is given and the loss needs it
+    spec: TeacherSpec | None = None  # where it came from, normalised once (members expanded)
 
 
 def check_setup(cfg: SearchConfig) -> Setup:
@@ -62,19 +63,20 @@ def check_setup(cfg: SearchConfig) -> Setup:
     if not evaluator.needs_data:
         return Setup()
     ds, splits = prepare_data(cfg.data)
-    spec, key = evaluator.loss_spec(cfg)
-    teacher = None
-    if build_loss(spec).needs_teacher:
+    loss, key = cfg.evaluator.loss_spec()
+    teacher, given = None, None
+    if build_loss(loss).needs_teacher:
         if cfg.teacher.spec:
-            teacher = load_teacher(list(cfg.teacher.spec), ds)
-            check_teacher_for_loss(spec, teacher, where=key)
+            given = TeacherSpec.of(cfg.teacher.spec)
+            teacher = given.load(ds)
+            check_teacher_for_loss(loss, teacher, where=key)
             evaluator.check_teacher(cfg, teacher)
         else:
             build_model(cfg.teacher.arch, ds.num_classes, ds.in_channels, ds.input_size)
-            if "od" in {n for _, n in parse_loss_spec(spec)} and len(cfg.teacher.seeds) < 2:
+            if "od" in {n for _, n in parse_loss_spec(loss)} and len(cfg.teacher.seeds) < 2:
                 raise DistillnasError(f"{key}='od' (oracle KD) needs an ensemble: give teacher.seeds two or more "
                                       f"seeds (got {cfg.teacher.seeds}), or set {key}=kd")
-    return Setup((ds, splits), teacher)
+    return Setup((ds, splits), teacher, given)
 
 
 def resolve_reference(cfg: SearchConfig, run: RunDir, setup: Setup) -> SearchConfig:
@@ -114,21 +116,22 @@ def measure_reference(cfg: SearchConfig, setup: Setup) -> float:
     return measure(model, shape).median_ms
 
 
-def prepare_teacher(cfg: SearchConfig, run: RunDir, console: Console | None) -> list[str]:
-    """Teacher specs for the evaluator ([] when its loss needs none); trains the configured
-    ensemble into the run's teacher/ when no teacher is given."""
-    if not build_loss(EVALUATORS.get(cfg.evaluator.name).loss_spec(cfg)[0]).needs_teacher:
-        return []
+def prepare_teacher(cfg: SearchConfig, run: RunDir, console: Console | None,
+                    given: TeacherSpec | None = None) -> TeacherSpec | None:
+    """The evaluator's teacher (None when its loss needs none): `given` (what check_setup
+    normalised) or the config's spec, or the configured ensemble, trained into the run's
+    teacher/ when it is not there yet."""
+    if not build_loss(cfg.evaluator.loss_spec()[0]).needs_teacher:
+        return None
     if cfg.teacher.spec:
-        return list(cfg.teacher.spec)
+        return given or TeacherSpec.of(cfg.teacher.spec)
     missing = [s for s in cfg.teacher.seeds if not run.member(cfg.teacher.arch, s).is_file()]
     if missing:
         if console:
             console.print(f"no teacher given: training {len(missing)} x {cfg.teacher.arch} on {cfg.data.name} "
                           f"({cfg.teacher.epochs:g} epochs each) into {run.teacher_dir}")
-        tcfg = validate(TrainConfig, {"optim": {"epochs": cfg.teacher.epochs}, "loss": {"name": "ce"},
-                                      "augment": "random", "channels_last": cfg.execution.channels_last,
-                                      "precision": cfg.execution.precision})
+        tcfg = TrainConfig(optim=OptimConfig(epochs=cfg.teacher.epochs), loss=LossConfig(name="ce"), augment="random",
+                           channels_last=cfg.execution.channels_last, precision=cfg.execution.precision)
         for seed in missing:
             train_teachers(cfg.teacher.arch, [seed], cfg.data, tcfg, run.teacher_dir, progress=console is not None)
     members = run.teacher_members(cfg)
@@ -139,4 +142,4 @@ def prepare_teacher(cfg: SearchConfig, run: RunDir, console: Console | None) -> 
             console.print(f"teacher {cfg.teacher.arch} x{len(members)} on test: members "
                           f"{', '.join(f'{100 * a:.2f}' for a in report.members)}; average {100 * report.average:.2f}, "
                           f"oracle {100 * report.oracle:.2f}", soft_wrap=True)
-    return members
+    return TeacherSpec(tuple(members))

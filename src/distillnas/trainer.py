@@ -16,7 +16,7 @@ from .checkpoint import load_student
 from .retrieval import check_retrieval_teacher, evaluate_retrieval, heldout
 from .spaces import student_of
 from .teachers import TeacherCache, load_teacher
-from .training.config import TrainConfig
+from .recipe import TrainConfig
 from .training.device import resolve_device
 from .training.distributed import init_from_env, launched_world
 from .training.schemes import SCHEMES, SchemeConfig, check_scheme, train_with_scheme

@@ -12,7 +12,6 @@ import numpy as np
 
 from ..config import SearchConfig
 from ..errors import DistillnasError
-from ..evaluators import EVALUATORS
 from ..reward import trial_reward
 from ..rundir import RunDir
 from ..spaces import SearchSpace, space_from_config
@@ -39,7 +38,7 @@ class RunData:
     @property
     def guided_by(self) -> str:
         """The loss that guided the search: ce (conventional NAS) or kd/od (distillation-aware)."""
-        spec, key = EVALUATORS.get(self.config.evaluator.name).loss_spec(self.config)
+        spec, key = self.config.evaluator.loss_spec()
         return spec if key else self.config.evaluator.name  # an evaluator that trains nothing (table): its name
 
     def rewards(self) -> np.ndarray:

@@ -82,7 +82,7 @@ def _recipe(name: Optional[str]):  # noqa: ANN202 - a TeacherRecipe, imported wh
     from ..catalog import packaged_recipes
     from ..config import validate
     from ..io import read_yaml_file
-    from ..training.config import TeacherRecipe
+    from ..recipe import TeacherRecipe
 
     packaged = packaged_recipes()
     if Path(name).is_file():

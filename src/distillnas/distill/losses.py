@@ -16,19 +16,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from pydantic import Field
-
 from ..errors import DistillnasError
+from ..recipe import LossConfig
 from ..registry import Registry
-from ..section import Section, validate
-
-
-class LossConfig(Section):
-    # ce | kd | od | dkd | dist (logits), feature_mse | cc | rkd | pkt | sp (embeddings), or a
-    # weighted sum such as kd+0.5*feature_mse or kd+1*rkd (distill/methods.py)
-    name: str = "kd"
-    temperature: float = Field(4.0, gt=0)
-    kd_weight: float = Field(0.9, ge=0, le=1)  # w in (1 - w) CE + w T^2 KL
+from ..section import validate
 
 
 @dataclass

@@ -1,14 +1,15 @@
 """Evaluators, chosen by name (`EVALUATORS`): proxy (AKD), table (tabular benchmarks) and
-supernet (KDAS weight sharing) and zerocost (training-free scores); each module registers itself and defines its config section."""
+supernet (KDAS weight sharing) and zerocost (training-free scores); each module registers itself;
+their config sections live in distillnas.evalconfig (torch-free)."""
 from __future__ import annotations
 
-from .base import (EVALUATORS, EvalContext, Evaluator, EvaluatorSection, TrialResult, evaluate_trial, measure_costs,
-                   prime_state)
-from .config import EvaluatorConfig
-from .proxy import ProxyConfig, ProxyEvaluator, ProxyEvaluatorConfig
-from .supernet import SupernetConfig, SupernetEvaluator, SupernetEvaluatorConfig
-from .table import TableEvaluator, TableEvaluatorConfig, read_table
-from .zerocost import ZeroCostConfig, ZeroCostEvaluator, ZeroCostEvaluatorConfig
+from ..evalconfig import (EvaluatorConfig, EvaluatorSection, ProxyConfig, ProxyEvaluatorConfig, SupernetConfig,
+                          SupernetEvaluatorConfig, TableEvaluatorConfig, ZeroCostConfig, ZeroCostEvaluatorConfig)
+from .base import EVALUATORS, EvalContext, Evaluator, TrialResult, evaluate_trial, measure_costs, prime_state
+from .proxy import ProxyEvaluator
+from .supernet import SupernetEvaluator
+from .table import TableEvaluator, read_table
+from .zerocost import ZeroCostEvaluator
 
 __all__ = ["EVALUATORS", "EvalContext", "Evaluator", "EvaluatorConfig", "EvaluatorSection", "ProxyConfig",
            "ProxyEvaluator", "ProxyEvaluatorConfig", "SupernetConfig", "SupernetEvaluator", "SupernetEvaluatorConfig",

@@ -3,7 +3,6 @@
 `run_search` drives every evaluator through the same calls, in this order, and names none:
 
   check(cfg, space)          class method, before any work: the config's own demands
-  loss_spec(cfg)             class method: the loss candidates train with (what teacher it needs)
   check_teacher(cfg, t)      class method: refuse a given teacher the evaluator cannot use
   Evaluator(cfg, space, run) then prepare(loaded, teacher): saved state, per-process state
   before_batch(strategy, b)  before batch b is asked for (the supernet trains shared weights)
@@ -36,10 +35,9 @@ from ..cost import MEASURERS, CostConfig, LatencyCache, count_macs, count_params
 from ..data import DataConfig, ImageDataset, Splits, prepare_data
 from ..errors import SetupError
 from ..registry import Registry
-from ..section import Section
 from ..selection import pareto_front, select_best
 from ..spaces import SearchSpace, build_space
-from ..teachers import Teacher, TeacherCache, load_teacher
+from ..teachers import Teacher, TeacherCache, TeacherSpec
 
 
 @dataclass
@@ -68,7 +66,7 @@ class EvalContext:
     data: DataConfig
     evaluator: Any  # the evaluator's config section
     cost: CostConfig
-    teacher: tuple[str, ...]
+    teacher: TeacherSpec | None  # None: the loss needs no teacher
     latency_file: str = ""  # the run's measured latencies ('' keeps them in memory)
     teacher_cache: str = ""  # the run's teacher-output cache ('' keeps it in memory)
     device: str = "auto"
@@ -138,7 +136,7 @@ def load_setup(ctx: EvalContext) -> WorkerState:
     if st.data is None:
         try:
             ds, splits = prepare_data(ctx.data)
-            teacher = load_teacher(list(ctx.teacher), ds) if ctx.teacher else None
+            teacher = ctx.teacher.load(ds) if ctx.teacher else None
         except Exception as e:
             raise SetupError(f"this worker cannot load the search's data or teacher: {str(e).splitlines()[0][:300]}") \
                 from None
@@ -171,11 +169,6 @@ class Evaluator(ABC):
     @classmethod
     def check(cls, cfg: Any, space: SearchSpace) -> None:
         """Refuse a config this evaluator cannot run, before any work."""
-
-    @classmethod
-    def loss_spec(cls, cfg: Any) -> tuple[str, str]:
-        """(the loss spec candidates train with, the config key that sets it); 'ce' needs no teacher."""
-        return "ce", ""
 
     @classmethod
     def check_teacher(cls, cfg: Any, teacher: Any) -> None:
@@ -229,39 +222,6 @@ class Evaluator(ABC):
         if strategy.objectives == 2:
             return pareto_front(trials, self.cfg.reward), {"pareto_front": True}
         return select_best(trials, self.cfg.reward, self.cfg.search.top_k), {}
-
-
-class EvaluatorSection(Section):
-    """What every evaluator's config holds: its name (the union's tag) and its own section."""
-
-    name: str  # each variant narrows it to its Literal tag
-    # what a trial's `accuracy` is: a top-1 accuracy in [0, 1] (printed in %), or a training-free
-    # score mapped into (0, 1) (zerocost), printed as it is
-    reports_accuracy: ClassVar[bool] = True
-    # trials are scored with weights shared across them (a supernet), not trained each on its own
-    shares_weights: ClassVar[bool] = False
-
-    def metric_label(self) -> str:
-        """The column title of a trial's `accuracy` in tables and reports."""
-        return "top-1 (%)"
-
-    def training_loss(self) -> Any:
-        """The loss config each trial trains with (a `LossConfig`), or None when trials do not train
-        one by one (tables, scores, shared weights)."""
-        return None
-
-    def seeds(self) -> list[int]:
-        """The seeds each arch is trained with (one accuracy column each); [] for one."""
-        return []
-
-    def source_table(self) -> str | None:
-        """The benchmark table trials are looked up in, or None when they are computed."""
-        return None
-
-    def top_fidelity(self) -> float | None:
-        """The last rung's fidelity (epochs) of a multi-fidelity run: a trial stored at a lower one
-        stopped early. None: one fidelity."""
-        return None
 
 
 EVALUATORS: Registry[type[Evaluator]] = Registry("evaluator")

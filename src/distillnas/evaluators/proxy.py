@@ -7,111 +7,22 @@ import math
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Literal
-
-from pydantic import Field, field_validator
+from typing import Any, Callable
 
 from ..cost import count_macs
-from ..distill import LossConfig, build_loss
+from ..distill import build_loss
 from ..errors import DistillnasError
 from ..models import Student
-from ..section import MAX_EPOCHS, MAX_SEEDS, MAX_VIEWS, Section
 from ..spaces import SearchSpace
-from ..training import TrainConfig, train_student
-from ..training.config import OptimConfig
+from ..training import train_student
 from ..zerocost import SCORES, TEACHER_SCORES, make_probe, score_model, teacher_modules
-from .base import (EVALUATORS, EvalContext, Evaluator, EvaluatorSection, TrialResult, evaluate_trial, load_setup,
-                   measure_costs)
-
-
-class ScreenConfig(Section):
-    """Zero-cost pre-screening: the strategy's batch is asked `factor` times larger, every new arch
-    is scored at initialisation, and only the best 1/factor are proxy-trained; the others are
-    stored as 'screened' with their score (free, not told to the strategy)."""
-
-    score: str | None = None  # a distillnas.zerocost score (e.g. diswot); None: no screening
-    factor: int = Field(4, ge=2, le=100)
-    batch_size: int = Field(64, ge=2, le=4096)  # images in the probe batch
-    seed: int = Field(0, ge=0)  # the probe batch and the initial weights scored
-
-
-class FidelityConfig(Section):
-    """Multi-fidelity proxy training (Li et al., "Hyperband", JMLR 2018; successive halving from
-    Jamieson & Talwalkar, AISTATS 2016). Every batch is a bracket: its archs are trained to the
-    first rung's epochs, the best 1/eta go on to the next rung, and so on. A promoted arch
-    continues from its saved state; the lr schedule always spans the last rung's epochs, so
-    continuing to a rung is the same run (bit for bit) as training to it from the start."""
-
-    epochs: list[int] | None = Field(None, max_length=20)  # the rungs, e.g. [1, 3, 9]; None: one fidelity (proxy.epochs)
-    eta: int = Field(3, ge=2, le=100)
-    # sh: every batch starts at the first rung, rung by rung; asha: the same bracket with
-    # promotions as results arrive (no worker waits for a rung; Ray); hyperband: batches cycle
-    # through Hyperband's brackets (start at rung s, with proportionally fewer archs), hedging
-    # against a first rung too short to rank archs
-    mode: Literal["sh", "asha", "hyperband"] = "sh"
-    # what the strategy is told for each arch: its reward at the highest rung it reached, or at
-    # the first rung (one fidelity for every arch)
-    tell: Literal["highest", "first"] = "highest"
-
-    @field_validator("epochs")
-    @classmethod
-    def _increasing(cls, v: list[int] | None) -> list[int] | None:
-        if v is not None and (len(v) < 2 or any(not 1 <= e <= MAX_EPOCHS for e in v) or any(b <= a for a, b in zip(v, v[1:]))):
-            raise ValueError(f"fidelity.epochs must be two or more increasing whole epochs in 1..{MAX_EPOCHS}, got {v}")
-        return v
+from .base import EVALUATORS, EvalContext, Evaluator, TrialResult, evaluate_trial, load_setup, measure_costs
 
 
 def state_file(state_dir: str, arch: str, seed: int, epochs: float) -> Path:
     """Where a multi-fidelity training of (arch, seed) leaves its state after `epochs`."""
     digest = hashlib.sha1(arch.encode()).hexdigest()[:20]
     return Path(state_dir) / f"{digest}-seed{seed}-e{epochs:g}.pt"
-
-
-class ProxyConfig(OptimConfig):
-    """The proxy run: the optimisation section (AKD: 5 epochs with 1 warm-up) plus its loss and
-    augmentation."""
-
-    epochs: float = Field(5, gt=0, le=MAX_EPOCHS)
-    warmup_epochs: float = Field(1, ge=0, le=MAX_EPOCHS)
-    weight_decay: float = Field(4e-5, ge=0, le=1)
-    loss: LossConfig = LossConfig(name="kd", temperature=1.0, kd_weight=0.9)  # AKD: T=1, w=0.9
-    augment: Literal["none", "views", "random"] = "views"
-    teacher_views: int = Field(2, ge=1, le=MAX_VIEWS)
-    # train each arch once per listed seed and score the mean (a benchmark table keeps every
-    # seed, so its noise floor can be measured); None: one run seeded by the trial
-    seeds: list[int] | None = Field(None, min_length=1, max_length=MAX_SEEDS)
-    screen: ScreenConfig = ScreenConfig()
-    fidelity: FidelityConfig = FidelityConfig()
-
-    def train_config(self, epochs: float | None = None, **runtime: str) -> TrainConfig:
-        """The `TrainConfig` a trial trains with: its optimisation fields (every `OptimConfig`
-        field, by name) and every `TrainConfig` field this section shares (loss, augment,
-        teacher_views, ...), taken as validated - no dump and revalidate, no field copied by hand,
-        so an option added to both reaches training. `epochs` (a fidelity rung) and `runtime`
-        (device, channels_last, precision of the execution section) complete it."""
-        optim = OptimConfig.model_construct(**{k: getattr(self, k) for k in OptimConfig.model_fields})
-        if epochs is not None:
-            optim = optim.model_copy(update={"epochs": epochs})
-        shared = {k: getattr(self, k) for k in TrainConfig.model_fields if k in type(self).model_fields}
-        return TrainConfig.model_construct(**{**shared, "optim": optim, **runtime})
-
-
-class ProxyEvaluatorConfig(EvaluatorSection):
-    name: Literal["proxy"] = "proxy"
-    proxy: ProxyConfig = ProxyConfig()
-
-    def training_loss(self) -> Any:
-        return self.proxy.loss
-
-    def metric_label(self) -> str:
-        return "proxy top-1 (%)"  # a short proxy run's accuracy on mini-val, not a final accuracy
-
-    def seeds(self) -> list[int]:
-        return list(self.proxy.seeds or [])
-
-    def top_fidelity(self) -> float | None:
-        epochs = self.proxy.fidelity.epochs
-        return float(epochs[-1]) if epochs else None
 
 
 @EVALUATORS.register("proxy", 'each student distilled for a short proxy run, scored on mini-val (AKD)')
@@ -126,10 +37,6 @@ class ProxyEvaluator(Evaluator):
             raise DistillnasError(f"evaluator.proxy.screen.score={score!r} compares students with the teacher, but "
                                   f"evaluator.proxy.loss.name={cfg.evaluator.proxy.loss.name!r} uses none; screen "
                                   "with a teacher-free score (e.g. naswot) or distil")
-
-    @classmethod
-    def loss_spec(cls, cfg: Any) -> tuple[str, str]:
-        return cfg.evaluator.proxy.loss.name, "evaluator.proxy.loss.name"
 
     @classmethod
     def check_teacher(cls, cfg: Any, teacher: Any) -> None:

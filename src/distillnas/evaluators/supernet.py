@@ -21,62 +21,22 @@ saved after every training phase so a killed search resumes.
 from __future__ import annotations
 
 import time
-from typing import Any, ClassVar, Literal
+from typing import Any
 
 import torch
-from pydantic import Field, model_validator
 
 from ..cost import count_macs, count_params
 from ..data import TensorLoader, prepare_data
-from ..distill import LossConfig, TeacherOutput, build_loss
+from ..distill import TeacherOutput, build_loss
 from ..errors import DistillnasError
+from ..evalconfig import SupernetConfig
 from ..io import atomic_torch_save, safe_torch_load
 from ..spaces import AddonSpace, SearchSpace
-from ..teachers import TeacherCache, load_teacher
+from ..teachers import TeacherCache
 from ..precision import resolve_precision
-from ..training import Stepper, TrainConfig, check_teacher_for_loss, make_targets, resolve_device, use_channels_last
-from ..training.config import SGDConfig
-from ..section import MAX_VIEWS, validate
-from .base import EVALUATORS, Evaluator, EvaluatorSection, TrialResult
-
-
-class SupernetConfig(SGDConfig):
-    """KDAS / ENAS weight sharing: shared-weight training alternates with controller updates."""
-
-    epochs_per_batch: float = Field(1.0, gt=0, le=1000)  # shared-weight training between controller updates
-    lr: float = Field(0.05, gt=0)
-    grad_clip: float = Field(5.0, gt=0)  # ENAS bounds the child's gradient norm; unclipped, it collapsed
-    loss: LossConfig = LossConfig(name="od", temperature=3.0, kd_weight=1.0)  # KDAS: T=3, lambda=0
-    augment: Literal["none", "views", "random"] = "views"
-    teacher_views: int = Field(2, ge=1, le=MAX_VIEWS)
-    reward_batch: int = Field(64, ge=1, le=65536)  # mini-val examples that score one sampled arch (a class-balanced window)
-    # extra controller updates after each shared-weight phase (ENAS: 50 of 20 samples, each on
-    # one val minibatch). Many steps on small windows beat few on large ones at equal cost: on
-    # kdas_mnist5k, 4 steps x 200 images left the policy uniform, 20 x 50 learnt (bench/kdas_controller.py)
-    controller_steps: int = Field(20, ge=0, le=1_000_000)
-    controller_samples: int = Field(8, ge=1, le=10_000)  # archs per extra controller update (ENAS: 20)
-    selection_samples: int = Field(64, ge=1, le=100_000)  # fresh samples of the final policy scored on all of mini-val
-    selection_keep: int = Field(16, ge=0, le=10_000)  # plus the best archs the search scored (KDAS keeps candidates)
-    memory_limit: float = Field(2.0, gt=0, le=100)  # M: params <= this multiple of the backbone's (KDAS: 2)
-    memory_limit_params: int | None = Field(None, gt=0)  # or an absolute parameter count (overrides the multiple)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _absolute_limit(cls, data: Any) -> Any:
-        """Configs before 0.3 wrote an absolute count into memory_limit (any value > 100)."""
-        if isinstance(data, dict) and isinstance(data.get("memory_limit"), (int, float)) \
-                and data["memory_limit"] > 100 and data.get("memory_limit_params") is None:
-            data = {**data, "memory_limit_params": int(data["memory_limit"]), "memory_limit": 2.0}
-        return data
-
-
-class SupernetEvaluatorConfig(EvaluatorSection):
-    name: Literal["supernet"] = "supernet"
-    supernet: SupernetConfig = SupernetConfig()
-    shares_weights: ClassVar[bool] = True
-
-    def metric_label(self) -> str:
-        return "shared-weight top-1 (%)"  # scored with the supernet's weights on a small window
+from ..recipe import TrainConfig
+from ..training import Stepper, check_teacher_for_loss, make_targets, resolve_device, use_channels_last
+from .base import EVALUATORS, Evaluator, TrialResult
 
 
 def check_memory_limit(space: AddonSpace, sc: SupernetConfig, num_classes: int, in_channels: int) -> tuple[int, int]:
@@ -116,10 +76,6 @@ class SupernetEvaluator(Evaluator):
         ds, _ = prepare_data(cfg.data)
         check_memory_limit(space, cfg.evaluator.supernet, ds.num_classes, ds.in_channels)
 
-    @classmethod
-    def loss_spec(cls, cfg: Any) -> tuple[str, str]:
-        return cfg.evaluator.supernet.loss.name, "evaluator.supernet.loss.name"
-
     def prepare(self, loaded: tuple | None, teacher: Any) -> None:
         sc, space, cfg = self.cfg.evaluator.supernet, self.space, self.cfg
         self.sc = sc
@@ -128,7 +84,7 @@ class SupernetEvaluator(Evaluator):
         self.limit, self.backbone_params = check_memory_limit(space, sc, ds.num_classes, ds.in_channels)
         self.device = resolve_device("auto")
         if teacher is None and self.ctx.teacher:
-            teacher = load_teacher(list(self.ctx.teacher), ds)
+            teacher = self.ctx.teacher.load(ds)
         check_teacher_for_loss(sc.loss.name, teacher, where="evaluator.supernet.loss.name")
         self.loss = build_loss(sc.loss.name, sc.loss.temperature, sc.loss.kd_weight)
         torch.manual_seed(cfg.strategy.seed)
@@ -150,8 +106,7 @@ class SupernetEvaluator(Evaluator):
     def _train_loader(self, teacher: Any) -> TensorLoader:
         """Mini-train batches, with cached (oracle) teacher targets when the loss needs them."""
         sc, ds, idx = self.sc, self.ds, self.splits.minitrain
-        tcfg = validate(TrainConfig, {"augment": sc.augment, "teacher_views": sc.teacher_views,
-                                      "precision": self.cfg.execution.precision})
+        tcfg = TrainConfig(augment=sc.augment, teacher_views=sc.teacher_views, precision=self.cfg.execution.precision)
         self.targets, augment, views = None, ("random" if sc.augment != "none" else "none"), None
         if self.loss.needs_teacher:
             self.targets, augment, views = make_targets(teacher, ds, "minitrain", idx, tcfg,

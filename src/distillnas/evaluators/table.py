@@ -4,23 +4,12 @@ has them, else from the model built for the table's input shape. A search over a
 seconds, so strategies can be compared over many seeds."""
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from ..benchmarks import read_benchmark
 from ..errors import DistillnasError
 from ..spaces import SearchSpace
-from .base import EVALUATORS, EvalContext, Evaluator, EvaluatorSection, TrialResult, measure_costs, worker_state
-
-
-class TableEvaluatorConfig(EvaluatorSection):
-    name: Literal["table"] = "table"
-    table: str | None = None  # a file of 'code accuracy' lines (diswot_s1 format) or a packaged table name
-
-    def source_table(self) -> str | None:
-        return self.table
-
-    def metric_label(self) -> str:
-        return "table top-1 (%)"
+from .base import EVALUATORS, EvalContext, Evaluator, TrialResult, measure_costs, worker_state
 
 
 def read_table(path: str) -> dict[str, float]:

@@ -9,33 +9,14 @@ The raw score is kept in extra["zerocost"]."""
 from __future__ import annotations
 
 import logging
-from typing import Any, ClassVar, Literal
-
-from pydantic import Field
+from typing import Any
 
 from ..errors import DistillnasError
-from ..section import MAX_SEEDS, Section
 from ..spaces import SearchSpace
 from ..zerocost import SCORES, TEACHER_SCORES, make_probe, score_model, teacher_modules
-from .base import EVALUATORS, EvalContext, Evaluator, EvaluatorSection, TrialResult, load_setup, measure_costs
+from .base import EVALUATORS, EvalContext, Evaluator, TrialResult, load_setup, measure_costs
 
 log = logging.getLogger("distillnas")
-
-
-class ZeroCostConfig(Section):
-    score: str = "diswot"  # one of distillnas.zerocost.SCORES
-    batch_size: int = Field(64, ge=2, le=4096)  # images in the probe batch (DisWOT: one mini-batch)
-    data_seed: int = Field(0, ge=0)  # which training images form the probe batch (the same for every arch)
-    seeds: list[int] = Field([0], min_length=1, max_length=MAX_SEEDS)  # initialisations averaged per arch
-
-
-class ZeroCostEvaluatorConfig(EvaluatorSection):
-    name: Literal["zerocost"] = "zerocost"
-    zerocost: ZeroCostConfig = ZeroCostConfig()
-    reports_accuracy: ClassVar[bool] = False
-
-    def metric_label(self) -> str:
-        return f"{self.zerocost.score} (unit)"
 
 
 def unit(value: float) -> float:
@@ -48,14 +29,9 @@ class ZeroCostEvaluator(Evaluator):
     @classmethod
     def check(cls, cfg: Any, space: SearchSpace) -> None:
         SCORES.get(cfg.evaluator.zerocost.score)
-        if cfg.reward.mode == "soft" and cfg.reward.alpha is None and getattr(cfg.strategy, "name", "") != "nsga2":
+        if cfg.reward.mode == "soft" and cfg.reward.alpha is None and cfg.strategy.objectives != 2:
             log.warning("a zero-cost score is not an accuracy: the soft reward trades it against cost at an arbitrary "
                         "rate; reward.mode=hard (the target as a constraint) is the sound choice")
-
-    @classmethod
-    def loss_spec(cls, cfg: Any) -> tuple[str, str]:
-        """DisWOT compares with the teacher: 'kd' makes the setup load (or train) and check one."""
-        return ("kd" if cfg.evaluator.zerocost.score in TEACHER_SCORES else "ce"), "evaluator.zerocost.score"
 
     @classmethod
     def check_teacher(cls, cfg: Any, teacher: Any) -> None:

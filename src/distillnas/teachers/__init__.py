@@ -3,7 +3,7 @@ Training a teacher ensemble lives in `distillnas.training` (it trains students).
 from .base import Ensemble, LogitsTeacher, ModuleTeacher, Teacher
 from .cache import CachedOutputs, TeacherCache
 from .evaluate import EnsembleReport, ensemble_report, evaluate_teacher
-from .load import expand_spec, load_teacher
+from .load import TeacherSpec, expand_spec, load_teacher
 
-__all__ = ["CachedOutputs", "Ensemble", "EnsembleReport", "LogitsTeacher", "ModuleTeacher", "Teacher", "TeacherCache",
+__all__ = ["CachedOutputs", "Ensemble", "EnsembleReport", "LogitsTeacher", "ModuleTeacher", "Teacher", "TeacherCache", "TeacherSpec",
            "ensemble_report", "evaluate_teacher", "expand_spec", "load_teacher"]

@@ -17,8 +17,9 @@ import hashlib
 import importlib
 import inspect
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Sequence, Union
 
 import numpy as np
 import torch
@@ -184,7 +185,28 @@ def expand_spec(spec: str | Sequence[str]) -> list[str]:
     return out
 
 
-def load_teacher(spec: str | Sequence[str], ds: ImageDataset) -> ModuleTeacher | LogitsTeacher | Ensemble:
+@dataclass(frozen=True)
+class TeacherSpec:
+    """Where a teacher comes from, normalised once (at the edge, where a search or training
+    starts): one spec per member, shipped names and directories expanded into their files.
+    Plain strings inside, so it pickles to Ray workers; `load(ds)` builds the teacher there."""
+
+    members: tuple[str, ...]
+
+    @classmethod
+    def of(cls, spec: "str | Sequence[str] | TeacherSpec") -> "TeacherSpec":
+        """The normalised spec of a spec string, a list of them, or a spec already normalised."""
+        return spec if isinstance(spec, TeacherSpec) else cls(tuple(expand_spec(spec)))
+
+    def load(self, ds: ImageDataset) -> ModuleTeacher | LogitsTeacher | Ensemble:
+        """The teacher (an ensemble when there are several members), checked against `ds`."""
+        members = [_load_one(s, ds) for s in self.members]
+        return members[0] if len(members) == 1 else Ensemble(members)
+
+
+SpecLike = Union[str, Sequence[str], TeacherSpec]
+
+
+def load_teacher(spec: SpecLike, ds: ImageDataset) -> ModuleTeacher | LogitsTeacher | Ensemble:
     """Load a teacher (or an ensemble when the spec names several) for dataset `ds`."""
-    members = [_load_one(s, ds) for s in expand_spec(spec)]
-    return members[0] if len(members) == 1 else Ensemble(members)
+    return TeacherSpec.of(spec).load(ds)

@@ -1,5 +1,5 @@
 """Training: device choice, the fit loop, student training and teacher ensembles."""
-from .config import OptimConfig, SGDConfig, TrainConfig
+from ..recipe import OptimConfig, SGDConfig, TrainConfig
 from .device import resolve_device, use_channels_last
 from .loop import FitResult, Stepper, Targets, evaluate, fit, lr_lambda
 from .student import StudentRun, check_teacher_for_loss, loss_uses, make_targets, resolve_student, train_student

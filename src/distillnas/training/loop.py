@@ -15,7 +15,7 @@ from typing import Any, Callable
 import torch
 import torch.nn as nn
 
-from .config import OptimConfig
+from ..recipe import OptimConfig
 from .distributed import average_gradients, ranks
 from ..precision import FP32, Precision
 from ..data import Batch, TensorLoader

@@ -54,7 +54,7 @@ from ..models import Student
 from ..registry import Registry
 from ..section import Section
 from ..teachers import Teacher, TeacherCache, load_teacher
-from .config import TrainConfig
+from ..recipe import TrainConfig
 from .student import StudentRun, resolve_student, train_in_stages, train_student
 
 

@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 
 from ..checkpoint import checkpoint_name, save_checkpoint
-from .config import TrainConfig
+from ..recipe import TrainConfig
 from ..data import ImageDataset, Normalizer, Splits, TensorLoader, make_views
 from ..distill import build_loss, parse_loss_spec
 from ..errors import DistillnasError

@@ -15,7 +15,7 @@ from ..cost import count_params
 from ..data import DataConfig, ImageDataset, prepare_data
 from ..io import atomic_write_text, ensure_dir
 from ..models import build_model
-from .config import TrainConfig
+from ..recipe import TrainConfig
 from ..teachers import EnsembleReport, evaluate_teacher, load_teacher
 from .student import StudentRun, train_in_stages, train_student
 

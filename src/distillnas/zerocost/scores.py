@@ -27,11 +27,11 @@ from torch.overrides import TorchFunctionMode
 from ..cost import count_macs, count_params
 from ..distill.methods import batch_similarity
 from ..errors import DistillnasError
+from ..evalconfig import TEACHER_SCORES  # noqa: F401  (re-exported: the scores that need a teacher network)
 from ..registry import Registry
 
 Score = Callable[[nn.Module, "Probe"], float]
 SCORES: Registry[Score] = Registry("zero-cost score")
-TEACHER_SCORES = ("diswot", "diswot_semantic", "diswot_relation", "diswot_kk")  # need a network teacher
 
 
 @dataclass

@@ -1,12 +1,21 @@
-"""The training sections: one SGD section, the optimisation schedule built on it, and a training run."""
+"""The training recipe's config sections, torch-free so a config can be read (the report, the
+dashboard, `distillnas list`) without importing training code: the loss, one SGD section, the
+optimisation schedule built on it, a training run, and a teacher-training recipe."""
 from __future__ import annotations
 
 from typing import Literal
 
 from pydantic import Field
 
-from ..distill import LossConfig
-from ..section import MAX_EPOCHS, MAX_SEEDS, MAX_VIEWS, Section
+from .section import MAX_EPOCHS, MAX_SEEDS, MAX_VIEWS, Section
+
+
+class LossConfig(Section):
+    # ce | kd | od | dkd | dist (logits), feature_mse | cc | rkd | pkt | sp (embeddings), or a
+    # weighted sum such as kd+0.5*feature_mse or kd+1*rkd (distill/methods.py)
+    name: str = "kd"
+    temperature: float = Field(4.0, gt=0)
+    kd_weight: float = Field(0.9, ge=0, le=1)  # w in (1 - w) CE + w T^2 KL
 
 
 class SGDConfig(Section):
