@@ -67,6 +67,7 @@ class Calibration:
     notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
+        """Plain values, for calibration.json and the report."""
         return asdict(self)
 
 

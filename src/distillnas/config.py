@@ -28,6 +28,8 @@ log = logging.getLogger("distillnas")
 
 
 class TeacherSection(Section):
+    """The teacher: given specs (an ensemble when several), or an ensemble the search trains
+    into its run directory when none is given."""
     spec: list[str] = []  # teacher specs (an ensemble when several); empty: train the ensemble below
     arch: str = "resnet8"  # members trained when spec is empty (cached in the run directory)
     seeds: list[int] = Field([0, 1, 2, 3, 4], min_length=1, max_length=MAX_SEEDS)
@@ -41,6 +43,7 @@ class TeacherSection(Section):
 
 
 class LoopConfig(Section):
+    """The search loop's budget and stopping rules (the `search` section)."""
     trials: int = Field(40, ge=1, le=1_000_000)  # archs evaluated in all (paid: a repeat of a stored arch is free)
     batch_size: int = Field(8, ge=1, le=10_000)  # archs per controller update
     patience: int = Field(5, ge=1, le=10_000)  # batches in a row of repeats only: the policy has converged, the search ends
@@ -91,6 +94,8 @@ def _differs(value: Any, default: Any) -> bool:
 
 
 class SearchConfig(Section):
+    """A whole search run, validated once at the edge: every section, typed, with defaults
+    written out (what `config.yaml` holds)."""
     name: str = "akd_fmnist12k"
     run_dir: str | None = None  # default: runs/<name>
     data: DataConfig = DataConfig()

@@ -121,6 +121,7 @@ class ProxyConfig(OptimConfig):
 
 
 class ProxyEvaluatorConfig(EvaluatorSection):
+    """AKD's proxy evaluator: each candidate trained briefly (`proxy`), scored on mini-val."""
     name: Literal["proxy"] = "proxy"
     proxy: ProxyConfig = ProxyConfig()
 
@@ -142,6 +143,7 @@ class ProxyEvaluatorConfig(EvaluatorSection):
 
 
 class TableEvaluatorConfig(EvaluatorSection):
+    """A benchmark table as the evaluator: accuracies looked up, not trained."""
     name: Literal["table"] = "table"
     table: str | None = None  # a file of 'code accuracy' lines (diswot_s1 format) or a packaged table name
 
@@ -183,6 +185,7 @@ class SupernetConfig(SGDConfig):
 
 
 class SupernetEvaluatorConfig(EvaluatorSection):
+    """KDAS / ENAS weight sharing: candidates scored with one supernet's trained weights."""
     name: Literal["supernet"] = "supernet"
     supernet: SupernetConfig = SupernetConfig()
     shares_weights: ClassVar[bool] = True
@@ -195,6 +198,7 @@ class SupernetEvaluatorConfig(EvaluatorSection):
 
 
 class ZeroCostConfig(Section):
+    """A zero-cost score at initialisation: which score, its probe batch and the seeds averaged."""
     score: str = "diswot"  # one of distillnas.zerocost.SCORES
     batch_size: int = Field(64, ge=2, le=4096)  # images in the probe batch (DisWOT: one mini-batch)
     data_seed: int = Field(0, ge=0)  # which training images form the probe batch (the same for every arch)
@@ -202,6 +206,7 @@ class ZeroCostConfig(Section):
 
 
 class ZeroCostEvaluatorConfig(EvaluatorSection):
+    """A training-free evaluator: each candidate scored at initialisation (`zerocost`)."""
     name: Literal["zerocost"] = "zerocost"
     zerocost: ZeroCostConfig = ZeroCostConfig()
     reports_accuracy: ClassVar[bool] = False

@@ -25,6 +25,7 @@ from .errors import DistillnasError
 
 @dataclass
 class Evaluation:
+    """What `evaluate_checkpoint` measured: a checkpoint's accuracy on a split and its costs."""
     checkpoint: str
     arch: str
     dataset: str
@@ -38,6 +39,7 @@ class Evaluation:
     preprocessing: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
+        """Plain values, for JSON output."""
         return dataclasses.asdict(self)
 
 

@@ -18,6 +18,7 @@ FORMATS = {"onnx": ".onnx", "torchscript": ".torchscript.pt"}
 
 @dataclass
 class Exported:
+    """What `export_student` wrote: the file, its format, and how its outputs compared with PyTorch's."""
     path: Path
     format: str
     max_abs_diff: float  # exported vs PyTorch outputs on the check batch

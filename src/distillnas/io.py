@@ -141,10 +141,12 @@ def disk_full(folder: str | Path, margin: int = 1 << 20) -> bool:
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write text to `path` atomically (a reader sees the old file or the new one, never half)."""
     return atomic_write(path, lambda p: p.write_text(text))
 
 
 def atomic_torch_save(path: str | Path, obj: Any) -> Path:
+    """`torch.save` to `path` atomically (a kill leaves the old file or the new one, never half)."""
     import torch  # here, not at the top: the CLI's light paths (--help, list) read no tensors
 
     return atomic_write(path, lambda p: torch.save(obj, p))

@@ -20,11 +20,13 @@ class _Bar:
         self.progress, self.task = progress, task
 
     def advance(self, n: int = 1, **fields: float) -> None:
+        """Count `n` more steps done."""
         if self.progress is not None and self.task is not None:
             desc = "  ".join(f"{k} {v:.4g}" for k, v in fields.items())
             self.progress.update(self.task, advance=n, info=desc)
 
     def set_total(self, total: int) -> None:
+        """Change the number of steps expected (a run that learns its length late)."""
         if self.progress is not None and self.task is not None:
             self.progress.update(self.task, total=total)
 
@@ -39,9 +41,11 @@ class _LogBar(_Bar):
         self.start = self.last = time.monotonic()
 
     def set_total(self, total: int) -> None:
+        """Change the number of steps expected."""
         self.total = max(total, 1)
 
     def advance(self, n: int = 1, **fields: float) -> None:
+        """Count `n` more steps done; print a plain line when the interval has passed."""
         self.done += n
         now = time.monotonic()
         if now - self.last >= self.every or self.done >= self.total:
@@ -96,6 +100,7 @@ class SearchProgress:
         return self
 
     def update(self, r: dict[str, Any]) -> None:
+        """Show the search's progress after a trial: trials done, best reward, repeats, failures."""
         if r["status"] == "screened":
             return
         if "reused_from" in r.get("extra", {}):

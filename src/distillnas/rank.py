@@ -15,18 +15,21 @@ from .training import TrainConfig, train_student
 
 @dataclass
 class Ranking:
+    """What `rank_students` measured: per student and seed, the accuracy after the short training."""
     archs: list[str]
     columns: list[str]  # "ce", then one per teacher
     scores: dict[str, list[float]]  # column -> mini-val top-1 per arch (mean over seeds)
     tau: dict[str, dict[str, float]]  # column x column
 
     def ranks(self, column: str) -> list[int]:
+        """Each student's rank (1 = best) by its mean accuracy over seeds."""
         order = sorted(range(len(self.archs)), key=lambda i: -self.scores[column][i])
         return [order.index(i) + 1 for i in range(len(self.archs))]
 
 
 def rank_students(archs: list[str], teachers: list[str], data: DataConfig, cfg: TrainConfig, seeds: list[int],
                   space: dict | None = None, cache_dir: str | None = None, progress: bool = False) -> Ranking:
+    """Train each student briefly over seeds and rank them (the proxy's ranking, as a command)."""
     if len(teachers) < 2:
         raise DistillnasError(f"rank compares how teachers rank students: give at least two teachers, got {len(teachers)}")
     if len(archs) < 2:

@@ -9,6 +9,7 @@ import torch.distributed as dist
 
 @dataclass(frozen=True)
 class Ranks:
+    """Rank statistics of two score lists over the same items (Kendall tau, Spearman, top-k overlap)."""
     rank: int = 0
     world: int = 1
 

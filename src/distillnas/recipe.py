@@ -13,6 +13,7 @@ from .section import MAX_EPOCHS, MAX_SEEDS, MAX_VIEWS, Section
 class LossConfig(Section):
     # ce | kd | od | dkd | dist (logits), feature_mse | cc | rkd | pkt | sp (embeddings), or a
     # weighted sum such as kd+0.5*feature_mse or kd+1*rkd (distill/methods.py)
+    """The training loss by name (`distillnas list losses`), with the distillation temperature and weight."""
     name: str = "kd"
     temperature: float = Field(4.0, gt=0)
     kd_weight: float = Field(0.9, ge=0, le=1)  # w in (1 - w) CE + w T^2 KL

@@ -44,6 +44,7 @@ class Registry(Generic[T]):
         return self.get(name)(**kwargs)  # type: ignore[operator]
 
     def names(self) -> list[str]:
+        """Every registered name, sorted."""
         return sorted(self._items)
 
     def __contains__(self, name: object) -> bool:

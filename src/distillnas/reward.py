@@ -22,6 +22,8 @@ REWARD_MODES = {"soft": (-0.07, -0.07), "hard": (0.0, -1.0), "none": (0.0, 0.0)}
 
 
 class RewardConfig(Section):
+    """The reward: accuracy against a cost target (MnasNet's soft or hard form), on latency,
+    MACs or params, with the target absolute or relative to a reference network."""
     metric: Literal["latency_ms", "macs", "params"] = "latency_ms"
     target: float = Field(1.0, gt=0, le=1e15)  # T in the metric's unit; with `reference`, a multiple of the reference's cost
     # a man-made model (e.g. resnet8) measured like every candidate, on this host, at the search's start
@@ -34,6 +36,7 @@ class RewardConfig(Section):
     beta: float | None = Field(None, ge=-10, le=10)  # overrides the mode's exponent when M > T
 
     def exponents(self) -> tuple[float, float]:
+        """(alpha, beta): the exponents under and over the target for this mode."""
         a, b = REWARD_MODES[self.mode]
         return (a if self.alpha is None else self.alpha, b if self.beta is None else self.beta)
 
@@ -60,6 +63,7 @@ class RewardConfig(Section):
 
 
 def check_target(target: float) -> None:
+    """Refuse a target that is not a finite positive number."""
     if not target > 0:
         raise DistillnasError(f"reward target must be > 0, got {target}")
 
@@ -93,4 +97,5 @@ def trial_objectives(result: dict, cfg: RewardConfig) -> tuple[float, float]:
 
 
 def meets_target(result: dict, cfg: RewardConfig) -> bool:
+    """Whether a successful trial's cost is within the target."""
     return result.get("status") == "ok" and float(result[cfg.metric] or 0.0) <= cfg.limit

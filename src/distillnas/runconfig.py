@@ -19,6 +19,7 @@ RESUMABLE = ("run_dir", "execution", "search.trials", "search.top_k", "search.re
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
+    """A config file's mapping (safe_load), with one clear line when it is not one."""
     return read_yaml_file(path, "config")
 
 
@@ -36,6 +37,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
 
 
 def set_path(data: dict[str, Any], path: list[str], value: Any) -> None:
+    """Set a dotted key (`evaluator.proxy.lr`) in a nested dict, creating sections as needed."""
     node = data
     for part in path[:-1]:
         node = node.setdefault(part, {})
@@ -81,6 +83,7 @@ def load_search_config(config: str | None, overrides: list[str] = ()) -> SearchC
 
 
 def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested dict as dotted keys (how configs are compared and printed)."""
     out: dict[str, Any] = {}
     for k, v in d.items():
         key = f"{prefix}{k}"

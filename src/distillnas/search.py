@@ -38,6 +38,7 @@ from .teachers import TeacherSpec
 
 @dataclass
 class SearchOutcome:
+    """What a search returns: the run directory, trial counts, wall time and the best students."""
     run_dir: Path
     trials: int
     evaluated: int  # trials actually run in this call (not resumed, not reused)
@@ -61,6 +62,7 @@ class LiveReport:
             console.print(f"live report (every {every_s:g} s): {run.report / 'index.html'}", soft_wrap=True)
 
     def after_batch(self) -> None:
+        """Rebuild the report when its interval has passed since the last rebuild."""
         if self.every_s > 0 and time.monotonic() - self.last >= self.every_s:
             try:
                 build_report([self.run.path])
@@ -70,6 +72,7 @@ class LiveReport:
 
 
 def make_evaluator(cfg: SearchConfig, space: SearchSpace, run: RunDir, teacher: TeacherSpec | None) -> Evaluator:
+    """The config's evaluator for this run, with the context its trials carry to workers."""
     ctx = EvalContext(space=cfg.space, data=cfg.data, evaluator=cfg.evaluator, cost=cfg.cost, teacher=teacher,
                       latency_file=str(run.latency), teacher_cache=str(run.teacher_cache),
                       threads=EXECUTORS.get(cfg.execution.executor).trial_threads(cfg.execution), channels_last=cfg.execution.channels_last,

@@ -52,6 +52,7 @@ class Artifact:
 
 
 def artifacts_root() -> Path:
+    """Where the shipped artifacts live inside the installed package."""
     return Path(str(resources.files("distillnas") / "artifacts"))
 
 

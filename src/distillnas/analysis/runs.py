@@ -19,6 +19,7 @@ from ..spaces import SearchSpace, space_from_config
 
 @dataclass
 class RunData:
+    """A search run as the report reads it: config, space, every trial, retrainings, best archs."""
     path: Path
     config: SearchConfig
     space: SearchSpace
@@ -29,10 +30,12 @@ class RunData:
 
     @property
     def name(self) -> str:
+        """The run directory's name (the report's label for it)."""
         return self.path.name
 
     @property
     def ok(self) -> list[dict[str, Any]]:
+        """The trials that finished successfully (failed and screened ones left out)."""
         return [t for t in self.trials if t["status"] == "ok"]
 
     @property
@@ -42,6 +45,7 @@ class RunData:
         return spec if key else self.config.evaluator.name  # an evaluator that trains nothing (table): its name
 
     def rewards(self) -> np.ndarray:
+        """The reward of each successful trial, as the strategy was told it."""
         return np.array([trial_reward(t, self.config.reward) for t in self.ok])
 
     def one_hot(self, trials: list[dict[str, Any]] | None = None) -> np.ndarray:
@@ -62,6 +66,7 @@ def load_run(path: str | Path) -> RunData:
 
 
 def check_same_space(runs: list[RunData]) -> None:
+    """Refuse to compare runs over different search spaces (their archs do not line up)."""
     spaces = {r.name: r.space.config() for r in runs}
     if len({repr(c) for c in spaces.values()}) > 1:
         shown = "; ".join(f"{n}: {c}" for n, c in spaces.items())

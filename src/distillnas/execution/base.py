@@ -14,6 +14,8 @@ from ..section import Section
 
 
 class ExecutionConfig(Section):
+    """Where and how trials run: the executor, CPUs / GPUs / threads per trial, retries,
+    layout and precision."""
     executor: str = "local"  # local | ray
     ray_address: str | None = None  # join an existing Ray cluster; None starts a local instance
     cpus_per_trial: float = Field(1, gt=0, le=1024)
@@ -35,9 +37,11 @@ class WorkQueue:
         self._order = itertools.count()
 
     def put(self, key: Hashable, fn: Callable[..., Any], args: tuple, priority: float = 0.0) -> None:
+        """Queue an item; a higher priority is taken first, equal priorities in order."""
         heapq.heappush(self._heap, (-priority, next(self._order), key, fn, args))
 
     def pop(self) -> tuple[Hashable, Callable[..., Any], tuple] | None:
+        """The highest-priority item queued first."""
         if not self._heap:
             return None
         _, _, key, fn, args = heapq.heappop(self._heap)
@@ -50,6 +54,7 @@ class WorkQueue:
 class Executor(ABC):
     # trials run in the search's own process, so an evaluator's state shared across trials (a
     # supernet's weights) is seen by every trial; False for executors that ship trials elsewhere
+    """Runs trials (pure functions of an `EvalContext`) and hands back their results as they finish."""
     in_process: ClassVar[bool] = False
 
     @classmethod
@@ -85,4 +90,5 @@ EXECUTORS: Registry[Callable[[ExecutionConfig], Executor]] = Registry("executor"
 
 
 def build_executor(cfg: ExecutionConfig) -> Executor:
+    """The executor an execution section names, started."""
     return EXECUTORS.get(cfg.executor)(cfg)

@@ -18,6 +18,7 @@ from ..section import Section
 
 class Strategy(ABC):
     # what the search loop tells it: 1 = a scalar reward, 2 = (accuracy, cost) for a Pareto front
+    """A search strategy: asks for archs (token lists) and is told their rewards; never sees a model."""
     objectives: ClassVar[int] = 1
 
     def __init__(self, sizes: Sequence[int], kinds: Sequence[str] | None = None, seed: int = 0) -> None:
@@ -46,12 +47,15 @@ class Strategy(ABC):
         return None
 
     def random_arch(self) -> Arch:
+        """A uniformly random arch of this strategy's space."""
         return sample_arch(self.sizes, self.rng)
 
     def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume the strategy exactly (saved after every ask and tell)."""
         return {"rng": self.rng.bit_generator.state, "updates": self.updates, **self._state()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a state saved by `state_dict`."""
         self.rng.bit_generator.state = state["rng"]
         self.updates = int(state["updates"])
         self._load(state)

@@ -59,6 +59,7 @@ class ModuleTeacher:
         self.module.eval()
 
     def to(self, device: torch.device) -> "ModuleTeacher":
+        """The network on `device`."""
         self.module.to(device)
         self.device = device
         return self
@@ -90,6 +91,7 @@ class LogitsTeacher:
     has_features: bool = False
 
     def to(self, device: torch.device) -> "LogitsTeacher":
+        """The logits on `device`."""
         return self
 
     def outputs(self, x: torch.Tensor | None, pool_idx: torch.Tensor, features: bool = False) -> TeacherOutput:
@@ -119,6 +121,7 @@ class Ensemble:
 
     @property
     def num_classes(self) -> int:
+        """How many classes the members predict (they all agree)."""
         return self.members[0].num_classes
 
     @property
@@ -130,6 +133,7 @@ class Ensemble:
         return all(m.has_features for m in self.members)
 
     def to(self, device: torch.device) -> "Ensemble":
+        """Every member on `device`."""
         for m in self.members:
             m.to(device)
         return self
