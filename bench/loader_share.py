@@ -25,27 +25,14 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from distillnas.data import DataConfig, TensorLoader, make_views, prepare_data
 from distillnas.models import build_model
-from distillnas.spaces import build_space
 
 from _common import report
-
-
-def median_student(ds) -> torch.nn.Module:  # noqa: ANN001
-    """The default space's median student by MACs, over 64 seeded samples (as trial_speed.py)."""
-    from distillnas.cost import count_macs
-
-    space = build_space("mnasnet")
-    rng = np.random.default_rng(0)
-    archs = [space.sample(rng) for _ in range(64)]
-    shape = (1, ds.in_channels, ds.input_size, ds.input_size)
-    macs = [count_macs(space.build(a, ds.num_classes, ds.in_channels, ds.input_size), shape) for a in archs]
-    return space.build(archs[int(np.argsort(macs)[len(macs) // 2])], ds.num_classes, ds.in_channels, ds.input_size)
+from trial_speed import median_student
 
 
 def measure(model: torch.nn.Module, loader: TensorLoader, steps: int) -> dict:
@@ -100,7 +87,7 @@ def main() -> None:
         folder_ds, folder_splits = prepare_data(DataConfig(name="imagefolder", root=str(root), in_memory=False,
                                                            workers=2, image_size=28))
     students = {"resnet8": lambda d: build_model("resnet8", d.num_classes, d.in_channels, d.input_size),
-                "median student": median_student,
+                "median student": lambda d: median_student(d.in_channels)[1],
                 "mobilenetv2-w0.5": lambda d: build_model("mobilenetv2-w0.5", d.num_classes, d.in_channels,
                                                           d.input_size)}
     rows = []

@@ -45,8 +45,8 @@ from distillnas.training.loop import Stepper
 BF16 = Precision("bf16", torch.bfloat16)
 
 
-def median_student() -> tuple[str, torch.nn.Module]:
-    """The default space's arch of median MACs among 41 seeded samples."""
+def median_student(in_channels: int = 1) -> tuple[str, torch.nn.Module]:
+    """The default space's arch of median MACs among 41 seeded samples (for `in_channels` inputs)."""
     from distillnas.cost import count_macs
 
     cfg = load_search_config(None, [])
@@ -55,7 +55,7 @@ def median_student() -> tuple[str, torch.nn.Module]:
     archs = [space.sample(rng) for _ in range(41)]
     macs = [count_macs(space.build(a, 10, 1, 28), (1, 1, 28, 28)) for a in archs]
     pick = archs[int(np.argsort(macs)[len(macs) // 2])]
-    return space.to_string(pick), space.build(pick, 10, 1, 28)
+    return space.to_string(pick), space.build(pick, 10, in_channels, 28)
 
 
 def models() -> dict[str, torch.nn.Module]:
@@ -65,8 +65,14 @@ def models() -> dict[str, torch.nn.Module]:
     return out
 
 
-def step_flops(model: torch.nn.Module, batch: int) -> int:
-    x, y = torch.randn(batch, 1, 28, 28), torch.randint(0, 10, (batch,))
+def sync(device: torch.device) -> None:
+    """Wait for the device's queued work (CUDA runs asynchronously; a timer must not stop early)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def step_flops(model: torch.nn.Module, batch: int, device: torch.device) -> int:
+    x, y = torch.randn(batch, 1, 28, 28, device=device), torch.randint(0, 10, (batch,), device=device)
     with FlopCounterMode(display=False) as fc:
         F.cross_entropy(model(x), y).backward()
     model.zero_grad(set_to_none=True)
@@ -74,37 +80,41 @@ def step_flops(model: torch.nn.Module, batch: int) -> int:
 
 
 def images_per_s(model: torch.nn.Module, batch: int, precision: Precision, channels_last: bool,
-                 steps: int, compile_model: bool = False) -> tuple[float, float]:
+                 steps: int, compile_model: bool = False, device: torch.device = torch.device("cpu")) -> tuple[float, float]:
     """(images/s, seconds spent before the first timed step: compile time for a compiled model)."""
     model = model.train()
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
-    stepper = Stepper(opt, torch.device("cpu"), precision=precision)
+    stepper = Stepper(opt, device, precision=precision)
     run = torch.compile(model) if compile_model else model
     fmt = torch.channels_last if channels_last else torch.contiguous_format
-    x = torch.randn(batch, 1, 28, 28).contiguous(memory_format=fmt)
-    y = torch.randint(0, 10, (batch,))
+    x = torch.randn(batch, 1, 28, 28, device=device).contiguous(memory_format=fmt)
+    y = torch.randint(0, 10, (batch,), device=device)
     start = time.perf_counter()
     for _ in range(3):  # warm-up (and compilation)
         stepper.step(lambda: F.cross_entropy(run(x).float(), y))
+    sync(device)
     setup = time.perf_counter() - start
     windows = []
     for _ in range(3):
         t = time.perf_counter()
         for _ in range(steps):
             stepper.step(lambda: F.cross_entropy(run(x).float(), y))
+        sync(device)
         windows.append(batch * steps / (time.perf_counter() - t))
     model.to(memory_format=torch.contiguous_format)
     return statistics.median(windows), setup
 
 
-def peak_flops(dtype: torch.dtype, n: int = 2048, reps: int = 10) -> float:
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+def peak_flops(dtype: torch.dtype, device: torch.device, n: int = 2048, reps: int = 10) -> float:
+    a, b = torch.randn(n, n, dtype=dtype, device=device), torch.randn(n, n, dtype=dtype, device=device)
     torch.mm(a, b)
+    sync(device)
     t = time.perf_counter()
     for _ in range(reps):
         torch.mm(a, b)
+    sync(device)
     return 2 * n ** 3 * reps / (time.perf_counter() - t)
 
 
@@ -112,26 +122,30 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=12, help="steps per timed window")
     ap.add_argument("--compile", action="store_true", help="also time torch.compile of the auto setting")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda[:N] (bench/gpu_check.py runs it on a GPU)")
+    ap.add_argument("--out", default="trial_speed", help="the results file's name (results/<out>.json)")
     args = ap.parse_args()
+    device = torch.device(args.device)
     cfg = load_search_config(None, [])
     batch = cfg.evaluator.proxy.batch_size
-    auto = resolve_precision("auto", torch.device("cpu"))
-    peak = {"fp32": peak_flops(torch.float32), "bf16": peak_flops(torch.bfloat16)}
+    auto = resolve_precision("auto", device)
+    peak = {"fp32": peak_flops(torch.float32, device), "bf16": peak_flops(torch.bfloat16, device)}
     print(f"native bf16: {cpu_has_native_bf16()}; auto = {auto.name}; peak torch.mm fp32 "
           f"{peak['fp32'] / 1e9:.0f} GFLOP/s, bf16 {peak['bf16'] / 1e9:.0f} GFLOP/s; batch {batch}", flush=True)
     rows = []
     for name, model in models().items():
-        cl_ok = channels_last_hazard(model) is None
-        flops = step_flops(model, batch)
+        model = model.to(device)
+        cl_ok = channels_last_hazard(model) is None or device.type != "cpu"
+        flops = step_flops(model, batch, device)
         settings = {"fp32": (FP32, False), "fp32_cl": (FP32, cl_ok), "bf16": (BF16, False),
                     "bf16_cl": (BF16, cl_ok), "auto": (auto, cl_ok)}
         row: dict = {"model": name, "params": sum(p.numel() for p in model.parameters()),
                      "GFLOP/step": flops / 1e9, "channels_last_safe": cl_ok}
         for col, (prec, cl) in settings.items():
-            ips, _ = images_per_s(model, batch, prec, cl, args.steps)
+            ips, _ = images_per_s(model, batch, prec, cl, args.steps, device=device)
             row[col] = ips
         if args.compile:
-            ips, setup = images_per_s(model, batch, auto, cl_ok, args.steps, compile_model=True)
+            ips, setup = images_per_s(model, batch, auto, cl_ok, args.steps, compile_model=True, device=device)
             row[f"compile_{auto.name}"] = ips
             saved = batch / row["auto"] - batch / ips  # seconds saved per step
             row["compile_s"] = setup
@@ -144,8 +158,8 @@ def main() -> None:
         row["fp32_peak_frac"] = flops / batch * row["fp32"] / peak["fp32"]
         rows.append(row)
         print(f"{name}: fp32 {row['fp32']:.0f} img/s, auto {row['auto']:.0f} ({row['auto_x']:.2f}x)", flush=True)
-    report("trial_speed", rows, {"peak_flops": peak, "batch": batch, "auto": auto.name,
-                                 "native_bf16": cpu_has_native_bf16()})
+    report(args.out, rows, {"peak_flops": peak, "batch": batch, "auto": auto.name, "device": str(device),
+                            "native_bf16": cpu_has_native_bf16()})
 
 
 if __name__ == "__main__":

@@ -64,7 +64,7 @@ def test_successive_halving_promotes_the_best_half_and_continues_them(tmp_path, 
     dashboard_prunes_the_first_rung(run, trials)
 
 
-def dashboard_prunes_the_first_rung(run, stored) -> None:
+def dashboard_prunes_the_first_rung(run, stored, top: float = 2.0) -> None:
     """In the run's dashboard mirror, first-rung trials are PRUNED with their accuracy at their
     epochs; only the last rung's are COMPLETE (and can enter the dashboard's Pareto front)."""
     optuna = pytest.importorskip("optuna")
@@ -76,11 +76,12 @@ def dashboard_prunes_the_first_rung(run, stored) -> None:
         assert t.user_attrs["fidelity"] == row["extra"]["fidelity"]
         if row["status"] != "ok":
             assert t.state.name == "FAIL"
-        elif row["extra"]["fidelity"] < 2.0:
+        elif row["extra"]["fidelity"] < top:
             assert t.state.name == "PRUNED" and t.values is None
             assert t.intermediate_values == {1: pytest.approx(100 * row["accuracy"])}
         else:
-            assert t.state.name == "COMPLETE" and t.intermediate_values == {2: pytest.approx(100 * row["accuracy"])}
+            assert t.state.name == "COMPLETE"
+            assert t.intermediate_values == {int(top): pytest.approx(100 * row["accuracy"])}
     assert {t.state.name for t in study.trials} >= {"PRUNED", "COMPLETE"}
 
 
@@ -236,3 +237,41 @@ def test_two_objective_promotions_follow_constrained_pareto_ranks():
     order = promotion_order(results, reward, objectives=2)
     assert set(order[:3]) == {0, 1, 4} and order[3:] == [2, 3] and 5 not in order
     assert promotion_order(results, reward, objectives=1)[0] == 1  # one objective: by reward
+
+
+def test_a_table_search_halves_over_a_lower_fidelity_table(tmp_path):
+    """Successive halving over tables: rung 0 is looked up in the cheaper table, the best
+    1/eta go on to the main one; only last-rung trials are chosen or complete."""
+    from distillnas.benchmarks import read_benchmark
+
+    run = tmp_path / "tf"
+    cfg = load_search_config("akd_diswot", [f"--run_dir={run}", "--search.trials=16", "--search.batch_size=8",
+                                            "--strategy.name=nsga2", "--strategy.nsga2.population=8",
+                                            "--evaluator.fidelity.tables=[diswot_s1_ce]",
+                                            "--evaluator.fidelity.epochs=[1, 3]", "--evaluator.fidelity.eta=2"])
+    out = run_search(cfg, progress=False)
+    low, high = read_benchmark("diswot_s1_ce").accuracy, read_benchmark("diswot_s1_kd").accuracy
+    space = build_space("resnet_depth", depths=[1, 3, 5, 7])
+    rows = TrialStore(run / "trials.sqlite").trials()
+    first = [t for t in rows if t["extra"].get("fidelity") == 1.0]
+    last = [t for t in rows if t["extra"].get("fidelity") == 3.0]
+    assert first and last and len(first) + len(last) == len(rows)
+    for t in first:
+        assert t["accuracy"] == pytest.approx(low[space.table_key(tuple(t["tokens"]))]) and not t["extra"]["continued"]
+    for t in last:
+        assert t["accuracy"] == pytest.approx(high[space.table_key(tuple(t["tokens"]))])
+        assert t["extra"]["continued"] and t["extra"]["epochs_trained"] == 2.0
+    per_batch = {b: sum(1 for t in first if t["batch"] == b) for b in {t["batch"] for t in first}}
+    assert all(sum(1 for t in last if t["batch"] == b) == -(-n // 2) for b, n in per_batch.items())  # ceil(n / eta)
+    assert {b["arch"] for b in out.best} <= {t["arch"] for t in last}
+    dashboard_prunes_the_first_rung(run, rows, top=3.0)
+
+
+def test_a_lower_fidelity_table_must_cover_the_main_one(tmp_path):
+    part = tmp_path / "part.txt"
+    part.write_text("111 50.0\n113 60.0\n")
+    with pytest.raises(DistillnasError, match="lacks 62 arch"):
+        run_search(load_search_config("akd_diswot", [f"--run_dir={tmp_path / 'r'}", f"--evaluator.fidelity.tables=[{part}]",
+                                                     "--evaluator.fidelity.epochs=[1, 3]"]), progress=False)
+    with pytest.raises(DistillnasError, match="increasing fidelities"):
+        load_search_config("akd_diswot", ["--evaluator.fidelity.tables=[diswot_s1_ce]", "--evaluator.fidelity.epochs=[3, 1]"])

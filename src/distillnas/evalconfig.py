@@ -142,13 +142,42 @@ class ProxyEvaluatorConfig(EvaluatorSection):
         return float(epochs[-1]) if epochs else None
 
 
+class TableFidelity(Section):
+    """Successive halving over tables of one space measured at increasing fidelity (e.g. the
+    same protocol stopped after 1 epoch, then the full 3): every batch is looked up in the
+    cheapest table first, the best 1/eta go on to the next, the last is `table` itself. A study
+    of early stopping at the cost of lookups (`bench/mo_fidelity.py`)."""
+
+    tables: list[str] = Field(..., min_length=1, max_length=19)  # lower-fidelity tables, cheapest first
+    epochs: list[float] = Field(..., min_length=2, max_length=20)  # each table's fidelity, then the main table's
+    eta: int = Field(3, ge=2, le=100)
+
+    @model_validator(mode="after")
+    def _rungs(self) -> "TableFidelity":
+        if len(self.epochs) != len(self.tables) + 1 or any(not 0 < e <= MAX_EPOCHS for e in self.epochs) \
+                or any(b <= a for a, b in zip(self.epochs, self.epochs[1:])):
+            raise ValueError(f"fidelity.epochs must be {len(self.tables) + 1} increasing fidelities in "
+                             f"(0, {MAX_EPOCHS}] (one per low-fidelity table, then the main table's), got {self.epochs}")
+        return self
+
+
 class TableEvaluatorConfig(EvaluatorSection):
     """A benchmark table as the evaluator: accuracies looked up, not trained."""
     name: Literal["table"] = "table"
     table: str | None = None  # a file of 'code accuracy' lines (diswot_s1 format) or a packaged table name
+    fidelity: TableFidelity | None = None  # lower-fidelity tables for successive halving; None: one fidelity
 
     def source_table(self) -> str | None:
         return self.table
+
+    def top_fidelity(self) -> float | None:
+        return float(self.fidelity.epochs[-1]) if self.fidelity else None
+
+    def table_at(self, fidelity: float | None) -> str | None:
+        """The table a rung at `fidelity` looks its accuracies up in."""
+        if self.fidelity is None or fidelity is None or fidelity >= self.fidelity.epochs[-1]:
+            return self.table
+        return self.fidelity.tables[self.fidelity.epochs.index(fidelity)]
 
     def metric_label(self) -> str:
         return "table top-1 (%)"

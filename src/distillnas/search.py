@@ -76,7 +76,7 @@ def make_evaluator(cfg: SearchConfig, space: SearchSpace, run: RunDir, teacher: 
     ctx = EvalContext(space=cfg.space, data=cfg.data, evaluator=cfg.evaluator, cost=cfg.cost, teacher=teacher,
                       latency_file=str(run.latency), teacher_cache=str(run.teacher_cache),
                       threads=EXECUTORS.get(cfg.execution.executor).trial_threads(cfg.execution), channels_last=cfg.execution.channels_last,
-                      precision=cfg.execution.precision)
+                      precision=cfg.execution.precision, compile=cfg.execution.compile)
     return EVALUATORS.get(cfg.evaluator.name)(cfg, space, run, ctx)
 
 

@@ -131,7 +131,8 @@ def prepare_teacher(cfg: SearchConfig, run: RunDir, console: Console | None,
             console.print(f"no teacher given: training {len(missing)} x {cfg.teacher.arch} on {cfg.data.name} "
                           f"({cfg.teacher.epochs:g} epochs each) into {run.teacher_dir}")
         tcfg = TrainConfig(optim=OptimConfig(epochs=cfg.teacher.epochs), loss=LossConfig(name="ce"), augment="random",
-                           channels_last=cfg.execution.channels_last, precision=cfg.execution.precision)
+                           channels_last=cfg.execution.channels_last, precision=cfg.execution.precision,
+                           compile=cfg.execution.compile)
         for seed in missing:
             train_teachers(cfg.teacher.arch, [seed], cfg.data, tcfg, run.teacher_dir, progress=console is not None)
     members = run.teacher_members(cfg)

@@ -73,6 +73,7 @@ class EvalContext:
     threads: int = 0
     channels_last: str = "auto"
     precision: str = "auto"
+    compile: str = "auto"
     # multi-fidelity: this rung's fidelity and the one it continues from (0: none), and where
     # the rungs leave their training state; not part of `key` (one dataset and teacher per process)
     fidelity: float = 0.0
@@ -217,8 +218,12 @@ class Evaluator(ABC):
         return evaluate_trial, self.ctx
 
     def select(self, strategy: Any, trials: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        """The final archs and facts for best.yaml: the Pareto front for a two-objective
-        strategy, else the top-k by reward within the target."""
+        """The final archs and facts for best.yaml (from the last rung's trials under
+        multi-fidelity): the Pareto front for a two-objective strategy, else the top-k by
+        reward within the target."""
+        top = self.cfg.evaluator.top_fidelity()
+        if top is not None:  # multi-fidelity: only archs that reached the last rung are complete
+            trials = [t for t in trials if t["extra"].get("fidelity") == top] or trials
         if strategy.objectives == 2:
             return pareto_front(trials, self.cfg.reward), {"pareto_front": True}
         return select_best(trials, self.cfg.reward, self.cfg.search.top_k), {}

@@ -101,14 +101,6 @@ class ProxyEvaluator(Evaluator):
         return evaluate_trial, replace(self.ctx, fidelity=fidelity, resume_fidelity=resume or 0.0,
                                        state_dir=str(self.run.path / "fidelity"))
 
-    def select(self, strategy: Any, trials: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        """With multi-fidelity, the best archs among those trained to the last rung."""
-        f = self.cfg.evaluator.proxy.fidelity
-        if f.epochs is not None:
-            top = [t for t in trials if t["extra"].get("fidelity") == float(f.epochs[-1])]
-            trials = top or trials
-        return super().select(strategy, trials)
-
     def screen(self, archs: list[tuple[int, ...]]) -> list[dict[str, Any]]:
         """Each arch's zero-cost score, in this process (about a second each on a CPU)."""
         s, st = self.cfg.evaluator.proxy.screen, load_setup(self.ctx)
@@ -133,7 +125,7 @@ class ProxyEvaluator(Evaluator):
         _, costs, spread = measure_costs(space, tokens, arch, (ds.in_channels, ds.input_size, ds.input_size),
                                          ds.num_classes, st.latency)
         cfg = p.train_config(ctx.fidelity or None, device=ctx.device, channels_last=ctx.channels_last,
-                             precision=ctx.precision)
+                             precision=ctx.precision, compile=ctx.compile)
         last = float(p.fidelity.epochs[-1]) if ctx.fidelity and p.fidelity.epochs else None
         runs = []
         for s in (p.seeds or [seed]):

@@ -4,12 +4,13 @@ has them, else from the model built for the table's input shape. A search over a
 seconds, so strategies can be compared over many seeds."""
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
+from typing import Any, Callable
 
 from ..benchmarks import read_benchmark
 from ..errors import DistillnasError
 from ..spaces import SearchSpace
-from .base import EVALUATORS, EvalContext, Evaluator, TrialResult, measure_costs, worker_state
+from .base import EVALUATORS, EvalContext, Evaluator, TrialResult, evaluate_trial, measure_costs, worker_state
 
 
 def read_table(path: str) -> dict[str, float]:
@@ -23,24 +24,50 @@ class TableEvaluator(Evaluator):
 
     @classmethod
     def check(cls, cfg: Any, space: SearchSpace) -> None:
-        if not cfg.evaluator.table:
+        ev = cfg.evaluator
+        if not ev.table:
             raise DistillnasError("the table evaluator needs evaluator.table: a table file or a packaged table name")
-        read_benchmark(cfg.evaluator.table)
+        main = set(read_benchmark(ev.table).accuracy)
+        for low in (ev.fidelity.tables if ev.fidelity else []):
+            missing = main - set(read_benchmark(low).accuracy)
+            if missing:
+                raise DistillnasError(f"evaluator.fidelity.tables: {low!r} lacks {len(missing)} arch(s) of "
+                                      f"{ev.table!r} (e.g. {sorted(missing)[0]!r}); a lower fidelity must cover them all")
+
+    @property
+    def eta(self) -> int:  # type: ignore[override]
+        f = self.cfg.evaluator.fidelity
+        return f.eta if f else 3
+
+    def rungs(self, batch: int) -> list[float | None]:
+        f = self.cfg.evaluator.fidelity
+        return [None] if f is None else [float(e) for e in f.epochs]
+
+    def task(self, fidelity: float | None = None, resume: float | None = None) -> tuple[Callable[..., TrialResult], Any]:
+        if fidelity is None:
+            return super().task()
+        return evaluate_trial, replace(self.ctx, fidelity=fidelity, resume_fidelity=resume or 0.0)
 
     @staticmethod
     def run(ctx: EvalContext, tokens: tuple[int, ...], seed: int) -> TrialResult:
         st = worker_state(ctx)
-        space, name, own = st.space, ctx.evaluator.table, st.extra
-        if "table" not in own:
-            own["table"], own["costs"] = read_benchmark(name), {}
-            own["accuracy"] = own["table"].accuracy
-        table, key, arch = own["table"], space.table_key(tokens), space.to_string(tokens)
-        if key not in own["accuracy"]:
+        space, own = st.space, st.extra
+        name = ctx.evaluator.table_at(ctx.fidelity or None)
+        if ("table", name) not in own:
+            own[("table", name)] = read_benchmark(name)
+            own.setdefault("costs", {})
+        table, key, arch = own[("table", name)], space.table_key(tokens), space.to_string(tokens)
+        if key not in table.accuracy:
             raise DistillnasError(f"arch {key!r} is not in the table {name!r}")
         if arch not in own["costs"]:
-            own["costs"][arch] = table_costs(table, key) or measure_costs(
-                space, tokens, arch, table.input_shape, table.num_classes, st.latency)[1]  # spread: not kept
-        return TrialResult(arch, list(tokens), "ok", own["accuracy"][key], **own["costs"][arch])
+            main = own.setdefault(("table", ctx.evaluator.table), read_benchmark(ctx.evaluator.table))
+            own["costs"][arch] = table_costs(main, key) or measure_costs(
+                space, tokens, arch, main.input_shape, main.num_classes, st.latency)[1]  # spread: not kept
+        extra: dict[str, Any] = {}
+        if ctx.fidelity:  # what a trained rung would have cost: the epochs beyond the rung it continues
+            extra = {"fidelity": ctx.fidelity, "continued": ctx.resume_fidelity > 0,
+                     "epochs_trained": ctx.fidelity - ctx.resume_fidelity}
+        return TrialResult(arch, list(tokens), "ok", table.accuracy[key], extra=extra, **own["costs"][arch])
 
 
 def table_costs(table: Any, key: str) -> dict[str, Any] | None:

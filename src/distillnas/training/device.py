@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 
 import torch
 import torch.nn as nn
@@ -22,6 +23,27 @@ def resolve_device(name: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise DistillnasError(f"device {name!r} asked for, but CUDA is not available here; use cpu or auto")
     return device
+
+
+# torch.compile pays from about this many steps on: on the 2-core Intel Xeon (torch 2.13 CPU,
+# one thread) compiling a ResNet-8 step took 27 s and saved 16 ms of 140 ms per step (11 %),
+# break-even at ~1,700 steps (bench/trial_speed.py --compile); twice that is the margin. A proxy trial
+# (tens to hundreds of steps) never compiles under auto; a 15-epoch retraining does.
+COMPILE_MIN_STEPS = 4000
+
+
+def use_compile(setting: str, steps: int, device: torch.device) -> bool:
+    """Whether a run of `steps` optimiser steps compiles its student ('auto': only runs of at
+    least COMPILE_MIN_STEPS, and on CPU only where a C compiler exists for inductor)."""
+    if setting == "off":
+        return False
+    has_cc = device.type != "cpu" or any(shutil.which(c) for c in ("cc", "gcc", "clang"))
+    if setting == "on":
+        if not has_cc:
+            raise DistillnasError("compile=on: torch.compile needs a C compiler on CPU (none of cc, gcc, clang is on "
+                                  "PATH); install one or use compile=off")
+        return True
+    return has_cc and steps >= COMPILE_MIN_STEPS
 
 
 def use_channels_last(setting: str, device: torch.device, model: nn.Module | None = None) -> bool:

@@ -162,13 +162,14 @@ def fit(model: nn.Module, loss_fn: nn.Module, loader: TensorLoader, cfg: OptimCo
         device: torch.device = torch.device("cpu"), channels_last: bool = False,
         progress: bool = False, label: str = "train", horizon: float | None = None,
         resume: dict | None = None, keep_state: bool = False, extra: Extra | None = None,
-        precision: Precision = FP32) -> FitResult:
+        precision: Precision = FP32, compiled: bool = False) -> FitResult:
     """Train `model` for cfg.epochs (fractions allowed) and evaluate it on `evals`.
 
     Multi-fidelity: the lr schedule spans `horizon` epochs (default cfg.epochs); `keep_state`
     returns the model, optimiser, step and the loader's random state, and `resume` (such a
     state, of a run with the same horizon) continues it - bit for bit the run that trained to
-    cfg.epochs at once, when the stop falls on an epoch boundary."""
+    cfg.epochs at once, when the stop falls on an epoch boundary. `compiled`: the forward runs
+    through torch.compile (the module itself is what is evaluated and saved)."""
     model.to(device)
     loss_fn.to(device)
     if channels_last and device.type == "cpu" and channels_last_hazard(model) is not None:
@@ -182,6 +183,7 @@ def fit(model: nn.Module, loss_fn: nn.Module, loader: TensorLoader, cfg: OptimCo
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg, steps_per_epoch, horizon))
     total = max(1, math.ceil(cfg.epochs * steps_per_epoch))
     stepper = Stepper(opt, device, precision=precision)
+    forward = torch.compile(model) if compiled and not getattr(loss_fn, "needs_features", False) else model
     step = _restore(resume, model, opt, sched, loader) if resume is not None else 0
     seen, status, error, epoch_loss = 0, "ok", "", float("nan")
     start = time.perf_counter()
@@ -194,7 +196,7 @@ def fit(model: nn.Module, loss_fn: nn.Module, loader: TensorLoader, cfg: OptimCo
                     break
                 x, y, t = _inputs(b, device, channels_last, targets)
                 done = step / max(1, math.ceil((horizon or cfg.epochs) * steps_per_epoch))
-                loss, problem = stepper.step(lambda: _loss(model, loss_fn, x, y, t)
+                loss, problem = stepper.step(lambda: _loss(forward, loss_fn, x, y, t)
                                              + (extra(model, x, y, done) if extra is not None else 0.0))
                 if problem:
                     status, error = "diverged", f"{problem} at step {step + 1} (epoch {step / steps_per_epoch:.2f})"

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
@@ -23,7 +24,7 @@ from ..io import atomic_torch_save, atomic_write_text, safe_torch_load
 from ..models import Student, man_made
 from ..teachers import Teacher, TeacherCache
 from .cohort import Cohort, MutualLoss
-from .device import resolve_device, use_channels_last
+from .device import resolve_device, use_channels_last, use_compile
 from ..precision import resolve_precision
 from .distributed import global_batch_norm, ranks
 from .loop import Targets, fit
@@ -85,6 +86,11 @@ def make_targets(teacher: Teacher, ds: ImageDataset, split: str, indices: torch.
     return (lambda b: outputs.batch(b.pos, b.view)), ("views" if cfg.augment == "views" else "none"), views
 
 
+def _steps_left(cfg: TrainConfig, steps_per_epoch: int, resume: dict | None) -> int:
+    """The optimiser steps this call will run (what a compile must repay)."""
+    return math.ceil(cfg.optim.epochs * steps_per_epoch) - int((resume or {}).get("step", 0))
+
+
 def train_student(student: Student | str, cfg: TrainConfig, ds: ImageDataset, splits: Splits, *,
                   teacher: Teacher | None = None, cache: TeacherCache | None = None, seed: int = 0,
                   train_split: str = "train", eval_splits: tuple[str, ...] = ("test",),
@@ -132,7 +138,8 @@ def train_student(student: Student | str, cfg: TrainConfig, ds: ImageDataset, sp
         resume = safe_torch_load(resume_from, "multi-fidelity state")
     res = fit(model, loss, loader, cfg.optim, targets=targets, evals=evals, device=device, channels_last=cl,
               progress=progress, label=f"{arch} {spec} seed {seed}", horizon=horizon, resume=resume,
-              keep_state=save_state is not None, extra=extra, precision=precision)
+              keep_state=save_state is not None, extra=extra, precision=precision,
+              compiled=use_compile(cfg.compile, _steps_left(cfg, len(loader), resume), device))
     if res.state is not None and save_state is not None:
         atomic_torch_save(save_state, res.state)
     model = first

@@ -1,0 +1,112 @@
+"""Constrained two-objective search with early stopping (issue 44 item 2), measured on a table.
+
+nsga2 (accuracy up, cost down, the target a hard constraint) searches a tabular benchmark
+twice per seed: at full fidelity (every arch looked up in the main table, costing its full
+epochs) and under successive halving (`evaluator.fidelity`: every arch first looked up in a
+lower-fidelity table of the same protocol stopped early, the best 1/eta by constrained Pareto
+rank promoted to the main table, paying only the epochs beyond the rung they continue). Cost
+is proxy epochs paid (free repeats excluded). After each batch the front found so far - archs
+evaluated at the top fidelity, within the target - is scored by its hypervolume against the
+true front of the whole table (accuracy x (target - cost), normalised by the true front's).
+
+Reported per method (mean +- sd over seeds): the final hypervolume ratio and cost, and the
+cost at which successive halving first reaches the full-fidelity search's final hypervolume
+(its fraction of the full search's cost: the issue's goal is <= 1/2).
+
+    python bench/mo_fidelity.py --low bench/table_parts/mnist5k_mnasnet/kd_resnet8_e1.txt
+Writes results/mo_fidelity.json.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+from pathlib import Path
+
+from distillnas.benchmarks import read_benchmark
+from distillnas.runconfig import load_search_config
+from distillnas.search import run_search
+from distillnas.store import TrialStore
+
+from _common import report
+
+
+def hypervolume(points: list[tuple[float, float]], target: float, floor: float) -> float:
+    """Area dominated by (accuracy, cost) points within the target, above `floor` accuracy and
+    below the target cost (a 2-D sweep)."""
+    pts = sorted((c, a) for a, c in points if c <= target and a > floor)
+    area, best = 0.0, floor
+    for i, (c, a) in enumerate(pts):
+        best = max(best, a)
+        nxt = pts[i + 1][0] if i + 1 < len(pts) else target
+        area += (best - floor) * (nxt - c)
+    return area
+
+
+def curve(run: Path, metric: str, target: float, floor: float, top: float | None, full: float) -> list[tuple]:
+    """(cumulative epochs paid, hypervolume of the top-fidelity front) after each batch."""
+    rows = TrialStore(run / "trials.sqlite", readonly=True).trials()
+    out, paid, seen = [], 0.0, []
+    for b in sorted({r["batch"] for r in rows}):
+        for r in (r for r in rows if r["batch"] == b):
+            if r["extra"].get("reused_from") is None and r["status"] != "screened":
+                paid += r["extra"].get("epochs_trained", full)
+            if r["status"] == "ok" and (top is None or r["extra"].get("fidelity") == top):
+                seen.append((100 * r["accuracy"], float(r[metric])))
+        out.append((paid, hypervolume(seen, target, floor)))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--config", default="akd_mnist5k_table")
+    ap.add_argument("--low", required=True, help="the lower-fidelity table (same space and protocol, stopped early)")
+    ap.add_argument("--epochs", default="1,3", help="the low table's fidelity, then the main table's")
+    ap.add_argument("--trials", type=int, default=96, help="paid evaluations of the full-fidelity search")
+    ap.add_argument("--seeds", default="0,1,2,3,4")
+    ap.add_argument("--eta", type=int, default=3)
+    args = ap.parse_args()
+    lo, hi = (float(e) for e in args.epochs.split(","))
+    seeds = [int(s) for s in args.seeds.split(",")]
+    base = load_search_config(args.config, [])
+    metric, target = base.reward.metric, base.reward.target
+    main_table = read_benchmark(base.evaluator.table)
+    cost_of = {k: float(dict(zip(main_table.columns, v))[metric]) for k, v in main_table.rows.items()}
+    true = [(100 * a, cost_of[k]) for k, a in main_table.accuracy.items()]
+    floor = min(a for a, c in true if c <= target)
+    best_hv = hypervolume(true, target, floor)
+    common = ["--strategy.name=nsga2", "--strategy.nsga2.population=16", "--search.batch_size=16",
+              "--reward.mode=hard", "--search.patience=1000"]
+    sh = [f"--evaluator.fidelity.tables=[{args.low}]", f"--evaluator.fidelity.epochs=[{lo}, {hi}]",
+          f"--evaluator.fidelity.eta={args.eta}"]
+    work = Path(tempfile.mkdtemp(prefix="mo_fidelity_"))
+    rows = []
+    for seed in seeds:
+        runs = {}
+        # successive halving pays fewer epochs per trial: it gets twice the trials, and is
+        # judged by the epochs it has paid when its front first matches the full search's
+        for method, extra, trials in (("full", [], args.trials), ("sh", sh, 2 * args.trials)):
+            run = work / f"{method}-s{seed}"
+            cfg = load_search_config(args.config, [f"--run_dir={run}", f"--strategy.seed={seed}",
+                                                   f"--search.trials={trials}", *common, *extra])
+            run_search(cfg, progress=False)
+            runs[method] = curve(run, metric, target, floor, cfg.evaluator.top_fidelity(), hi)
+        full_cost, full_hv = runs["full"][-1]
+        reach = next((c for c, hv in runs["sh"] if hv >= full_hv - 1e-9), None)
+        rows.append({"seed": seed, "full_cost": full_cost, "full_hv": full_hv / best_hv,
+                     "sh_cost": runs["sh"][-1][0], "sh_hv": runs["sh"][-1][1] / best_hv,
+                     "sh_cost_to_full_hv": reach, "fraction": (reach / full_cost) if reach else None})
+        print(rows[-1], flush=True)
+    fr = [r["fraction"] for r in rows if r["fraction"] is not None]
+    summary = {"seeds": seeds, "reached": f"{len(fr)}/{len(rows)}",
+               "fraction_mean": statistics.fmean(fr) if fr else None,
+               "fraction_sd": statistics.stdev(fr) if len(fr) > 1 else None,
+               "full_hv_mean": statistics.fmean(r["full_hv"] for r in rows),
+               "sh_hv_mean": statistics.fmean(r["sh_hv"] for r in rows),
+               "config": args.config, "low": args.low, "epochs": [lo, hi], "eta": args.eta, "trials": args.trials}
+    print(summary)
+    report("mo_fidelity", rows, summary)
+
+
+if __name__ == "__main__":
+    main()
