@@ -645,3 +645,14 @@ def test_under_torchrun_only_rank_0_prints_the_error(capsys, monkeypatch):
         monkeypatch.setenv("RANK", rank)
         code, _, err = _cli(capsys, ["search", "--search.trials=0"])
         assert code == 2 and ("search.trials=0" in err) == printed and (err == "") != printed
+
+
+def test_a_bare_on_or_off_means_the_switch_not_a_boolean():
+    """YAML 1.1 reads `off` as false: auto | on | off settings take it as the word it was."""
+    from distillnas.recipe import TrainConfig
+    from distillnas.section import validate
+
+    cfg = validate(TrainConfig, {"compile": False, "channels_last": True})
+    assert (cfg.compile, cfg.channels_last) == ("off", "on")
+    with pytest.raises(DistillnasError, match="'auto', 'on' or 'off'"):
+        validate(TrainConfig, {"compile": "maybe"})

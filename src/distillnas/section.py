@@ -33,6 +33,12 @@ def _numeric(annotation: Any) -> bool:
     return annotation in (int, float)
 
 
+def _switch(annotation: Any) -> bool:
+    """An `auto | on | off` setting (a Literal holding "on" and "off", and no booleans)."""
+    args = typing.get_args(annotation) if typing.get_origin(annotation) is typing.Literal else ()
+    return {"on", "off"} <= set(args)
+
+
 class Section(BaseModel):
     """Base of every config section: unknown keys, inf and NaN are refused (a non-finite lr,
     target or epoch count can only produce garbage or a crash later), and so is true/false
@@ -49,6 +55,10 @@ class Section(BaseModel):
                 if isinstance(value, bool) and field is not None and _numeric(field.annotation):
                     raise PydanticCustomError("not_a_number", "expected a number, not {value}",
                                               {"key": key, "value": str(value).lower()})
+            switches = {k: ("on" if v else "off") for k, v in data.items() if isinstance(v, bool)
+                        and isinstance(k, str) and k in cls.model_fields and _switch(cls.model_fields[k].annotation)}
+            if switches:  # YAML 1.1 reads a bare on / off as true / false
+                data = {**data, **switches}
         return data
 
 
