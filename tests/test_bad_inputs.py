@@ -649,6 +649,7 @@ def test_under_torchrun_only_rank_0_prints_the_error(capsys, monkeypatch):
 
 def test_a_bare_on_or_off_means_the_switch_not_a_boolean():
     """YAML 1.1 reads `off` as false: auto | on | off settings take it as the word it was."""
+    from distillnas.errors import DistillnasError
     from distillnas.recipe import TrainConfig
     from distillnas.section import validate
 
