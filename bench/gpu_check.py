@@ -70,6 +70,7 @@ def ddp_check(work: Path, smoke: bool) -> dict:
 def speed_check(smoke: bool) -> dict:
     device = "cpu" if smoke else "cuda"
     cmd = [sys.executable, str(HERE / "trial_speed.py"), "--device", device, "--steps", "2" if smoke else "12",
+           *(["--models", "resnet8"] if smoke else []),
            "--out", f"trial_speed_{'smoke' if smoke else 'gpu'}"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=HERE)
     if done.returncode != 0:

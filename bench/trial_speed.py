@@ -58,10 +58,12 @@ def median_student(in_channels: int = 1) -> tuple[str, torch.nn.Module]:
     return space.to_string(pick), space.build(pick, 10, in_channels, 28)
 
 
-def models() -> dict[str, torch.nn.Module]:
-    out = {a: build_model(a, 10, 1, 28) for a in ("resnet8", "resnet20", "mobilenetv2-w0.5")}
-    name, model = median_student()
-    out[f"median student ({name[:24]}...)"] = model
+def models(names: list[str]) -> dict[str, torch.nn.Module]:
+    """The students timed: named archs, and `median` for the default space's median student."""
+    out = {a: build_model(a, 10, 1, 28) for a in names if a != "median"}
+    if "median" in names:
+        name, model = median_student()
+        out[f"median student ({name[:24]}...)"] = model
     return out
 
 
@@ -123,6 +125,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=12, help="steps per timed window")
     ap.add_argument("--compile", action="store_true", help="also time torch.compile of the auto setting")
     ap.add_argument("--device", default="cpu", help="cpu or cuda[:N] (bench/gpu_check.py runs it on a GPU)")
+    ap.add_argument("--models", default="resnet8,resnet20,mobilenetv2-w0.5,median",
+                    help="comma-separated archs to time (median: the default space's median student)")
     ap.add_argument("--out", default="trial_speed", help="the results file's name (results/<out>.json)")
     args = ap.parse_args()
     device = torch.device(args.device)
@@ -133,7 +137,7 @@ def main() -> None:
     print(f"native bf16: {cpu_has_native_bf16()}; auto = {auto.name}; peak torch.mm fp32 "
           f"{peak['fp32'] / 1e9:.0f} GFLOP/s, bf16 {peak['bf16'] / 1e9:.0f} GFLOP/s; batch {batch}", flush=True)
     rows = []
-    for name, model in models().items():
+    for name, model in models(args.models.split(",")).items():
         model = model.to(device)
         cl_ok = channels_last_hazard(model) is None or device.type != "cpu"
         flops = step_flops(model, batch, device)
