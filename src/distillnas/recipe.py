@@ -56,8 +56,9 @@ class TrainConfig(Section):
     # autocast dtype: auto = bf16 on CPUs with native bf16 and on CUDA (fp16 where CUDA lacks
     # bf16), fp32 elsewhere; weights, optimiser state and BatchNorm statistics stay fp32
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
-    # torch.compile the student's forward: auto = only runs long enough to repay compiling
-    # (training.device.COMPILE_MIN_STEPS steps; never a short proxy), on, or off
+    # torch.compile the student's forward: auto = CUDA runs long enough to repay compiling
+    # (training.device.COMPILE_MIN_STEPS steps; never on CPU, where it measured slower as often
+    # as faster; never a short proxy), on, or off
     compile: Literal["auto", "on", "off"] = "auto"
     eval_batch_size: int = Field(500, ge=1, le=65536)
     seed: int = 0

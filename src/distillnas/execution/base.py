@@ -26,7 +26,7 @@ class ExecutionConfig(Section):
     # autocast precision of trials, supernet and teacher training (distillnas.precision): auto =
     # bf16 on CPUs with native bf16 and on CUDA, fp32 on other CPUs
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
-    compile: Literal["auto", "on", "off"] = "auto"  # torch.compile of trials and teacher training (auto: long runs only)
+    compile: Literal["auto", "on", "off"] = "auto"  # torch.compile of trials and teacher training (auto: long CUDA runs only)
 
 
 class WorkQueue:

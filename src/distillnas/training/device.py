@@ -25,16 +25,18 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-# torch.compile pays from about this many steps on: on the 2-core Intel Xeon (torch 2.13 CPU,
-# one thread) compiling a ResNet-8 step took 27 s and saved 16 ms of 140 ms per step (11 %),
-# break-even at ~1,700 steps (bench/trial_speed.py --compile); twice that is the margin. A proxy trial
-# (tens to hundreds of steps) never compiles under auto; a 15-epoch retraining does.
+# On CUDA, `compile: auto` compiles runs of at least this many steps. On CPU it never does:
+# on the 2-core Intel Xeon (torch 2.13 CPU) `bench/trial_speed.py --compile` measured compiled
+# steps at 0.80x (resnet8), 1.20x (resnet20), 0.62x (mobilenetv2-w0.5) and 1.98x (the median
+# student) of the eager default, after 1-3 minutes of compiling (cold cache, other jobs running):
+# slower as often as faster, repaid after 450-790 steps where it pays at all. A proxy trial
+# (tens to hundreds of steps) never compiles under auto, anywhere.
 COMPILE_MIN_STEPS = 4000
 
 
 def use_compile(setting: str, steps: int, device: torch.device) -> bool:
-    """Whether a run of `steps` optimiser steps compiles its student ('auto': only runs of at
-    least COMPILE_MIN_STEPS, and on CPU only where a C compiler exists for inductor)."""
+    """Whether a run of `steps` optimiser steps compiles its student ('auto': CUDA runs of at
+    least COMPILE_MIN_STEPS; 'on': any run, on CPU only where a C compiler exists for inductor)."""
     if setting == "off":
         return False
     has_cc = device.type != "cpu" or any(shutil.which(c) for c in ("cc", "gcc", "clang"))
@@ -43,7 +45,7 @@ def use_compile(setting: str, steps: int, device: torch.device) -> bool:
             raise DistillnasError("compile=on: torch.compile needs a C compiler on CPU (none of cc, gcc, clang is on "
                                   "PATH); install one or use compile=off")
         return True
-    return has_cc and steps >= COMPILE_MIN_STEPS
+    return device.type == "cuda" and steps >= COMPILE_MIN_STEPS
 
 
 def use_channels_last(setting: str, device: torch.device, model: nn.Module | None = None) -> bool:
