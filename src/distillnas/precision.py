@@ -65,6 +65,7 @@ class Precision:
 
     @property
     def scaled(self) -> bool:
+        """Whether the loss needs a gradient scaler (float16 only)."""
         return self.dtype == torch.float16
 
     def autocast(self, device: torch.device) -> ContextManager:

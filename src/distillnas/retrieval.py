@@ -30,6 +30,7 @@ DISTRACTORS = (10, 100, 1000)
 
 @dataclass
 class RetrievalResult:
+    """Retrieval on held-out classes with a student's embedding: identification rate by number of distractors."""
     classes: list[int]  # the held-out classes retrieved among
     probes: int
     distractors: list[int]

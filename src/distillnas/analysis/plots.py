@@ -31,6 +31,7 @@ def _cost(run: RunData) -> tuple[str, np.ndarray, float]:
 
 
 def cost_histogram(run: RunData, path: Path) -> Path:
+    """How the run's trials spread over the cost metric, with the target marked."""
     metric, cost, target = _cost(run)
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.hist(cost, bins=min(30, max(5, len(cost) // 3)), color="tab:blue", alpha=0.8, label="sampled students")
@@ -42,6 +43,7 @@ def cost_histogram(run: RunData, path: Path) -> Path:
 
 
 def accuracy_vs_cost(run: RunData, path: Path) -> Path:
+    """Every trial's accuracy against its cost, the target and the front found."""
     metric, cost, target = _cost(run)
     acc = 100 * np.array([t["accuracy"] for t in run.ok])
     front = pareto_front(list(cost), list(acc))
@@ -56,6 +58,7 @@ def accuracy_vs_cost(run: RunData, path: Path) -> Path:
 
 
 def progress_over_trials(run: RunData, path: Path) -> Path:
+    """Cost and accuracy trial by trial: where the search spent its evaluations as it went."""
     metric, cost, target = _cost(run)
     acc = 100 * np.array([t["accuracy"] for t in run.ok])
     idx = np.array([t["id"] for t in run.ok])
@@ -98,6 +101,7 @@ def search_dynamics(run: RunData, path: Path) -> Path | None:
 
 
 def macs_vs_latency(run: RunData, path: Path) -> Path | None:
+    """Measured latency against MACs: how well the machine-independent cost predicts this one."""
     lat = np.array([t["latency_ms"] or 0.0 for t in run.ok])
     macs = np.array([t["macs"] or 0.0 for t in run.ok]) / 1e6
     if (lat > 0).sum() < 3:
@@ -113,6 +117,7 @@ def macs_vs_latency(run: RunData, path: Path) -> Path | None:
 
 
 def pca_by_stage(a: RunData, b: RunData, path: Path, count: int = 4) -> Path:
+    """Two runs' archs (one-hot) in the same 2-D PCA, stage by stage: where each search went."""
     xa, xb = a.one_hot(), b.one_hot()
     proj, ratio = pca(np.concatenate([xa, xb]))
     pa, pb = proj[: len(xa)], proj[len(xa):]
@@ -131,6 +136,7 @@ def pca_by_stage(a: RunData, b: RunData, path: Path, count: int = 4) -> Path:
 
 
 def option_difference_bars(rows: list[dict], a: str, b: str, path: Path, top: int = 20) -> Path:
+    """The options two runs' top archs choose at different rates, largest first."""
     rows = rows[:top][::-1]
     fig, ax = plt.subplots(figsize=(7, 0.3 * len(rows) + 1.5))
     ax.barh([r["option"] for r in rows], [r["diff"] for r in rows], xerr=[r["se"] for r in rows],
@@ -142,6 +148,7 @@ def option_difference_bars(rows: list[dict], a: str, b: str, path: Path, top: in
 
 
 def heatmap(matrix: np.ndarray, names: list[str], title: str, path: Path, fmt: str = "{:.2f}") -> Path:
+    """A labelled matrix (e.g. Kendall tau between tables' columns) as a heat map."""
     fig, ax = plt.subplots(figsize=(1.1 * len(names) + 2.5, 1.0 * len(names) + 1.5))
     im = ax.imshow(matrix, cmap="viridis")
     ax.set_xticks(range(len(names)), names, rotation=30, ha="right")

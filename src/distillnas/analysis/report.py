@@ -84,6 +84,7 @@ def in_progress(run: RunData) -> bool:
 
 
 def run_section(run: RunData, out: Path) -> str:
+    """One run's part of the report: its table of best students, figures and facts."""
     stem = run.name
     rewards = run.rewards()
     paid = sum("reused_from" not in t["extra"] and t["status"] != "screened" for t in run.trials)
@@ -139,6 +140,7 @@ def calibration_section(run: RunData, out: Path) -> str:
 
 
 def comparison_section(a: RunData, b: RunData, out: Path, top: int = 100) -> str:
+    """Two runs side by side (e.g. CE-guided against KD-guided): where their choices differ."""
     check_same_space([a, b])
     rank = lambda r: [r.ok[i] for i in r.rewards().argsort()[::-1][:top]]  # noqa: E731
     rows = option_difference(a.one_hot(rank(a)), b.one_hot(rank(b)), a.space.one_hot_names())

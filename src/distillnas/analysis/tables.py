@@ -157,6 +157,7 @@ def _check_same_protocol(path_a: str, a: BenchmarkTable, path_b: str, b: Benchma
 
 @dataclass
 class TableComparison:
+    """What `table compare` measures between two columns of one space (see the module docstring)."""
     names: list[str]
     keys: list[str]  # archs every table holds, in a fixed order
     accuracy: dict[str, np.ndarray]  # name -> mean accuracy (%) per key
@@ -322,6 +323,7 @@ def _top_overlap(x: np.ndarray, y: np.ndarray, k: int) -> float:
 
 
 def comparison_rows(cmp: TableComparison) -> list[dict[str, Any]]:
+    """The comparison as printable rows (one per statistic, with its noise floor)."""
     rows = []
     for (a, b), tau in cmp.tau.items():
         rows.append({"A": a, "B": b, "kendall tau": tau, "spearman": cmp.spearman[a, b],

@@ -13,6 +13,7 @@ from .metrics import distribution_matrices
 
 @dataclass
 class TeacherComparison:
+    """Teachers compared on the same examples: accuracy, agreement and the oracle's gain."""
     names: list[str]  # teachers, then "ground truth"
     accuracy: list[float]  # per teacher (an ensemble: its average-logit accuracy)
     matrices: dict[str, np.ndarray]
@@ -21,6 +22,7 @@ class TeacherComparison:
 
 def compare_teachers(teachers: list[tuple[str, object]], ds: ImageDataset, split: str, indices: torch.Tensor,
                      cache: TeacherCache | None = None) -> TeacherComparison:
+    """Compare teachers' cached outputs on one split (accuracies, pairwise agreement, oracle)."""
     cache = cache or TeacherCache(None)
     views = make_views(indices, 1, ds.pad, ds.flip, 0)
     labels = ds.labels[indices]

@@ -26,6 +26,7 @@ from .tables import _seeds, export_table
 
 @dataclass
 class Source:
+    """Where a zero-cost study's accuracies come from: a table, or a run's stored trials."""
     name: str
     table: BenchmarkTable
     space: dict[str, Any] | None  # the space's config, when the source says
@@ -35,6 +36,7 @@ class Source:
 
 @dataclass
 class ZeroCostStudy:
+    """Zero-cost scores of every arch of a source against its accuracies (Kendall tau per score)."""
     scores: list[str]
     columns: list[str]  # one per source
     keys: list[str]  # archs every source holds
@@ -140,6 +142,7 @@ def study_rows(st: ZeroCostStudy) -> list[dict[str, Any]]:
 
 
 def study_json(st: ZeroCostStudy) -> dict[str, Any]:
+    """The study as plain values, for JSON output."""
     return {"scores": st.scores, "columns": st.columns, "teacher": st.teacher,
             "seconds_per_arch": st.seconds_per_arch, "noise_floor": st.noise_floor,
             "tau": {f"{n}|{c}": v for (n, c), v in st.tau.items()},

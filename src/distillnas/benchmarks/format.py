@@ -30,11 +30,13 @@ MAGIC = "# distillnas benchmark table"
 
 @dataclass
 class BenchmarkTable:
+    """A tabular benchmark: its header (protocol, teacher, commit) and one row of columns per arch."""
     meta: dict[str, Any]  # header entries (empty for a DisWOT file)
     columns: list[str]  # after the key; the first is the mean accuracy
     rows: dict[str, list[float]] = field(default_factory=dict)  # key -> values (accuracies in %)
 
     def column(self, name: str) -> dict[str, float]:
+        """One column's values by arch key (e.g. a seed's accuracies)."""
         i = self.columns.index(name)
         return {k: v[i] for k, v in self.rows.items()}
 
@@ -45,6 +47,7 @@ class BenchmarkTable:
 
     @property
     def seed_columns(self) -> list[str]:
+        """The per-seed accuracy columns (acc_seed0, ...), in order."""
         return [c for c in self.columns if c.startswith("acc_seed")]
 
     @property

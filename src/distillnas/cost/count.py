@@ -7,6 +7,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 
 def count_params(model: nn.Module) -> int:
+    """Every parameter of a model, trainable or not (what a memory limit counts)."""
     return sum(p.numel() for p in model.parameters())
 
 

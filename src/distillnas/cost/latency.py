@@ -23,6 +23,7 @@ from ..section import Section
 
 
 class CostConfig(Section):
+    """How trial costs are measured: the latency measurer (cpu, onnxruntime or none) and its repeats."""
     latency: str = "cpu"  # measurer: cpu (PyTorch) | onnxruntime (the exported graph) | none; 1 pinned thread, batch 1
     warmup: int = Field(5, ge=0, le=10_000)
     repeats: int = Field(20, ge=1, le=10_000)
@@ -74,11 +75,13 @@ def single_core() -> Iterator[None]:
 
 @dataclass(frozen=True)
 class Latency:
+    """A latency measurement: median and interquartile range over repeats, in ms."""
     median_ms: float
     iqr_ms: float  # interquartile range of the repeats: how far one measurement can be trusted
 
     @property
     def noisy(self) -> bool:
+        """Whether the spread (IQR) is above 10 % of the median: such a measurement is taken again."""
         return self.iqr_ms > NOISY * self.median_ms
 
 

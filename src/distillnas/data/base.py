@@ -49,10 +49,12 @@ class ImageDataset:
 
     @property
     def in_channels(self) -> int:
+        """Input channels of every image (1 for grayscale, 3 for RGB)."""
         return int(self.images.shape[1])
 
     @property
     def input_size(self) -> int:
+        """Height (= width) of every image in pixels."""
         return int(self.images.shape[-1])
 
     @property
@@ -76,6 +78,7 @@ class Splits:
 
     @property
     def train(self) -> torch.Tensor:
+        """The whole training pool (mini-train and mini-val together), for final trainings."""
         return torch.cat([self.minitrain, self.minival])
 
     def get(self, name: str) -> torch.Tensor:

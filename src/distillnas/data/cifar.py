@@ -79,8 +79,10 @@ def _load(name: str, root: str | None) -> ImageDataset:
 
 
 def cifar10(root: str | None = None) -> ImageDataset:
+    """CIFAR-10 from its python pickles under `root` (never downloaded)."""
     return _load("cifar10", root)
 
 
 def cifar100(root: str | None = None) -> ImageDataset:
+    """CIFAR-100 from its python pickles under `root` (never downloaded)."""
     return _load("cifar100", root)

@@ -46,9 +46,11 @@ class FileImages:
 
     @property
     def shape(self) -> tuple[int, int, int, int]:
+        """(images, channels, height, width), as a held tensor would report it."""
         return (len(self.paths), 3, self.size, self.size)
 
     def dim(self) -> int:
+        """Always 4: a batch of images, like a held tensor."""
         return 4
 
     def __len__(self) -> int:

@@ -151,12 +151,15 @@ def fmnist12k(root: str | None = None) -> ImageDataset:
 
 
 def fashion_mnist(root: str | None = None) -> ImageDataset:
+    """Fashion-MNIST from its IDX files (Debian's package, torchvision's layout or `root`)."""
     return load_idx("fashion_mnist", root)
 
 
 def mnist(root: str | None = None) -> ImageDataset:
+    """MNIST from its IDX files (torchvision's layout or `root`)."""
     return load_idx("mnist", root)
 
 
 def kmnist(root: str | None = None) -> ImageDataset:
+    """Kuzushiji-MNIST from its IDX files (torchvision's layout or `root`)."""
     return load_idx("kmnist", root)

@@ -46,6 +46,7 @@ def _scan(folder: Path) -> dict[str, list[Path]]:
 
 def imagefolder(root: str | None = None, image_size: int = 32, in_memory: bool | str = "auto", workers: int = 2,
                 max_memory_gb: float = 8.0) -> ImageDataset:
+    """A folder of class folders (train/ and val/), held in memory or streamed from disk."""
     try:
         from PIL import Image
     except ImportError:  # pragma: no cover - Pillow comes with matplotlib

@@ -31,6 +31,7 @@ AUGMENT_MODES = ("none", "views", "random")
 
 @dataclass
 class Batch:
+    """One training batch: images, labels, their positions in the split, and the view of each."""
     x: torch.Tensor  # float, normalised (B, C, H, W)
     y: torch.Tensor  # (B,) int64
     pos: torch.Tensor  # (B,) positions within the split, for cached teacher logits
@@ -157,6 +158,7 @@ class TensorLoader:
 
     @property
     def num_examples(self) -> int:
+        """Examples this loader yields per epoch (its shard's, when data-parallel)."""
         return len(self.indices)
 
     def _augment(self, x: torch.Tensor, pos: torch.Tensor, keep: slice) -> tuple[torch.Tensor, torch.Tensor | None]:

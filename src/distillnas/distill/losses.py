@@ -24,6 +24,7 @@ from ..section import validate
 
 @dataclass
 class TeacherOutput:
+    """A teacher's outputs for a batch: member logits and, when a loss needs them, member features."""
     logits: torch.Tensor  # (members, batch, classes)
     features: torch.Tensor | None = None  # (members, batch, dim)
 

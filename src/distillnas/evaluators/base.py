@@ -42,6 +42,7 @@ from ..teachers import Teacher, TeacherCache, TeacherSpec
 
 @dataclass
 class TrialResult:
+    """One trial's outcome as stored: arch, status, accuracy, costs, wall time and extra facts."""
     arch: str
     tokens: list[int]
     status: str  # ok | failed | diverged
@@ -172,10 +173,10 @@ class Evaluator(ABC):
         """Refuse a config this evaluator cannot run, before any work."""
 
     @classmethod
-    def check_teacher(cls, cfg: Any, teacher: Any) -> None:
+    def check_teacher(cls, cfg: Any, teacher: Teacher | None) -> None:
         """Refuse a loaded teacher this evaluator cannot use (before any work); any by default."""
 
-    def prepare(self, loaded: tuple | None, teacher: Any) -> None:
+    def prepare(self, loaded: tuple | None, teacher: Teacher | None) -> None:
         """Per-process state; `loaded` is the (dataset, splits) the setup check already read."""
         if loaded is not None and (teacher is not None or not self.ctx.teacher):
             prime_state(self.ctx, *loaded, teacher)

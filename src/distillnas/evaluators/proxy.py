@@ -14,6 +14,7 @@ from ..distill import build_loss
 from ..errors import DistillnasError
 from ..models import Student
 from ..spaces import SearchSpace
+from ..teachers import Teacher
 from ..training import train_student
 from ..zerocost import SCORES, TEACHER_SCORES, make_probe, score_model, teacher_modules
 from .base import EVALUATORS, EvalContext, Evaluator, TrialResult, evaluate_trial, load_setup, measure_costs
@@ -27,6 +28,8 @@ def state_file(state_dir: str, arch: str, seed: int, epochs: float) -> Path:
 
 @EVALUATORS.register("proxy", 'each student distilled for a short proxy run, scored on mini-val (AKD)')
 class ProxyEvaluator(Evaluator):
+    """AKD's proxy: each candidate trained briefly on mini-train (KD or CE) and scored on mini-val."""
+
     @classmethod
     def check(cls, cfg: Any, space: SearchSpace) -> None:
         score = cfg.evaluator.proxy.screen.score
@@ -39,7 +42,7 @@ class ProxyEvaluator(Evaluator):
                                   "with a teacher-free score (e.g. naswot) or distil")
 
     @classmethod
-    def check_teacher(cls, cfg: Any, teacher: Any) -> None:
+    def check_teacher(cls, cfg: Any, teacher: Teacher | None) -> None:
         if cfg.evaluator.proxy.screen.score in TEACHER_SCORES and not teacher_modules(teacher):
             raise DistillnasError(f"evaluator.proxy.screen.score={cfg.evaluator.proxy.screen.score!r} needs the "
                                   "teacher network; a logits-file teacher has none (give checkpoints)")
@@ -58,14 +61,17 @@ class ProxyEvaluator(Evaluator):
 
     @property
     def asynchronous(self) -> bool:  # type: ignore[override]
+        """ASHA: promote as results arrive instead of rung by rung."""
         return self.cfg.evaluator.proxy.fidelity.mode == "asha"
 
     @property
     def tell_first(self) -> bool:  # type: ignore[override]
+        """Whether the strategy is told each arch's first-rung reward rather than its highest."""
         return self.cfg.evaluator.proxy.fidelity.tell == "first"
 
     @property
     def eta(self) -> int:  # type: ignore[override]
+        """Successive halving's reduction factor (the best 1/eta go on)."""
         return self.cfg.evaluator.proxy.fidelity.eta
 
     def work(self, tokens: tuple[int, ...]) -> float:
@@ -118,6 +124,7 @@ class ProxyEvaluator(Evaluator):
 
     @staticmethod
     def run(ctx: EvalContext, tokens: tuple[int, ...], seed: int) -> TrialResult:
+        """Train one candidate (each listed seed) to the context's fidelity and score it on mini-val."""
         st = load_setup(ctx)
         space, p = st.space, ctx.evaluator.proxy
         ds, splits = st.loaded

@@ -32,7 +32,7 @@ from ..errors import DistillnasError
 from ..evalconfig import SupernetConfig
 from ..io import atomic_torch_save, safe_torch_load
 from ..spaces import AddonSpace, SearchSpace
-from ..teachers import TeacherCache
+from ..teachers import Teacher, TeacherCache
 from ..precision import resolve_precision
 from ..recipe import TrainConfig
 from ..training import Stepper, check_teacher_for_loss, make_targets, resolve_device, use_channels_last
@@ -76,7 +76,7 @@ class SupernetEvaluator(Evaluator):
         ds, _ = prepare_data(cfg.data)
         check_memory_limit(space, cfg.evaluator.supernet, ds.num_classes, ds.in_channels)
 
-    def prepare(self, loaded: tuple | None, teacher: Any) -> None:
+    def prepare(self, loaded: tuple | None, teacher: Teacher | None) -> None:
         sc, space, cfg = self.cfg.evaluator.supernet, self.space, self.cfg
         self.sc = sc
         self.ds, self.splits = loaded if loaded is not None else prepare_data(cfg.data)
@@ -103,7 +103,7 @@ class SupernetEvaluator(Evaluator):
         self.costs: dict[str, dict[str, int]] = {}
         self.load()
 
-    def _train_loader(self, teacher: Any) -> TensorLoader:
+    def _train_loader(self, teacher: Teacher | None) -> TensorLoader:
         """Mini-train batches, with cached (oracle) teacher targets when the loss needs them."""
         sc, ds, idx = self.sc, self.ds, self.splits.minitrain
         tcfg = TrainConfig(augment=sc.augment, teacher_views=sc.teacher_views, precision=self.cfg.execution.precision)
@@ -130,6 +130,7 @@ class SupernetEvaluator(Evaluator):
 
     # --- (a) shared-weight training -----------------------------------------------------
     def train(self, strategy: Any, epochs: float) -> None:
+        """One shared-weight training phase: sampled paths take SGD steps on mini-train."""
         steps = max(1, int(epochs * len(self.loader)))
         start, done = time.perf_counter(), 0
         self.model.train()
@@ -169,6 +170,7 @@ class SupernetEvaluator(Evaluator):
         return (pred == self.val.y[idx]).float().mean().item()
 
     def student_costs(self, tokens: tuple[int, ...]) -> dict[str, int]:
+        """Params and MACs of an arch built as a standalone student (what the memory limit checks)."""
         arch = self.space.to_string(tokens)
         if arch not in self.costs:
             ds = self.ds
@@ -178,6 +180,7 @@ class SupernetEvaluator(Evaluator):
         return self.costs[arch]
 
     def evaluate(self, ctx: None, tokens: tuple[int, ...], seed: int) -> TrialResult:
+        """Score archs with the shared weights on a mini-val window (the controller's reward)."""
         start = time.perf_counter()
         acc = self.accuracy(tuple(tokens))
         return TrialResult(self.space.to_string(tuple(tokens)), list(tokens), "ok", acc, latency_ms=0.0,
@@ -221,6 +224,7 @@ class SupernetEvaluator(Evaluator):
 
     # --- resume ---------------------------------------------------------------------------
     def save(self) -> None:
+        """Save the shared weights and optimiser so a killed search resumes."""
         atomic_torch_save(self.run.supernet_path, {
             "model": self.model.state_dict(), "opt": self.opt.state_dict(), "trained": self.trained_batches,
             "val_pos": self.val_pos, "train_s": self.train_s, "gen": self.loader.gen.get_state()})

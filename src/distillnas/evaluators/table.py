@@ -20,6 +20,7 @@ def read_table(path: str) -> dict[str, float]:
 
 @EVALUATORS.register("table", 'accuracies looked up in a benchmark table (free trials for studying strategies)')
 class TableEvaluator(Evaluator):
+    """Accuracies looked up in a benchmark table (free trials for studying strategies)."""
     needs_data = False
 
     @classmethod
@@ -36,6 +37,7 @@ class TableEvaluator(Evaluator):
 
     @property
     def eta(self) -> int:  # type: ignore[override]
+        """Successive halving's reduction factor over the fidelity tables."""
         f = self.cfg.evaluator.fidelity
         return f.eta if f else 3
 
@@ -50,6 +52,7 @@ class TableEvaluator(Evaluator):
 
     @staticmethod
     def run(ctx: EvalContext, tokens: tuple[int, ...], seed: int) -> TrialResult:
+        """Look one arch up in the table of the context's fidelity; costs from the main table."""
         st = worker_state(ctx)
         space, own = st.space, st.extra
         name = ctx.evaluator.table_at(ctx.fidelity or None)

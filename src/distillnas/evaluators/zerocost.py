@@ -13,6 +13,7 @@ from typing import Any
 
 from ..errors import DistillnasError
 from ..spaces import SearchSpace
+from ..teachers import Teacher
 from ..zerocost import SCORES, TEACHER_SCORES, make_probe, score_model, teacher_modules
 from .base import EVALUATORS, EvalContext, Evaluator, TrialResult, load_setup, measure_costs
 
@@ -26,6 +27,8 @@ def unit(value: float) -> float:
 
 @EVALUATORS.register("zerocost", 'each student scored at initialisation by a zero-cost score, no training')
 class ZeroCostEvaluator(Evaluator):
+    """Each candidate scored at initialisation by a zero-cost score, no training."""
+
     @classmethod
     def check(cls, cfg: Any, space: SearchSpace) -> None:
         SCORES.get(cfg.evaluator.zerocost.score)
@@ -34,13 +37,14 @@ class ZeroCostEvaluator(Evaluator):
                         "rate; reward.mode=hard (the target as a constraint) is the sound choice")
 
     @classmethod
-    def check_teacher(cls, cfg: Any, teacher: Any) -> None:
+    def check_teacher(cls, cfg: Any, teacher: Teacher | None) -> None:
         if cfg.evaluator.zerocost.score in TEACHER_SCORES and not teacher_modules(teacher):
             raise DistillnasError(f"evaluator.zerocost.score={cfg.evaluator.zerocost.score!r} compares the student "
                                   "with the teacher network; a logits-file teacher has none (give checkpoints)")
 
     @staticmethod
     def run(ctx: EvalContext, tokens: tuple[int, ...], seed: int) -> TrialResult:
+        """Score one arch on the probe batch (mean over seeds), mapped into (0, 1)."""
         st = load_setup(ctx)
         space, z = st.space, ctx.evaluator.zerocost
         ds, splits = st.loaded

@@ -8,6 +8,7 @@ from .base import EXECUTORS, ExecutionConfig, Executor
 
 @EXECUTORS.register("local", 'trials one after another in this process')
 class LocalExecutor(Executor):
+    """Trials run one after another in this process."""
     in_process = True
 
     def __init__(self, cfg: ExecutionConfig) -> None:

@@ -11,6 +11,7 @@ from .base import EXECUTORS, ExecutionConfig, Executor, WorkQueue
 
 @EXECUTORS.register("ray", 'trials as Ray tasks, on this machine or a cluster')
 class RayExecutor(Executor):
+    """Trials run as Ray tasks on a local instance or a cluster, re-run when a worker dies."""
     def __init__(self, cfg: ExecutionConfig) -> None:
         import ray
 

@@ -19,6 +19,7 @@ from .resnet import CifarResNet, WideResNet
 
 @dataclass(frozen=True)
 class Family:
+    """A family of man-made archs (resnet, wrn, mobilenetv2, ...): its name pattern and builder."""
     parse: Callable[[list[str], str], dict]
     canonical: Callable[[dict], str]
     build: Callable[..., Classifier]
@@ -109,6 +110,7 @@ def parse_arch(arch: str) -> tuple[str, dict]:
 
 
 def canonical_arch(arch: str) -> str:
+    """The canonical spelling of a man-made arch name (refused with the nearest names if unknown)."""
     family, params = parse_arch(arch)
     return FAMILIES.get(family).canonical(params)
 

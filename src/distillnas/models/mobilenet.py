@@ -35,4 +35,5 @@ class MobileNetV2(Classifier):
         self.classifier = nn.Linear(last, num_classes)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The pooled embedding before the classifier (what feature losses read)."""
         return self.head(self.last(self.blocks(self.stem(x))))

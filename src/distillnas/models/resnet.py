@@ -23,6 +23,7 @@ class BasicBlock(nn.Module):
 
 
 def make_stage(cin: int, cout: int, depth: int, stride: int) -> nn.Sequential:
+    """A stage of `depth` basic residual blocks, the first with `stride` (and the channel change)."""
     return nn.Sequential(*[BasicBlock(cin if i == 0 else cout, cout, stride if i == 0 else 1) for i in range(depth)])
 
 
@@ -42,6 +43,7 @@ class StagedNet(Classifier):
         self.classifier = nn.Linear(cin, num_classes)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The pooled embedding before the classifier (what feature losses read)."""
         x = self.stem(x)
         for stage in self.stages:
             x = stage(x)

@@ -80,6 +80,7 @@ def make_op(name: str, channels: int) -> nn.Module:
 
 
 def backbone(name: str, num_classes: int, in_channels: int) -> StagedNet:
+    """The backbone network an add-on space grows (resnet or wrn), by name."""
     family, _ = parse_arch(name)
     if family not in ("resnet", "wrn"):
         raise DistillnasError(f"addon backbone {name!r} must be a CIFAR ResNet (resnet20, resnet32, ...) or a WRN "
@@ -111,6 +112,7 @@ class AddonNet(Classifier):
             for s in range(len(layers)) for t in range(s)})
 
     def forward_features(self, x: torch.Tensor, choice: Choice | None = None) -> torch.Tensor:
+        """The pooled embedding before the classifier (what feature losses read)."""
         choice = choice or self.choice
         x = self.net.stem(x)
         outs: list[list[torch.Tensor]] = []  # per stage: h_0 (the stage's output), then each add-on's
@@ -132,6 +134,7 @@ class AddonNet(Classifier):
 
 
 class AddonConfig(SpaceSection):
+    """KDAS's add-on space: the backbone, the layers added after each stage and their ops."""
     name: Literal["addon"] = "addon"
     backbone: str = "resnet20"  # the backbone student (CIFAR ResNet or WRN)
     layers: list[int] | None = None  # add-on layers after each stage (default one per stage)
@@ -139,6 +142,7 @@ class AddonConfig(SpaceSection):
 
 @SPACES.register("addon", 'KDAS: add-on operations after each stage of a ResNet backbone')
 class AddonSpace(SearchSpace):
+    """KDAS: a backbone grown by add-on operations after each stage, each wired to an earlier layer."""
     name = "addon"
 
     def __init__(self, backbone: str = "resnet20", layers: list[int] | tuple[int, ...] | None = None) -> None:
@@ -237,4 +241,5 @@ class AddonSpace(SearchSpace):
         return AddonNet(backbone(self.backbone_name, num_classes, in_channels), self.layers, None, all_ops=True)
 
     def backbone_params(self, num_classes: int, in_channels: int) -> int:
+        """Parameters of the plain backbone (what the memory limit is a multiple of)."""
         return count_params(backbone(self.backbone_name, num_classes, in_channels))

@@ -50,6 +50,7 @@ ORDERED = ("kernel", "se", "width", "depth")  # numeric options; op and skip are
 
 @dataclass(frozen=True)
 class Base:
+    """A MnasNet preset's base network: stem, per-block widths, depths and strides."""
     stem: int
     stem_stride: int
     widths: tuple[int, ...]
@@ -111,6 +112,7 @@ class Layer(nn.Module):
 
 
 class MnasNet(Classifier):
+    """A student built from a MnasNet-space arch: stem, searched blocks, head."""
     def __init__(self, blocks: list[dict], base: Base, num_classes: int, in_channels: int) -> None:
         super().__init__()
         self.stem = ConvBNAct(in_channels, base.stem, 3, base.stem_stride)
@@ -128,10 +130,12 @@ class MnasNet(Classifier):
         self.classifier = nn.Linear(base.head, num_classes)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The pooled embedding before the classifier (what feature losses read)."""
         return self.head(self.last(self.layers(self.stem(x))))
 
 
 class MnasNetConfig(SpaceSection):
+    """AKD's MnasNet-style space: the preset, the number of blocks and options to restrict."""
     name: Literal["mnasnet"] = "mnasnet"
     preset: str = "tiny"  # base network: tiny (28/32 px, small) | cifar | imagenet
     blocks: int | None = None  # number of blocks (default: the preset's 7)
@@ -139,6 +143,7 @@ class MnasNetConfig(SpaceSection):
 
 @SPACES.register("mnasnet", "AKD's MnasNet-style space: 7 blocks of op, kernel, SE, skip, width, depth")
 class MnasNetSpace(SearchSpace):
+    """AKD's space: per block an op, kernel, squeeze-excite, skip, width and depth."""
     name = "mnasnet"
 
     def __init__(self, preset: str = "tiny", blocks: int | None = None) -> None:
@@ -172,6 +177,7 @@ class MnasNetSpace(SearchSpace):
         return {"name": self.name, "preset": self.preset, "blocks": self.num_blocks}
 
     def blocks(self, arch: Arch) -> list[dict]:
+        """How many searched blocks an arch has."""
         v = self.values(arch)
         return [{k: v[f"b{i}.{k}"] for k in KINDS} for i in range(self.num_blocks)]
 

@@ -16,12 +16,14 @@ from .registry import SPACES, SpaceSection
 
 
 class ResNetDepthConfig(SpaceSection):
+    """DisWOT's s1 space: CIFAR ResNets with each stage's depth chosen from `depths`."""
     name: Literal["resnet_depth"] = "resnet_depth"
     depths: list[int] = [1, 3, 5, 7]  # blocks-per-stage choices
 
 
 @SPACES.register("resnet_depth", "DisWOT's s1 space: resnet-a-b-c, per-stage depths")
 class ResNetDepthSpace(SearchSpace):
+    """CIFAR ResNets whose stages' block counts are searched (DisWOT's s1 space)."""
     name = "resnet_depth"
 
     def __init__(self, depths: list[int] | tuple[int, ...] = (1, 3, 5, 7), stages: int = 3, width: float = 1.0) -> None:
@@ -36,6 +38,7 @@ class ResNetDepthSpace(SearchSpace):
         return {"name": self.name, "depths": list(self.choices), "stages": self.stages, "width": self.width}
 
     def depths(self, arch: Arch) -> list[int]:
+        """The blocks-per-stage choices."""
         return list(self.values(arch).values())
 
     def table_key(self, arch: Arch) -> str:

@@ -18,6 +18,7 @@ from .base import Arch, Decision, SearchSpace
 
 
 class RestrictedSpace(SearchSpace):
+    """A space with some decisions' options narrowed (space.restrict); archs map to the full space's."""
     def __init__(self, base: SearchSpace, restrict: dict[str, list[Any]]) -> None:
         self.base, self.restrict, self.name = base, {k: list(v) for k, v in restrict.items()}, base.name
         used = {p: False for p in self.restrict}

@@ -63,6 +63,7 @@ from .base import Strategy, Arch
 
 @dataclass
 class PolicyOutput:
+    """What one controller rollout gives: the tokens, their log-probabilities, entropies and values."""
     tokens: torch.Tensor  # (B, D)
     log_probs: torch.Tensor  # (B, D)
     entropies: torch.Tensor  # (B, D)
@@ -71,6 +72,7 @@ class PolicyOutput:
 
 
 class LSTMPolicy(nn.Module):
+    """The LSTM controller (ENAS / AKD): one decision per step, each with its own head."""
     def __init__(self, sizes: list[int], kinds: list[str], hidden: int, tanh_constant: float | None = None,
                  critic: bool = False, sources: Sequence[int | None] | None = None) -> None:
         super().__init__()
@@ -158,9 +160,11 @@ class RunningStats:
 
     @property
     def std(self) -> float:
+        """The running standard deviation (rewards are normalised by it)."""
         return (self.m2 / (self.count - 1)) ** 0.5 if self.count > 1 else 0.0
 
     def normalise(self, x: torch.Tensor) -> torch.Tensor:
+        """A reward normalised by the running mean and standard deviation."""
         return (x - self.mean) / (self.std + 1e-8) if self.std > 0 else x - self.mean
 
     def state_dict(self) -> dict[str, float]:
@@ -242,6 +246,7 @@ class ControllerStrategy(Strategy):
         self.elite_weight = 0.0  # rewards of a training supernet are not comparable across time
 
     def probabilities(self) -> list[list[float]]:
+        """Each decision's option probabilities under the current policy (the report's entropy)."""
         return self.net.greedy_probs()
 
     @torch.no_grad()
@@ -252,6 +257,7 @@ class ControllerStrategy(Strategy):
         return {"entropy": float(out.entropies.mean())}
 
     def tokens(self, archs: Sequence[Arch]) -> torch.Tensor:
+        """The archs as an (archs, decisions) tensor of option indices (what the policy scores)."""
         return torch.tensor([list(a) for a in archs], dtype=torch.long)
 
     def _state(self) -> dict[str, Any]:

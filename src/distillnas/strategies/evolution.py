@@ -17,6 +17,7 @@ class EvolutionSettings(Section):
     # search at random. DisWOT s1 (bench/strategies_diswot.py, tuning seeds 0-39, median paid
     # evaluations to the best, KD / CE; random search 32.5 / 28): P 20: 23 / 23, 16: 18.5 /
     # 21.5, 12: 19 / 19.5, 10: 19 / 18, 8 (one default batch): 13.5 / 20, 6: 13.5 / 17.
+    """Regularised evolution's settings: population, tournament sample, mutation."""
     population: int = Field(8, ge=2, le=10_000)
     # S: tournament size. With P one batch, every batch replaces the whole population, so S = P
     # (each child mutates the best of the last batch, which then dies of age) is a (1, lambda)
@@ -33,6 +34,7 @@ class EvolutionSettings(Section):
 
 
 class EvolutionConfig(StrategySection):
+    """The `evolution` strategy's section."""
     name: Literal["evolution"] = "evolution"
     evolution: EvolutionSettings = EvolutionSettings()
 

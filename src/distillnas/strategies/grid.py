@@ -15,6 +15,7 @@ from .base import STRATEGIES, Arch, Strategy, StrategySection
 
 
 class GridSettings(Section):
+    """The grid's settings: its size limit and which shard of it this search covers."""
     max_archs: int = Field(5000, ge=1, le=10_000_000)  # a grid over more archs is refused: restrict the space or raise this
     # Split a tabulation over runs (machines, sittings): shard i of n evaluates the i-th of n
     # contiguous blocks of the seeded order, itself a uniform random subset of the space.
@@ -39,6 +40,7 @@ def shard_bounds(size: int, shard: int, shards: int) -> tuple[int, int]:
 
 
 class GridConfig(StrategySection):
+    """The `grid` strategy's section (every arch once, e.g. to make a table)."""
     name: Literal["grid"] = "grid"
     grid: GridSettings = GridSettings()
 

@@ -187,11 +187,13 @@ class TPESettings(Section):
 
 
 class TPEConfig(StrategySection):
+    """The `tpe` strategy's section."""
     name: Literal["tpe"] = "tpe"
     tpe: TPESettings = TPESettings()
 
 
 class TPEStrategy(_OptunaStrategy):
+    """Optuna's multivariate TPE over the space's decisions."""
     def __init__(self, sizes: Sequence[int], kinds: Sequence[str] | None = None, seed: int = 0,
                  startup: int = 8, candidates: int = 24, ordered: Sequence[bool] | None = None,
                  constant_liar: bool = False, repeat: str = "neighbour") -> None:
@@ -216,11 +218,13 @@ class GPSettings(Section):
 
 
 class GPConfig(StrategySection):
+    """The `gp` strategy's section."""
     name: Literal["gp"] = "gp"
     gp: GPSettings = GPSettings()
 
 
 class GPStrategy(_OptunaStrategy):
+    """Optuna's Gaussian-process sampler over the space's decisions."""
     spread_batch = True
 
     def __init__(self, sizes: Sequence[int], kinds: Sequence[str] | None = None, seed: int = 0,
@@ -257,6 +261,7 @@ class NSGA2Settings(Section):
 
 
 class NSGA2Config(StrategySection):
+    """The `nsga2` strategy's section (two objectives: accuracy up, cost down)."""
     name: Literal["nsga2"] = "nsga2"
     nsga2: NSGA2Settings = NSGA2Settings()
     objectives: ClassVar[int] = 2

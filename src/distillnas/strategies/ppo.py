@@ -52,6 +52,7 @@ from .controller import ControllerStrategy, LSTMPolicy, RunningStats
 
 
 class PPOSettings(Section):
+    """AKD's PPO: clip, epochs per update, learning rate, entropy and value weights."""
     hidden: int = Field(64, ge=4, le=4096)
     # The actor's Adam. With fresh sampling (strategies.controller) a fast policy no longer
     # strands the search on a near-best arch, so the learning rate and the entropy bonus
@@ -161,11 +162,13 @@ def surrogate(log_ratio: torch.Tensor, adv: torch.Tensor, clip: float, dual_clip
 
 
 class PPOConfig(StrategySection):
+    """The `ppo` strategy's section (the default)."""
     name: Literal["ppo"] = "ppo"
     ppo: PPOSettings = PPOSettings()
 
 
 class PPOStrategy(ControllerStrategy):
+    """AKD's controller: an LSTM actor-critic updated by PPO on the batch's rewards."""
     def __init__(self, sizes: Sequence[int], kinds: Sequence[str] | None = None, seed: int = 0,
                  config: PPOSettings | None = None, sources: Sequence[int | None] | None = None,
                  ordered: Sequence[bool] | None = None) -> None:

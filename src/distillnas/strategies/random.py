@@ -7,6 +7,7 @@ from .base import STRATEGIES, Arch, Strategy, StrategySection
 
 
 class RandomConfig(StrategySection):
+    """The `random` strategy's section (uniform sampling: the baseline)."""
     name: Literal["random"] = "random"
 
 

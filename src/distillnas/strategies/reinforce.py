@@ -108,11 +108,13 @@ class ReinforceSettings(Section):
 
 
 class ReinforceConfig(StrategySection):
+    """The `reinforce` strategy's section (ENAS / KDAS)."""
     name: Literal["reinforce"] = "reinforce"
     reinforce: ReinforceSettings = ReinforceSettings()
 
 
 class ReinforceStrategy(ControllerStrategy):
+    """ENAS's controller: an LSTM updated by REINFORCE with a moving-average baseline."""
     def __init__(self, sizes: Sequence[int], kinds: Sequence[str] | None = None, seed: int = 0,
                  config: ReinforceSettings | None = None, sources: Sequence[int | None] | None = None,
                  ordered: Sequence[bool] | None = None) -> None:

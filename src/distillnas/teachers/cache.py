@@ -87,15 +87,18 @@ class ShardedOutputs:
 
     @property
     def logits(self) -> torch.Tensor:
+        """Member logits of the examples asked for, read from the entry's shards."""
         return torch.cat([p.logits for p in self.parts], dim=2)
 
     @property
     def features(self) -> torch.Tensor | None:
+        """Member features of the examples asked for (None when not cached)."""
         return None if self.parts[0].features is None else torch.cat([p.features for p in self.parts], dim=2)
 
 
 def cache_key(teacher: Teacher, ds: ImageDataset, split: str, indices: torch.Tensor, views: ViewTable,
               features: bool) -> str:
+    """The cache entry's name: teacher identity, dataset, split, examples and views."""
     h = hashlib.sha256(f"{teacher.identity}|{ds.identity}|{split}|{ds.mean}|{ds.std}|{ds.pad}|{features}".encode())
     h.update(indices.numpy().tobytes())
     h.update(views.key.encode())

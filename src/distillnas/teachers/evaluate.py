@@ -12,6 +12,7 @@ from .cache import TeacherCache
 
 @dataclass
 class EnsembleReport:
+    """An ensemble's test accuracy: each member, the average of logits, and the oracle."""
     members: list[float]  # each member's top-1
     average: float  # top-1 of the mean logits
     oracle: float  # share of examples some member gets right

@@ -14,6 +14,7 @@ log = logging.getLogger("distillnas")
 
 
 def resolve_device(name: str) -> torch.device:
+    """The torch device a setting names (auto: CUDA when available), refused in one line if absent."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:

@@ -52,6 +52,7 @@ def lr_lambda(cfg: OptimConfig, steps_per_epoch: int, horizon: float | None = No
 
 @dataclass
 class FitResult:
+    """What `fit` returns: status, epochs and steps done, loss, metrics, speed and optional state."""
     status: str  # ok | diverged
     epochs: float
     steps: int

@@ -59,6 +59,7 @@ from .student import StudentRun, resolve_student, train_in_stages, train_student
 
 
 class SchemeConfig(Section):
+    """How a student is trained beyond its loss: a training scheme (TA-KD, RCO, DML, BSS) and its settings."""
     name: Literal["single", "takd", "rco", "dml", "bss"] = "single"
     assistant: str | None = None  # takd: the assistant's arch (in the student's space, if it has one)
     route: str | None = None  # rco: a directory of the teacher's route checkpoints (teacher train --route)
@@ -261,6 +262,7 @@ class BoundarySupport:
         self.steps, self.step_size, self.samples = steps, step_size, samples
 
     def teacher_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """The teacher's logits on the adversarial samples (run online)."""
         return torch.stack([m(x) for m in self.teachers]).float().mean(0)
 
     def attack(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -52,6 +52,7 @@ class StudentRun:
 
 
 def loss_uses(spec: str, name: str) -> bool:
+    """Whether a loss spec uses the named loss (e.g. 'od' in 'od+0.5*rkd')."""
     return any(n == name for _, n in parse_loss_spec(spec))
 
 

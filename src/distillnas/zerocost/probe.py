@@ -8,11 +8,11 @@ import torch.nn as nn
 
 from ..data import ImageDataset, Normalizer, Splits
 from ..errors import DistillnasError
-from ..teachers import Ensemble, LogitsTeacher, ModuleTeacher
+from ..teachers import Ensemble, LogitsTeacher, ModuleTeacher, Teacher
 from .scores import SCORES, TEACHER_SCORES, Probe, teacher_view
 
 
-def teacher_modules(teacher: object) -> list[nn.Module]:
+def teacher_modules(teacher: Teacher | None) -> list[nn.Module]:
     """The networks of a teacher (every member of an ensemble); [] for a logits file or none."""
     if teacher is None or isinstance(teacher, LogitsTeacher):
         return []
@@ -24,7 +24,7 @@ def teacher_modules(teacher: object) -> list[nn.Module]:
     raise DistillnasError(f"unknown teacher type {type(teacher).__name__}")
 
 
-def make_probe(ds: ImageDataset, splits: Splits, teacher: object, batch_size: int = 64, seed: int = 0,
+def make_probe(ds: ImageDataset, splits: Splits, teacher: Teacher | None, batch_size: int = 64, seed: int = 0,
                with_teacher: bool = True) -> Probe:
     """`batch_size` training images drawn with `seed` (the same for every candidate), and the
     teacher's DisWOT matrices on them when `with_teacher`."""

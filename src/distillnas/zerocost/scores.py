@@ -293,11 +293,13 @@ def naswot(model: nn.Module, probe: Probe) -> float:
 
 @SCORES.register("params", 'parameter count (bigger is better)')
 def params(model: nn.Module, probe: Probe) -> float:
+    """The parameter count as a score (a strong baseline every zero-cost score must beat)."""
     return float(count_params(model))
 
 
 @SCORES.register("macs", 'multiply-accumulates of one forward pass (bigger is better)')
 def macs(model: nn.Module, probe: Probe) -> float:
+    """The MAC count as a score (the other size baseline)."""
     return float(count_macs(model, (1, *probe.x.shape[1:])))
 
 
