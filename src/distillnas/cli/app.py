@@ -28,6 +28,7 @@ class _StderrHandler(logging.Handler):
     """Library warnings as 'distillnas: warning: ...' lines on the current stderr."""
 
     def emit(self, record: logging.LogRecord) -> None:
+        """One plain line on stderr per warning or info, named for distillnas."""
         print(f"distillnas: {record.levelname.lower()}: {record.getMessage()}", file=sys.stderr)
 
 

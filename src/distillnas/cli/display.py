@@ -19,6 +19,7 @@ err = Console(stderr=True)
 
 
 def best_table(outcome: SearchOutcome, cfg: SearchConfig) -> Table:
+    """The search's end table: its best students by reward, with accuracy, cost and the target."""
     t = Table(title=f"best students of {outcome.run_dir} ({outcome.trials} trials, target "
                     f"{(outcome.reward or cfg.reward).describe()})")
     score = not cfg.evaluator.reports_accuracy  # a training-free score, mapped into (0, 1): not an accuracy
@@ -92,6 +93,7 @@ def print_runs(runs: list, title: str) -> None:
 
 
 def print_report(title: str, report) -> None:  # noqa: ANN001
+    """An ensemble report as a table: each member, the average of logits and the oracle."""
     table = Table(title=title)
     table.add_column("model")
     table.add_column("top-1 (%)", justify="right")
