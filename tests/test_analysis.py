@@ -72,7 +72,7 @@ def test_report_builds_every_figure_and_table(tmp_path):
     page = build_report([a, b], tmp_path / "rep")
     html = page.read_text()
     assert len(re.findall(r'<img src="data:image/png;base64,', html)) == 2 * 5 + 2  # 5 per run + PCA + options
-    assert "controller entropy" in html
+    assert "controller&#x27;s entropy" in html and "Entropy per decision" in html
     for name in ("kd_run_cost_hist.png", "kd_run_acc_vs_cost.png", "kd_run_progress.png", "kd_run_macs_latency.png",
                  "kd_run_dynamics.png",
                  "pca_by_stage.png", "option_difference.png", "option_difference.csv", "relative_gain.csv",
@@ -113,3 +113,26 @@ def test_teacher_compare_and_rank_on_the_cli(capsys, tmp_path, teacher_dir):
     assert code == 0, err
     saved = json.loads((tmp_path / "rank" / "rank.json").read_text())
     assert set(saved["scores"]) == {"ce", single, str(teacher_dir)} and "Kendall tau" in out
+
+
+def test_report_cells_format_by_column_and_break_archs_between_blocks():
+    from distillnas.analysis.report import _cell
+
+    assert _cell("top-1 (%)", 94.0, "{:.4g}") == "94.00" and _cell("proxy top-1 (%)", 95.5, "{:.4g}") == "95.50"
+    assert _cell("params", 1234567, "{:.4g}") == "1,234,567" and _cell("reward", 1.04461, "{:.4g}") == "1.045"
+    cell = _cell("arch", "mb6_k5_se0_id_w1_d0|dconv_k3_se0_id_w1_d0", "{:.4g}")
+    assert cell == '<span class="tok">mb6_k5_se0_id_w1_d0</span>|<wbr><span class="tok">dconv_k3_se0_id_w1_d0</span>'
+    assert _cell("arch", "<b>", "{:.4g}") == "&lt;b&gt;"
+
+
+def test_the_report_explains_entropy_and_warns_of_an_early_deterministic_policy(tmp_path):
+    from distillnas.analysis.report import entropy_note
+
+    run = load_run(make_run(tmp_path / "kd_run", "kd", 0))
+    assert "nats for uniform sampling" in entropy_note(run)
+    run.batch_stats = {b: {"entropy": 0.03 if b else 0.9} for b in range(10)}
+    run.space = type("Big", (), {"sizes": run.space.sizes, "cardinality": 10**6})()
+    note = entropy_note(run)
+    assert "near-deterministic (0.030 nats per decision) by batch 1 of 10" in note
+    run.batch_stats = {b: {"entropy": 0.9 - 0.05 * b} for b in range(10)}
+    assert "Warning" not in entropy_note(run)

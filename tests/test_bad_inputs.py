@@ -519,6 +519,8 @@ def test_top_beyond_best_yaml_warns_and_out_is_honoured(capsys, tmp_path, finish
     n = len(__import__("yaml").safe_load((finished_run[0] / "best.yaml").read_text())["archs"])
     assert code == 0 and "--top 9, but" in err and f"holds {n} arch(s)" in err
     assert len(list((tmp_path / "students").glob("*.pt"))) == n
+    page = finished_run[0] / "report" / "index.html"  # the report is rewritten with the retrained students
+    assert "report (with the retrained students)" in out and page.is_file() and "Retrained students" in page.read_text()
 
 
 def test_search_help_lists_every_packaged_config(capsys):

@@ -8,6 +8,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 
 from .metrics import pareto_front, pca, stages  # noqa: E402
@@ -87,7 +88,8 @@ def search_dynamics(run: RunData, path: Path) -> Path | None:
     shared = run.config.evaluator.shares_weights
     a1.plot(batches, [np.mean(by_batch[b]) for b in batches], "o-", color="tab:green", ms=3,
             label="mean accuracy proposed" + (" (shared weights)" if shared else ""))
-    a1.set(xlabel="batch", ylabel="top-1 (%)", title=f"{run.name}: reward and controller entropy per batch")
+    a1.set(xlabel="batch", ylabel="top-1 (%)", title=f"{run.name}: proposals' accuracy and controller entropy")
+    a1.xaxis.set_major_locator(MaxNLocator(integer=True))  # batches are whole numbers
     entropy = {b: s["entropy"] for b, s in run.batch_stats.items() if "entropy" in s}
     handles = a1.get_legend_handles_labels()[0]
     if entropy:

@@ -5,6 +5,7 @@ import base64
 import csv
 import html
 import json
+import math
 import statistics
 import time
 from collections import defaultdict
@@ -19,13 +20,27 @@ from .metrics import gains_by_stage, mean_std, option_difference, stages
 from .runs import RunData, check_same_space, load_run
 
 
+def _cell(column: str, value: Any, floatfmt: str) -> str:
+    """One table cell: percentages with two decimals, counts with thousands separators, and
+    arch strings breakable only between blocks (at '|'), never inside a block's token."""
+    if isinstance(value, bool) or value is None:
+        return html.escape(str(value))
+    if isinstance(value, (int, float)) and ("%" in column or column.startswith("top-1")):
+        return f"{float(value):.2f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return floatfmt.format(value)
+    text = html.escape(str(value))
+    return "|<wbr>".join(f'<span class="tok">{part}</span>' for part in text.split("|")) if "|" in text else text
+
+
 def _table(rows: Sequence[dict[str, Any]], floatfmt: str = "{:.4g}") -> str:
     if not rows:
         return "<p><em>none</em></p>"
     cols = list(rows[0])
-    cell = lambda v: floatfmt.format(v) if isinstance(v, float) else html.escape(str(v))  # noqa: E731
     head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
-    body = "".join("<tr>" + "".join(f"<td>{cell(r[c])}</td>" for c in cols) + "</tr>" for r in rows)
+    body = "".join("<tr>" + "".join(f"<td>{_cell(c, r[c], floatfmt)}</td>" for c in cols) + "</tr>" for r in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
@@ -109,12 +124,36 @@ def run_section(run: RunData, out: Path) -> str:
         (plots.accuracy_vs_cost(run, out / f"{stem}_acc_vs_cost.png"), "Accuracy vs cost, Pareto front (Fig. 4B)"),
         (plots.progress_over_trials(run, out / f"{stem}_progress.png"), "Cost and accuracy along the search (4C-D)"),
         (plots.macs_vs_latency(run, out / f"{stem}_macs_latency.png"), "MACs vs measured latency (Fig. 4E)"),
-        (plots.search_dynamics(run, out / f"{stem}_dynamics.png"), "Reward and controller entropy per batch"),
+        (plots.search_dynamics(run, out / f"{stem}_dynamics.png"),
+         "Mean accuracy of the proposals and the controller's entropy per batch"),
     ]
     return (f"<h2>Run {html.escape(stem)}</h2>{_table(summary)}<h3>Best students</h3>{_table(best)}"
             f"<h3>Retrained students (test top-1 %)</h3>{_table(finals)}"
-            + "".join(_img(p, c) for p, c in figs) + calibration_section(run, out)
+            + "".join(_img(p, c) for p, c in figs) + entropy_note(run) + calibration_section(run, out)
             + f"<details><summary>config</summary><pre>{html.escape(yaml.safe_dump(run.config.model_dump(), sort_keys=False))}</pre></details>")
+
+
+EARLY_DETERMINISTIC = 0.1  # nats per decision: a policy this sure has all but stopped exploring
+
+
+def entropy_note(run: RunData) -> str:
+    """What the entropy curve means, and a warning when the policy turned near-deterministic in
+    the first fifth of a search over a large space (it then stopped exploring early)."""
+    entropy = {b: s["entropy"] for b, s in run.batch_stats.items() if "entropy" in s}
+    if not entropy:
+        return ""
+    sizes = run.space.sizes
+    uniform = sum(math.log(k) for k in sizes) / len(sizes)
+    text = (f"<p>Entropy per decision: {uniform:.2f} nats for uniform sampling over this space, 0 for a "
+            "policy that always picks the same option. A learning controller's falls as it commits to "
+            "options; one that stays near uniform has not learnt.</p>")
+    batches = sorted(entropy)
+    early = [b for b in batches[: max(1, len(batches) // 5)] if entropy[b] < EARLY_DETERMINISTIC]
+    if early and run.space.cardinality > 10_000:
+        text += (f"<p><b>Warning:</b> the policy was near-deterministic ({entropy[early[0]]:.3f} nats per decision) "
+                 f"by batch {early[0]} of {len(batches)}, in a space of {run.space.cardinality:,} archs: it stopped "
+                 "exploring early. Raise the strategy's entropy bonus or batch size, or compare with random search.</p>")
+    return text
 
 
 def calibration_section(run: RunData, out: Path) -> str:
@@ -186,7 +225,7 @@ def ablation_grid(runs: list[RunData]) -> list[dict[str, Any]]:
 
 STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:0.5em 0 1em}td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px;
-text-align:left;max-width:520px;overflow-wrap:anywhere}th{background:#f3f3f3}figure{display:inline-block;margin:0.5em}
+text-align:left;max-width:520px;overflow-wrap:anywhere}th{background:#f3f3f3}.tok{white-space:nowrap}figure{display:inline-block;margin:0.5em}
 img{max-width:520px}figcaption{font-size:12px;color:#555}pre{background:#f7f7f7;padding:8px;font-size:12px}"""
 
 

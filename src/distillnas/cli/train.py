@@ -104,6 +104,9 @@ def train(
         print_runs(runs, f"retrained from {from_run}")
         if not any(r.status == "ok" for r in runs):
             raise typer.Exit(1)
+        from ..analysis import build_report
+
+        out.print(f"report (with the retrained students): {build_report([from_run])}", soft_wrap=True)
         return
     if arch is None:
         raise DistillnasError("give --arch ARCH (a student to train) or --from-run RUN_DIR (retrain a search's best)")
