@@ -136,3 +136,10 @@ def test_the_report_explains_entropy_and_warns_of_an_early_deterministic_policy(
     assert "near-deterministic (0.030 nats per decision) by batch 1 of 10" in note
     run.batch_stats = {b: {"entropy": 0.9 - 0.05 * b} for b in range(10)}
     assert "Warning" not in entropy_note(run)
+
+
+def test_a_table_shows_every_rows_columns_and_a_dash_where_one_is_missing():
+    from distillnas.analysis.report import _table
+
+    page = _table([{"arch": "a", "kd, 0.2 ep": "90.00 ± 1.00"}, {"arch": "b", "kd, 0.4 ep": "91.00 ± 0.50"}])
+    assert page.count("<th>") == 3 and "<td>-</td>" in page and "91.00 ± 0.50" in page

@@ -23,7 +23,9 @@ from .runs import RunData, check_same_space, load_run
 def _cell(column: str, value: Any, floatfmt: str) -> str:
     """One table cell: percentages with two decimals, counts with thousands separators, and
     arch strings breakable only between blocks (at '|'), never inside a block's token."""
-    if isinstance(value, bool) or value is None:
+    if value is None:
+        return "-"  # not measured (e.g. a recipe this arch was not retrained with)
+    if isinstance(value, bool):
         return html.escape(str(value))
     if isinstance(value, (int, float)) and ("%" in column or column.startswith("top-1")):
         return f"{float(value):.2f}"
@@ -38,9 +40,10 @@ def _cell(column: str, value: Any, floatfmt: str) -> str:
 def _table(rows: Sequence[dict[str, Any]], floatfmt: str = "{:.4g}") -> str:
     if not rows:
         return "<p><em>none</em></p>"
-    cols = list(rows[0])
+    cols = list(dict.fromkeys(c for r in rows for c in r))  # every row's columns, in first-seen order
     head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
-    body = "".join("<tr>" + "".join(f"<td>{_cell(c, r[c], floatfmt)}</td>" for c in cols) + "</tr>" for r in rows)
+    body = "".join("<tr>" + "".join(f"<td>{_cell(c, r.get(c), floatfmt)}</td>" for c in cols) + "</tr>"
+                   for r in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
