@@ -79,10 +79,6 @@ def _distributions(space: SearchSpace) -> dict[str, Any]:
     return {d.name: CategoricalDistribution(list(d.choices)) for d in space.decisions}
 
 
-def _params(space: SearchSpace, tokens: list[int]) -> dict[str, Any]:
-    return {d.name: d.choices[t] for d, t in zip(space.decisions, tokens)}
-
-
 def _attrs(row: dict[str, Any], reward: float, top: float | None) -> dict[str, Any]:
     extra = row.get("extra") or {}
     keep = {k: row.get(k) for k in ("arch", "batch", "slot", "params", "macs", "latency_ms", "wall_s")}
@@ -118,7 +114,7 @@ def frozen_trial(row: dict[str, Any], space: SearchSpace, cfg: Any, objectives: 
         if fidelity is not None:
             intermediate = {int(round(float(fidelity))): 100 * float(row["accuracy"])}
     trial = optuna.trial.create_trial(
-        state=state, values=values, params=_params(space, list(row["tokens"])), distributions=_distributions(space),
+        state=state, values=values, params=space.values(tuple(row["tokens"])), distributions=_distributions(space),
         user_attrs=_attrs(row, reward, top), intermediate_values=intermediate)
     end = float(row.get("created") or time.time())
     return _with_times(trial, datetime.fromtimestamp(end - float(row.get("wall_s") or 0.0)), datetime.fromtimestamp(end))
