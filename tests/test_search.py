@@ -60,6 +60,24 @@ def test_a_changed_config_refuses_to_resume(tmp_path, teacher_dir):
                                                            extra=["--reward.target=9"])), progress=False)
 
 
+def test_a_run_started_before_a_new_setting_resumes(tmp_path, teacher_dir):
+    """A setting added to distillnas after a run started is absent from its config.yaml; at its
+    default it is the same run (an upgrade must not strand a run), at another value it is not."""
+    run_search(load_search_config(None, tiny_overrides(tmp_path / "r", teacher_dir, trials=2)), progress=False)
+    path = tmp_path / "r" / "config.yaml"
+    saved = yaml.safe_load(path.read_text())
+    del saved["evaluator"]["proxy"]["fidelity"]["tell"]  # as a version before fidelity.tell wrote it
+    del saved["reward"]["mode"]
+    path.write_text(yaml.safe_dump(saved, sort_keys=False))
+    more = run_search(load_search_config(None, tiny_overrides(tmp_path / "r", teacher_dir, trials=3)), progress=False)
+    assert more.trials == 3 and more.evaluated == 1
+    path.write_text(yaml.safe_dump(saved, sort_keys=False))
+    with pytest.raises(DistillnasError, match="differs in: evaluator.proxy.fidelity.tell"):
+        run_search(load_search_config(None, tiny_overrides(tmp_path / "r", teacher_dir, trials=3,
+                                                           extra=["--evaluator.proxy.fidelity.tell=first"])),
+                   progress=False)
+
+
 def test_diverging_candidates_are_failed_trials_and_the_search_goes_on(tmp_path, teacher_dir):
     cfg = load_search_config(None, tiny_overrides(tmp_path / "d", teacher_dir, trials=2,
                                                   extra=["--evaluator.proxy.lr=1e30"]))

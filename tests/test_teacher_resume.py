@@ -98,3 +98,58 @@ def test_unknown_recipe_is_one_line(tmp_path):
     with pytest.raises(SystemExit) as e:
         main(["teacher", "train", "--recipe", "nope", "--out", str(tmp_path / "t")])
     assert e.value.code == 2 and not (tmp_path / "t").exists()
+
+
+def _drop_setting(record: dict, key: str) -> dict:
+    """The record as a distillnas from before `train.<key>` existed would have written it."""
+    return {**record, "train": {k: v for k, v in record["train"].items() if k != key}}
+
+
+def test_a_record_from_before_a_new_setting_still_matches(tmp_path, monkeypatch):
+    """Upgrading must not retrain a finished member or discard a stage state: a setting the record
+    lacks matches when the run asks for its default (found when `compile` was added)."""
+    import json
+
+    from distillnas.checkpoint import read_checkpoint
+    from distillnas.io import atomic_torch_save
+
+    data = DataConfig(name="synthetic")
+    cfg = quick_cfg(augment="random", optim={"epochs": 2})
+    first, _ = train_teachers("resnet8-w0.25", [0], data, cfg, tmp_path)
+    ckpt = read_checkpoint(first[0].checkpoint)
+    ckpt["config"] = _drop_setting(ckpt["config"], "compile")
+    atomic_torch_save(first[0].checkpoint, ckpt)
+    runs, _ = train_teachers("resnet8-w0.25", [0], data, cfg, tmp_path)
+    assert runs[0].kept  # compile is at its default: the same run
+    runs, _ = train_teachers("resnet8-w0.25", [0], data, cfg.model_copy(update={"compile": "off"}), tmp_path)
+    assert not runs[0].kept  # a non-default value of the new setting is another run
+
+    # a killed member's stage state, fingerprinted before the setting existed, is continued
+    real, calls = student_mod.train_student, []
+
+    def dies_in_stage_2(*a, **kw):
+        calls.append(kw.get("resume_from"))
+        if len(calls) == 2:
+            raise Killed
+        return real(*a, **kw)
+
+    monkeypatch.setattr(student_mod, "train_student", dies_in_stage_2)
+    with pytest.raises(Killed):
+        train_teachers("resnet8-w0.25", [1], data, cfg, tmp_path / "k", save_every=1)
+    mark = tmp_path / "k" / ".resume" / "seed1" / "fingerprint.json"
+    mark.write_text(json.dumps(_drop_setting(json.loads(mark.read_text()), "compile"), sort_keys=True))
+    calls.clear()
+    monkeypatch.setattr(student_mod, "train_student", lambda *a, **kw: calls.append(kw.get("resume_from")) or real(*a, **kw))
+    runs, _ = train_teachers("resnet8-w0.25", [1], data, cfg, tmp_path / "k", save_every=1)
+    assert runs[0].status == "ok" and [c.name for c in calls] == ["stage1.state"]
+
+
+def test_settings_match_reads_missing_settings_as_their_defaults():
+    from distillnas.section import settings_match
+
+    defaults = {"train": {"compile": "auto", "lr": 0.1}}
+    assert settings_match({"train": {"lr": 0.1}}, {"train": {"lr": 0.1, "compile": "auto"}}, defaults)
+    assert not settings_match({"train": {"lr": 0.1}}, {"train": {"lr": 0.1, "compile": "on"}}, defaults)
+    assert not settings_match({"train": {"lr": 0.2}}, {"train": {"lr": 0.1, "compile": "auto"}}, defaults)
+    assert not settings_match({"train": {"lr": 0.1, "gone": 1}}, {"train": {"lr": 0.1}}, defaults)
+    assert not settings_match({}, {"new_without_default": 1}, defaults)

@@ -94,8 +94,26 @@ def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def config_differences(saved: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    """Keys whose values differ, ignoring those that may change on resume."""
-    a, b = flatten(saved), flatten(new)
+def config_differences(saved: dict[str, Any], cfg: SearchConfig) -> list[str]:
+    """Keys whose values differ, ignoring those that may change on resume, and settings the
+    saved config lacks that `cfg` holds at their default: they were added to distillnas after
+    the run was started, and the code that started it behaved as the default does (an upgrade
+    must not strand a run half-way)."""
+    a, b = flatten(saved), flatten(cfg.model_dump())
     keys = sorted(set(a) | set(b))
-    return [k for k in keys if a.get(k) != b.get(k) and not any(k == r or k.startswith(r + ".") for r in RESUMABLE)]
+    return [k for k in keys if a.get(k) != b.get(k) and not any(k == r or k.startswith(r + ".") for r in RESUMABLE)
+            and not (k not in a and _is_default(cfg, k, b[k]))]
+
+
+def _is_default(model: Any, dotted: str, value: Any) -> bool:
+    """Whether the field at `dotted` in a config model holds its declared default."""
+    *path, name = dotted.split(".")
+    for part in path:
+        model = getattr(model, part, None)
+        if model is None or isinstance(model, dict):
+            return False
+    field = type(model).model_fields.get(name) if hasattr(type(model), "model_fields") else None
+    if field is None or field.is_required():
+        return False
+    default = field.get_default(call_default_factory=True)
+    return (default.model_dump() if hasattr(default, "model_dump") else default) == value

@@ -86,7 +86,7 @@ class RunDir:
         resolved = cfg.model_dump()
         saved = self.saved_config()
         if saved is not None:
-            diff = config_differences(saved, resolved)
+            diff = config_differences(saved, cfg)
             if diff and self.successful_trials() > 0:
                 shown = ", ".join(diff[:5]) + (" ..." if len(diff) > 5 else "")
                 raise DistillnasError(f"run directory {str(self)!r} was made by a different config (differs in: "

@@ -178,7 +178,7 @@ def finished_readonly(cfg: SearchConfig, run: RunDir, space: SearchSpace, start:
     if not run.store_path.is_file():
         raise DistillnasError(f"run directory {str(run)!r} is not writable; give a writable --run-dir")
     saved = run.saved_config() or {}
-    diff = config_differences(saved, cfg.model_dump())
+    diff = config_differences(saved, cfg)
     if diff:
         raise DistillnasError(f"run directory {str(run)!r} is read-only and was made by a different config "
                               f"(differs in: {', '.join(diff[:5])})")

@@ -135,3 +135,27 @@ def validate(cls: Any, data: dict | None, where: str = "") -> Any:
         return TypeAdapter(cls).validate_python(data or {})
     except ValidationError as e:
         raise DistillnasError(_explain(e, cls, where)) from None
+
+
+_ABSENT = object()
+
+
+def settings_match(recorded: Any, current: Any, defaults: Any = _ABSENT) -> bool:
+    """Whether a run recorded with the settings `recorded` (plain JSON data) is the run the
+    settings `current` ask for: equal, except that a setting the record lacks matches when
+    `current` holds its default (`defaults`, the same shape). Such a setting was added to
+    distillnas after the record was written, and the code that wrote it behaved as the default
+    does - so upgrading never retrains a finished teacher or discards a resumable state."""
+    if isinstance(recorded, dict) and isinstance(current, dict):
+        if any(k not in current for k in recorded):  # a setting since removed: not provably the same run
+            return False
+        known = defaults if isinstance(defaults, dict) else {}
+        for k, v in current.items():
+            d = known.get(k, _ABSENT)
+            if k not in recorded:
+                if d is _ABSENT or v != d:
+                    return False
+            elif not settings_match(recorded[k], v, d):
+                return False
+        return True
+    return recorded == current

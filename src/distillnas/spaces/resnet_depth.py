@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Literal
 
 import torch.nn as nn
+from pydantic import Field
 
 from ..errors import DistillnasError
 from ..models import CifarResNet
@@ -18,7 +19,10 @@ from .registry import SPACES, SpaceSection
 class ResNetDepthConfig(SpaceSection):
     """DisWOT's s1 space: CIFAR ResNets with each stage's depth chosen from `depths`."""
     name: Literal["resnet_depth"] = "resnet_depth"
-    depths: list[int] = [1, 3, 5, 7]  # blocks-per-stage choices
+    depths: list[int] = Field([1, 3, 5, 7], min_length=1, max_length=16)  # blocks-per-stage choices
+    # channel multiplier of every stage (1.0: 16-32-64 channels; 0.5 halves them, about 4x
+    # fewer MACs, e.g. for a Fashion-MNIST table on two cores)
+    width: float = Field(1.0, ge=0.125, le=4.0)
 
 
 @SPACES.register("resnet_depth", "DisWOT's s1 space: resnet-a-b-c, per-stage depths")

@@ -16,7 +16,8 @@ import torch.nn as nn
 
 from ..checkpoint import checkpoint_name, save_checkpoint
 from ..recipe import TrainConfig
-from ..data import ImageDataset, Normalizer, Splits, TensorLoader, make_views
+from ..section import settings_match
+from ..data import DataConfig, ImageDataset, Normalizer, Splits, TensorLoader, make_views
 from ..distill import build_loss, parse_loss_spec
 from ..errors import DistillnasError
 from ..cost import count_params
@@ -222,13 +223,28 @@ def _resume_point(state_dir: Path, stages: int, fingerprint: dict) -> tuple[int,
     """(first stage to run, the state it continues from) for a staged run that may have been killed."""
     state_dir.mkdir(parents=True, exist_ok=True)
     mark, wanted = state_dir / "fingerprint.json", json.dumps(fingerprint, sort_keys=True, default=str)
-    if not mark.is_file() or mark.read_text() != wanted:
+    if not mark.is_file() or not _same_run(mark, wanted):
         for old in state_dir.glob("stage*.state"):
             old.unlink()
         atomic_write_text(mark, wanted)
         return 1, None
     done = [k for k in range(1, stages) if (state_dir / f"stage{k}.state").is_file()]
     return (max(done) + 1, state_dir / f"stage{max(done)}.state") if done else (1, None)
+
+
+def run_defaults() -> dict:
+    """The defaults of the sections a run records (`data`, `train`), as JSON data: what a
+    setting added after a record was written reads as (`section.settings_match`)."""
+    return {"data": DataConfig().model_dump(mode="json"), "train": TrainConfig().model_dump(mode="json")}
+
+
+def _same_run(mark: Path, wanted: str) -> bool:
+    """Whether the fingerprint file `mark` records the run `wanted` (JSON) asks for."""
+    try:
+        recorded = json.loads(mark.read_text())
+    except (OSError, ValueError):
+        return False
+    return settings_match(recorded, json.loads(wanted), run_defaults())
 
 
 def resolve_student(student: Student | str, ds: ImageDataset) -> Student:

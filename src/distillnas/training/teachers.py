@@ -16,8 +16,9 @@ from ..data import DataConfig, ImageDataset, prepare_data
 from ..io import atomic_write_text, ensure_dir
 from ..models import build_model
 from ..recipe import TrainConfig
+from ..section import settings_match
 from ..teachers import EnsembleReport, evaluate_teacher, load_teacher
-from .student import StudentRun, train_in_stages, train_student
+from .student import StudentRun, run_defaults, train_in_stages, train_student
 
 
 def train_teachers(arch: str, seeds: list[int], data_cfg: DataConfig, cfg: TrainConfig, out_dir: str | Path,
@@ -56,7 +57,8 @@ def _kept_member(path: Path, arch: str, seed: int, run_config: dict) -> StudentR
         return None
     ckpt = read_checkpoint(path)
     recorded = {k: v for k, v in ckpt.get("config", {}).items() if k != "precision"}
-    if ckpt.get("arch") != arch or recorded != run_config:
+    current = json.loads(json.dumps(run_config, default=str))
+    if ckpt.get("arch") != arch or not settings_match(recorded, current, run_defaults()):
         return None
     metrics = {k: v for k, v in ckpt.get("metrics", {}).items() if k != "status"}
     params = count_params(student_from_payload(ckpt, path)[0])
