@@ -25,7 +25,6 @@ import shutil
 import statistics
 import time
 from dataclasses import replace
-from pathlib import Path
 
 from scipy.stats import kendalltau
 
@@ -34,7 +33,6 @@ from distillnas.evaluators.proxy import ProxyEvaluator
 from distillnas.runconfig import load_search_config
 from distillnas.setup import check_setup
 from distillnas.spaces import space_from_config
-from distillnas.teachers.load import TeacherSpec
 
 from _common import RESULTS, report
 
