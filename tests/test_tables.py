@@ -9,6 +9,7 @@ import re
 import numpy as np
 import pytest
 
+from distillnas.store import TrialStore
 from distillnas.analysis.tables import comparison_report, compare_tables, export_table, merge_tables, verdict
 from distillnas.benchmarks import BenchmarkTable, read_benchmark, write_benchmark
 from distillnas.checkpoint import weights_digest
@@ -148,6 +149,46 @@ def test_seeds_per_arch_export_and_the_table_evaluator_round_trip(tmp_path, teac
         assert t["params"] == int(again.rows[key][3])  # costs from the table's columns
     store.close()
     assert len(found) == 4
+
+
+def test_a_ladder_run_with_eta_1_exports_a_table_per_rung(tmp_path, teacher_dir):
+    """fidelity.eta 1 trains every arch through every rung; `export --fidelity` gives each rung's
+    table (the default is the top rung: the full proxy), and the low rung's table drives the table
+    evaluator's successive halving."""
+    run = tmp_path / "ladder"
+    grid = ["--strategy.name=grid", f"--space.restrict={SMALL}", "--evaluator.proxy.seeds=[0, 1]",
+            "--cost.latency=none", "--reward.reference=null", "--evaluator.proxy.fidelity.epochs=[1, 2]",
+            "--evaluator.proxy.fidelity.eta=1", "--evaluator.proxy.epochs=2"]
+    run_search(load_search_config(None, tiny_overrides(run, teacher_dir, trials=4, batch=4, extra=grid)),
+               progress=False)
+    stored = TrialStore(run / "trials.sqlite", readonly=True).trials()
+    assert sorted(t["extra"]["fidelity"] for t in stored) == [1.0] * 4 + [2.0] * 4  # every arch at every rung
+    assert all(t["extra"]["epochs_trained"] == 1.0 for t in stored)  # rung 2 continued rung 1's training
+    top, _ = export_table(run)
+    low, left_out = export_table(run, fidelity=1)
+    assert left_out == 0 and top.rows.keys() == low.rows.keys() and len(top.rows) == 4
+    by_rung = {(t["extra"]["fidelity"], t["arch"]): 100 * t["accuracy"] for t in stored}
+    space = build_space("mnasnet", blocks=2, restrict=SMALL)
+    for t in stored:
+        table = top if t["extra"]["fidelity"] == 2.0 else low
+        assert math.isclose(table.rows[space.table_key(tuple(t["tokens"]))][0], by_rung[(t["extra"]["fidelity"], t["arch"])])
+    assert low.meta["fidelity"].startswith("1 of 2 epochs") and top.meta["fidelity"].startswith("2 of 2")
+    with pytest.raises(DistillnasError, match="--fidelity 3 is not a rung of this run; its rungs are 1, 2 epochs"):
+        export_table(run, fidelity=3)
+    plain = tmp_path / "plain"
+    run_search(load_search_config(None, tiny_overrides(plain, teacher_dir, trials=2, batch=2, extra=grid[:5])),
+               progress=False)
+    with pytest.raises(DistillnasError, match="trained at one fidelity"):
+        export_table(plain, fidelity=1)
+    paths = [write_benchmark(tmp_path / "low.txt", low), write_benchmark(tmp_path / "top.txt", top)]
+    sh = load_search_config(None, [f"--run_dir={tmp_path / 'sh'}", "--data.name=synthetic", "--space.blocks=2",
+                                   f"--space.restrict={SMALL}", "--strategy.name=grid", "--evaluator.name=table",
+                                   f"--evaluator.table={paths[1]}", f"--evaluator.fidelity.tables=[{paths[0]}]",
+                                   "--evaluator.fidelity.epochs=[1, 2]", "--evaluator.fidelity.eta=2",
+                                   "--search.trials=4", "--search.batch_size=4"])
+    run_search(sh, progress=False)
+    looked = TrialStore(tmp_path / "sh" / "trials.sqlite", readonly=True).trials()
+    assert sorted(t["extra"].get("fidelity") for t in looked) == [1.0] * 4 + [2.0] * 2  # the best half went on
 
 
 def _table(path, acc, seeds):

@@ -73,7 +73,10 @@ class FidelityConfig(Section):
     continuing to a rung is the same run (bit for bit) as training to it from the start."""
 
     epochs: list[int] | None = Field(None, max_length=20)  # the rungs, e.g. [1, 3, 9]; None: one fidelity (proxy.epochs)
-    eta: int = Field(3, ge=2, le=100)
+    # the best 1/eta of a rung go on; 1: no halving - every arch runs every rung and each rung's
+    # score is stored (a table run then yields a column per rung for the cost of the evaluations:
+    # `table export --fidelity`)
+    eta: int = Field(3, ge=1, le=100)
     # sh: every batch starts at the first rung, rung by rung; asha: the same bracket with
     # promotions as results arrive (no worker waits for a rung; Ray); hyperband: batches cycle
     # through Hyperband's brackets (start at rung s, with proportionally fewer archs), hedging

@@ -72,11 +72,17 @@ def _teacher(cfg: Any, run: RunDir) -> dict[str, str]:
     return {"teacher": f"{given}; {len(members)} member checkpoint(s)", **({"teacher_sha": digest} if digest else {})}
 
 
-def export_table(run_dir: str | Path) -> tuple[BenchmarkTable, int]:
-    """(the run's table, trials left out): one row per distinct arch with a successful trial."""
+def export_table(run_dir: str | Path, fidelity: float | None = None) -> tuple[BenchmarkTable, int]:
+    """(the run's table, trials left out): one row per distinct arch with a successful trial.
+
+    A multi-fidelity run stores an arch once per rung it reached: its table is that of the
+    top rung (the full proxy) unless `fidelity` names a lower one - the same protocol
+    stopped early, the low-fidelity table `evaluator.fidelity.tables` takes. A run with
+    `fidelity.eta` 1 holds every arch at every rung."""
     run = RunDir(run_dir)
     run.check_is_run()
     cfg = run.load_config()
+    rung = _rung(cfg, fidelity)
     space = space_from_config(cfg.space)
     if cfg.evaluator.source_table() is not None:  # a table searched again: its archs were built for the source's input
         source = read_benchmark(cfg.evaluator.source_table())
@@ -96,6 +102,8 @@ def export_table(run_dir: str | Path) -> tuple[BenchmarkTable, int]:
     for t in trials:
         if t["status"] != "ok" or t["extra"].get("reused_from") is not None:
             continue
+        if rung is not None and t["extra"].get("fidelity") != rung:
+            continue  # another rung of a multi-fidelity run: not this table's trial
         per_seed = t["extra"].get("seed_accuracies", {})
         if any(str(s) not in per_seed for s in seeds):
             partial += 1
@@ -104,18 +112,39 @@ def export_table(run_dir: str | Path) -> tuple[BenchmarkTable, int]:
             100 * t["accuracy"], *[100 * per_seed[str(s)] for s in seeds],
             float(t["params"]), float(t["macs"]), float(t["latency_ms"] or 0.0)])
     if not rows:
-        raise DistillnasError(f"run {str(run)!r} has no successful trial to export")
+        at = f" at fidelity {rung:g}" if rung is not None else ""
+        raise DistillnasError(f"run {str(run)!r} has no successful trial{at} to export")
     loss = cfg.evaluator.training_loss()
     meta = {"space": space.config(), "dataset": cfg.data.name, "input": shape, "classes": classes,
             **_teacher(cfg, run),
             "loss": loss.model_dump() if loss else f"{cfg.evaluator.name}: {cfg.evaluator.source_table()}",
             "proxy": cfg.evaluator.proxy.model_dump(exclude={"loss"}) if loss else {},
             "source": str(run), "date": datetime.date.today().isoformat(), "columns": " ".join(columns)}
+    if rung is not None:  # which rung of the run's ladder this table holds
+        meta["fidelity"] = f"{rung:g} of {cfg.evaluator.top_fidelity():g} epochs (one lr schedule over all of them)"
     g = cfg.strategy.shard()
     if g is not None:
         meta["grid"] = f"shard {g.shard} of 0..{g.shards - 1} (seed {cfg.strategy.seed})"
-    left_out = sum(t["status"] not in ("ok", "screened") for t in trials) + partial
+    left_out = sum(t["status"] not in ("ok", "screened") and (rung is None or t["extra"].get("fidelity") == rung)
+                   for t in trials) + partial
     return BenchmarkTable(meta, columns, rows), left_out
+
+
+def _rung(cfg: Any, fidelity: float | None) -> float | None:
+    """The rung a multi-fidelity run's table is exported at (None: a run of one fidelity)."""
+    top = cfg.evaluator.top_fidelity() if cfg.evaluator.name == "proxy" else None
+    if top is None:
+        if fidelity is not None:
+            raise DistillnasError(f"--fidelity {fidelity:g}: this run trained at one fidelity "
+                                  "(evaluator.proxy.fidelity.epochs is not set); leave --fidelity out")
+        return None
+    ladder = [float(e) for e in cfg.evaluator.proxy.fidelity.epochs]
+    if fidelity is None:
+        return top
+    if float(fidelity) not in ladder:
+        raise DistillnasError(f"--fidelity {fidelity:g} is not a rung of this run; its rungs are "
+                              f"{', '.join(f'{e:g}' for e in ladder)} epochs")
+    return float(fidelity)
 
 
 # Header entries that may differ between parts of one table (where and when each part was made).

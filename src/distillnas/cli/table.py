@@ -21,6 +21,10 @@ app.add_typer(table_app, name="table")
 def table_export(
     run: Path = typer.Argument(..., metavar="RUN", help="A search run (typically strategy.name=grid over a restricted space)."),
     out_file: Path = typer.Option(..., "--out", "-o", help="The table file to write."),
+    fidelity: Optional[float] = typer.Option(
+        None, "--fidelity", min=0, max=1000, show_default=False,
+        help="A multi-fidelity run: export this rung (epochs) instead of the top one - a low-fidelity table "
+             "for evaluator.fidelity.tables (a run with fidelity.eta 1 holds every arch at every rung)."),
 ) -> None:
     """Write the run's trials as a table the `table` evaluator reads (one line per arch: key, mean
     accuracy, each seed's accuracy, params, MACs, latency; a header naming data, teacher, loss, proxy)."""
@@ -28,7 +32,7 @@ def table_export(
     from ..benchmarks import write_benchmark
 
     check_dir(out_file.parent, "output directory")
-    table, left_out = export_table(run)
+    table, left_out = export_table(run, fidelity)
     write_benchmark(ensure_dir(out_file.parent, "output directory") / out_file.name, table)
     note = f" ({left_out} trials left out: failed, or without every seed's accuracy)" if left_out else ""
     out.print(f"{len(table.rows):,} archs{note} -> {out_file}; search it with --evaluator.name=table "
