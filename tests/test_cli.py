@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 
@@ -74,3 +75,34 @@ def test_train_a_searched_arch_string(capsys, tmp_path):
     from distillnas.checkpoint import load_student
     model, meta = load_student(next(tmp_path.glob("mnasnet-*.pt")))
     assert meta["arch"] == arch and meta["space"] == {"name": "mnasnet", "preset": "tiny", "blocks": 2}
+
+
+def _commands(group, path=()):
+    """Every command path of a click group, depth first."""
+    import typer
+
+    from distillnas.cli.app import app
+
+    root = group if group is not None else typer.main.get_command(app)
+    for name, cmd in getattr(root, "commands", {}).items():
+        yield (*path, name)
+        yield from _commands(cmd, (*path, name))
+
+
+def test_every_help_page_reads_plainly(capsys, monkeypatch):
+    """No `{ARG}` braces, no `<bool>` beside a flag, and no text swallowed as rich markup (a
+    `[default: ...]` note vanished and left ' .' behind) on any command's --help."""
+    monkeypatch.setenv("COLUMNS", "200")  # one line per option: artefacts are not hidden by wrapping
+    pages = 0
+    for path in _commands(None):
+        code, out, _ = run(capsys, *path, "--help")
+        assert code == 0, path
+        usage = next(line for line in out.splitlines() if "Usage:" in line)
+        assert "{" not in usage, (path, usage)
+        assert "<bool>" not in out, path
+        swallowed = [x for x in out.splitlines() if re.search(r" \.(\s|│|$)", x)]
+        assert not swallowed, (path, swallowed)
+        pages += 1
+    assert pages >= 15
+    _, out, _ = run(capsys, "train", "--help")
+    assert "(default: 30; with --from-run" in out  # the default epochs are stated

@@ -15,6 +15,7 @@ except ImportError:  # pragma: no cover - older typer runs on click itself
     from click import exceptions as _cx
 
 from ..errors import DistillnasError, SearchInterrupted
+from . import helpfmt  # noqa: F401 - help pages without {ARG} and <bool> markers
 from ..store import is_disk_full, no_space
 
 app = typer.Typer(help="Find and train the student that distills best from your teacher. Settings are written "

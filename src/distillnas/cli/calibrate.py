@@ -17,9 +17,9 @@ def calibrate(
     run: Path = typer.Argument(..., metavar="RUN", help="A finished search run."),
     archs: int = typer.Option(8, min=3, max=1000, help="Students to retrain, spread evenly over the proxy's "
                               "ranking (its best included)."),
-    epochs: Optional[float] = typer.Option(None, min=0, max=10_000, help="Retraining epochs [default: the run's "
-                                           "final.optim.epochs]."),
-    seeds: Optional[str] = typer.Option(None, help="Retraining seeds, e.g. 0,1 [default: the run's final.seeds]; "
+    epochs: Optional[float] = typer.Option(None, min=0, max=10_000, help="Retraining epochs (default: the run's "
+                                           "final.optim.epochs)."),
+    seeds: Optional[str] = typer.Option(None, help="Retraining seeds, e.g. 0,1 (default: the run's final.seeds); "
                                         "two or more measure the seed noise floor."),
     precision: str = PrecisionOpt,
     device: str = DeviceOpt,

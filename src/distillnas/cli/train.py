@@ -50,10 +50,10 @@ def train(
                                                 "or give a directory for an ensemble."),
     loss: Optional[str] = typer.Option(None, help="ce | kd | od | dkd | dist (logits), feature_mse | cc | rkd | pkt | sp "
                                        "(embeddings), or a sum like kd+1*rkd "
-                                       "[default: kd; with --from-run: the run's final.loss]. Its settings: "
+                                       "(default: kd; with --from-run: the run's final.loss). Its settings: "
                                        "--loss.temperature=T (default 4 for kd, 3 for od), --loss.kd_weight=w."),
-    epochs: Optional[float] = typer.Option(None, min=0, max=10_000, help="Training epochs, fractions allowed [default: 30; with "
-                                           "--from-run: the run's final.optim.epochs]. Other optimisation "
+    epochs: Optional[float] = typer.Option(None, min=0, max=10_000, help="Training epochs, fractions allowed (default: 30; with "
+                                           "--from-run: the run's final.optim.epochs). Other optimisation "
                                            "settings: --optim.lr=0.1, --optim.batch_size=128, --optim.schedule=step."),
     scheme: str = typer.Option("single", help="single (one loss) | takd (teacher -> --assistant -> student) | "
                                "rco (distil along the teacher's --route checkpoints) | dml (--peers students "
@@ -70,11 +70,11 @@ def train(
                              "1000 distractors (AKD §6-7; use --loss ce or feature_mse with a teacher trained "
                              "on the same classes)."),
     seeds: Optional[str] = typer.Option(None, help="Seeds, e.g. 0,1,2 or 0-4: one training each; the table shows "
-                                        "mean ± std [default: 0; with --from-run: the run's final.seeds]."),
+                                        "mean ± std (default: 0; with --from-run: the run's final.seeds)."),
     dataset: str = DatasetOpt,
     data_root: Optional[str] = RootOpt,
     out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Where checkpoints, results.json and the teacher "
-                                           "cache go [default: runs/train; with --from-run: RUN/students]."),
+                                           "cache go (default: runs/train; with --from-run: RUN/students)."),
     split: str = typer.Option("train", help="Train on 'train' (mini-train + mini-val) or 'minitrain'."),
     channels_last: str = ChannelsLastOpt,
     precision: str = PrecisionOpt,
