@@ -25,7 +25,7 @@ import hashlib
 import time
 import traceback
 from abc import ABC
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Callable, ClassVar
 
 import torch
@@ -216,7 +216,9 @@ class Evaluator(ABC):
     def task(self, fidelity: float | None = None, resume: float | None = None) -> tuple[Callable[..., TrialResult], Any]:
         """(function, first argument): the executor calls function(first, tokens, seed); with
         multi-fidelity, for the rung at `fidelity` continuing from the rung at `resume`."""
-        return evaluate_trial, self.ctx
+        if fidelity is None:
+            return evaluate_trial, self.ctx
+        return evaluate_trial, replace(self.ctx, fidelity=fidelity, resume_fidelity=resume or 0.0)
 
     def select(self, strategy: Any, trials: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         """The final archs and facts for best.yaml (from the last rung's trials under

@@ -17,7 +17,7 @@ from ..spaces import SearchSpace
 from ..teachers import Teacher
 from ..training import train_student
 from ..zerocost import SCORES, TEACHER_SCORES, make_probe, score_model, teacher_modules
-from .base import EVALUATORS, EvalContext, Evaluator, TrialResult, evaluate_trial, load_setup, measure_costs
+from .base import EVALUATORS, EvalContext, Evaluator, TrialResult, load_setup, measure_costs
 
 
 def state_file(state_dir: str, arch: str, seed: int, epochs: float) -> Path:
@@ -102,10 +102,9 @@ class ProxyEvaluator(Evaluator):
         return n * self.oversample
 
     def task(self, fidelity: float | None = None, resume: float | None = None) -> tuple[Callable[..., TrialResult], Any]:
-        if fidelity is None:
-            return super().task()
-        return evaluate_trial, replace(self.ctx, fidelity=fidelity, resume_fidelity=resume or 0.0,
-                                       state_dir=str(self.run.path / "fidelity"))
+        """The base task, plus where a rung leaves its training state for the next."""
+        fn, ctx = super().task(fidelity, resume)
+        return fn, ctx if fidelity is None else replace(ctx, state_dir=str(self.run.path / "fidelity"))
 
     def screen(self, archs: list[tuple[int, ...]]) -> list[dict[str, Any]]:
         """Each arch's zero-cost score, in this process (about a second each on a CPU)."""

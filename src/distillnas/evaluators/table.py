@@ -4,13 +4,12 @@ has them, else from the model built for the table's input shape. A search over a
 seconds, so strategies can be compared over many seeds."""
 from __future__ import annotations
 
-from dataclasses import replace
-from typing import Any, Callable
+from typing import Any
 
 from ..benchmarks import read_benchmark
 from ..errors import DistillnasError
 from ..spaces import SearchSpace
-from .base import EVALUATORS, EvalContext, Evaluator, TrialResult, evaluate_trial, measure_costs, worker_state
+from .base import EVALUATORS, EvalContext, Evaluator, TrialResult, measure_costs, worker_state
 
 
 def read_table(path: str) -> dict[str, float]:
@@ -44,11 +43,6 @@ class TableEvaluator(Evaluator):
     def rungs(self, batch: int) -> list[float | None]:
         f = self.cfg.evaluator.fidelity
         return [None] if f is None else [float(e) for e in f.epochs]
-
-    def task(self, fidelity: float | None = None, resume: float | None = None) -> tuple[Callable[..., TrialResult], Any]:
-        if fidelity is None:
-            return super().task()
-        return evaluate_trial, replace(self.ctx, fidelity=fidelity, resume_fidelity=resume or 0.0)
 
     @staticmethod
     def run(ctx: EvalContext, tokens: tuple[int, ...], seed: int) -> TrialResult:
