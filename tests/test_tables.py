@@ -357,3 +357,35 @@ def test_a_table_with_a_duplicate_or_impossible_value_is_refused_naming_file_and
         merge_tables([str(good), str(bad)])
     with pytest.raises(DistillnasError, match="every value must be a finite number"):
         write_benchmark(tmp_path / "out.txt", BenchmarkTable({}, ["accuracy"], {"x": [math.nan]}))
+
+
+def test_packaged_tables_are_listed_and_checked_against_their_digests(tmp_path, monkeypatch, capsys):
+    """`distillnas list tables` names every packaged table; a table used by name is checked
+    against its folder's SHA256SUMS: altered or missing is one clear line, exit 2."""
+    import shutil
+
+    import distillnas.benchmarks.tables as tables_mod
+    from distillnas.catalog import list_names
+    from distillnas.cli import main
+
+    listed = dict(list_names("tables"))
+    assert set(listed) == set(tables_mod.packaged_tables()) >= {"diswot_s1_kd", "mnist5k_mnasnet_kd_resnet8"}
+    assert listed["mnist5k_mnasnet_ce"].startswith("1,296 archs, mnist5k, CE")
+    assert read_benchmark("diswot_s1_kd").accuracy  # the shipped files verify
+    root = tmp_path / "benchmarks"
+    shutil.copytree(tables_mod.tables_root(), root, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
+    monkeypatch.setattr(tables_mod, "tables_root", lambda: root)
+    assert len(read_benchmark("mnist5k_mnasnet_ce").rows) == 1296
+    kd = root / "diswot_s1" / "kd_accuracy.txt"
+    kd.write_text(kd.read_text().replace("61.8700", "99.0000"))
+    with pytest.raises(DistillnasError, match=r"packaged table 'diswot_s1_kd': .* was altered \(SHA-256"):
+        read_benchmark("diswot_s1_kd")
+    with pytest.raises(SystemExit) as e:
+        main(["search", "--config", "akd_diswot", f"--run-dir={tmp_path / 'r'}", "--search.trials=2"])
+    assert e.value.code == 2 and "was altered" in capsys.readouterr().err and not (tmp_path / "r").exists()
+    kd.unlink()
+    with pytest.raises(DistillnasError, match="its file .*kd_accuracy.txt' is missing; reinstall"):
+        read_benchmark("diswot_s1_kd")
+    (root / "diswot_s1" / "SHA256SUMS").unlink()
+    with pytest.raises(DistillnasError, match="has no digest in its folder's SHA256SUMS"):
+        read_benchmark("diswot_s1_ce")

@@ -11,6 +11,7 @@ from importlib import resources
 from pathlib import Path
 
 from .errors import DistillnasError, suggest
+from .benchmarks.tables import describe_tables
 from .shipped import describe as describe_artifacts
 
 # kind -> (package whose modules fill the registry, the registry's name in that package)
@@ -28,6 +29,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "configs": ("", ""),  # the packaged search configs, described by their first comment sentence
     "recipes": ("", ""),  # the packaged teacher recipes (teacher train --recipe), the same way
     "artifacts": ("", ""),  # shipped teachers and students, usable by name (shipped.py)
+    "tables": ("", ""),  # packaged benchmark tables (--evaluator.table=NAME), digests checked on use
 }
 
 
@@ -36,7 +38,7 @@ def list_names(kind: str) -> list[tuple[str, str]]:
 
     Args:
         kind: one of KINDS: spaces, strategies, evaluators, losses, schemes, datasets, models,
-            scores, executors, latency, configs, recipes.
+            scores, executors, latency, configs, recipes, artifacts, tables.
 
     Returns:
         (name, one-line description) pairs, sorted by name.
@@ -52,6 +54,8 @@ def list_names(kind: str) -> list[tuple[str, str]]:
         return _described(packaged_recipes())
     if kind == "artifacts":
         return describe_artifacts()
+    if kind == "tables":
+        return describe_tables()
     package, registry = KINDS[kind]
     return _registered(package, registry)
 
