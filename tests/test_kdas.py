@@ -15,7 +15,7 @@ from distillnas.teachers import TeacherSpec
 from test_search import rows
 
 
-@pytest.mark.parametrize("name", ["kdas_mnist5k", "kdas_cifar100", "kdas_tinyimagenet"])
+@pytest.mark.parametrize("name", ["kdas_mnist5k", "kdas_fmnist", "kdas_cifar100", "kdas_tinyimagenet"])
 def test_kdas_configs_keep_the_enas_controller(name):
     """The supernet gives the controller thousands of steps, the regime ENAS's lr 1e-3 and logit
     bound 1.5 were set for; the paid-trial defaults (lr 0.1, bound 3) are for tens of steps."""
