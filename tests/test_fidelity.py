@@ -275,3 +275,20 @@ def test_a_lower_fidelity_table_must_cover_the_main_one(tmp_path):
                                                      "--evaluator.fidelity.epochs=[1, 3]"]), progress=False)
     with pytest.raises(DistillnasError, match="increasing fidelities"):
         load_search_config("akd_diswot", ["--evaluator.fidelity.tables=[diswot_s1_ce]", "--evaluator.fidelity.epochs=[3, 1]"])
+
+
+def test_a_first_rung_inside_the_warm_up_is_warned_about(tmp_path, teacher_dir, caplog):
+    """A rung that ends inside the warm-up scores archs mid-warm-up (at chance on mnist5k): say so."""
+    import logging
+
+    from distillnas.setup import check_config
+
+    base = tiny_overrides(tmp_path / "w", teacher_dir, extra=["--evaluator.proxy.fidelity.epochs=[1, 3]",
+                                                               "--evaluator.proxy.epochs=3"])
+    with caplog.at_level(logging.WARNING, logger="distillnas"):
+        check_config(load_search_config(None, [*base, "--evaluator.proxy.warmup_epochs=1"]))
+    assert "inside the 1-epoch warm-up" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="distillnas"):
+        check_config(load_search_config(None, [*base, "--evaluator.proxy.warmup_epochs=0.3"]))
+    assert "warm-up" not in caplog.text
