@@ -75,6 +75,7 @@ def main() -> None:
     ap.add_argument("--archs", type=int, default=16)
     ap.add_argument("--sample-seed", type=int, default=0)
     ap.add_argument("--epochs", type=int, default=None, help="override the config's proxy epochs")
+    ap.add_argument("--tag", default=None, help="results/fmnist_pilot_<tag>.json (default: the loss, and the epochs if given)")
     ap.add_argument("--set", action="append", default=[], help="more config overrides, e.g. --set=--data.train_subset=20000")
     args = ap.parse_args()
     over = [f"--evaluator.proxy.loss.name={args.loss}", *args.set]
@@ -92,7 +93,7 @@ def main() -> None:
     setup = check_setup(cfg)  # data and teacher checked before any training
     spec = setup.spec if args.teacher else None
     space = space_from_config(cfg.space)
-    tag = f"fmnist_pilot_{args.loss}" + (f"_e{epochs}" if args.epochs else "")
+    tag = f"fmnist_pilot_{args.tag}" if args.tag else f"fmnist_pilot_{args.loss}" + (f"_e{epochs}" if args.epochs else "")
     log, work = RESULTS / f"{tag}.jsonl", RESULTS / f"{tag}_states"
     done = {}
     if log.is_file():
