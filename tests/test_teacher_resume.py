@@ -153,3 +153,20 @@ def test_settings_match_reads_missing_settings_as_their_defaults():
     assert not settings_match({"train": {"lr": 0.2}}, {"train": {"lr": 0.1, "compile": "auto"}}, defaults)
     assert not settings_match({"train": {"lr": 0.1, "gone": 1}}, {"train": {"lr": 0.1}}, defaults)
     assert not settings_match({}, {"new_without_default": 1}, defaults)
+
+
+def test_setting_differences_names_dotted_keys_and_reads_added_sections_by_leaf():
+    from distillnas.section import _ABSENT, declared_defaults, setting_differences
+    from distillnas.recipe import TrainConfig
+    defaults = {"train": {"lr": 0.1, "extra": {"a": 1, "b": 2}, "need": _ABSENT}}
+    rec = {"train": {"lr": 0.2, "need": 3, "old": 1}}
+    assert setting_differences(rec, {"train": {"lr": 0.1, "need": 3, "extra": {"a": 1, "b": 2}}}, defaults) \
+        == ["train.lr", "train.old"]
+    # a section added later at a non-default leaf names that leaf, not the section
+    assert setting_differences({"train": {"lr": 0.1, "need": 3}},
+                               {"train": {"lr": 0.1, "need": 3, "extra": {"a": 1, "b": 5}}}, defaults) == ["train.extra.b"]
+    # a required setting the record lacks is never read as a default
+    assert setting_differences({"train": {"lr": 0.1}}, {"train": {"lr": 0.1, "need": 3}}, defaults) == ["train.need"]
+    d = declared_defaults(TrainConfig(teacher_views=2, optim={"lr": 0.5}))
+    assert d["teacher_views"] == TrainConfig().teacher_views and d["optim"]["lr"] == TrainConfig().optim.lr
+    assert set(d) == set(TrainConfig.model_fields)

@@ -11,6 +11,7 @@ from .config import SearchConfig, validate
 from .catalog import packaged_configs
 from .errors import DistillnasError
 from .io import read_yaml_file
+from .section import declared_defaults, setting_differences
 
 # Keys that may change between the start of a run and its resumption: how it executes,
 # and how far it goes - not what it computes.
@@ -95,25 +96,8 @@ def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def config_differences(saved: dict[str, Any], cfg: SearchConfig) -> list[str]:
-    """Keys whose values differ, ignoring those that may change on resume, and settings the
-    saved config lacks that `cfg` holds at their default: they were added to distillnas after
-    the run was started, and the code that started it behaved as the default does (an upgrade
-    must not strand a run half-way)."""
-    a, b = flatten(saved), flatten(cfg.model_dump())
-    keys = sorted(set(a) | set(b))
-    return [k for k in keys if a.get(k) != b.get(k) and not any(k == r or k.startswith(r + ".") for r in RESUMABLE)
-            and not (k not in a and _is_default(cfg, k, b[k]))]
-
-
-def _is_default(model: Any, dotted: str, value: Any) -> bool:
-    """Whether the field at `dotted` in a config model holds its declared default."""
-    *path, name = dotted.split(".")
-    for part in path:
-        model = getattr(model, part, None)
-        if model is None or isinstance(model, dict):
-            return False
-    field = type(model).model_fields.get(name) if hasattr(type(model), "model_fields") else None
-    if field is None or field.is_required():
-        return False
-    default = field.get_default(call_default_factory=True)
-    return (default.model_dump() if hasattr(default, "model_dump") else default) == value
+    """Dotted keys at which a saved search config is not the run `cfg` asks for, ignoring those
+    that may change on resume; a setting the saved config lacks is read as its default
+    (`section.setting_differences`: an upgrade must not strand a run half-way)."""
+    diff = setting_differences(saved, cfg.model_dump(), declared_defaults(cfg))
+    return [k for k in diff if not any(k == r or k.startswith(r + ".") for r in RESUMABLE)]

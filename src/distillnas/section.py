@@ -140,22 +140,47 @@ def validate(cls: Any, data: dict | None, where: str = "") -> Any:
 _ABSENT = object()
 
 
+def setting_differences(recorded: Any, current: Any, defaults: Any = _ABSENT, prefix: str = "") -> list[str]:
+    """The dotted keys at which a run recorded with the settings `recorded` (plain data) is not
+    the run the settings `current` ask for. A setting the record lacks is no difference when
+    `current` holds its default (`defaults`, the same shape, `_ABSENT` where none is declared):
+    it was added to distillnas after the record was written, and the code that wrote it behaved
+    as the default does - so upgrading never retrains a finished teacher, discards a resumable
+    state or strands a search. A setting the record has that `current` lacks (since removed)
+    is a difference: the runs are not provably the same."""
+    if not (isinstance(recorded, dict) and isinstance(current, dict)):
+        return [] if recorded == current else [prefix.rstrip(".")]
+    known = defaults if isinstance(defaults, dict) else {}
+    out = [f"{prefix}{k}" for k in recorded if k not in current]
+    for k, v in current.items():
+        d = known.get(k, _ABSENT)
+        if k not in recorded and isinstance(v, dict) and isinstance(d, dict):
+            out += setting_differences({}, v, d, f"{prefix}{k}.")  # a whole section added: leaf by leaf
+        elif k not in recorded:
+            if d is _ABSENT or v != d:
+                out.append(f"{prefix}{k}")
+        else:
+            out += setting_differences(recorded[k], v, d, f"{prefix}{k}.")
+    return sorted(out)
+
+
 def settings_match(recorded: Any, current: Any, defaults: Any = _ABSENT) -> bool:
-    """Whether a run recorded with the settings `recorded` (plain JSON data) is the run the
-    settings `current` ask for: equal, except that a setting the record lacks matches when
-    `current` holds its default (`defaults`, the same shape). Such a setting was added to
-    distillnas after the record was written, and the code that wrote it behaved as the default
-    does - so upgrading never retrains a finished teacher or discards a resumable state."""
-    if isinstance(recorded, dict) and isinstance(current, dict):
-        if any(k not in current for k in recorded):  # a setting since removed: not provably the same run
-            return False
-        known = defaults if isinstance(defaults, dict) else {}
-        for k, v in current.items():
-            d = known.get(k, _ABSENT)
-            if k not in recorded:
-                if d is _ABSENT or v != d:
-                    return False
-            elif not settings_match(recorded[k], v, d):
-                return False
-        return True
-    return recorded == current
+    """Whether `recorded` and `current` are the same run (`setting_differences` is empty)."""
+    return not setting_differences(recorded, current, defaults)
+
+
+def declared_defaults(model: BaseModel) -> dict[str, Any]:
+    """The declared default of every field of a config instance, the same shape as its
+    `model_dump()`: nested sections recurse into the section actually chosen (a union's
+    member), a required field has none (`_ABSENT`)."""
+    out: dict[str, Any] = {}
+    for name, field in type(model).model_fields.items():
+        value = getattr(model, name)
+        if isinstance(value, BaseModel):
+            out[name] = declared_defaults(value)
+        elif field.is_required():
+            out[name] = _ABSENT
+        else:
+            default = field.get_default(call_default_factory=True)
+            out[name] = default.model_dump() if isinstance(default, BaseModel) else default
+    return out
