@@ -63,3 +63,25 @@ def test_the_report_shows_the_calibration(finished):
     page = build_report([finished]).read_text()
     assert "Can the proxy be trusted? (kd-e1" in page and "Kendall tau" in page
     assert list((finished / "report").glob("*_calibrate_kd-e1.png"))
+
+
+def test_a_ladder_run_is_calibrated_rung_by_rung(tmp_path, teacher_dir, capsys):
+    """A multi-fidelity run (eta 1: every student at every rung) is ranked by each student's top
+    rung, and each rung's own tau against the retraining is reported: which rung ranks."""
+    run = tmp_path / "ladder"
+    ladder = ["--evaluator.proxy.fidelity.epochs=[1, 2]", "--evaluator.proxy.fidelity.eta=1",
+              "--evaluator.proxy.epochs=2", "--cost.latency=none", "--reward.reference=null"]
+    run_search(load_search_config(None, tiny_overrides(run, teacher_dir, trials=4, batch=4, extra=ladder)),
+               progress=False)
+    c = calibrate_run(run, archs=3, epochs=0.5, seeds=[0])
+    assert [r["fidelity"] for r in c.ladder] == [1.0, 2.0] and all(r["archs"] == 3 for r in c.ladder)
+    top = c.ladder[-1]
+    # the top rung is what the proxy ranking used: its tau is the headline tau
+    assert top["tau"] == pytest.approx(c.tau) and top["tau_interval"] == pytest.approx(c.tau_interval)
+    from distillnas.store import TrialStore
+    stored = {(t["arch"], t["extra"]["fidelity"]): t["accuracy"] for t in TrialStore(run / "trials.sqlite", readonly=True).trials()}
+    assert c.proxy_accuracy == [stored[(a, 2.0)] for a in c.archs]
+    code, text, _ = cli(capsys, "calibrate", str(run), "--archs", "3", "--epochs", "0.5", "--seeds", "0")
+    assert code == 0 and "rung 1 epochs: Kendall tau" in text and "rung 2 epochs" in text
+    from distillnas.analysis import build_report
+    assert "rung (epochs)" in build_report([run]).read_text()

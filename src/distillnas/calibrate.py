@@ -7,7 +7,10 @@ the test set stays untouched for the final report - and measures how the proxy r
 Kendall tau and Spearman of proxy accuracy against retrained accuracy (and of proxy reward
 against the reward the retrained accuracy earns), each with a bootstrap 95 % interval over the
 sampled students, the seed noise floor of the retraining (tau between two seeds' accuracies),
-and where the proxy's top-1 lands after retraining.
+and where the proxy's top-1 lands after retraining. A multi-fidelity run is ranked by each
+student's highest rung (what the strategy was told), and each rung gets its own tau against the
+retraining over the sampled students that reached it: which rung of the ladder ranks like the
+final training (with `fidelity.eta: 1` every student reaches every rung).
 
 Resumable like a search: each (student, seed) result is kept in
 RUN/calibrate/<loss>-e<epochs>/ as it finishes, so a killed calibration loses at most the
@@ -62,6 +65,8 @@ class Calibration:
     noise_tau: float | None  # tau between two retraining seeds: the best any proxy can do
     top1_rank: int  # where the proxy's best student lands after retraining (1 = still the best)
     verdict: str
+    # per fidelity rung of a multi-fidelity run: {fidelity, archs, tau, tau_interval} (empty: one fidelity)
+    ladder: list[dict[str, Any]] = field(default_factory=list)
     trained_now: int = 0
     wall_s: float = 0.0
     notes: list[str] = field(default_factory=list)
@@ -136,20 +141,26 @@ def calibrate_run(run_dir: str | Path, archs: int = 8, epochs: float | None = No
 
 
 def _students(run: RunDir, reward: RewardConfig) -> list[dict[str, Any]]:
-    """Each distinct successful student once (its best trial), best proxy reward first."""
+    """Each distinct successful student once, best proxy reward first: its trial at the highest
+    fidelity it reached (the best of those), with its accuracy at every rung in `rungs`."""
     store = run.store(readonly=True)
     try:
         trials = store.trials("ok")
     finally:
         store.close()
     best: dict[str, dict[str, Any]] = {}
+    rungs: dict[str, dict[float, float]] = {}
     for t in trials:
         if t["accuracy"] is None or t.get("extra", {}).get("reused_from") is not None:
             continue
-        t = {**t, "reward": trial_reward(t, reward)}
-        if t["arch"] not in best or t["reward"] > best[t["arch"]]["reward"]:
+        fid = t.get("extra", {}).get("fidelity")
+        t = {**t, "reward": trial_reward(t, reward), "fidelity": fid}
+        if fid is not None:
+            rungs.setdefault(t["arch"], {})[float(fid)] = float(t["accuracy"])
+        key = lambda u: (u["fidelity"] or 0.0, u["reward"])  # noqa: E731
+        if t["arch"] not in best or key(t) > key(best[t["arch"]]):
             best[t["arch"]] = t
-    return sorted(best.values(), key=lambda t: -t["reward"])
+    return sorted(({**t, "rungs": rungs.get(a, {})} for a, t in best.items()), key=lambda t: -t["reward"])
 
 
 def _spread(pool: list[dict[str, Any]], k: int) -> list[dict[str, Any]]:
@@ -175,7 +186,22 @@ def _measure(run: str, recipe: str, sample: list[dict[str, Any]], per_seed: list
     top1_rank = int(1 + np.sum(final > final[0]))  # the sample's first is the proxy's best
     return Calibration(run, recipe, [t["arch"] for t in sample], proxy_acc.tolist(), proxy_rew.tolist(), final.tolist(),
                        final_rew.tolist(), grid.tolist(), seeds, tau, tau_ci, rho, rho_ci, rtau, rtau_ci, noise,
-                       top1_rank, _verdict(tau, tau_ci, noise))
+                       top1_rank, _verdict(tau, tau_ci, noise), ladder=_ladder(sample, final))
+
+
+def _ladder(sample: list[dict[str, Any]], final: np.ndarray) -> list[dict[str, Any]]:
+    """Each fidelity rung's Kendall tau against the retraining, over the sampled students that
+    reached it (a rung reached by fewer than 3 is left out: no rank correlation)."""
+    out = []
+    for fid in sorted({f for t in sample for f in t.get("rungs", {})}):
+        idx = [i for i, t in enumerate(sample) if fid in t["rungs"]]
+        if len(idx) < 3:
+            continue
+        x = np.array([sample[i]["rungs"][fid] for i in idx])
+        y = final[idx]
+        tau, ci = _with_interval(lambda j: _kendall(x[j], y[j]), len(idx))
+        out.append({"fidelity": fid, "archs": len(idx), "tau": tau, "tau_interval": ci})
+    return out
 
 
 def _kendall(x: np.ndarray, y: np.ndarray) -> float:

@@ -176,6 +176,9 @@ def calibration_section(run: RunData, out: Path) -> str:
                      f"{cal['tau_interval'][1]:+.2f}), Spearman {cal['spearman']:+.3f}; retraining seed noise floor "
                      f"{floor}; the proxy's best is #{cal['top1_rank']} after retraining. "
                      f"<b>{html.escape(cal['verdict'])}</b></p>" + _table(rows)
+                     + (_table([{"rung (epochs)": r["fidelity"], "students": r["archs"], "Kendall tau": r["tau"],
+                                 "95% interval": f"{r['tau_interval'][0]:+.2f} to {r['tau_interval'][1]:+.2f}"}
+                                for r in cal.get("ladder", [])]) if cal.get("ladder") else "")
                      + _img(plots.calibration_scatter(cal, out / f"{run.name}_calibrate_{recipe}.png"),
                             "Proxy accuracy vs retrained accuracy (distillnas calibrate)"))
     return "".join(parts)

@@ -49,6 +49,9 @@ def calibrate(
               f"{c.reward_tau_interval[1]:+.2f}]; seed noise floor "
               + (f"tau {c.noise_tau:+.3f}" if c.noise_tau is not None else "not measured (one seed)")
               + f"; the proxy's best is #{c.top1_rank} after retraining", soft_wrap=True)
+    for r in c.ladder:
+        out.print(f"rung {r['fidelity']:g} epochs: Kendall tau {r['tau']:+.3f} [{r['tau_interval'][0]:+.2f}, "
+                  f"{r['tau_interval'][1]:+.2f}] over {r['archs']} students", highlight=False)
     out.print(f"verdict: {c.verdict}", soft_wrap=True)
     out.print(f"{c.trained_now} retraining(s) now; results in {Path(c.run) / 'calibrate' / c.recipe}", soft_wrap=True)
     out.print(f"report (with the calibration): {build_report([run])}", soft_wrap=True)
