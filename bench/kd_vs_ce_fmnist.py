@@ -7,7 +7,7 @@ Every (student, loss, seed) is one `distillnas.trainer.train` call (the library 
 nothing is chosen here, so the test set decides nothing. All trainings share one output folder,
 so the teacher's cached views are computed once for KD and OD.
 
-    python bench/kd_vs_ce_fmnist.py --teacher /path/to/fmnist_resnet20   # ~3 single-core hours at 3 epochs
+    python bench/kd_vs_ce_fmnist.py --teacher fmnist-resnet20x3   # ~3 single-core hours at 3 epochs
 
 Resumable: a finished training is read back from OUT/marks/<student>-<loss>-seed<S>.json.
 Writes OUT/kd_vs_ce.json (default bench/results/kd_vs_ce_fmnist/) and prints the table.

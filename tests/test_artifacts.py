@@ -1,5 +1,6 @@
 """Shipped artifacts by name: cards, verified digests, and the teacher they claim to be."""
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -14,7 +15,7 @@ from distillnas.teachers import evaluate_teacher, load_teacher
 
 def test_every_shipped_artifact_is_listed_and_verifies():
     names = {n for n, _ in list_names("artifacts")}
-    assert {"fmnist12k-resnet8x3", "mnist5k-resnet8x3"} <= names
+    assert {"fmnist12k-resnet8x3", "mnist5k-resnet8x3", "fmnist-resnet20x3"} <= names
     for a in shipped.shipped().values():
         assert len(a.paths()) == len(a.files) and a.card.get("licence") and a.card.get("accuracy")
 
@@ -24,6 +25,18 @@ def test_the_shipped_fmnist12k_teacher_scores_what_its_card_says():
     report = evaluate_teacher(load_teacher("fmnist12k-resnet8x3", ds), ds, "test", splits.test)
     assert [round(100 * m, 2) for m in report.members] == [84.45, 85.25, 82.35]
     assert round(100 * report.average, 2) == 84.95
+
+
+FMNIST = Path("/usr/share/datasets/fashion-mnist")
+
+
+@pytest.mark.skipif(not (FMNIST / "t10k-images-idx3-ubyte.gz").is_file(),
+                    reason="Debian's dataset-fashion-mnist is not installed (apt-get install dataset-fashion-mnist)")
+def test_the_shipped_fmnist_teacher_scores_what_its_card_says_on_the_official_test_set():
+    ds, splits = prepare_data(DataConfig(name="fashion_mnist"))
+    report = evaluate_teacher(load_teacher("fmnist-resnet20x3", ds), ds, "test", splits.test)
+    assert [round(100 * m, 2) for m in report.members] == [94.36, 94.43, 94.33]
+    assert round(100 * report.average, 2) == 94.84 and round(100 * report.oracle, 2) == 96.65
 
 
 def _copy(tmp_path, monkeypatch):
