@@ -19,6 +19,8 @@ import statistics
 import time
 from pathlib import Path
 
+from rich.console import Console
+
 from distillnas.checkpoint import load_student
 from distillnas.cost import count_params
 from distillnas.config import DataConfig, TrainConfig, validate
@@ -51,7 +53,7 @@ def search(kind: str, teacher: str, out: Path, quick: bool, trials: int | None) 
     if mark.is_file():  # finished before: its pick and the wall time of the call that finished it
         return json.loads(mark.read_text())
     cfg = load_search_config("akd_fmnist", overrides)
-    outcome = run_search(cfg, None, progress=False)
+    outcome = run_search(cfg, None if quick else Console(), progress=not quick)  # a log line every 30 s
     if not outcome.best:
         raise SystemExit(f"the {kind}-guided search found no student: see {outcome.run_dir}")
     top = outcome.best[0]
