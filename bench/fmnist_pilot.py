@@ -75,6 +75,8 @@ def main() -> None:
     ap.add_argument("--archs", type=int, default=16)
     ap.add_argument("--sample-seed", type=int, default=0)
     ap.add_argument("--epochs", type=int, default=None, help="override the config's proxy epochs")
+    ap.add_argument("--rungs", default=None, help="the epochs at which to score, e.g. 1,2,3,6 (default: every whole "
+                    "epoch); fewer rungs cost less where the mini-val is large")
     ap.add_argument("--tag", default=None, help="results/fmnist_pilot_<tag>.json (default: the loss, and the epochs if given)")
     ap.add_argument("--set", action="append", default=[], help="more config overrides, e.g. --set=--data.train_subset=20000")
     args = ap.parse_args()
@@ -86,10 +88,12 @@ def main() -> None:
     cfg = load_search_config(args.config, over)
     p = cfg.evaluator.proxy
     epochs = int(p.epochs)
-    rungs = list(range(1, epochs + 1))
+    rungs = sorted({int(r) for r in args.rungs.split(",")} | {epochs}) if args.rungs else list(range(1, epochs + 1))
+    if rungs[0] < 1 or rungs[-1] > epochs:
+        raise SystemExit(f"--rungs {args.rungs}: give whole epochs in 1..{epochs}")
     # the proxy evaluator treats a fidelity ladder as this run's schedule: its last rung is the horizon
     cfg = cfg.model_copy(update={"evaluator": cfg.evaluator.model_copy(update={"proxy": p.model_copy(update={
-        "fidelity": p.fidelity.model_copy(update={"epochs": rungs if epochs > 1 else None})})})})
+        "fidelity": p.fidelity.model_copy(update={"epochs": rungs if len(rungs) > 1 else None})})})})
     setup = check_setup(cfg)  # data and teacher checked before any training
     spec = setup.spec if args.teacher else None
     space = space_from_config(cfg.space)
@@ -109,7 +113,7 @@ def main() -> None:
         for r in rungs:
             if (arch, r) in done:
                 continue
-            prev = r - 1 if (arch, r - 1) in done else 0
+            prev = max((q for q in rungs if q < r and (arch, q) in done), default=0)
             res = ProxyEvaluator.run(replace(ctx, fidelity=float(r), resume_fidelity=float(prev)), tokens, 0)
             if res.status != "ok":
                 raise SystemExit(f"{arch} rung {r}: {res.status} {res.error}")
