@@ -119,7 +119,7 @@ def main() -> None:
     p.add_argument("--epochs", type=float, default=30, help="Retraining epochs of every row.")
     p.add_argument("--seeds", default="0,1,2", help="Retraining seeds of every row.")
     p.add_argument("--views", type=int, default=8, help="Cached augmented teacher views for the KD rows.")
-    p.add_argument("--trials", type=int, default=None, help="Search budget (default: the config's 64).")
+    p.add_argument("--trials", type=int, default=None, help="Search budget in paid trials, a rung evaluation each (default: the config's 256 = 64 students x 4 rungs).")
     p.add_argument("--quick", action="store_true", help="Toy sizes on the synthetic data: checks the pipeline.")
     a = p.parse_args()
     seeds = [int(s) for s in a.seeds.split(",")]
