@@ -292,3 +292,22 @@ def test_a_first_rung_inside_the_warm_up_is_warned_about(tmp_path, teacher_dir, 
     with caplog.at_level(logging.WARNING, logger="distillnas"):
         check_config(load_search_config(None, [*base, "--evaluator.proxy.warmup_epochs=0.3"]))
     assert "warm-up" not in caplog.text
+
+
+def test_a_ladder_that_leaves_few_archs_is_warned_about(tmp_path, teacher_dir, caplog):
+    """eta 1 pays one trial per rung: 16 trials over a 2-rung ladder are 8 archs, not 16."""
+    import logging
+
+    from distillnas.setup import check_config
+
+    ladder = ["--evaluator.proxy.fidelity.epochs=[1, 3]", "--evaluator.proxy.fidelity.eta=1",
+              "--evaluator.proxy.epochs=3", "--evaluator.proxy.warmup_epochs=0.3"]
+    with caplog.at_level(logging.WARNING, logger="distillnas"):
+        check_config(load_search_config(None, tiny_overrides(tmp_path / "w", teacher_dir, trials=16, batch=2,
+                                                             extra=ladder)))
+    assert "search.trials=16 covers 8 archs (4 batch(es) of 2)" not in caplog.text  # 4 batches: enough
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="distillnas"):
+        check_config(load_search_config(None, tiny_overrides(tmp_path / "w", teacher_dir, trials=16, batch=4,
+                                                             extra=ladder)))
+    assert "search.trials=16 covers 8 archs (2 batch(es) of 4)" in caplog.text and "raise search.trials to 2 x" in caplog.text

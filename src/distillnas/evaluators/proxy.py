@@ -23,6 +23,9 @@ from .base import EVALUATORS, EvalContext, Evaluator, TrialResult, load_setup, m
 log = logging.getLogger(__name__)
 
 
+MIN_LADDER_BATCHES = 4  # fewer told batches than this and a learning strategy has little to learn from
+
+
 def state_file(state_dir: str, arch: str, seed: int, epochs: float) -> Path:
     """Where a multi-fidelity training of (arch, seed) leaves its state after `epochs`."""
     digest = hashlib.sha1(arch.encode()).hexdigest()[:20]
@@ -42,6 +45,13 @@ class ProxyEvaluator(Evaluator):
                         "rising, and such a rung ranked at chance on the mnist5k table (Kendall tau 0.08 over "
                         "201 archs); make the warm-up a fraction of the first rung", p.fidelity.epochs[0],
                         p.warmup_epochs)
+        rungs = len(p.fidelity.epochs or ())
+        if rungs and p.fidelity.eta == 1 and cfg.search.trials < MIN_LADDER_BATCHES * rungs * cfg.search.batch_size:
+            archs = cfg.search.trials // rungs
+            log.warning("evaluator.proxy.fidelity.eta=1 runs every arch through all %d rungs, and each rung "
+                        "evaluation is a paid trial: search.trials=%d covers %d archs (%d batch(es) of %d), too few "
+                        "for a strategy to learn from; raise search.trials to %d x the archs you want", rungs,
+                        cfg.search.trials, archs, -(-archs // cfg.search.batch_size), cfg.search.batch_size, rungs)
         score = p.screen.score
         if score is None:
             return
