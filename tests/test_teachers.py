@@ -199,3 +199,37 @@ def test_every_teacher_kind_meets_the_teacher_protocol(teacher_dir):
     ensemble = load_teacher(str(teacher_dir), ds)
     for t in (ensemble, *ensemble.members):
         assert isinstance(t, Teacher), type(t).__name__
+
+
+def test_a_flipped_teacher_answers_for_the_image_and_its_mirror(teacher_dir, synth, tmp_path, capsys):
+    """flip: averages a network's logits over x and x mirrored left-right, member by member, under
+    its own identity (so cached outputs of the plain teacher are never reused for it)."""
+    from distillnas.teachers import FlipAveraged, Teacher
+
+    ds, sp = synth
+    ckpt = sorted(teacher_dir.glob("*.pt"))[0]
+    model, _ = load_student(ckpt)
+    model.eval()
+    x = ds.images[sp.test[:8]].float()
+    flipped = load_teacher(f"flip:{ckpt}", ds)
+    assert isinstance(flipped, FlipAveraged) and isinstance(flipped, Teacher)
+    with torch.no_grad():
+        want = (model(x) + model(x.flip(-1))) / 2
+    out = flipped.outputs(x, sp.test[:8], features=True)
+    assert torch.allclose(out.logits[0], want, atol=1e-5) and out.features is not None
+    plain = load_teacher(str(ckpt), ds)
+    assert flipped.identity == "flip:" + plain.identity
+    # flip: reaches every member of a directory, and the ensemble stacks the mirrored members
+    members = expand_spec(f"flip:{teacher_dir}")
+    assert members == ["flip:" + m for m in expand_spec(str(teacher_dir))]
+    ens = load_teacher(f"flip:{teacher_dir}", ds)
+    assert isinstance(ens, Ensemble) and ens.num_members == 3 and all(isinstance(m, FlipAveraged) for m in ens.members)
+    # a logits file has no images to mirror: one clear error
+    np.save(tmp_path / "l.npy", torch.randn(len(ds), 10).numpy())
+    with pytest.raises(DistillnasError, match="flip: mirrors the images"):
+        load_teacher(f"flip:{tmp_path / 'l.npy'}", ds)
+    # through the CLI: teacher eval reports the mirrored ensemble
+    from test_cli import run as cli
+
+    code, text, _ = cli(capsys, "teacher", "eval", "-t", f"flip:{teacher_dir}", "--dataset", "synthetic")
+    assert code == 0 and "average" in text.lower()

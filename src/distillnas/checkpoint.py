@@ -59,6 +59,9 @@ def weights_digest(paths: list[str | Path]) -> str | None:
     another sitting gives the same digest, so tables distilled from it can be merged."""
     h = hashlib.sha256()
     for path in paths:
+        if str(path).startswith("flip:"):  # a mirrored teacher (teachers.load) answers differently
+            h.update(b"flip:")
+            path = str(path)[len("flip:"):]
         if not Path(path).is_file():
             return None
         try:

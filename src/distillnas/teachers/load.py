@@ -8,7 +8,9 @@ A spec is one of
   * a logits file (``.npy`` or ``.pt`` tensor) with one row per dataset pool example, or
     per training-pool example, in the dataset's order;
   * a directory (every ``*.pt`` checkpoint in it) or a comma-separated list: an ensemble;
-  * the name of a shipped teacher (``distillnas list artifacts``), its files checked first.
+  * the name of a shipped teacher (``distillnas list artifacts``), its files checked first;
+  * any of these behind ``flip:`` - each member answers for the image and its mirror image
+    together (test-time augmentation, `base.FlipAveraged`; not for a logits file).
 Every teacher is checked against the dataset: its class count must match.
 """
 from __future__ import annotations
@@ -30,7 +32,9 @@ from ..data import ImageDataset, Normalizer
 from ..errors import DistillnasError
 from ..io import safe_torch_load
 from ..shipped import artifact_paths, is_artifact
-from .base import Ensemble, LogitsTeacher, ModuleTeacher
+from .base import Ensemble, FlipAveraged, LogitsTeacher, ModuleTeacher
+
+FLIP = "flip:"
 
 
 def _file_hash(path: Path) -> str:
@@ -141,7 +145,13 @@ def _from_logits(path: Path, arr: object, ds: ImageDataset) -> LogitsTeacher:
     return LogitsTeacher(arr.float(), str(path), _file_hash(path), int(arr.shape[1]))
 
 
-def _load_one(spec: str, ds: ImageDataset) -> ModuleTeacher | LogitsTeacher:
+def _load_one(spec: str, ds: ImageDataset) -> ModuleTeacher | LogitsTeacher | FlipAveraged:
+    if spec.startswith(FLIP):
+        inner = _load_one(spec[len(FLIP):], ds)
+        if not isinstance(inner, ModuleTeacher):
+            raise DistillnasError(f"teacher {spec!r}: flip: mirrors the images a network sees, and "
+                                  f"{spec[len(FLIP):]!r} is a logits file or already flipped; give a network")
+        return FlipAveraged(inner)
     if spec.startswith("python:"):
         teacher: ModuleTeacher | LogitsTeacher = _from_python(spec, ds)
     else:
@@ -170,6 +180,9 @@ def expand_spec(spec: str | Sequence[str]) -> list[str]:
     out: list[str] = []
     for item in items:
         for part in (p.strip() for p in item.split(",") if p.strip()):
+            if part.startswith(FLIP):  # flip: applies to every member the rest names
+                out.extend(FLIP + m for m in expand_spec(part[len(FLIP):]))
+                continue
             path = Path(part).expanduser()
             if not part.startswith("python:") and is_artifact(part):  # a shipped teacher by name
                 out.extend(str(p) for p in artifact_paths(part, "teacher"))
@@ -198,7 +211,7 @@ class TeacherSpec:
         """The normalised spec of a spec string, a list of them, or a spec already normalised."""
         return spec if isinstance(spec, TeacherSpec) else cls(tuple(expand_spec(spec)))
 
-    def load(self, ds: ImageDataset) -> ModuleTeacher | LogitsTeacher | Ensemble:
+    def load(self, ds: ImageDataset) -> ModuleTeacher | LogitsTeacher | FlipAveraged | Ensemble:
         """The teacher (an ensemble when there are several members), checked against `ds`."""
         members = [_load_one(s, ds) for s in self.members]
         return members[0] if len(members) == 1 else Ensemble(members)
@@ -207,6 +220,6 @@ class TeacherSpec:
 SpecLike = Union[str, Sequence[str], TeacherSpec]
 
 
-def load_teacher(spec: SpecLike, ds: ImageDataset) -> ModuleTeacher | LogitsTeacher | Ensemble:
+def load_teacher(spec: SpecLike, ds: ImageDataset) -> ModuleTeacher | LogitsTeacher | FlipAveraged | Ensemble:
     """Load a teacher (or an ensemble when the spec names several) for dataset `ds`."""
     return TeacherSpec.of(spec).load(ds)

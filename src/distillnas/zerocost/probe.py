@@ -8,7 +8,7 @@ import torch.nn as nn
 
 from ..data import ImageDataset, Normalizer, Splits
 from ..errors import DistillnasError
-from ..teachers import Ensemble, LogitsTeacher, ModuleTeacher, Teacher
+from ..teachers import Ensemble, FlipAveraged, LogitsTeacher, ModuleTeacher, Teacher
 from .scores import SCORES, TEACHER_SCORES, Probe, teacher_view
 
 
@@ -18,6 +18,8 @@ def teacher_modules(teacher: Teacher | None) -> list[nn.Module]:
         return []
     if isinstance(teacher, ModuleTeacher):
         return [teacher.module]
+    if isinstance(teacher, FlipAveraged):  # the same network; the mirror is an inference detail
+        return [teacher.inner.module]
     if isinstance(teacher, Ensemble):
         mods = [teacher_modules(m) for m in teacher.members]
         return [m for ms in mods for m in ms] if all(mods) else []
