@@ -34,6 +34,8 @@ VARIANTS = {"evolution_any_move": ("evolution", {"evolution": {"ordinal": False}
             "ppo_neighbour": ("ppo", {"ppo": {"repeat": "neighbour"}}),
             "ppo_old": ("ppo", {"ppo": {"target_kl": None, "tanh_constant": None, "init_range": 0.0}}),
             "ppo_no_kl_stop": ("ppo", {"ppo": {"target_kl": None}}),
+            "ppo_backtrack": ("ppo", {"ppo": {"backtrack": True}}),
+            "ppo_backtrack_kl0.2": ("ppo", {"ppo": {"backtrack": True, "target_kl": 0.2}}),
             "ppo_bound3": ("ppo", {"ppo": {"tanh_constant": 3.0}}),
             "reinforce_neighbour": ("reinforce", {"reinforce": {"repeat": "neighbour"}}),
             "reinforce_enas_bound": ("reinforce", {"reinforce": {"tanh_constant": 1.5}}),

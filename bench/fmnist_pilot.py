@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import math
 import random
 import shutil
 import statistics
@@ -65,6 +66,19 @@ def boot_tau(x: list[float], y: list[float], reps: int = 1000, seed: int = 0) ->
     if tau is None or len(vals) < reps // 2:
         return tau, None, None
     return tau, round(vals[int(0.025 * len(vals))], 3), round(vals[int(0.975 * len(vals)) - 1], 3)
+
+
+def seeds_needed(tau: float | None, target: float = 0.8) -> float | None:
+    """Seeds to average per column so that two columns agree at Kendall `target`, from the
+    seed-to-seed Kendall tau of one training (Spearman-Brown on the reliability). Kendall's tau
+    maps to a correlation by r = sin(pi tau / 2) (Greiner's relation, exact for normal scores);
+    two columns that each average k seeds correlate at r_k = k r / (1 + (k - 1) r), so
+    k = r* (1 - r) / (r (1 - r*)) with r* = sin(pi target / 2). None where one seed ranks at
+    or below chance (no number of seeds is known to suffice)."""
+    if tau is None or tau <= 0:
+        return None
+    r, want = math.sin(math.pi * tau / 2), math.sin(math.pi * target / 2)
+    return round(max(1.0, want * (1 - r) / (r * (1 - want))), 1)
 
 
 def main() -> None:
@@ -139,7 +153,9 @@ def main() -> None:
         cross = None if None in pairs else round(statistics.fmean(pairs), 3)
         mean = statistics.fmean(statistics.fmean(v) for v in at.values())
         rows.append({"epoch": r, "seed_tau": tau, "seed_tau_lo": lo, "seed_tau_hi": hi,
-                     "rung_vs_final_tau": cross, "mean_acc": round(100 * mean, 2)})
+                     "rung_vs_final_tau": cross, "mean_acc": round(100 * mean, 2),
+                     # seeds per column for tau 0.8 at this rung, from the tau and its interval's top
+                     "seeds_for_0.8": seeds_needed(tau), "seeds_for_0.8_best_case": seeds_needed(hi)})
     summary = {"config": args.config, "loss": args.loss, "teacher": args.teacher, "archs": names,
                "epochs": epochs, "overrides": over,
                "verdict": next((f"seeds agree at tau >= 0.8 from epoch {r['epoch']}" for r in rows

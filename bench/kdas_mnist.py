@@ -38,6 +38,7 @@ from distillnas.search import run_search
 from distillnas.store import TrialStore
 from distillnas.teachers import TeacherCache, evaluate_teacher, load_teacher
 from distillnas.data import prepare_data
+from distillnas.io import atomic_write_text
 from distillnas.training import train_student
 from distillnas.spaces import student_of
 
@@ -110,6 +111,16 @@ def policy_test(cfg, run_dir, samples: int) -> dict:  # noqa: ANN001
             "p_off_uniform": off_uniform, "samples": samples}
 
 
+def print_controller(learnt: dict) -> None:
+    """One line: did the controller learn?"""
+    print(f"controller: entropy {learnt['entropy_first']:.3f} -> {learnt['entropy_last']:.3f} nats per decision "
+          f"(uniform {learnt['entropy_uniform']:.3f}); of {learnt['decisions']} decisions, the final policy differs "
+          f"(chi-square, p < 0.01) from the initial one in {learnt['decisions_moved']} and from uniform in "
+          f"{learnt['decisions_off_uniform']}; its archs score {learnt['lift']:+.2f} points against uniform ones "
+          f"on mini-val with the final shared weights ({learnt['policy_minival']:.2f} vs {learnt['uniform_minival']:.2f})",
+          flush=True)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--config", default="kdas_mnist5k", help="the KDAS config (kdas_mnist5k, kdas_fmnist)")
@@ -142,6 +153,13 @@ def main() -> None:
     with_teacher = cfg.model_copy(update={"teacher": cfg.teacher.model_copy(update={"spec": members})})
     pol, uni = policy_lift(with_teacher, a.lift_samples, cfg.strategy.seed)
     learnt.update(policy_minival=pol, uniform_minival=uni, lift=pol - uni, lift_samples=a.lift_samples)
+    # the search's half of the study is written before the retrainings start, so a sitting that
+    # ends during them keeps what the controller learnt
+    atomic_write_text(RESULTS / f"{name}_search.json", json.dumps(
+        {"config": a.config, "search_total_s": search_s, "search_resumed": a.resume, "trials": outcome.trials,
+         "supernet_train_s": best["supernet_train_s"], "kdas_arch": best["archs"][0]["arch"],
+         "dynamics": dynamics, "policy": learnt}, indent=1))
+    print_controller(learnt)
     if a.threads:
         torch.set_num_threads(a.threads)
     ds, splits = prepare_data(cfg.data)
@@ -183,11 +201,7 @@ def main() -> None:
     for k, v in dynamics.items():
         print(f"{k} (batches {v['batches']}): shared-weight reward {v['reward_mean']:.2f} +- {v['reward_std']:.2f}, "
               f"controller entropy {v['entropy_mean']} +- {v['entropy_std']}")
-    print(f"controller: entropy {learnt['entropy_first']:.3f} -> {learnt['entropy_last']:.3f} nats per decision "
-          f"(uniform {learnt['entropy_uniform']:.3f}); of {learnt['decisions']} decisions, the final policy differs "
-          f"(chi-square, p < 0.01) from the initial one in {learnt['decisions_moved']} and from uniform in "
-          f"{learnt['decisions_off_uniform']}; its archs score {learnt['lift']:+.2f} points against uniform ones "
-          f"on mini-val with the final shared weights ({learnt['policy_minival']:.2f} vs {learnt['uniform_minival']:.2f})")
+    print_controller(learnt)
     print(f"search {search_s:.0f} s (supernet training {best['supernet_train_s']:.0f} s, selection "
           f"{best['selection_s']:.1f} s); KDAS student {kdas['arch']}")
 

@@ -134,6 +134,7 @@ def test_the_report_explains_entropy_and_warns_of_an_early_deterministic_policy(
     run.space = type("Big", (), {"sizes": run.space.sizes, "cardinality": 10**6})()
     note = entropy_note(run)
     assert "near-deterministic (0.030 nats per decision) by batch 1 of 10" in note
+    assert "--strategy.ppo.backtrack=true" in note and "tpe" in note  # what to try instead
     run.batch_stats = {b: {"entropy": 0.9 - 0.05 * b} for b in range(10)}
     assert "Warning" not in entropy_note(run)
 

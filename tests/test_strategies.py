@@ -105,6 +105,29 @@ def test_ppo_epochs_stop_at_the_kl_target():
     assert epochs(target_kl=1e3) == 6
 
 
+def test_ppo_backtracking_keeps_the_first_step_inside_the_trust_region():
+    """The KL stop checks between epochs, so the first Adam step is unbounded: in a space of
+    40 decisions one batch took the policy far past target_kl. With backtrack the step is
+    halved until the estimated KL per arch is within 1.5 x target_kl, and the policy still moves."""
+    sizes, kinds = [4] * 40, ["op"] * 40
+
+    def kl_of_first_batch(**ppo):
+        s = build_strategy(strategy_config("ppo", seed=0, ppo=ppo), sizes, kinds)
+        archs = s.ask(8)
+        tokens = s.tokens(archs)
+        with torch.no_grad():
+            old = s.net(len(archs), tokens).log_probs
+        s.tell(archs, [float(sum(a)) / 120 for a in archs])
+        with torch.no_grad():
+            log_ratio = s.net(len(archs), tokens).log_probs - old
+        return float((log_ratio.exp() - 1 - log_ratio).sum(1).mean())
+
+    assert kl_of_first_batch() > 1.5 * 0.02 * 10  # the unbounded first step
+    kl = kl_of_first_batch(backtrack=True)
+    assert 0 < kl <= 1.5 * 0.02
+    assert 0.2 * 0.02 < kl_of_first_batch(backtrack=True, target_kl=0.2) <= 1.5 * 0.2
+
+
 def test_reinforce_pulls_wiring_toward_the_target_density():
     """With rewards that say nothing, only the density penalty acts. No elite term (with equal
     rewards the best arch so far is an arbitrary one) and lr 0.01: at 0.05 Adam's first steps

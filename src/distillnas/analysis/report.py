@@ -155,7 +155,9 @@ def entropy_note(run: RunData) -> str:
     if early and run.space.cardinality > 10_000:
         text += (f"<p><b>Warning:</b> the policy was near-deterministic ({entropy[early[0]]:.3f} nats per decision) "
                  f"by batch {early[0]} of {len(batches)}, in a space of {run.space.cardinality:,} archs: it stopped "
-                 "exploring early. Raise the strategy's entropy bonus or batch size, or compare with random search.</p>")
+                 "exploring early. In a space this large a collapsed PPO searched no better than random "
+                 "(bench/strategies_synthetic.py): try <code>--strategy.name=tpe</code> or <code>evolution</code>, "
+                 "or <code>--strategy.ppo.backtrack=true</code> to bound each PPO update by its KL target.</p>")
     return text
 
 
