@@ -24,11 +24,14 @@ import math
 import random
 import shutil
 import statistics
+import subprocess
 import time
 from dataclasses import replace
+from pathlib import Path
 
 from scipy.stats import kendalltau
 
+from distillnas.benchmarks.format import BenchmarkTable, write_benchmark
 from distillnas.evaluators.base import EvalContext
 from distillnas.evaluators.proxy import ProxyEvaluator
 from distillnas.runconfig import load_search_config
@@ -92,6 +95,8 @@ def main() -> None:
     ap.add_argument("--rungs", default=None, help="the epochs at which to score, e.g. 1,2,3,6 (default: every whole "
                     "epoch); fewer rungs cost less where the mini-val is large")
     ap.add_argument("--tag", default=None, help="results/fmnist_pilot_<tag>.json (default: the loss, and the epochs if given)")
+    ap.add_argument("--export-table", default=None, help="also write the last rung as a benchmark table (for "
+                    "bench/zerocost_tables.py --fmnist): its seeds as columns, the protocol in its header")
     ap.add_argument("--set", action="append", default=[], help="more config overrides, e.g. --set=--data.train_subset=20000")
     args = ap.parse_args()
     over = [f"--evaluator.proxy.loss.name={args.loss}", *args.set]
@@ -162,6 +167,29 @@ def main() -> None:
                                 if (r["seed_tau"] or 0) >= 0.8), "seeds never agree at tau >= 0.8 within this run")}
     print(summary["verdict"])
     report(tag, rows, summary)
+    if args.export_table:
+        export(args.export_table, cfg, space, archs, {a: done[(a, rungs[-1])] for a in names}, args, over)
+
+
+def export(path: str, cfg, space, archs, last: dict, args, over: list[str]) -> None:  # noqa: ANN001
+    """The pilot's last rung as a benchmark table: mean and per-seed top-1 per arch, keyed as
+    the space keys its tables (DisWOT's codes for resnet_depth)."""
+    seeds = sorted(next(iter(last.values()))["seeds"])
+    rows = {}
+    for tokens in archs:
+        r = last[space.to_string(tokens)]
+        acc = [100 * r["seeds"][s] for s in seeds]
+        rows[space.table_key(tokens)] = [statistics.fmean(acc), *acc, r["params"], r["macs"], 0.0]
+    ds = check_setup(cfg).data[0]
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            cwd=Path(__file__).parent).stdout.strip() or "unknown"
+    meta = {"space": space.config(), "dataset": cfg.data.name, "input": f"{ds.in_channels}x{ds.input_size}x{ds.input_size}",
+            "classes": ds.num_classes, "teacher": args.teacher or f"none ({args.loss})",
+            "loss": cfg.evaluator.proxy.loss.model_dump(), "proxy": cfg.evaluator.proxy.model_dump(),
+            "source": f"bench/fmnist_pilot.py {' '.join(over)}", "date": time.strftime("%Y-%m-%d"), "code": commit}
+    write_benchmark(path, BenchmarkTable(meta, ["accuracy", *(f"acc_seed{s}" for s in seeds), "params", "macs",
+                                                "latency_ms"], rows))
+    print(f"-> {path}")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ Studies (each optional, run what exists):
            embedded Fashion-MNIST subset) with a teacher trained on it, against the packaged CE
            and KD columns (a proxy of a proxy: the archs are built for 1x28x28 inputs, the
            accuracies are CIFAR-100's)
+  fmnist : Fashion-MNIST tables of DisWOT's s1 space (bench/fmnist_pilot.py --export-table:
+           the 16-arch CE pilot, 2 seeds, 6 epochs), scored with --fmnist-teacher
   mnist5k: the mnasnet tables produced by `distillnas search --config table_mnasnet_mnist5k`
            (runs or exported table files), on the archs every column holds
 
@@ -32,6 +34,8 @@ def main() -> None:
     p.add_argument("--diswot-data", default="fmnist12k", help="dataset the s1 archs are scored on")
     p.add_argument("--mnist5k-teacher", nargs="+", help="teacher for the mnist5k tables (default: --teacher)")
     p.add_argument("--mnist5k", nargs="*", default=[], help="runs or tables of the mnist5k tabulation")
+    p.add_argument("--fmnist", nargs="*", default=[], help="Fashion-MNIST tables (bench/fmnist_pilot.py --export-table)")
+    p.add_argument("--fmnist-teacher", nargs="+", default=["fmnist-resnet20x3"], help="teacher for the --fmnist tables")
     p.add_argument("--skip-diswot", action="store_true")
     p.add_argument("--scores", default=",".join(SCORES.names()))
     p.add_argument("--batch-size", type=int, default=64)
@@ -40,6 +44,8 @@ def main() -> None:
     rows, studies = [], {}
     plan = [] if a.skip_diswot else [(f"diswot_s1 on {a.diswot_data}", ["diswot_s1_ce", "diswot_s1_kd"],
                                       {"name": "resnet_depth", "depths": [1, 3, 5, 7]}, a.diswot_data, a.teacher)]
+    if a.fmnist:
+        plan.append(("s1 Fashion-MNIST pilot tables", a.fmnist, None, None, a.fmnist_teacher))
     if a.mnist5k:
         plan.append(("mnasnet mnist5k tables", a.mnist5k, None, None, a.mnist5k_teacher or a.teacher))
     for title, sources, space, data, teacher in plan:
