@@ -130,6 +130,9 @@ def main() -> None:
     p.add_argument("--set", action="append", default=[], help="a config override, e.g. --set=--search.trials=16")
     p.add_argument("--epochs", type=float, default=8)
     p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--models", default="backbone,man-made,KDAS",
+                   help="which students to retrain (a second process with --resume --models KDAS shares the work: "
+                        "finished rows are re-read before each one)")
     p.add_argument("--resume", action="store_true", help="go on with results/kdas_run instead of starting afresh")
     p.add_argument("--threads", type=int, default=0,
                    help="torch threads for the retrainings (0: torch's default). Use 1 beside another job: two "
@@ -155,10 +158,12 @@ def main() -> None:
     learnt.update(policy_minival=pol, uniform_minival=uni, lift=pol - uni, lift_samples=a.lift_samples)
     # the search's half of the study is written before the retrainings start, so a sitting that
     # ends during them keeps what the controller learnt
-    atomic_write_text(RESULTS / f"{name}_search.json", json.dumps(
-        {"config": a.config, "search_total_s": search_s, "search_resumed": a.resume, "trials": outcome.trials,
-         "supernet_train_s": best["supernet_train_s"], "kdas_arch": best["archs"][0]["arch"],
-         "dynamics": dynamics, "policy": learnt}, indent=1))
+    search_json = RESULTS / f"{name}_search.json"
+    if not (a.resume and search_json.is_file()):  # a resumed sitting keeps the first one's timing
+        atomic_write_text(search_json, json.dumps(
+            {"config": a.config, "search_total_s": search_s, "search_resumed": a.resume, "trials": outcome.trials,
+             "supernet_train_s": best["supernet_train_s"], "kdas_arch": best["archs"][0]["arch"],
+             "dynamics": dynamics, "policy": learnt}, indent=1))
     print_controller(learnt)
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -170,11 +175,13 @@ def main() -> None:
     students = [("backbone", cfg.space.backbone, None), ("man-made", manmade, None), ("KDAS", kdas["arch"], best["space"])]
     cache = TeacherCache(run_dir / "teacher_cache")
     done_file = run_dir / "retrain.jsonl"
-    done = {(r["model"], r["loss"]): r for r in map(json.loads, done_file.read_text().splitlines())} \
-        if done_file.exists() else {}
     rows = []
     for label, arch, space in students:
+        if label not in a.models.split(","):
+            continue
         for loss in ("ce", "kd", "od"):
+            done = {(r["model"], r["loss"]): r for r in map(json.loads, done_file.read_text().splitlines())} \
+                if done_file.exists() else {}
             prior = done.get((label, loss), {})
             if prior.get("seeds") == a.seeds and prior.get("epochs") == a.epochs:
                 rows.append(prior)
