@@ -1,7 +1,7 @@
 """Do the strategies hold on a large space? (issue 42 item 5)
 
 The controllers were tuned on tables of 64 and 1,296 archs. Here every strategy searches the
-`akd_fmnist` space (MnasNet tiny, 7 blocks: ~10^10 archs) with the real Fashion-MNIST proxy
+`akd_fmnist` space (MnasNet tiny, 42 decisions: ~10^17.6 archs) with the real Fashion-MNIST proxy
 (KD from the teacher ensemble, `--epochs` epochs on the 10,000-image subset, one fidelity),
 at the same paid budget (`--trials`, batches of 8), over several search seeds:
 
