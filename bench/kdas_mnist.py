@@ -116,8 +116,9 @@ def print_controller(learnt: dict) -> None:
     print(f"controller: entropy {learnt['entropy_first']:.3f} -> {learnt['entropy_last']:.3f} nats per decision "
           f"(uniform {learnt['entropy_uniform']:.3f}); of {learnt['decisions']} decisions, the final policy differs "
           f"(chi-square, p < 0.01) from the initial one in {learnt['decisions_moved']} and from uniform in "
-          f"{learnt['decisions_off_uniform']}; its archs score {learnt['lift']:+.2f} points against uniform ones "
-          f"on mini-val with the final shared weights ({learnt['policy_minival']:.2f} vs {learnt['uniform_minival']:.2f})",
+          f"{learnt['decisions_off_uniform']}" + (
+              f"; its archs score {learnt['lift']:+.2f} points against uniform ones on mini-val with the final "
+              f"shared weights ({learnt['policy_minival']:.2f} vs {learnt['uniform_minival']:.2f})" if "lift" in learnt else ""),
           flush=True)
 
 
@@ -126,7 +127,7 @@ def main() -> None:
     p.add_argument("--config", default="kdas_mnist5k", help="the KDAS config (kdas_mnist5k, kdas_fmnist)")
     p.add_argument("--name", default=None, help="results/NAME.json (default: kdas_mnist, or the config's name)")
     p.add_argument("--policy-samples", type=int, default=2000, help="draws of the final policy for the test")
-    p.add_argument("--lift-samples", type=int, default=32, help="archs of each kind scored for the policy lift")
+    p.add_argument("--lift-samples", type=int, default=32, help="archs of each kind scored for the policy lift (0: skip)")
     p.add_argument("--set", action="append", default=[], help="a config override, e.g. --set=--search.trials=16")
     p.add_argument("--epochs", type=float, default=8)
     p.add_argument("--seeds", default="0,1,2")
@@ -154,8 +155,9 @@ def main() -> None:
     # scored on all of mini-val with the final shared weights (bench/kdas_controller.py)
     members = [str(m) for m in RunDir(run_dir).teacher_members(cfg)]  # the ensemble the search trained
     with_teacher = cfg.model_copy(update={"teacher": cfg.teacher.model_copy(update={"spec": members})})
-    pol, uni = policy_lift(with_teacher, a.lift_samples, cfg.strategy.seed)
-    learnt.update(policy_minival=pol, uniform_minival=uni, lift=pol - uni, lift_samples=a.lift_samples)
+    if a.lift_samples:  # 0: skip it (a second process that only retrains)
+        pol, uni = policy_lift(with_teacher, a.lift_samples, cfg.strategy.seed)
+        learnt.update(policy_minival=pol, uniform_minival=uni, lift=pol - uni, lift_samples=a.lift_samples)
     # the search's half of the study is written before the retrainings start, so a sitting that
     # ends during them keeps what the controller learnt
     search_json = RESULTS / f"{name}_search.json"
