@@ -111,62 +111,11 @@ def policy_test(cfg, run_dir, samples: int) -> dict:  # noqa: ANN001
             "p_off_uniform": off_uniform, "samples": samples}
 
 
-def print_controller(learnt: dict) -> None:
-    """One line: did the controller learn?"""
-    print(f"controller: entropy {learnt['entropy_first']:.3f} -> {learnt['entropy_last']:.3f} nats per decision "
-          f"(uniform {learnt['entropy_uniform']:.3f}); of {learnt['decisions']} decisions, the final policy differs "
-          f"(chi-square, p < 0.01) from the initial one in {learnt['decisions_moved']} and from uniform in "
-          f"{learnt['decisions_off_uniform']}" + (
-              f"; its archs score {learnt['lift']:+.2f} points against uniform ones on mini-val with the final "
-              f"shared weights ({learnt['policy_minival']:.2f} vs {learnt['uniform_minival']:.2f})" if "lift" in learnt else ""),
-          flush=True)
-
-
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--config", default="kdas_mnist5k", help="the KDAS config (kdas_mnist5k, kdas_fmnist)")
-    p.add_argument("--name", default=None, help="results/NAME.json (default: kdas_mnist, or the config's name)")
-    p.add_argument("--policy-samples", type=int, default=2000, help="draws of the final policy for the test")
-    p.add_argument("--lift-samples", type=int, default=32, help="archs of each kind scored for the policy lift (0: skip)")
-    p.add_argument("--set", action="append", default=[], help="a config override, e.g. --set=--search.trials=16")
-    p.add_argument("--epochs", type=float, default=8)
-    p.add_argument("--seeds", default="0,1,2")
-    p.add_argument("--models", default="backbone,man-made,KDAS",
-                   help="which students to retrain (a second process with --resume --models KDAS shares the work: "
-                        "finished rows are re-read before each one)")
-    p.add_argument("--resume", action="store_true", help="go on with results/kdas_run instead of starting afresh")
-    p.add_argument("--threads", type=int, default=0,
-                   help="torch threads for the retrainings (0: torch's default). Use 1 beside another job: two "
-                        "threads given one core's share ran 6x slower per step here (3.9 against 0.6 s).")
-    a = p.parse_args()
-    name = a.name or ("kdas_mnist" if a.config == "kdas_mnist5k" else a.config)
-    run_dir = RESULTS / ("kdas_run" if name == "kdas_mnist" else f"{name}_run")
-    if not a.resume:
-        shutil.rmtree(run_dir, ignore_errors=True)  # a fresh search: its time is measured
-    cfg = load_search_config(a.config, [f"--run_dir={run_dir}", *a.set])
-    t = time.perf_counter()
-    outcome = run_search(cfg, progress=False)
-    search_s = time.perf_counter() - t
-    best = yaml.safe_load((run_dir / "best.yaml").read_text())
-    report_html = build_report([run_dir])
-    dynamics = search_dynamics(run_dir)
-    learnt = policy_test(cfg, run_dir, a.policy_samples)
-    # what it learnt is worth something: the final policy's archs against uniform ones, both
-    # scored on all of mini-val with the final shared weights (bench/kdas_controller.py)
-    members = [str(m) for m in RunDir(run_dir).teacher_members(cfg)]  # the ensemble the search trained
-    with_teacher = cfg.model_copy(update={"teacher": cfg.teacher.model_copy(update={"spec": members})})
-    if a.lift_samples:  # 0: skip it (a second process that only retrains)
-        pol, uni = policy_lift(with_teacher, a.lift_samples, cfg.strategy.seed)
-        learnt.update(policy_minival=pol, uniform_minival=uni, lift=pol - uni, lift_samples=a.lift_samples)
-    # the search's half of the study is written before the retrainings start, so a sitting that
-    # ends during them keeps what the controller learnt
-    search_json = RESULTS / f"{name}_search.json"
-    if not (a.resume and search_json.is_file()):  # a resumed sitting keeps the first one's timing
-        atomic_write_text(search_json, json.dumps(
-            {"config": a.config, "search_total_s": search_s, "search_resumed": a.resume, "trials": outcome.trials,
-             "supernet_train_s": best["supernet_train_s"], "kdas_arch": best["archs"][0]["arch"],
-             "dynamics": dynamics, "policy": learnt}, indent=1))
-    print_controller(learnt)
+def retrain(a: argparse.Namespace, cfg, run_dir, best: dict) -> tuple[list[dict], object]:  # noqa: ANN001
+    """The backbone, the man-made ResNet closest in params and the KDAS student, each under CE,
+    KD and OD over the seeds; finished rows are read back from RUN/retrain.jsonl (re-read before
+    each, so processes given different --models share it). Returns the rows and the teacher's
+    test report."""
     if a.threads:
         torch.set_num_threads(a.threads)
     ds, splits = prepare_data(cfg.data)
@@ -200,6 +149,75 @@ def main() -> None:
             with done_file.open("a") as f:
                 f.write(json.dumps(rows[-1]) + "\n")
             print(rows[-1], flush=True)
+    return rows, rep
+
+
+def print_controller(learnt: dict) -> None:
+    """One line: did the controller learn?"""
+    print(f"controller: entropy {learnt['entropy_first']:.3f} -> {learnt['entropy_last']:.3f} nats per decision "
+          f"(uniform {learnt['entropy_uniform']:.3f}); of {learnt['decisions']} decisions, the final policy differs "
+          f"(chi-square, p < 0.01) from the initial one in {learnt['decisions_moved']} and from uniform in "
+          f"{learnt['decisions_off_uniform']}" + (
+              f"; its archs score {learnt['lift']:+.2f} points against uniform ones on mini-val with the final "
+              f"shared weights ({learnt['policy_minival']:.2f} vs {learnt['uniform_minival']:.2f})" if "lift" in learnt else ""),
+          flush=True)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--config", default="kdas_mnist5k", help="the KDAS config (kdas_mnist5k, kdas_fmnist)")
+    p.add_argument("--name", default=None, help="results/NAME.json (default: kdas_mnist, or the config's name)")
+    p.add_argument("--policy-samples", type=int, default=2000, help="draws of the final policy for the test")
+    p.add_argument("--lift-samples", type=int, default=32, help="archs of each kind scored for the policy lift (0: skip)")
+    p.add_argument("--set", action="append", default=[], help="a config override, e.g. --set=--search.trials=16")
+    p.add_argument("--epochs", type=float, default=8)
+    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--models", default="backbone,man-made,KDAS",
+                   help="which students to retrain (a second process with --retrain-only --models KDAS shares the work: "
+                        "finished rows are re-read before each one)")
+    p.add_argument("--resume", action="store_true", help="go on with results/kdas_run instead of starting afresh")
+    p.add_argument("--retrain-only", action="store_true",
+                   help="only the retrainings of a finished search (its best.yaml), e.g. in a second process with "
+                        "--models KDAS; writes retrain.jsonl rows, not the report")
+    p.add_argument("--threads", type=int, default=0,
+                   help="torch threads for the retrainings (0: torch's default). Use 1 beside another job: two "
+                        "threads given one core's share ran 6x slower per step here (3.9 against 0.6 s).")
+    a = p.parse_args()
+    name = a.name or ("kdas_mnist" if a.config == "kdas_mnist5k" else a.config)
+    run_dir = RESULTS / ("kdas_run" if name == "kdas_mnist" else f"{name}_run")
+    if a.retrain_only and not (run_dir / "best.yaml").is_file():
+        raise SystemExit(f"--retrain-only: {run_dir}/best.yaml does not exist; the search has not finished")
+    if not a.resume and not a.retrain_only:
+        shutil.rmtree(run_dir, ignore_errors=True)  # a fresh search: its time is measured
+    cfg = load_search_config(a.config, [f"--run_dir={run_dir}", *a.set])
+    if a.retrain_only:
+        retrain(a, cfg, run_dir, yaml.safe_load((run_dir / "best.yaml").read_text()))
+        return
+    t = time.perf_counter()
+    outcome = run_search(cfg, progress=False)
+    search_s = time.perf_counter() - t
+    best = yaml.safe_load((run_dir / "best.yaml").read_text())
+    report_html = build_report([run_dir])
+    dynamics = search_dynamics(run_dir)
+    learnt = policy_test(cfg, run_dir, a.policy_samples)
+    # what it learnt is worth something: the final policy's archs against uniform ones, both
+    # scored on all of mini-val with the final shared weights (bench/kdas_controller.py)
+    members = [str(m) for m in RunDir(run_dir).teacher_members(cfg)]  # the ensemble the search trained
+    with_teacher = cfg.model_copy(update={"teacher": cfg.teacher.model_copy(update={"spec": members})})
+    if a.lift_samples:  # 0: skip it (a second process that only retrains)
+        pol, uni = policy_lift(with_teacher, a.lift_samples, cfg.strategy.seed)
+        learnt.update(policy_minival=pol, uniform_minival=uni, lift=pol - uni, lift_samples=a.lift_samples)
+    # the search's half of the study is written before the retrainings start, so a sitting that
+    # ends during them keeps what the controller learnt
+    search_json = RESULTS / f"{name}_search.json"
+    if not (a.resume and search_json.is_file()):  # a resumed sitting keeps the first one's timing
+        atomic_write_text(search_json, json.dumps(
+            {"config": a.config, "search_total_s": search_s, "search_resumed": a.resume, "trials": outcome.trials,
+             "supernet_train_s": best["supernet_train_s"], "kdas_arch": best["archs"][0]["arch"],
+             "dynamics": dynamics, "policy": learnt}, indent=1))
+    print_controller(learnt)
+    rows, rep = retrain(a, cfg, run_dir, best)
+    kdas = best["archs"][0]
     extra = {"kdas_arch": kdas["arch"], "search_total_s": search_s, "search_resumed": a.resume,
              "supernet_train_s": best["supernet_train_s"],
              "selection_s": best["selection_s"], "trials": outcome.trials, "memory_limit_params": best["memory_limit_params"],
