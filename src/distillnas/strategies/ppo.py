@@ -212,7 +212,7 @@ class PPOStrategy(ControllerStrategy):
             loss = -surrogate(new.log_probs - old.log_probs, adv, self.cfg.clip, self.cfg.dual_clip).mean()
             loss = loss - self.cfg.entropy_coef * new.entropies.mean()
             loss = loss + self.elite_loss()
-            before = [p.detach().clone() for p in self.net.parameters()]
+            before = [p.detach().clone() for p in self.net.parameters()] if self.cfg.backtrack else []
             self._step(self.opt, self.net, loss)
             value_loss = (self.critic(len(archs), tokens).values - r).pow(2).mean()
             self._step(self.critic_opt, self.critic, self.cfg.value_coef * value_loss)
