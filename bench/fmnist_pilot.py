@@ -168,10 +168,10 @@ def main() -> None:
     print(summary["verdict"])
     report(tag, rows, summary)
     if args.export_table:
-        export(args.export_table, cfg, space, archs, {a: done[(a, rungs[-1])] for a in names}, args, over)
+        export(args.export_table, cfg, setup.data[0], space, archs, {a: done[(a, rungs[-1])] for a in names}, args, over)
 
 
-def export(path: str, cfg, space, archs, last: dict, args, over: list[str]) -> None:  # noqa: ANN001
+def export(path: str, cfg, ds, space, archs, last: dict, args, over: list[str]) -> None:  # noqa: ANN001
     """The pilot's last rung as a benchmark table: mean and per-seed top-1 per arch, keyed as
     the space keys its tables (DisWOT's codes for resnet_depth)."""
     seeds = sorted(next(iter(last.values()))["seeds"])
@@ -180,7 +180,6 @@ def export(path: str, cfg, space, archs, last: dict, args, over: list[str]) -> N
         r = last[space.to_string(tokens)]
         acc = [100 * r["seeds"][s] for s in seeds]
         rows[space.table_key(tokens)] = [statistics.fmean(acc), *acc, r["params"], r["macs"], 0.0]
-    ds = check_setup(cfg).data[0]
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=Path(__file__).parent).stdout.strip() or "unknown"
     meta = {"space": space.config(), "dataset": cfg.data.name, "input": f"{ds.in_channels}x{ds.input_size}x{ds.input_size}",
