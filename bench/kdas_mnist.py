@@ -2,8 +2,9 @@
 
 1. `distillnas search --config kdas_mnist5k` (teacher ensemble, supernet search, selection),
    timed;
-2. the backbone student (ResNet-20), a man-made ResNet with params closest to the KDAS
-   student, and the KDAS student, each retrained with ce, kd and od over 3 seeds;
+2. the backbone student (ResNet-20), a man-made net of another family of at most the KDAS
+   student's params (the widest MobileNetV2 under it; a ResNet of its size is the backbone
+   itself), and the KDAS student, each retrained with ce, kd and od over 3 seeds;
 3. beside them the teacher's average and oracle accuracy;
 4. the search's dynamics: the controller's entropy and the mean shared-weight reward of its
    proposals per batch (first and last quarter in the JSON; the figure in the run's report).
@@ -18,7 +19,6 @@ then that of this sitting only; the supernet's training time is counted across s
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import shutil
 import statistics
@@ -46,11 +46,19 @@ from _common import RESULTS, report
 from kdas_controller import policy_lift
 
 
-def closest_resnet(params: int, num_classes: int, in_channels: int) -> str:
-    """The per-stage-depth ResNet (1..9 blocks per stage) whose size is closest to `params`."""
-    best = min(itertools.product(range(1, 10), repeat=3),
-               key=lambda d: abs(count_params(build_model("resnet-%d-%d-%d" % d, num_classes, in_channels)) - params))
-    return "resnet-%d-%d-%d" % best
+def matched_manmade(params: int, num_classes: int, in_channels: int) -> str:
+    """The widest MobileNetV2 (width in steps of 0.05) of at most `params` parameters: a
+    man-made student of the KDAS student's size from another family (the ResNet of closest
+    size, resnet-3-3-3, is the backbone itself, so it would add no row)."""
+    best = None
+    for step in range(1, 41):
+        arch = f"mobilenetv2-w{step * 0.05:.2f}".rstrip("0").rstrip(".")
+        if count_params(build_model(arch, num_classes, in_channels)) > params:
+            break
+        best = arch
+    if best is None:
+        raise SystemExit(f"no MobileNetV2 of at most {params:,} params to compare with")
+    return best
 
 
 def search_dynamics(run_dir) -> dict:  # noqa: ANN001
@@ -112,7 +120,7 @@ def policy_test(cfg, run_dir, samples: int) -> dict:  # noqa: ANN001
 
 
 def retrain(a: argparse.Namespace, cfg, run_dir, best: dict) -> tuple[list[dict], object]:  # noqa: ANN001
-    """The backbone, the man-made ResNet closest in params and the KDAS student, each under CE,
+    """The backbone, the man-made MobileNetV2 of at most its params and the KDAS student, each under CE,
     KD and OD over the seeds; finished rows are read back from RUN/retrain.jsonl (re-read before
     each, so processes given different --models share it). Returns the rows and the teacher's
     test report."""
@@ -122,7 +130,7 @@ def retrain(a: argparse.Namespace, cfg, run_dir, best: dict) -> tuple[list[dict]
     teacher = load_teacher(str(run_dir / "teacher"), ds)
     rep = evaluate_teacher(teacher, ds, "test", splits.test)
     kdas = best["archs"][0]
-    manmade = closest_resnet(kdas["params"], ds.num_classes, ds.in_channels)
+    manmade = matched_manmade(kdas["params"], ds.num_classes, ds.in_channels)
     students = [("backbone", cfg.space.backbone, None), ("man-made", manmade, None), ("KDAS", kdas["arch"], best["space"])]
     cache = TeacherCache(run_dir / "teacher_cache")
     done_file = run_dir / "retrain.jsonl"

@@ -3,6 +3,7 @@ the same budget and against man-made students, every row retrained by one recipe
 the official test set (mean ± sd over the retraining seeds), with params, MACs and latency.
 
     python bench/showcase_fmnist.py --teacher fmnist-resnet20x3
+    python bench/showcase_fmnist.py --steps kd & python bench/showcase_fmnist.py --steps ce,manmade  # 2 cores
 
 Every choice is made without the test set: each search picks its student on its mini-val split
 (the best reward of `best.yaml`), and the retraining recipe is fixed before any row is scored.
@@ -36,6 +37,10 @@ from distillnas.trainer import train
 
 from _common import RESULTS
 
+# the steps in the order a single process runs them: what the table most needs first (the searched
+# student, then the baselines it must beat), so a run cut short has its headline rows; value: row label
+STEPS = {"kd": "best of the KD-guided search (AKD), KD", "manmade": "man-made students, CE and KD",
+         "ce": "best of the CE-guided search (NAS then KD), KD"}
 GOAL = 94.0  # % test top-1 of the searched student (issue 41)
 QUICK = ["--data.name=synthetic", "--data.train_subset=null", "--space.blocks=2", "--search.trials=4",
          "--search.batch_size=2", "--evaluator.proxy.epochs=0.5", "--evaluator.proxy.warmup_epochs=0.1",
@@ -121,7 +126,14 @@ def main() -> None:
     p.add_argument("--views", type=int, default=8, help="Cached augmented teacher views for the KD rows.")
     p.add_argument("--trials", type=int, default=None, help="Search budget in paid trials, a rung evaluation each (default: the config's 256 = 64 students x 4 rungs).")
     p.add_argument("--quick", action="store_true", help="Toy sizes on the synthetic data: checks the pipeline.")
+    p.add_argument("--steps", default=",".join(STEPS),
+                   help="Which steps this process runs, in this order (default all: %(default)s). Two processes "
+                        "share the work with disjoint steps, e.g. --steps kd beside --steps ce,manmade; the table is "
+                        "printed once every step's rows exist.")
     a = p.parse_args()
+    steps = [s.strip() for s in a.steps.split(",") if s.strip()]
+    if not steps or any(s not in STEPS for s in steps):
+        p.error(f"--steps {a.steps!r}: give a comma list of {', '.join(STEPS)}")
     seeds = [int(s) for s in a.seeds.split(",")]
     if a.teacher is None and not a.quick:
         a.teacher = "fmnist-resnet20x3"
@@ -136,10 +148,7 @@ def main() -> None:
     manmade = {"resnet8": "resnet8-w0.25" if a.quick else "resnet8",
                "mobilenetv2-w0.1": "mobilenetv2-w0.1"}  # 77,754 and 89,914 params on 28x28x1
     picks, done = {}, {}
-    # run in order of what the table most needs (the searched student, then the baselines it must
-    # beat), so a run cut short has its headline rows first; printed in the table's order below
-    for kind, label in (("kd", "best of the KD-guided search (AKD), KD"), ("manmade", ""),
-                        ("ce", "best of the CE-guided search (NAS then KD), KD")):
+    for kind in steps:
         if kind == "manmade":
             for name, arch in manmade.items():
                 for loss in ("kd", "ce"):
@@ -147,8 +156,11 @@ def main() -> None:
                         f"{name}-{loss}", arch, None, loss, a.teacher, data, seeds, cfg[loss], a.out), arch=arch)
             continue
         picks[kind] = pick = search(kind, a.teacher, a.out, a.quick, a.trials)
-        done[f"search-{kind}"] = summary(label, retrain(f"search-{kind}", pick["arch"], pick["space"], "kd", a.teacher,
+        done[f"search-{kind}"] = summary(STEPS[kind], retrain(f"search-{kind}", pick["arch"], pick["space"], "kd", a.teacher,
                                                         data, seeds, cfg["kd"], a.out), **pick)
+    if set(steps) != set(STEPS):
+        print(f"steps {', '.join(steps)} done; the table needs every step ({', '.join(STEPS)}): rerun without --steps")
+        return
     rows = teacher_rows(a.teacher, data) + [done[k] for k in ("resnet8-ce", "resnet8-kd", "mobilenetv2-w0.1-ce",
                                                                 "mobilenetv2-w0.1-kd", "search-ce", "search-kd")]
     best = rows[-1]
