@@ -389,3 +389,20 @@ def test_packaged_tables_are_listed_and_checked_against_their_digests(tmp_path, 
     (root / "diswot_s1" / "SHA256SUMS").unlink()
     with pytest.raises(DistillnasError, match="has no digest in its folder's SHA256SUMS"):
         read_benchmark("diswot_s1_ce")
+
+
+def test_fmnist_table_searches_with_early_stopping_under_its_constraint(tmp_path):
+    """The shipped Fashion-MNIST table holds every arch of `akd_fmnist_table`'s space at both
+    fidelities, and nsga2 with successive halving over them keeps only 2-epoch trials in its
+    front, every one within the 75,000-params target."""
+    cfg = load_search_config("akd_fmnist_table", [
+        f"--run_dir={tmp_path / 'r'}", "--search.trials=24", "--evaluator.fidelity.tables=[fmnist_mnasnet_kd_e1]",
+        "--evaluator.fidelity.epochs=[1, 2]", "--evaluator.fidelity.eta=3"])
+    high, low = read_benchmark("fmnist_mnasnet_kd"), read_benchmark("fmnist_mnasnet_kd_e1")
+    assert set(high.rows) == set(low.rows) and len(high.rows) == 243
+    outcome = run_search(cfg, progress=False)
+    rows_ = TrialStore(outcome.run_dir / "trials.sqlite", readonly=True).trials()
+    assert {r["extra"].get("fidelity") for r in rows_} == {1.0, 2.0}
+    assert outcome.best and all(b["params"] <= 75000 for b in outcome.best)
+    top = {r["arch"] for r in rows_ if r["extra"].get("fidelity") == 2.0}
+    assert all(b["arch"] in top for b in outcome.best)
