@@ -42,6 +42,26 @@ def test_continuing_a_shorter_run_equals_training_to_the_longer_fidelity_at_once
     assert alone.status == "ok" and not all(torch.equal(c["model"][k], d["model"][k]) for k in c["model"])
 
 
+def test_a_restarted_schedule_is_still_one_run_continued_rung_to_rung(tmp_path):
+    """Schedule "rung" (warm restarts at every rung): rung 1 is an annealed 1-epoch run, and
+    continuing it to rung 3 is, bit for bit, the run trained to 3 epochs at once."""
+    ds, splits = prepare_data(DataConfig(name="synthetic"))
+    cfg = lambda e: quick_cfg(optim={"epochs": e}, augment="none")  # noqa: E731
+    kw = dict(seed=1, horizon=3, restarts=(1.0,), eval_splits=("minival",))
+    once = train_student("resnet8-w0.25", cfg(3), ds, splits, save_state=tmp_path / "once.pt", **kw)
+    train_student("resnet8-w0.25", cfg(1), ds, splits, save_state=tmp_path / "e1.pt", **kw)
+    then = train_student("resnet8-w0.25", cfg(3), ds, splits, resume_from=tmp_path / "e1.pt",
+                         save_state=tmp_path / "e3.pt", **kw)
+    a, b = (torch.load(tmp_path / f, weights_only=True) for f in ("once.pt", "e3.pt"))
+    assert then.continued and all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    assert then.metrics == once.metrics
+    # rung 1 under restarts is the 1-epoch run with its own 1-epoch schedule (warm-up included)
+    alone = train_student("resnet8-w0.25", cfg(1), ds, splits, seed=1, eval_splits=("minival",),
+                          save_state=tmp_path / "alone.pt")
+    c, d = (torch.load(tmp_path / f, weights_only=True) for f in ("alone.pt", "e1.pt"))
+    assert alone.status == "ok" and all(torch.equal(c["model"][k], d["model"][k]) for k in c["model"])
+
+
 FID = ["--evaluator.proxy.fidelity.epochs=[1, 2]", "--evaluator.proxy.fidelity.eta=2"]
 
 
@@ -62,6 +82,23 @@ def test_successive_halving_promotes_the_best_half_and_continues_them(tmp_path, 
     state = torch.load(run / "strategy.pt", weights_only=True)
     assert state["state"]["updates"] == 1  # one bracket, told once
     dashboard_prunes_the_first_rung(run, trials)
+
+
+def test_the_rung_schedule_reaches_every_rung_s_training(tmp_path, teacher_dir, monkeypatch):
+    """fidelity.schedule=rung: every rung's training restarts its cosine at the lower rungs'
+    epochs (the horizon schedule passes none), and promoted archs still continue."""
+    import distillnas.evaluators.proxy as proxy
+    seen, real = [], proxy.train_student
+    monkeypatch.setattr(proxy, "train_student", lambda *a, **kw: seen.append(kw["restarts"]) or real(*a, **kw))
+    run = tmp_path / "rung"
+    cfg = load_search_config(None, tiny_overrides(run, teacher_dir, trials=6, batch=4,
+                                                  extra=FID + ["--evaluator.proxy.fidelity.schedule=rung"]))
+    out = run_search(cfg, progress=False)
+    second = [t for t in TrialStore(run / "trials.sqlite").trials() if t["extra"]["fidelity"] == 2.0]
+    assert out.trials == 6 and seen == [(1.0,)] * 6
+    assert len(second) == 2 and all(t["extra"]["continued"] and t["extra"]["epochs_trained"] == 1.0 for t in second)
+    with pytest.raises(Exception, match="schedule"):
+        load_search_config(None, tiny_overrides(run, teacher_dir, extra=FID + ["--evaluator.proxy.fidelity.schedule=sgdr"]))
 
 
 def dashboard_prunes_the_first_rung(run, stored, top: float = 2.0) -> None:

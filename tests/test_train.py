@@ -25,6 +25,18 @@ def test_schedule_warmup_cosine_and_step():
     assert [g(49), g(50), g(75)] == pytest.approx([1.0, 0.1, 0.01])
 
 
+def test_cosine_restarts_anneal_at_every_rung():
+    """Warm restarts (multi-fidelity schedule "rung"): the lr falls to ~0 at each restart and
+    begins again from the base lr; the warm-up stays in the first segment only."""
+    cfg = OptimConfig(epochs=4, warmup_epochs=0.5, warmup_start=0.0, schedule="cosine")
+    f = lr_lambda(cfg, steps_per_epoch=10, horizon=4, restarts=(1.0, 2.0))
+    assert f(0) == 0.0 and f(5) == pytest.approx(1.0)  # warm-up, then the first cosine
+    assert f(9) < 0.11 and f(10) == pytest.approx(1.0) and f(15) == pytest.approx(0.5)  # restart at epoch 1
+    assert f(19) < 0.03 and f(20) == pytest.approx(1.0) and f(30) == pytest.approx(0.5) and f(39) < 0.01
+    plain = lr_lambda(cfg, steps_per_epoch=10, horizon=4)
+    assert plain(10) < 1.0 and plain(20) == pytest.approx(0.5 * (1 + math.cos(math.pi * 15 / 35)))
+
+
 def test_ce_training_learns_the_synthetic_task(synth):
     ds, sp = synth
     run = train_student("resnet8-w0.25", quick_cfg(optim={"epochs": 4}), ds, sp, train_split="minitrain",

@@ -29,19 +29,29 @@ Targets = Callable[[Batch], TeacherOutput]
 Extra = Callable[[nn.Module, torch.Tensor, torch.Tensor, float], torch.Tensor]
 
 
-def lr_lambda(cfg: OptimConfig, steps_per_epoch: int, horizon: float | None = None) -> Callable[[int], float]:
+def lr_lambda(cfg: OptimConfig, steps_per_epoch: int, horizon: float | None = None,
+              restarts: tuple[float, ...] = ()) -> Callable[[int], float]:
     """Multiplier of the base lr at optimizer step `step` (warm-up, then cosine / step), over a
     schedule of `horizon` epochs (default cfg.epochs). A run stopped before its horizon is the
-    prefix of the longer run, which is what lets multi-fidelity training continue it."""
+    prefix of the longer run, which is what lets multi-fidelity training continue it.
+
+    `restarts` (epochs, cosine only): the cosine ends at each of them and starts again from the
+    base lr (SGDR's warm restarts, Loshchilov & Hutter, ICLR 2017), so a run stopped at a
+    restart has an annealed model - a multi-fidelity rung scored there is not read at a high
+    lr. The warm-up belongs to the first segment only."""
     total = max(1, math.ceil((horizon or cfg.epochs) * steps_per_epoch))
     warm = int(cfg.warmup_epochs * steps_per_epoch)
     milestones = [int(m * total) for m in cfg.milestones]
+    ends = sorted({min(total, max(1, round(r * steps_per_epoch))) for r in restarts} | {total})
 
     def f(step: int) -> float:
         if step < warm:
             return cfg.warmup_start + (1.0 - cfg.warmup_start) * step / warm
         if cfg.schedule == "cosine":
-            progress = (step - warm) / max(1, total - warm)
+            start = max([e for e in ends if e <= step] + [0])
+            end = next((e for e in ends if e > step), total)
+            start = max(start, warm)  # the first segment's cosine begins after the warm-up
+            progress = (step - start) / max(1, end - start)
             return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
         if cfg.schedule == "step":
             return cfg.gamma ** sum(step >= m for m in milestones)
@@ -162,11 +172,12 @@ def fit(model: nn.Module, loss_fn: nn.Module, loader: TensorLoader, cfg: OptimCo
         targets: Targets | None = None, evals: dict[str, TensorLoader] | None = None,
         device: torch.device = torch.device("cpu"), channels_last: bool = False,
         progress: bool = False, label: str = "train", horizon: float | None = None,
-        resume: dict | None = None, keep_state: bool = False, extra: Extra | None = None,
-        precision: Precision = FP32, compiled: bool = False) -> FitResult:
+        restarts: tuple[float, ...] = (), resume: dict | None = None, keep_state: bool = False,
+        extra: Extra | None = None,        precision: Precision = FP32, compiled: bool = False) -> FitResult:
     """Train `model` for cfg.epochs (fractions allowed) and evaluate it on `evals`.
 
-    Multi-fidelity: the lr schedule spans `horizon` epochs (default cfg.epochs); `keep_state`
+    Multi-fidelity: the lr schedule spans `horizon` epochs (default cfg.epochs), its cosine
+    restarting at the epochs `restarts` (lr_lambda); `keep_state`
     returns the model, optimiser, step and the loader's random state, and `resume` (such a
     state, of a run with the same horizon) continues it - bit for bit the run that trained to
     cfg.epochs at once, when the stop falls on an epoch boundary. `compiled`: the forward runs
@@ -181,7 +192,7 @@ def fit(model: nn.Module, loss_fn: nn.Module, loader: TensorLoader, cfg: OptimCo
     opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0,
                           weight_decay=cfg.weight_decay)
     steps_per_epoch = len(loader)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg, steps_per_epoch, horizon))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg, steps_per_epoch, horizon, restarts))
     total = max(1, math.ceil(cfg.epochs * steps_per_epoch))
     stepper = Stepper(opt, device, precision=precision)
     forward = torch.compile(model) if compiled and not getattr(loss_fn, "needs_features", False) else model

@@ -97,7 +97,7 @@ def train_student(student: Student | str, cfg: TrainConfig, ds: ImageDataset, sp
                   teacher: Teacher | None = None, cache: TeacherCache | None = None, seed: int = 0,
                   train_split: str = "train", eval_splits: tuple[str, ...] = ("test",),
                   out_dir: str | Path | None = None, run_config: dict | None = None,
-                  progress: bool = False, horizon: float | None = None,
+                  progress: bool = False, horizon: float | None = None, restarts: tuple[float, ...] = (),
                   resume_from: str | Path | None = None, save_state: str | Path | None = None,
                   cohort: int = 1, extra=None) -> StudentRun:  # noqa: ANN001
     """Train a student on one split under cfg.loss, evaluate, and (if out_dir) save a checkpoint.
@@ -105,7 +105,8 @@ def train_student(student: Student | str, cfg: TrainConfig, ds: ImageDataset, sp
     `student` says what to build (`models.Student`: an arch label, a model factory and the
     space a checkpoint records so `load_student` can rebuild it; `spaces.student_of` makes one
     from an arch string); a plain string is a man-made arch name (resnet20).
-    Multi-fidelity: the lr schedule spans `horizon` epochs; the training continues from the
+    Multi-fidelity: the lr schedule spans `horizon` epochs (its cosine restarting at the epochs
+    `restarts`: fit); the training continues from the
     state file `resume_from` when it exists (else it starts afresh: same result, more work),
     and leaves its own state in `save_state` for a later, longer rung.
     `cohort` > 1 trains that many peers of the arch by deep mutual learning (schemes.py); the
@@ -139,7 +140,8 @@ def train_student(student: Student | str, cfg: TrainConfig, ds: ImageDataset, sp
     if resume_from is not None and Path(resume_from).is_file():
         resume = safe_torch_load(resume_from, "multi-fidelity state")
     res = fit(model, loss, loader, cfg.optim, targets=targets, evals=evals, device=device, channels_last=cl,
-              progress=progress, label=f"{arch} {spec} seed {seed}", horizon=horizon, resume=resume,
+              progress=progress, label=f"{arch} {spec} seed {seed}", horizon=horizon, restarts=restarts,
+              resume=resume,
               keep_state=save_state is not None, extra=extra, precision=precision,
               compiled=use_compile(cfg.compile, _steps_left(cfg, len(loader), resume), device))
     if res.state is not None and save_state is not None:
