@@ -48,7 +48,8 @@ def lr_lambda(cfg: OptimConfig, steps_per_epoch: int, horizon: float | None = No
         if step < warm:
             return cfg.warmup_start + (1.0 - cfg.warmup_start) * step / warm
         if cfg.schedule == "cosine":
-            start = max([e for e in ends if e <= step] + [0])
+            # a restart at e starts a segment; past the horizon the last segment stays ended
+            start = max([e for e in ends if e <= step and e < total] + [0])
             end = next((e for e in ends if e > step), total)
             start = max(start, warm)  # the first segment's cosine begins after the warm-up
             progress = (step - start) / max(1, end - start)
