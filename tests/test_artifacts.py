@@ -1,4 +1,5 @@
 """Shipped artifacts by name: cards, verified digests, and the teacher they claim to be."""
+import json
 import shutil
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from distillnas.teachers import evaluate_teacher, load_teacher
 
 def test_every_shipped_artifact_is_listed_and_verifies():
     names = {n for n, _ in list_names("artifacts")}
-    assert {"fmnist12k-resnet8x3", "mnist5k-resnet8x3", "fmnist-resnet20x3"} <= names
+    assert {"fmnist12k-resnet8x3", "mnist5k-resnet8x3", "fmnist-resnet20x3", "fmnist-100k"} <= names
     for a in shipped.shipped().values():
         assert len(a.paths()) == len(a.files) and a.card.get("licence") and a.card.get("accuracy")
 
@@ -37,6 +38,22 @@ def test_the_shipped_fmnist_teacher_scores_what_its_card_says_on_the_official_te
     report = evaluate_teacher(load_teacher("fmnist-resnet20x3", ds), ds, "test", splits.test)
     assert [round(100 * m, 2) for m in report.members] == [94.36, 94.43, 94.33]
     assert round(100 * report.average, 2) == 94.84 and round(100 * report.oracle, 2) == 96.65
+
+
+@pytest.mark.skipif(not (FMNIST / "t10k-images-idx3-ubyte.gz").is_file(),
+                    reason="Debian's dataset-fashion-mnist is not installed (apt-get install dataset-fashion-mnist)")
+def test_the_shipped_searched_student_scores_what_its_card_says_by_name(capsys, tmp_path):
+    """`fmnist-100k` (issue 41's showcase pick) is found by name and scores its card on the official test set."""
+    from test_cli import run
+
+    card = shipped.shipped()["fmnist-100k"].card
+    model, meta = load_student("fmnist-100k")
+    assert meta["arch"] == card["arch"] and f"{sum(p.numel() for p in model.parameters()):,}" == card["params"]
+    code, out, _ = run(capsys, "evaluate", "fmnist-100k", "--no-latency", "--json", str(tmp_path / "e.json"))
+    assert code == 0 and f"arch: {card['arch']}" in out.replace("\n", "")
+    e = json.loads((tmp_path / "e.json").read_text())
+    assert round(100 * e["top1"], 2) == 94.37 and e["examples"] == 10_000 and "94.37 %" in card["accuracy"]
+    assert e["params"] <= 100_000
 
 
 def _copy(tmp_path, monkeypatch):

@@ -16,7 +16,7 @@ from .display import out
 @app.command("evaluate")
 def evaluate(
     checkpoint: Path = typer.Argument(..., metavar="CHECKPOINT", help="A student checkpoint (from `train`, `train --from-run` or "
-                                      "`teacher train`)."),
+                                      "`teacher train`), or a shipped student's name (`distillnas list`), e.g. fmnist-100k."),
     dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="Dataset to score it on (default: the one "
                                           "the checkpoint was trained on); its channels, image size and classes "
                                           "must match the model's."),
@@ -33,7 +33,7 @@ def evaluate(
     if out_json is not None:
         check_dir(out_json.parent, "output directory (--json)")
     e = evaluate_checkpoint(checkpoint, dataset, data_root, split, latency)
-    t = Table(title=f"{checkpoint.name}: {e.arch[:60]} on {e.dataset} ({e.split}, {e.examples:,} images)")
+    t = Table(title=f"{checkpoint.name} on {e.dataset} ({e.split}, {e.examples:,} images)")
     t.add_column("top-1 (%)", justify="right")
     t.add_column("params", justify="right")
     t.add_column("MMACs", justify="right")
@@ -41,6 +41,7 @@ def evaluate(
     t.add_row(f"{100 * e.top1:.2f}", f"{e.params:,}", f"{e.macs / 1e6:.2f}",
               "-" if e.latency_ms is None else f"{e.latency_ms:.3f}")
     out.print(t)
+    out.print(f"arch: {e.arch}", soft_wrap=True)  # whole: a cut arch string cannot be rebuilt
     out.print("per class (%): " + ", ".join(f"{c}: {100 * a:.1f}" for c, a in enumerate(e.per_class)), soft_wrap=True)
     pre = e.preprocessing
     out.print(f"input: {pre['channels']}x{pre['size']}x{pre['size']}, (x/255 - {pre['mean']}) / {pre['std']}",
