@@ -89,6 +89,7 @@ def retrain(row: str, arch: str, space: dict | None, loss: str, teacher: str, da
             cfg: TrainConfig, out: Path) -> list[dict]:
     """The row's retrainings, one per seed, each kept in OUT/rows/<row>/seed<S>.json once done."""
     folder = out / "rows" / row
+    share_teacher_cache(folder, out / "rows" / "search-kd" / "teacher_cache")
     done = []
     for seed in seeds:
         mark = folder / f"seed{seed}.json"
@@ -104,6 +105,16 @@ def retrain(row: str, arch: str, space: dict | None, loss: str, teacher: str, da
                                                 "checkpoint": run.checkpoint}))
         done.append(json.loads(mark.read_text()))
     return done
+
+
+def share_teacher_cache(folder: Path, shared: Path) -> None:
+    """Every KD row reads one teacher cache (the same teacher, data and views, so the same entries):
+    filled once, ~10 minutes, instead of once per row. Its lock keeps two processes from filling it at once."""
+    folder.mkdir(parents=True, exist_ok=True)
+    link = folder / "teacher_cache"
+    if link != shared and not link.exists() and not link.is_symlink():
+        shared.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(shared.resolve(), target_is_directory=True)
 
 
 def summary(label: str, results: list[dict], **extra: object) -> dict:

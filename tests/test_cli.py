@@ -2,6 +2,7 @@ import json
 import re
 
 import pytest
+import typer
 
 from distillnas.cli import main
 from distillnas.cli.options import parse_seeds
@@ -91,7 +92,7 @@ def _commands(group, path=()):
 
 def test_every_help_page_reads_plainly(capsys, monkeypatch):
     """No `{ARG}` braces, no `<bool>` beside a flag, and no text swallowed as rich markup (a
-    `[default: ...]` note vanished and left ' .' behind) on any command's --help."""
+    `[default: ...]` note vanished and left ' .' behind; `distillnas[dashboard]` lost its extra) on any command's --help."""
     monkeypatch.setenv("COLUMNS", "200")  # one line per option: artefacts are not hidden by wrapping
     pages = 0
     for path in _commands(None):
@@ -102,6 +103,14 @@ def test_every_help_page_reads_plainly(capsys, monkeypatch):
         assert "<bool>" not in out, path
         swallowed = [x for x in out.splitlines() if re.search(r" \.(\s|│|$)", x)]
         assert not swallowed, (path, swallowed)
+        from distillnas.cli.app import app
+
+        cmd = typer.main.get_command(app)
+        for name in path:
+            cmd = cmd.commands[name]
+        flat = re.sub(r"[\s│]+", " ", out)
+        for bracketed in re.findall(r"\w\[\w+\]", (cmd.help or "").replace("\\[", "[")):  # pip extras
+            assert bracketed in flat, (path, bracketed)
         pages += 1
     assert pages >= 15
     _, out, _ = run(capsys, "train", "--help")

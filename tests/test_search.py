@@ -1,6 +1,5 @@
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time

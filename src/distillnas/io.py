@@ -45,7 +45,7 @@ def load_yaml(text: str, where: str) -> Any:
         node = loader.get_single_node()
         if node is None:
             return None
-        if (size := _expanded_size(node, {})) > MAX_YAML_NODES:
+        if _expanded_size(node, {}) > MAX_YAML_NODES:
             raise DistillnasError(f"{where} expands to over {MAX_YAML_NODES:,} values through its aliases (*name); "
                                   "a config holds a few hundred")
         return loader.construct_document(node)

@@ -21,7 +21,7 @@ def dashboard(
     """Show a run in Optuna Dashboard (history, Pareto front, parallel coordinates, parameter
     importance). The run's trials are mirrored into RUN/dashboard/optuna.sqlite3 (derived from
     trials.sqlite, rebuilt when needed) and new trials are added while it serves. Needs
-    pip install 'distillnas[dashboard]'."""
+    pip install 'distillnas\\[dashboard]'."""
     from ..dashboard import check_port, mirror_run, serve_dashboard
 
     if mirror_only:

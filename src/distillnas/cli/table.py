@@ -7,7 +7,6 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from ..errors import DistillnasError
 from ..io import check_dir, ensure_dir
 from .app import app
 from .display import out

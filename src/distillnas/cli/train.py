@@ -4,18 +4,21 @@ from __future__ import annotations
 import logging
 import statistics
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import TYPE_CHECKING, Any, List, Optional
 
 import typer
 from rich.table import Table
 
 from ..errors import DistillnasError
 from .app import app
-
-log = logging.getLogger("distillnas")
 from .display import err, out, print_runs
 from .options import (OVERRIDES, ChannelsLastOpt, DatasetOpt, DeviceOpt, PrecisionOpt, ProgressOpt, RootOpt,
                       parse_seeds, split_section)
+
+if TYPE_CHECKING:
+    from ..config import TrainConfig
+
+log = logging.getLogger("distillnas")
 
 
 def train_settings(loss: str, epochs: float | None, device: str, channels_last: str, args: list[str],

@@ -19,6 +19,7 @@ from ..recipe import TrainConfig
 from ..section import settings_match
 from ..data import DataConfig, ImageDataset, Normalizer, Splits, TensorLoader, make_views
 from ..distill import build_loss, parse_loss_spec
+from ..distill.losses import TeacherOutput
 from ..errors import DistillnasError
 from ..cost import count_params
 from ..io import atomic_torch_save, atomic_write_text, safe_torch_load
