@@ -10,7 +10,8 @@ Every choice is made without the test set: each search picks its student on its 
 Resumable at every step: a finished search is resumed (nothing is run twice), and a finished
 (row, seed) retraining is read back from OUT/rows/<row>/seed<S>.json. `--quick` runs the same
 path at toy size on the synthetic data (a few minutes) to check the pipeline.
-Writes OUT/showcase.json (default bench/results/showcase_fmnist/) and prints the table.
+Writes OUT/showcase.json (default bench/results/showcase_fmnist/) and prints the table; `--table`
+prints it as it stands (finished rows and seeds only) while steps still run.
 """
 from __future__ import annotations
 
@@ -42,6 +43,10 @@ from _common import RESULTS
 # student, then the baselines it must beat), so a run cut short has its headline rows; value: row label
 STEPS = {"kd": "best of the KD-guided search (AKD), KD", "manmade": "man-made students, CE and KD",
          "ce": "best of the CE-guided search (NAS then KD), KD"}
+MANMADE = {"resnet8": "resnet8", "mobilenetv2-w0.1": "mobilenetv2-w0.1"}  # 77,754 and 89,914 params on 28x28x1
+# the table's student rows, in print order: folder under OUT/rows -> label
+ROWS = {**{f"{n}-{loss}": f"{n}, {loss.upper()}" for n in MANMADE for loss in ("ce", "kd")},
+        "search-ce": STEPS["ce"], "search-kd": STEPS["kd"]}
 GOAL = 94.0  # % test top-1 of the searched student (issue 41)
 QUICK = ["--data.name=synthetic", "--data.train_subset=null", "--space.blocks=2", "--search.trials=4",
          "--search.batch_size=2", "--evaluator.proxy.epochs=0.5", "--evaluator.proxy.warmup_epochs=0.1",
@@ -117,6 +122,28 @@ def share_teacher_cache(folder: Path, shared: Path) -> None:
         link.symlink_to(shared.resolve(), target_is_directory=True)
 
 
+def finished(out: Path, row: str, seeds: list[int]) -> list[dict]:
+    """The row's retrainings that have finished (their OUT/rows/<row>/seed<S>.json)."""
+    marks = (out / "rows" / row / f"seed{seed}.json" for seed in seeds)
+    return [json.loads(m.read_text()) for m in marks if m.is_file()]
+
+
+def print_table(rows: list[dict], seeds: int, picks: dict[str, dict]) -> None:
+    """The table as it stands; a row with fewer seeds than asked says how many it has."""
+    print(f"{'row':<52} {'params':>9} {'MMACs':>7} {'ms':>6} {'test top-1 (%)':>16}")
+    for r in rows:
+        if not r.get("seeds"):
+            print(f"{r['row']:<52} {'-':>9} {'-':>7} {'-':>6} {'not run':>16}")
+            continue
+        macs = f"{r['macs'] / 1e6:.2f}" if r.get("macs") else "-"
+        ms = f"{r['latency_ms']:.2f}" if r.get("latency_ms") else "-"
+        short = f"  ({r['seeds']} of {seeds} seeds)" if "retrain_wall_s" in r and r["seeds"] < seeds else ""
+        print(f"{r['row']:<52} {r['params']:>9,} {macs:>7} {ms:>6} {r['test_mean']:>9.2f} ± {r['test_sd']:.2f}{short}")
+    for kind, pick in picks.items():
+        print(f"{kind}-guided search: {pick['trials']} paid trials, {pick['trials_wall_s']:.0f} s of trial time "
+              f"(the sum over every sitting)")
+
+
 def summary(label: str, results: list[dict], **extra: object) -> dict:
     tests = [r["test"] for r in results]
     return {"row": label, "params": results[0]["params"], "macs": results[0]["macs"],
@@ -151,6 +178,8 @@ def main() -> None:
                    help="Which steps this process runs, in this order (default all: %(default)s). Two processes "
                         "share the work with disjoint steps, e.g. --steps kd beside --steps ce,manmade; the table is "
                         "printed once every step's rows exist.")
+    p.add_argument("--table", action="store_true", help="Print the table as it stands (the rows and seeds that have "
+                   "finished, the others marked) and exit: trains nothing.")
     a = p.parse_args()
     steps = [s.strip() for s in a.steps.split(",") if s.strip()]
     if not steps or any(s not in STEPS for s in steps):
@@ -166,14 +195,18 @@ def main() -> None:
     data = validate(DataConfig, {"name": "synthetic" if a.quick else "fashion_mnist"})
     cfg = {loss: recipe(loss, 0.5 if a.quick else a.epochs, 2 if a.quick else a.views, a.quick) for loss in ("ce", "kd")}
     start = time.time()
-    manmade = {"resnet8": "resnet8-w0.25" if a.quick else "resnet8",
-               "mobilenetv2-w0.1": "mobilenetv2-w0.1"}  # 77,754 and 89,914 params on 28x28x1
+    manmade = {**MANMADE, "resnet8": "resnet8-w0.25"} if a.quick else MANMADE
+    if a.table:  # what has finished, trains nothing
+        picks = {k: json.loads(m.read_text()) for k in ("kd", "ce") if (m := a.out / f"search_{k}.json").is_file()}
+        print_table(teacher_rows(a.teacher, data) + [summary(label, got) if (got := finished(a.out, row, seeds)) else
+                                                     {"row": label} for row, label in ROWS.items()], len(seeds), picks)
+        return
     picks, done = {}, {}
     for kind in steps:
         if kind == "manmade":
             for name, arch in manmade.items():
                 for loss in ("kd", "ce"):
-                    done[f"{name}-{loss}"] = summary(f"{name}, {loss.upper()}", retrain(
+                    done[f"{name}-{loss}"] = summary(ROWS[f"{name}-{loss}"], retrain(
                         f"{name}-{loss}", arch, None, loss, a.teacher, data, seeds, cfg[loss], a.out), arch=arch)
             continue
         picks[kind] = pick = search(kind, a.teacher, a.out, a.quick, a.trials)
@@ -182,21 +215,13 @@ def main() -> None:
     if set(steps) != set(STEPS):
         print(f"steps {', '.join(steps)} done; the table needs every step ({', '.join(STEPS)}): rerun without --steps")
         return
-    rows = teacher_rows(a.teacher, data) + [done[k] for k in ("resnet8-ce", "resnet8-kd", "mobilenetv2-w0.1-ce",
-                                                                "mobilenetv2-w0.1-kd", "search-ce", "search-kd")]
+    rows = teacher_rows(a.teacher, data) + [done[k] for k in ROWS]
     best = rows[-1]
     result = {"rows": rows, "goal": GOAL, "gap_to_goal": GOAL - best["test_mean"], "recipe": {k: c.model_dump() for k, c
               in cfg.items()}, "wall_s_this_call": time.time() - start, "quick": a.quick}
     a.out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(a.out / "showcase.json", json.dumps(result, indent=1))
-    print(f"{'row':<52} {'params':>9} {'MMACs':>7} {'ms':>6} {'test top-1 (%)':>16}")
-    for r in rows:
-        macs = f"{r['macs'] / 1e6:.2f}" if r.get("macs") else "-"
-        ms = f"{r['latency_ms']:.2f}" if r.get("latency_ms") else "-"
-        print(f"{r['row']:<52} {r['params']:>9,} {macs:>7} {ms:>6} {r['test_mean']:>9.2f} ± {r['test_sd']:.2f}")
-    for kind in ("kd", "ce"):
-        print(f"{kind}-guided search: {picks[kind]['trials']} trials, {picks[kind]['trials_wall_s']:.0f} s of trial "
-              f"time over every call (this call's wall {picks[kind]['search_wall_s']:.0f} s)")
+    print_table(rows, len(seeds), picks)
     print(f"searched student vs the {GOAL} % goal: {best['test_mean']:.2f} % (gap {GOAL - best['test_mean']:+.2f})")
     print(f"-> {a.out / 'showcase.json'}")
 
