@@ -6,8 +6,9 @@ Studies (each optional, run what exists):
            embedded Fashion-MNIST subset) with a teacher trained on it, against the packaged CE
            and KD columns (a proxy of a proxy: the archs are built for 1x28x28 inputs, the
            accuracies are CIFAR-100's)
-  fmnist : Fashion-MNIST tables of DisWOT's s1 space (bench/fmnist_pilot.py --export-table:
-           the 16-arch CE pilot, 2 seeds, 6 epochs), scored with --fmnist-teacher
+  fmnist : Fashion-MNIST tables, scored with --fmnist-teacher: DisWOT's s1 space
+           (bench/fmnist_pilot.py --export-table: the 16-arch CE pilot, 2 seeds, 6 epochs) or the
+           shipped 243-arch MnasNet ones (fmnist_mnasnet_kd, fmnist_mnasnet_kd_e1)
   mnist5k: the mnasnet tables produced by `distillnas search --config table_mnasnet_mnist5k`
            (runs or exported table files), on the archs every column holds
 
@@ -45,7 +46,7 @@ def main() -> None:
     plan = [] if a.skip_diswot else [(f"diswot_s1 on {a.diswot_data}", ["diswot_s1_ce", "diswot_s1_kd"],
                                       {"name": "resnet_depth", "depths": [1, 3, 5, 7]}, a.diswot_data, a.teacher)]
     if a.fmnist:
-        plan.append(("s1 Fashion-MNIST pilot tables", a.fmnist, None, None, a.fmnist_teacher))
+        plan.append(("Fashion-MNIST tables", a.fmnist, None, None, a.fmnist_teacher))
     if a.mnist5k:
         plan.append(("mnasnet mnist5k tables", a.mnist5k, None, None, a.mnist5k_teacher or a.teacher))
     for title, sources, space, data, teacher in plan:
