@@ -101,3 +101,33 @@ def test_the_precision_a_student_trained_in_is_recorded_in_its_checkpoint(synth,
                         train_split="minitrain", eval_splits=("minival",), out_dir=tmp_path)
     ckpt = read_checkpoint(run.checkpoint)
     assert run.status == "ok" and ckpt["config"]["precision"] == "bf16" and ckpt["config"]["train"]["precision"] == "bf16"
+
+
+def test_depthwise_convs_compute_in_fp32_under_cpu_bf16_and_keep_a_conv2d_state_dict():
+    """Why: oneDNN's bf16 depthwise kernels are several times slower than fp32 on CPU
+    (bench/depthwise_precision.py); the rule must leave dense convs in bf16 and change no
+    checkpoint."""
+    from distillnas.models.blocks import DepthwiseConv2d, conv2d
+
+    torch.manual_seed(0)
+    dw, dense = conv2d(8, 8, 5, 2, groups=8), conv2d(8, 8, 3)
+    assert isinstance(dw, DepthwiseConv2d) and type(dense) is torch.nn.Conv2d
+    plain = torch.nn.Conv2d(8, 8, 5, 2, 2, groups=8, bias=False)
+    plain.load_state_dict(dw.state_dict())  # the same keys and shapes as a Conv2d
+    x = torch.randn(4, 8, 12, 12, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y, yd = dw(x), dense(x)
+    assert y.dtype == torch.float32 and yd.dtype == torch.bfloat16
+    ref = plain(x)
+    assert torch.allclose(y, ref, atol=1e-5)  # float32 numerics, not bf16's ~1e-2
+    y.sum().backward()
+    g = x.grad.clone()
+    x.grad = None
+    ref.sum().backward()
+    assert torch.allclose(g, x.grad, atol=1e-5) and dw(x).dtype == torch.float32
+    # a MnasNet student's depthwise layers are all of this kind
+    from distillnas.models import build_model
+
+    model = build_model("mobilenetv2-w0.25", 10, 1, 28)
+    depthwise = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d) and m.groups > 1]
+    assert depthwise and all(isinstance(m, DepthwiseConv2d) for m in depthwise)

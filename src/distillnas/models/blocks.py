@@ -23,12 +23,36 @@ class Classifier(nn.Module):
         return self.classifier(self.forward_features(x))
 
 
+class DepthwiseConv2d(nn.Conv2d):
+    """A depthwise convolution (groups == in_channels) that computes in float32 under CPU bf16 autocast.
+
+    Why: oneDNN's bf16 depthwise kernels are slow on CPU (torch 2.13, AMD EPYC with avx512_bf16):
+    forward + backward of a 5x5 stride-2 depthwise conv on 128 x 12 x 28 x 28 took ~45 ms in bf16
+    against ~5 ms in float32 channels-last, and a MnasNet student's step spent half its time
+    there (`bench/depthwise_precision.py` measures each shape and whole students). Float32 here
+    only adds precision; dense convs stay in bf16. Elsewhere (CUDA, fp16, no autocast) it is a
+    plain Conv2d, and its state dict is a Conv2d's, so checkpoints do not change.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.device.type == "cpu" and torch.is_autocast_enabled("cpu") \
+                and torch.get_autocast_dtype("cpu") == torch.bfloat16:
+            with torch.autocast("cpu", enabled=False):
+                return super().forward(x.float())
+        return super().forward(x)
+
+
+def conv2d(cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1, bias: bool = False) -> nn.Conv2d:
+    """A 'same'-padded convolution; depthwise ones (groups == cin == cout > 1) are DepthwiseConv2d."""
+    cls = DepthwiseConv2d if groups > 1 and groups == cin == cout else nn.Conv2d
+    return cls(cin, cout, kernel, stride, kernel // 2, groups=groups, bias=bias)
+
+
 class ConvBNAct(nn.Sequential):
     """k x k conv (no bias) -> BatchNorm -> optional ReLU; 'same' padding."""
 
     def __init__(self, cin: int, cout: int, kernel: int = 3, stride: int = 1, groups: int = 1, act: bool = True) -> None:
-        layers: list[nn.Module] = [nn.Conv2d(cin, cout, kernel, stride, kernel // 2, groups=groups, bias=False),
-                                   nn.BatchNorm2d(cout)]
+        layers: list[nn.Module] = [conv2d(cin, cout, kernel, stride, groups), nn.BatchNorm2d(cout)]
         if act:
             layers.append(nn.ReLU(inplace=True))
         super().__init__(*layers)

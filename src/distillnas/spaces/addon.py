@@ -39,7 +39,7 @@ from ..errors import DistillnasError
 from ..cost import count_params
 from ..models import build_model, parse_arch
 from ..models.resnet import StagedNet
-from ..models.blocks import Classifier, pool
+from ..models.blocks import Classifier, conv2d, pool
 from .base import Arch, Decision, SearchSpace
 from .registry import SPACES, SpaceSection
 
@@ -72,8 +72,7 @@ def make_op(name: str, channels: int) -> nn.Module:
     if name.startswith("conv"):
         body: list[nn.Module] = [nn.ReLU(), nn.Conv2d(channels, channels, k, 1, k // 2, bias=False)]
     elif name.startswith("sep_conv"):
-        body = [nn.ReLU(), nn.Conv2d(channels, channels, k, 1, k // 2, groups=channels, bias=False),
-                nn.Conv2d(channels, channels, 1, bias=False)]
+        body = [nn.ReLU(), conv2d(channels, channels, k, groups=channels), nn.Conv2d(channels, channels, 1, bias=False)]
     else:
         body = [pool("max" if name.startswith("max") else "avg", 3)]
     return nn.Sequential(*body, nn.BatchNorm2d(channels))
