@@ -7,8 +7,9 @@ the official test set (mean ± sd over the retraining seeds), with params, MACs 
 
 Every choice is made without the test set: each search picks its student on its mini-val split
 (the best reward of `best.yaml`), and the retraining recipe is fixed before any row is scored.
-Resumable at every step: a finished search is resumed (nothing is run twice), and a finished
-(row, seed) retraining is read back from OUT/rows/<row>/seed<S>.json. `--quick` runs the same
+Resumable at every step: a finished search is resumed (nothing is run twice), a finished
+(row, seed) retraining is read back from OUT/rows/<row>/seed<S>.json, and a killed one continues
+from its last 2-epoch stage (OUT/rows/<row>/.resume/). `--quick` runs the same
 path at toy size on the synthetic data (a few minutes) to check the pipeline.
 Writes OUT/showcase.json (default bench/results/showcase_fmnist/) and prints the table; `--table`
 prints it as it stands (finished rows and seeds only) while steps still run.
@@ -90,6 +91,9 @@ def recipe(loss: str, epochs: float, views: int, quick: bool) -> TrainConfig:
         "loss": {"name": loss, "temperature": 4.0, "kd_weight": 0.9}, "augment": "views", "teacher_views": views})
 
 
+SAVE_EVERY = 2  # epochs: a retraining (~1.5-2 h of one core) killed mid-way loses at most one 2-epoch stage
+
+
 def retrain(row: str, arch: str, space: dict | None, loss: str, teacher: str, data: DataConfig, seeds: list[int],
             cfg: TrainConfig, out: Path) -> list[dict]:
     """The row's retrainings, one per seed, each kept in OUT/rows/<row>/seed<S>.json once done."""
@@ -100,7 +104,7 @@ def retrain(row: str, arch: str, space: dict | None, loss: str, teacher: str, da
         mark = folder / f"seed{seed}.json"
         if not mark.is_file():
             result = train(arch, cfg, data, teacher=[teacher] if loss != "ce" else [], space=space, seeds=[seed],
-                           out_dir=folder, progress=True)
+                           out_dir=folder, progress=True, save_every=SAVE_EVERY)
             (run,) = result.runs
             if run.status != "ok":
                 raise SystemExit(f"{row} seed {seed}: {run.status} {run.error}")

@@ -170,3 +170,33 @@ def test_setting_differences_names_dotted_keys_and_reads_added_sections_by_leaf(
     d = declared_defaults(TrainConfig(teacher_views=2, optim={"lr": 0.5}))
     assert d["teacher_views"] == TrainConfig().teacher_views and d["optim"]["lr"] == TrainConfig().optim.lr
     assert set(d) == set(TrainConfig.model_fields)
+
+
+def test_a_killed_kd_student_training_continues_from_its_last_stage(tmp_path, monkeypatch, teacher_dir):
+    """`train(save_every=E)` (what `distillnas train --save-every` and the showcase's long
+    retrainings run): a kill loses at most a stage, and the student is the uninterrupted one."""
+    from distillnas.trainer import train
+
+    cfg = quick_cfg(loss={"name": "kd"}, augment="views", teacher_views=2, optim={"epochs": 3})
+    data = DataConfig(name="synthetic")
+    plain = train("resnet8-w0.25", cfg, data, teacher=[str(teacher_dir)], out_dir=tmp_path / "plain").runs[0]
+    real, calls, kill = student_mod.train_student, [], [True]
+
+    def dies_in_stage_3(*a, **kw):
+        calls.append(kw)
+        if kill[0] and len(calls) == 3:
+            raise Killed
+        return real(*a, **kw)
+
+    monkeypatch.setattr(student_mod, "train_student", dies_in_stage_3)
+    with pytest.raises(Killed):
+        train("resnet8-w0.25", cfg, data, teacher=[str(teacher_dir)], out_dir=tmp_path / "k", save_every=1)
+    assert all(kw["teacher"] is not None for kw in calls)  # every stage distils from the teacher
+    assert [p.name for p in (tmp_path / "k" / ".resume").glob("*/*.state")] == ["stage2.state"]
+    calls.clear()
+    kill[0] = False
+    run = train("resnet8-w0.25", cfg, data, teacher=[str(teacher_dir)], out_dir=tmp_path / "k", save_every=1).runs[0]
+    assert len(calls) == 1 and calls[0]["resume_from"].name == "stage2.state"
+    assert not (tmp_path / "k" / ".resume").exists() and run.metrics == plain.metrics
+    for (name, a), b in zip(_weights(plain.checkpoint).items(), _weights(run.checkpoint).values()):
+        assert torch.equal(a, b), name

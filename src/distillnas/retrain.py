@@ -13,7 +13,7 @@ from .io import check_dir, ensure_dir
 from .rundir import RunDir
 from .teachers import TeacherCache, load_teacher
 from .spaces import student_of
-from .training import StudentRun, train_student
+from .training.student import StudentRun, train_resumable
 
 log = logging.getLogger("distillnas")
 
@@ -21,9 +21,11 @@ log = logging.getLogger("distillnas")
 def retrain_from_run(run_dir: str | Path, top: int = 1, *, epochs: float | None = None, seeds: list[int] | None = None,
                      loss: str | None = None, device: str = "auto", progress: bool = False,
                      out_dir: str | Path | None = None, channels_last: str = "auto", precision: str = "auto",
-                     warn: Callable[[str], None] = log.warning) -> list[StudentRun]:
+                     warn: Callable[[str], None] = log.warning, save_every: float = 0) -> list[StudentRun]:
     """Train the top archs of a finished run, each over the final seeds; checkpoints go to
-    out_dir (default RUN/students) and each result into the run store's finals."""
+    out_dir (default RUN/students) and each result into the run store's finals. `save_every`
+    E > 0 keeps each training's state every ~E epochs (OUT/.resume/), so the same call after a
+    kill continues from the last kept stage (training.student.train_resumable)."""
     run = RunDir(run_dir)
     cfg, best = run.load()
     if top < 1:
@@ -47,10 +49,12 @@ def retrain_from_run(run_dir: str | Path, top: int = 1, *, epochs: float | None 
         for entry in best["archs"][:top]:
             for seed in seed_list:
                 student = student_of(entry["arch"], best["space"], ds.num_classes, ds.in_channels, ds.input_size)
-                r = train_student(student, tcfg, ds, splits, teacher=teacher, cache=cache, seed=seed,
-                                  out_dir=students,
-                                  run_config={"search": str(run), "train": tcfg.model_dump(),
-                                              "data": cfg.data.model_dump()}, progress=progress)
+                rc = {"search": str(run), "train": tcfg.model_dump(), "data": cfg.data.model_dump()}
+                stem = Path(checkpoint_name(student.arch, tcfg.loss.name, seed, student.space)).stem
+                r = train_resumable(student, tcfg, ds, splits, save_every=save_every,
+                                    state_dir=students / ".resume" / stem,
+                                    fingerprint={"arch": student.arch, "seed": seed, **rc}, teacher=teacher,
+                                    cache=cache, seed=seed, out_dir=students, run_config=rc, progress=progress)
                 store.add_final(r.arch, r.loss, seed, r.status, r.metrics.get("test"), r.params,
                                 tcfg.optim.epochs, r.checkpoint)
                 runs.append(r)

@@ -41,7 +41,7 @@ class TrainOutcome:
 def train(arch: str, config: TrainConfig, data: DataConfig, *, teacher: Sequence[str] = (),
           scheme: SchemeConfig | None = None, space: dict | None = None, seeds: Sequence[int] = (0,),
           split: str = "train", task: str = "classify", out_dir: str | Path = "runs/train",
-          progress: bool = False) -> TrainOutcome:
+          progress: bool = False, save_every: float = 0) -> TrainOutcome:
     """Train `arch` once per seed under `config` (loss, optimiser, augmentation) and `scheme`.
 
     Args:
@@ -57,11 +57,16 @@ def train(arch: str, config: TrainConfig, data: DataConfig, *, teacher: Sequence
         task: "classify", or "retrieval" (train on data.classes, report open-set identification).
         out_dir: checkpoints, results.json and the teacher cache.
         progress: show a progress bar (a terminal) or progress lines (a log file).
+        save_every: E > 0 keeps each seed's training state every ~E epochs (OUT/.resume/), so the
+            same call after a kill continues from the last kept stage and trains the model an
+            uninterrupted run trains (the single scheme; others train unsplit). 0: no stages.
 
     Raises:
         DistillnasError: any bad input, before anything is trained or written.
     """
     scheme = scheme or SchemeConfig()
+    if not 0 <= save_every <= 10_000:
+        raise DistillnasError(f"save_every {save_every!r}: give epochs between 0 (no stages) and 10000")
     if task not in TASKS:
         raise DistillnasError(f"--task {task!r}: choose classify or retrieval")
     if split not in SPLITS:
@@ -92,7 +97,7 @@ def train(arch: str, config: TrainConfig, data: DataConfig, *, teacher: Sequence
     cache = TeacherCache(out / "teacher_cache")
     runs = [train_with_scheme(student, config, ds, splits, scheme, assistant=assistant, teacher=t, cache=cache,
                               seed=s, train_split=split, eval_splits=("test",), out_dir=out, run_config=run_config,
-                              progress=progress)
+                              progress=progress, save_every=save_every)
             for s in seeds]
     if not group.lead:  # rank 0 reports and writes; the others trained the same model
         return TrainOutcome(runs, out, lead=False)

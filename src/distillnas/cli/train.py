@@ -79,6 +79,9 @@ def train(
     out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Where checkpoints, results.json and the teacher "
                                            "cache go (default: runs/train; with --from-run: RUN/students)."),
     split: str = typer.Option("train", help="Train on 'train' (mini-train + mini-val) or 'minitrain'."),
+    save_every: float = typer.Option(5, min=0, max=10_000, help="Keep each training's state every ~E epochs (in "
+                                     "OUT/.resume/), so the same command after a kill continues from it and trains "
+                                     "the model an uninterrupted run trains; 0: never (scheme single only)."),
     channels_last: str = ChannelsLastOpt,
     precision: str = PrecisionOpt,
     device: str = DeviceOpt,
@@ -103,7 +106,8 @@ def train(
                                   "(use --epochs, --seeds, --loss)")
         runs = retrain_from_run(from_run, top, epochs=epochs, seeds=parse_seeds(seeds) if seeds else None,
                                 loss=loss, device=device, progress=progress, out_dir=out_dir,
-                                channels_last=channels_last, precision=precision, warn=lambda msg: err.print(f"warning: {msg}", soft_wrap=True))
+                                channels_last=channels_last, precision=precision, save_every=save_every,
+                                warn=lambda msg: err.print(f"warning: {msg}", soft_wrap=True))
         print_runs(runs, f"retrained from {from_run}")
         if not any(r.status == "ok" for r in runs):
             raise typer.Exit(1)
@@ -122,7 +126,8 @@ def train(
     data_cfg = validate(DataConfig, {"name": dataset, "root": data_root, **data_over}, "data.")
     done = train_student_seeds(arch, cfg, data_cfg, teacher=teacher or [], scheme=sch,
                                space=space_config(space, space_over), seeds=parse_seeds(seeds or "0"), split=split,
-                               task=task, out_dir=out_dir or Path("runs/train"), progress=progress)
+                               task=task, out_dir=out_dir or Path("runs/train"), progress=progress,
+                               save_every=save_every)
     if not done.lead:
         return
     how = cfg.loss.name if sch.name == "single" else f"{sch.name} + {cfg.loss.name}"

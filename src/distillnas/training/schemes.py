@@ -55,7 +55,7 @@ from ..registry import Registry
 from ..section import Section
 from ..teachers import Teacher, TeacherCache, load_teacher
 from ..recipe import TrainConfig
-from .student import StudentRun, resolve_student, train_in_stages, train_student
+from .student import StudentRun, resolve_student, train_in_stages, train_resumable, train_student
 
 
 class SchemeConfig(Section):
@@ -123,9 +123,20 @@ def train_with_scheme(student: Student | str, cfg: TrainConfig, ds: ImageDataset
                       scheme: SchemeConfig, *, assistant: Student | None = None, teacher: Teacher | None = None,
                       cache: TeacherCache | None = None, seed: int = 0, train_split: str = "train",
                       eval_splits: tuple[str, ...] = ("test",), out_dir: str | Path | None = None,
-                      run_config: dict | None = None, progress: bool = False) -> StudentRun:
-    """One student trained under `scheme` (check_scheme first); the run's loss names the scheme."""
+                      run_config: dict | None = None, progress: bool = False, save_every: float = 0) -> StudentRun:
+    """One student trained under `scheme` (check_scheme first); the run's loss names the scheme.
+
+    `save_every` E > 0 (the single scheme; the others pass checkpoints between their own stages
+    and train unsplit) keeps the training state every ~E epochs in OUT/.resume/<checkpoint
+    name>/, so the same call after a kill continues from the last kept stage (train_resumable)."""
     student = resolve_student(student, ds)
+    if save_every > 0 and scheme.name == "single" and out_dir is not None:
+        stem = Path(checkpoint_name(student.arch, cfg.loss.name, seed, student.space)).stem
+        return train_resumable(student, cfg, ds, splits, save_every=save_every,
+                               state_dir=Path(out_dir) / ".resume" / stem,
+                               fingerprint={"arch": student.arch, "seed": seed, **(run_config or {"train": cfg.model_dump()})},
+                               teacher=teacher, out_dir=out_dir, eval_splits=eval_splits, cache=cache, seed=seed,
+                               train_split=train_split, run_config=run_config, progress=progress)
     common = dict(cache=cache, seed=seed, train_split=train_split, eval_splits=eval_splits, progress=progress)
     run = SCHEMES.get(scheme.name).train(student, _assistant(scheme, assistant, ds), cfg, ds, splits, scheme, teacher,
                                          out_dir, run_config, common)

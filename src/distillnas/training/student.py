@@ -5,8 +5,10 @@
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
@@ -220,6 +222,28 @@ def train_in_stages(student: Student | str, cfg: TrainConfig, ds: ImageDataset, 
         prev = state
     run.wall_s = wall  # type: ignore[union-attr]
     return run  # type: ignore[return-value]
+
+
+def train_resumable(student: Student | str, cfg: TrainConfig, ds: ImageDataset, splits: Splits, *, save_every: float,
+                    state_dir: Path, fingerprint: dict, teacher: Teacher | None = None,
+                    out_dir: str | Path | None = None, eval_splits: tuple[str, ...] = ("test",),
+                    **common) -> StudentRun:  # noqa: ANN003
+    """One training that survives a kill: in continued stages of about `save_every` epochs when it
+    is longer than that (train_in_stages), its state kept in `state_dir` under `fingerprint`, so
+    running it again continues after the last finished stage - the model an uninterrupted run
+    trains, at most one stage's work lost. The states are removed once it finishes."""
+    stages = min(1000, math.ceil(cfg.optim.epochs / save_every)) if save_every > 0 else 1
+    if stages <= 1:
+        return train_student(student, cfg, ds, splits, teacher=teacher, out_dir=out_dir, eval_splits=eval_splits,
+                             **common)
+    run = train_in_stages(student, cfg, ds, splits, stages, state_dir, out_dir=out_dir, eval_splits=eval_splits,
+                          stage_teacher=(lambda k: teacher) if teacher is not None else None,
+                          fingerprint=fingerprint, **common)
+    if run.status == "ok":
+        shutil.rmtree(state_dir, ignore_errors=True)
+        with contextlib.suppress(OSError):  # the parent (OUT/.resume) too, once no run needs it
+            Path(state_dir).parent.rmdir()
+    return run
 
 
 def _resume_point(state_dir: Path, stages: int, fingerprint: dict) -> tuple[int, Path | None]:

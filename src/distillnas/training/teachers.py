@@ -1,9 +1,7 @@
 """Teacher ensembles: N independently seeded networks of one arch (the KDAS ensemble teacher)."""
 from __future__ import annotations
 
-import contextlib
 import json
-import math
 import os
 import shutil
 from pathlib import Path
@@ -18,7 +16,7 @@ from ..models import build_model
 from ..recipe import TrainConfig
 from ..section import settings_match
 from ..teachers import EnsembleReport, evaluate_teacher, load_teacher
-from .student import StudentRun, run_defaults, train_in_stages, train_student
+from .student import StudentRun, run_defaults, train_in_stages, train_resumable
 
 
 def train_teachers(arch: str, seeds: list[int], data_cfg: DataConfig, cfg: TrainConfig, out_dir: str | Path,
@@ -69,19 +67,9 @@ def _kept_member(path: Path, arch: str, seed: int, run_config: dict) -> StudentR
 def _member(arch: str, cfg: TrainConfig, ds, splits, seed: int, out_dir: Path, run_config: dict,  # noqa: ANN001
             save_every: float, progress: bool) -> StudentRun:
     """One member, in resumable stages of about `save_every` epochs when it is longer than that."""
-    common = dict(seed=seed, train_split="train", eval_splits=("test",), out_dir=out_dir, run_config=run_config,
-                  progress=progress)
-    stages = min(1000, math.ceil(cfg.optim.epochs / save_every)) if save_every > 0 else 1
-    if stages <= 1:
-        return train_student(arch, cfg, ds, splits, **common)
-    state_dir = out_dir / ".resume" / f"seed{seed}"
-    run = train_in_stages(arch, cfg, ds, splits, stages, state_dir,
-                          fingerprint={"arch": arch, "seed": seed, **run_config}, **common)
-    if run.status == "ok":
-        shutil.rmtree(state_dir, ignore_errors=True)
-        with contextlib.suppress(OSError):  # OUT/.resume itself once no member needs it
-            state_dir.parent.rmdir()
-    return run
+    return train_resumable(arch, cfg, ds, splits, save_every=save_every, state_dir=out_dir / ".resume" / f"seed{seed}",
+                           fingerprint={"arch": arch, "seed": seed, **run_config}, seed=seed, train_split="train",
+                           eval_splits=("test",), out_dir=out_dir, run_config=run_config, progress=progress)
 
 
 def record_ensemble(arch: str, seeds: list[int], paths: list[str], ds: ImageDataset, test: Tensor,
