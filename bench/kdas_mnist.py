@@ -150,10 +150,12 @@ def retrain(a: argparse.Namespace, cfg, run_dir, best: dict) -> tuple[list[dict]
             tcfg = validate(TrainConfig, {"optim": {**cfg.final.optim.model_dump(), "epochs": a.epochs},
                                           "loss": {"name": loss, "temperature": 3.0, "kd_weight": 1.0}})
             student = student_of(arch, space, ds.num_classes, ds.in_channels, ds.input_size)
-            runs = [train_student(student, tcfg, ds, splits, teacher=teacher, cache=cache, seed=int(s))
+            runs = [seed_run(run_dir / "retrain_seeds.jsonl", (label, loss, int(s), a.epochs),
+                             lambda s=s: train_student(student, tcfg, ds, splits, teacher=teacher, cache=cache,
+                                                       seed=int(s)))
                     for s in a.seeds.split(",")]
-            accs = [100 * r.metrics["test"] for r in runs]
-            rows.append({"model": label, "arch": arch if len(arch) < 40 else arch[:37] + "...", "params": runs[0].params,
+            accs = [100 * r["test"] for r in runs]
+            rows.append({"model": label, "arch": arch if len(arch) < 40 else arch[:37] + "...", "params": runs[0]["params"],
                          "loss": loss, "test_mean": statistics.mean(accs), "test_std": statistics.stdev(accs),
                          "seeds": a.seeds, "epochs": a.epochs})
             with done_file.open("a") as f:
@@ -161,6 +163,23 @@ def retrain(a: argparse.Namespace, cfg, run_dir, best: dict) -> tuple[list[dict]
             shutil.copyfile(done_file, RESULTS / f"{a.name}_retrain.jsonl")  # what git keeps of RUN
             print(rows[-1], flush=True)
     return rows, rep
+
+
+def seed_run(path, key: tuple, train) -> dict:  # noqa: ANN001
+    """One seed's retraining ({test, params}), read back from `path` (JSON lines) when a killed
+    row already finished it, else trained and appended: a kill loses at most one training."""
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            r = json.loads(line)
+            if tuple(r["key"]) == tuple(json.loads(json.dumps(key))):
+                return r
+    run = train()
+    if run.status != "ok":
+        raise SystemExit(f"{key}: {run.status} {run.error}")
+    r = {"key": list(key), "test": run.metrics["test"], "params": run.params}
+    with path.open("a") as f:
+        f.write(json.dumps(r) + "\n")
+    return r
 
 
 def rebuild_run(config: str, name: str, run_dir, overrides: list[str]) -> None:  # noqa: ANN001
