@@ -14,7 +14,8 @@ cost at which successive halving first reaches the full-fidelity search's final 
 (its fraction of the full search's cost: the issue's goal is <= 1/2).
 
     python bench/mo_fidelity.py --low bench/table_parts/mnist5k_mnasnet/kd_resnet8_e1.txt
-Writes results/mo_fidelity.json.
+    python bench/mo_fidelity.py --config akd_fmnist_table --table kd_e4.txt --low kd_e1.txt --epochs 1,4
+Writes results/NAME.json (default mo_fidelity).
 """
 from __future__ import annotations
 
@@ -60,15 +61,18 @@ def curve(run: Path, metric: str, target: float, floor: float, top: float | None
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", default="akd_mnist5k_table")
+    ap.add_argument("--table", default=None, help="the main (full-fidelity) table, by name or path (default: the config's)")
     ap.add_argument("--low", required=True, help="the lower-fidelity table (same space and protocol, stopped early)")
     ap.add_argument("--epochs", default="1,3", help="the low table's fidelity, then the main table's")
     ap.add_argument("--trials", type=int, default=96, help="paid evaluations of the full-fidelity search")
     ap.add_argument("--seeds", default="0,1,2,3,4")
     ap.add_argument("--eta", type=int, default=3)
+    ap.add_argument("--name", default="mo_fidelity", help="the results file: results/NAME.json")
     args = ap.parse_args()
     lo, hi = (float(e) for e in args.epochs.split(","))
     seeds = [int(s) for s in args.seeds.split(",")]
-    base = load_search_config(args.config, [])
+    pinned = [f"--evaluator.table={args.table}"] if args.table else []
+    base = load_search_config(args.config, pinned)
     metric, target = base.reward.metric, base.reward.target
     main_table = read_benchmark(base.evaluator.table)
     cost_of = {k: float(dict(zip(main_table.columns, v))[metric]) for k, v in main_table.rows.items()}
@@ -76,7 +80,7 @@ def main() -> None:
     floor = min(a for a, c in true if c <= target)
     best_hv = hypervolume(true, target, floor)
     common = ["--strategy.name=nsga2", "--strategy.nsga2.population=16", "--search.batch_size=16",
-              "--reward.mode=hard", "--search.patience=1000"]
+              "--reward.mode=hard", "--search.patience=1000", *pinned]
     sh = [f"--evaluator.fidelity.tables=[{args.low}]", f"--evaluator.fidelity.epochs=[{lo}, {hi}]",
           f"--evaluator.fidelity.eta={args.eta}"]
     work = Path(tempfile.mkdtemp(prefix="mo_fidelity_"))
@@ -103,9 +107,9 @@ def main() -> None:
                "fraction_sd": statistics.stdev(fr) if len(fr) > 1 else None,
                "full_hv_mean": statistics.fmean(r["full_hv"] for r in rows),
                "sh_hv_mean": statistics.fmean(r["sh_hv"] for r in rows),
-               "config": args.config, "low": args.low, "epochs": [lo, hi], "eta": args.eta, "trials": args.trials}
+               "config": args.config, "table": args.table or base.evaluator.table, "low": args.low, "epochs": [lo, hi], "eta": args.eta, "trials": args.trials}
     print(summary)
-    report("mo_fidelity", rows, summary)
+    report(args.name, rows, summary)
 
 
 if __name__ == "__main__":

@@ -172,7 +172,11 @@ def test_a_ladder_run_with_eta_1_exports_a_table_per_rung(tmp_path, teacher_dir)
     for t in stored:
         table = top if t["extra"]["fidelity"] == 2.0 else low
         assert math.isclose(table.rows[space.table_key(tuple(t["tokens"]))][0], by_rung[(t["extra"]["fidelity"], t["arch"])])
-    assert low.meta["fidelity"].startswith("1 of 2 epochs") and top.meta["fidelity"].startswith("2 of 2")
+    assert low.meta["fidelity"] == "1 of 2 epochs (one lr schedule over all of them)"
+    assert top.meta["fidelity"].startswith("2 of 2")
+    cfg_path = run / "config.yaml"  # the same run read as one with a cosine restart per rung
+    cfg_path.write_text(cfg_path.read_text().replace("schedule: horizon", "schedule: rung"))
+    assert export_table(run, fidelity=1)[0].meta["fidelity"] == "1 of 2 epochs (the cosine lr restarted at every rung)"
     with pytest.raises(DistillnasError, match="--fidelity 3 is not a rung of this run; its rungs are 1, 2 epochs"):
         export_table(run, fidelity=3)
     plain = tmp_path / "plain"

@@ -121,7 +121,9 @@ def export_table(run_dir: str | Path, fidelity: float | None = None) -> tuple[Be
             "proxy": cfg.evaluator.proxy.model_dump(exclude={"loss"}) if loss else {},
             "source": str(run), "date": datetime.date.today().isoformat(), "columns": " ".join(columns)}
     if rung is not None:  # which rung of the run's ladder this table holds
-        meta["fidelity"] = f"{rung:g} of {cfg.evaluator.top_fidelity():g} epochs (one lr schedule over all of them)"
+        how = ("the cosine lr restarted at every rung" if cfg.evaluator.proxy.fidelity.schedule == "rung"
+               else "one lr schedule over all of them")
+        meta["fidelity"] = f"{rung:g} of {cfg.evaluator.top_fidelity():g} epochs ({how})"
     g = cfg.strategy.shard()
     if g is not None:
         meta["grid"] = f"shard {g.shard} of 0..{g.shards - 1} (seed {cfg.strategy.seed})"
