@@ -3,6 +3,7 @@ once, successive halving promotes the best of each rung, Hyperband's brackets.""
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 
 import pytest
 import torch
@@ -243,6 +244,60 @@ def test_asha_resumed_with_a_repeat_of_a_stored_slot_finishes_its_bracket(tmp_pa
     promoted = [r for s, r in results.items() if s >= 4]
     assert results[2]["status"] == "failed" and paid == 2 + len(promoted)  # slots 1 and 3 trained
     assert {r["extra"]["origin"] for r in promoted} == {1, 3}  # the rung completed: ceil(4 / 2) of its 2 successes
+
+
+def _toy_named_trial(fidelity: float, tokens: tuple, seed: int):
+    """`_toy_trial` under the arch's canonical string, so the store finds its repeats."""
+    r = _toy_trial(fidelity, tokens, seed)
+    return replace(r, arch=build_space("resnet_depth", depths=[1, 2, 3]).to_string(tuple(tokens)))
+
+
+class _NamedToyEvaluator(_ToyEvaluator):
+    eta, tell_first = 1, False
+
+    def __init__(self, asynchronous: bool) -> None:
+        self.asynchronous = asynchronous
+
+    def task(self, fidelity=None, resume=None):
+        return _toy_named_trial, fidelity
+
+    def work(self, tokens):
+        return 0.0
+
+
+@pytest.mark.parametrize("asynchronous", [False, True])
+def test_a_repeat_is_copied_at_every_rung_it_reaches_not_retrained(tmp_path, asynchronous):
+    """A repeat of a stored arch is free at its first rung, and at every later rung it is
+    promoted to where the store holds the arch already (found in a 243-arch table run: repeats
+    were retrained from scratch at the top rung); an arch promoted twice in one bracket is
+    trained once."""
+    from distillnas.batch import run_batch, told_results
+    from distillnas.execution import LocalExecutor
+    from distillnas.execution.base import ExecutionConfig
+    from distillnas.progress import SearchProgress
+
+    cfg = load_search_config(None, [f"--run_dir={tmp_path}", "--reward.mode=hard", "--reward.reference=null",
+                                    "--reward.metric=params", "--reward.target=1e9"])
+    space, ev = build_space("resnet_depth", depths=[1, 2, 3]), _NamedToyEvaluator(asynchronous)
+    store = TrialStore(tmp_path / "s.sqlite")
+    bar, run = SearchProgress(False, 10, store, cfg.reward), LocalExecutor(ExecutionConfig())
+    first = [(0, 0, 0), (1, 0, 0), (2, 2, 2)]
+    store.add_batch(0, first)
+    assert run_batch(store, 0, first, space, ev, run, cfg, bar) == 6  # 3 archs x 2 rungs (eta 1)
+    again = [(1, 0, 0), (0, 0, 0), (1, 0, 0)]
+    store.add_batch(1, again)
+    assert run_batch(store, 1, again, space, ev, run, cfg, bar) == 0
+    results = store.batch_results(1)
+    top = [r for s, r in results.items() if s >= 3]
+    assert len(top) == 3 and all(r["extra"]["reused_from"] is not None and r["extra"]["fidelity"] == 2.0 for r in top)
+    assert sorted(r["extra"]["origin"] for r in top) == [0, 1, 2] and {r["extra"]["rung"] for r in top} == {1}
+    told = told_results(store, 1, 3, ev)
+    assert [told[s]["accuracy"] for s in range(3)] == [_toy_trial(2.0, a, 0).accuracy for a in again]
+    if not asynchronous:  # synchronous halving also trains an arch promoted twice in one bracket once
+        twice = [(2, 1, 0), (2, 1, 0)]
+        store.add_batch(2, twice)
+        assert run_batch(store, 2, twice, space, ev, run, cfg, bar) == 2
+        assert sum(r["extra"].get("reused_from") is not None for r in store.batch_results(2).values()) == 2
 
 
 def test_the_proxy_section_gives_its_training_config_without_copying_fields_by_hand():

@@ -100,21 +100,48 @@ def run_batch(store: TrialStore, b: int, archs: list, space: SearchSpace, evalua
         if len(promoted) < r:
             raise DistillnasError(f"batch {b}: rung {r} cannot start, rung {r - 1} is unfinished")
         done = store.batch_results(b)
-        todo = [s for s in promoted[r - 1] if s not in done]
-        if not todo:
-            continue
-        _need(executor, b, todo)
-        fn, first_arg = evaluator.task(rungs[r], rungs[r - 1])
         origin = promoted[r - 1]
-        todo = _longest_first(evaluator, executor, todo, lambda s: archs[origin[s]])  # type: ignore[arg-type]
-        items = [(first_arg, archs[origin[s]], _seed(cfg, b, origin[s])) for s in todo]
-        for i, result in executor.map(fn, items):  # type: ignore[union-attr]
-            res = result.as_dict()
-            res["extra"].update(origin=origin[todo[i]], rung=r)
-            store.add_trial(b, todo[i], res)
-            bar.update(res)
+        todo, copies = _plan_rung(store, b, [s for s in origin if s not in done], origin, archs, space,
+                                  evaluator, rungs[r], r, bar)
+        if todo:
+            _need(executor, b, todo)
+            fn, first_arg = evaluator.task(rungs[r], rungs[r - 1])
+            todo = _longest_first(evaluator, executor, todo, lambda s: archs[origin[s]])  # type: ignore[arg-type]
+            items = [(first_arg, archs[origin[s]], _seed(cfg, b, origin[s])) for s in todo]
+            for i, result in executor.map(fn, items):  # type: ignore[union-attr]
+                res = result.as_dict()
+                res["extra"].update(origin=origin[todo[i]], rung=r)
+                store.add_trial(b, todo[i], res)
+                bar.update(res)
+        results = store.batch_results(b)
+        for slot, src in copies.items():
+            _store_copy(store, b, slot, results[src], bar, origin=origin[slot], rung=r)
         paid += len(todo)
     return paid
+
+
+def _plan_rung(store: TrialStore, b: int, slots: list[int], origin: dict[int, int], archs: list,
+               space: SearchSpace, evaluator: Evaluator, fidelity: float, rung: int,
+               bar: SearchProgress) -> tuple[list[int], dict[int, int]]:
+    """A rung's promotions as the first rung's repeats are planned: an arch stored before at this
+    fidelity is copied at once (free), one promoted twice in this bracket is trained once and
+    copied; the rest are (slots to train, {slot: the slot it copies})."""
+    if not evaluator.reuse_repeats:
+        return slots, {}
+    todo: list[int] = []
+    first: dict[str, int] = {}
+    copies: dict[int, int] = {}
+    for slot in slots:
+        arch = space.to_string(archs[origin[slot]])
+        seen = store.find(arch, fidelity)
+        if seen is not None:
+            _store_copy(store, b, slot, seen, bar, origin=origin[slot], rung=rung)
+        elif arch in first:
+            copies[slot] = first[arch]
+        else:
+            first[arch] = slot
+            todo.append(slot)
+    return todo, copies
 
 
 def _longest_first(evaluator: Evaluator, executor: Executor, slots: list[int],
@@ -183,8 +210,12 @@ def _plan_first_rung(store: TrialStore, b: int, archs: list, space: SearchSpace,
     return todo, copies
 
 
-def _store_copy(store: TrialStore, b: int, slot: int, seen: dict[str, Any], bar: SearchProgress) -> None:
-    reused = {**seen, "extra": {**seen["extra"], "reused_from": seen["id"]}, "wall_s": 0.0}
+def _store_copy(store: TrialStore, b: int, slot: int, seen: dict[str, Any], bar: SearchProgress,
+                **where: int) -> None:
+    """Store a free copy of a stored result in this slot (`where`: a promotion's origin and rung)."""
+    reused = {**seen, "extra": {**seen["extra"], "reused_from": seen["id"], **where}, "wall_s": 0.0}
+    if not where:
+        reused["extra"].pop("origin", None), reused["extra"].pop("rung", None)
     store.add_trial(b, slot, reused)
     bar.update(reused)
 
@@ -219,7 +250,14 @@ class _Asha:
         queue.put((k, slot), fn, (first, tokens, _seed(self.cfg, self.b, self.origin[slot])), priority=k)
         self.pending[k] += 1
 
-    def promote(self, queue: WorkQueue, archs: list) -> None:
+    def promote(self, queue: WorkQueue, archs: list, space: SearchSpace, bar: SearchProgress) -> None:
+        """Queue every promotion the finished results allow; one whose arch is stored at the next
+        rung already is copied (free) instead, and may promote further at once."""
+        while self._promote_once(queue, archs, space, bar):
+            pass
+
+    def _promote_once(self, queue: WorkQueue, archs: list, space: SearchSpace, bar: SearchProgress) -> bool:
+        copied = False
         for k in reversed(range(len(self.rungs) - 1)):
             final = not any(self.pending[: k + 1])
             quota = (math.ceil if final else math.floor)(len(self.at[k]) / self.ev.eta)
@@ -228,7 +266,14 @@ class _Asha:
                     new, self.next_slot = self.next_slot, self.next_slot + 1
                     self.origin[new] = self.origin[s]
                     self.promoted[k].add(self.origin[s])
-                    self.queue(queue, k + 1, new, archs[self.origin[s]])
+                    tokens = archs[self.origin[s]]
+                    seen = self.store.find(space.to_string(tokens), self.rungs[k + 1]) if self.ev.reuse_repeats else None
+                    if seen is None:
+                        self.queue(queue, k + 1, new, tokens)
+                        continue
+                    _store_copy(self.store, self.b, new, seen, bar, origin=self.origin[s], rung=k + 1)
+                    self.at[k + 1][new], copied = self.store.batch_results(self.b)[new], True
+        return copied
 
 
 def _run_asha(store: TrialStore, b: int, archs: list, space: SearchSpace, evaluator: Evaluator,
@@ -246,7 +291,7 @@ def _run_asha(store: TrialStore, b: int, archs: list, space: SearchSpace, evalua
     copies = {d: s for d, s in copies.items() if s not in done}
     waiting = {src: [s for s, c in copies.items() if c == src] for src in set(copies.values())}
     state.pending[0] += len(copies)
-    state.promote(queue, archs)
+    state.promote(queue, archs, space, bar)
     if len(queue):
         _need(executor, b, [0] * len(queue))
     for (k, slot), result in executor.drain(queue) if len(queue) else ():  # type: ignore[union-attr]
@@ -261,5 +306,5 @@ def _run_asha(store: TrialStore, b: int, archs: list, space: SearchSpace, evalua
             _store_copy(store, b, dup, state.at[0][slot], bar)
             state.at[0][dup], state.origin[dup] = store.batch_results(b)[dup], dup
             state.pending[0] -= 1
-        state.promote(queue, archs)
+        state.promote(queue, archs, space, bar)
     return paid
