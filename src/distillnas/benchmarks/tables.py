@@ -93,7 +93,7 @@ def describe_tables() -> list[tuple[str, str]]:
             rows.append((name, f"{archs:,} archs; the {name.rsplit('_', 1)[-1]} column of {_title(file.parent)}"))
             continue
         how = "CE, no teacher" if teacher.startswith("none") else f"KD from {teacher.split(';')[0]}"
-        rows.append((name, f"{archs:,} archs, {meta['dataset']}, {how}" + (f", {seeds} seeds each" if seeds else "")
+        rows.append((name, f"{archs:,} archs, {meta['dataset']}, {how}" + (f", {seeds} seed{'s' if seeds > 1 else ''} each" if seeds else "")
                      + f" (about it: {file.parent.name}/README.md)"))
     return rows
 
