@@ -21,6 +21,14 @@ def test_log_bar_is_quiet_between_intervals_but_reports_the_end(capsys):
     assert capsys.readouterr().out.startswith("x: 3/3 (100%)")
 
 
+def test_log_bar_past_its_total_says_why_and_never_a_negative_eta(capsys):
+    bar = _LogBar("search", total=2, every=0)
+    for _ in range(3):  # a search's last bracket finishes past the budget
+        bar.advance()
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last.startswith("search: 3/2 (100%, finishing the last bracket)") and last.endswith("eta 0 s")
+
+
 def test_progress_bar_off_prints_nothing(capsys):
     with progress_bar(False, "x", 2) as bar:
         bar.advance()

@@ -44,7 +44,7 @@ class TeacherSection(Section):
 
 class LoopConfig(Section):
     """The search loop's budget and stopping rules (the `search` section)."""
-    trials: int = Field(40, ge=1, le=1_000_000)  # archs evaluated in all (paid: a repeat of a stored arch is free)
+    trials: int = Field(40, ge=1, le=1_000_000)  # evaluations paid in all (a rung each with multi-fidelity; a repeat of a stored arch is free); no batch starts once it is spent, and the last bracket's promotions finish past it
     batch_size: int = Field(8, ge=1, le=10_000)  # archs per controller update
     patience: int = Field(5, ge=1, le=10_000)  # batches in a row of repeats only: the policy has converged, the search ends
     max_repeats: float = Field(4.0, ge=0, le=1000)  # free repeats allowed, as a multiple of `trials`, before it ends anyway

@@ -52,9 +52,11 @@ class _LogBar(_Bar):
             self.last = now
             elapsed, frac = now - self.start, min(self.done / self.total, 1.0)
             rate = (self.done - self.first) / elapsed if elapsed > 0 else 0.0
-            eta = (self.total - self.done) / rate if rate > 0 else float("nan")
+            eta = max(self.total - self.done, 0) / rate if rate > 0 else float("nan")
             info = "  ".join(f"{k} {v:.4g}" for k, v in fields.items())
-            print(f"{self.label}: {self.done}/{self.total} ({100 * frac:.0f}%)  {info}  "
+            # a search's last bracket, once started, is finished: its promotions may pass the budget
+            past = ", finishing the last bracket" if self.done > self.total else ""
+            print(f"{self.label}: {self.done}/{self.total} ({100 * frac:.0f}%{past})  {info}  "
                   f"elapsed {elapsed:.0f} s  eta {eta:.0f} s", flush=True)
 
 
