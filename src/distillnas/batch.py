@@ -214,8 +214,9 @@ def _store_copy(store: TrialStore, b: int, slot: int, seen: dict[str, Any], bar:
                 **where: int) -> None:
     """Store a free copy of a stored result in this slot (`where`: a promotion's origin and rung)."""
     reused = {**seen, "extra": {**seen["extra"], "reused_from": seen["id"], **where}, "wall_s": 0.0}
-    if not where:
-        reused["extra"].pop("origin", None), reused["extra"].pop("rung", None)
+    if not where:  # a first-rung slot: the copied trial's own promotion marks do not apply
+        for key in ("origin", "rung"):
+            reused["extra"].pop(key, None)
     store.add_trial(b, slot, reused)
     bar.update(reused)
 
