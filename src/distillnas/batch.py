@@ -101,8 +101,8 @@ def run_batch(store: TrialStore, b: int, archs: list, space: SearchSpace, evalua
             raise DistillnasError(f"batch {b}: rung {r} cannot start, rung {r - 1} is unfinished")
         done = store.batch_results(b)
         origin = promoted[r - 1]
-        todo, copies = _plan_rung(store, b, [s for s in origin if s not in done], origin, archs, space,
-                                  evaluator, rungs[r], r, bar)
+        todo, copies = _plan_repeats(store, b, [(s, space.to_string(archs[origin[s]])) for s in origin], done,
+                                     evaluator.reuse_repeats, rungs[r], bar, lambda s: {"origin": origin[s], "rung": r})
         if todo:
             _need(executor, b, todo)
             fn, first_arg = evaluator.task(rungs[r], rungs[r - 1])
@@ -118,30 +118,6 @@ def run_batch(store: TrialStore, b: int, archs: list, space: SearchSpace, evalua
             _store_copy(store, b, slot, results[src], bar, origin=origin[slot], rung=r)
         paid += len(todo)
     return paid
-
-
-def _plan_rung(store: TrialStore, b: int, slots: list[int], origin: dict[int, int], archs: list,
-               space: SearchSpace, evaluator: Evaluator, fidelity: float, rung: int,
-               bar: SearchProgress) -> tuple[list[int], dict[int, int]]:
-    """A rung's promotions as the first rung's repeats are planned: an arch stored before at this
-    fidelity is copied at once (free), one promoted twice in this bracket is trained once and
-    copied; the rest are (slots to train, {slot: the slot it copies})."""
-    if not evaluator.reuse_repeats:
-        return slots, {}
-    todo: list[int] = []
-    first: dict[str, int] = {}
-    copies: dict[int, int] = {}
-    for slot in slots:
-        arch = space.to_string(archs[origin[slot]])
-        seen = store.find(arch, fidelity)
-        if seen is not None:
-            _store_copy(store, b, slot, seen, bar, origin=origin[slot], rung=rung)
-        elif arch in first:
-            copies[slot] = first[arch]
-        else:
-            first[arch] = slot
-            todo.append(slot)
-    return todo, copies
 
 
 def _longest_first(evaluator: Evaluator, executor: Executor, slots: list[int],
@@ -189,19 +165,27 @@ def _plan_first_rung(store: TrialStore, b: int, archs: list, space: SearchSpace,
                      fidelity: float | None, bar: SearchProgress) -> tuple[list[int], dict[int, int]]:
     """(slots to evaluate, {slot: the earlier slot of this batch it repeats}); repeats of an arch
     stored before (at this fidelity) are copied at once."""
-    reuse = evaluator.reuse_repeats
-    done = store.batch_results(b)
+    return _plan_repeats(store, b, [(slot, space.to_string(t)) for slot, t in enumerate(archs)],
+                         store.batch_results(b), evaluator.reuse_repeats, fidelity, bar)
+
+
+def _plan_repeats(store: TrialStore, b: int, slots: list[tuple[int, str]], done: dict, reuse: bool,
+                  fidelity: float | None, bar: SearchProgress,
+                  where: Callable[[int], dict[str, int]] = lambda s: {}) -> tuple[list[int], dict[int, int]]:
+    """One rung's (slot, arch) pairs planned: a slot stored already is skipped, an arch stored
+    before at this fidelity is copied at once (free, marked by `where(slot)`: a promotion's origin
+    and rung), one met twice is trained once and copied; returns (slots to train, {slot: the
+    slot it copies})."""
     todo: list[int] = []
     first: dict[str, int] = {}  # arch -> the slot of this batch that evaluates it
     copies: dict[int, int] = {}  # slot -> the slot it repeats
-    for slot, tokens in enumerate(archs):
-        arch = space.to_string(tokens)
+    for slot, arch in slots:
         if slot in done:
             first.setdefault(arch, slot)
             continue
         seen = store.find(arch, fidelity) if reuse else None
         if seen is not None:
-            _store_copy(store, b, slot, seen, bar)
+            _store_copy(store, b, slot, seen, bar, **where(slot))
         elif reuse and arch in first:
             copies[slot] = first[arch]
         else:
