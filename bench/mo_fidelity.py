@@ -15,6 +15,7 @@ cost at which successive halving first reaches the full-fidelity search's final 
 
     python bench/mo_fidelity.py --low bench/table_parts/mnist5k_mnasnet/kd_resnet8_e1.txt
     python bench/mo_fidelity.py --config akd_fmnist_table --table kd_e4.txt --low kd_e1.txt --epochs 1,4
+    python bench/mo_fidelity.py --config akd_fmnist_table --table kd9.txt --low kd9_e1.txt,kd9_e3.txt --epochs 1,3,9
 Writes results/NAME.json (default mo_fidelity).
 """
 from __future__ import annotations
@@ -62,14 +63,19 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", default="akd_mnist5k_table")
     ap.add_argument("--table", default=None, help="the main (full-fidelity) table, by name or path (default: the config's)")
-    ap.add_argument("--low", required=True, help="the lower-fidelity table (same space and protocol, stopped early)")
-    ap.add_argument("--epochs", default="1,3", help="the low table's fidelity, then the main table's")
+    ap.add_argument("--low", required=True, help="the lower-fidelity table(s), cheapest first, comma-separated "
+                    "(same space and protocol, stopped early; the main table itself gives an oracle rung: "
+                    "the best successive halving can do with a rung that ranks perfectly)")
+    ap.add_argument("--epochs", default="1,3", help="each low table's fidelity, then the main table's")
     ap.add_argument("--trials", type=int, default=96, help="paid evaluations of the full-fidelity search")
     ap.add_argument("--seeds", default="0,1,2,3,4")
     ap.add_argument("--eta", type=int, default=3)
     ap.add_argument("--name", default="mo_fidelity", help="the results file: results/NAME.json")
     args = ap.parse_args()
-    lo, hi = (float(e) for e in args.epochs.split(","))
+    lows = args.low.split(",")
+    *los, hi = (float(e) for e in args.epochs.split(","))
+    if len(los) != len(lows) or not all(a < b for a, b in zip([*los, hi], [*los, hi][1:])):
+        raise SystemExit(f"--epochs {args.epochs!r}: one increasing fidelity per --low table ({len(lows)}), then the main table's")
     seeds = [int(s) for s in args.seeds.split(",")]
     pinned = [f"--evaluator.table={args.table}"] if args.table else []
     base = load_search_config(args.config, pinned)
@@ -81,7 +87,7 @@ def main() -> None:
     best_hv = hypervolume(true, target, floor)
     common = ["--strategy.name=nsga2", "--strategy.nsga2.population=16", "--search.batch_size=16",
               "--reward.mode=hard", "--search.patience=1000", *pinned]
-    sh = [f"--evaluator.fidelity.tables=[{args.low}]", f"--evaluator.fidelity.epochs=[{lo}, {hi}]",
+    sh = [f"--evaluator.fidelity.tables=[{', '.join(lows)}]", f"--evaluator.fidelity.epochs=[{', '.join(map(str, [*los, hi]))}]",
           f"--evaluator.fidelity.eta={args.eta}"]
     work = Path(tempfile.mkdtemp(prefix="mo_fidelity_"))
     rows = []
@@ -107,7 +113,7 @@ def main() -> None:
                "fraction_sd": statistics.stdev(fr) if len(fr) > 1 else None,
                "full_hv_mean": statistics.fmean(r["full_hv"] for r in rows),
                "sh_hv_mean": statistics.fmean(r["sh_hv"] for r in rows),
-               "config": args.config, "table": args.table or base.evaluator.table, "low": args.low, "epochs": [lo, hi], "eta": args.eta, "trials": args.trials}
+               "config": args.config, "table": args.table or base.evaluator.table, "low": lows, "epochs": [*los, hi], "eta": args.eta, "trials": args.trials}
     print(summary)
     report(args.name, rows, summary)
 
