@@ -68,6 +68,9 @@ def main() -> None:
                     "the best successive halving can do with a rung that ranks perfectly)")
     ap.add_argument("--epochs", default="1,3", help="each low table's fidelity, then the main table's")
     ap.add_argument("--trials", type=int, default=96, help="paid evaluations of the full-fidelity search")
+    ap.add_argument("--sh-trials", type=int, default=None,
+                    help="paid evaluations of successive halving (default 2 x --trials; a longer ladder pays "
+                    "fewer epochs per evaluation, so give it more to spend about the full search's cost)")
     ap.add_argument("--seeds", default="0,1,2,3,4")
     ap.add_argument("--eta", type=int, default=3)
     ap.add_argument("--name", default="mo_fidelity", help="the results file: results/NAME.json")
@@ -93,9 +96,9 @@ def main() -> None:
     rows = []
     for seed in seeds:
         runs = {}
-        # successive halving pays fewer epochs per trial: it gets twice the trials, and is
+        # successive halving pays fewer epochs per trial: it gets more trials, and is
         # judged by the epochs it has paid when its front first matches the full search's
-        for method, extra, trials in (("full", [], args.trials), ("sh", sh, 2 * args.trials)):
+        for method, extra, trials in (("full", [], args.trials), ("sh", sh, args.sh_trials or 2 * args.trials)):
             run = work / f"{method}-s{seed}"
             cfg = load_search_config(args.config, [f"--run_dir={run}", f"--strategy.seed={seed}",
                                                    f"--search.trials={trials}", *common, *extra])
@@ -113,7 +116,8 @@ def main() -> None:
                "fraction_sd": statistics.stdev(fr) if len(fr) > 1 else None,
                "full_hv_mean": statistics.fmean(r["full_hv"] for r in rows),
                "sh_hv_mean": statistics.fmean(r["sh_hv"] for r in rows),
-               "config": args.config, "table": args.table or base.evaluator.table, "low": lows, "epochs": [*los, hi], "eta": args.eta, "trials": args.trials}
+               "config": args.config, "table": args.table or base.evaluator.table, "low": lows, "epochs": [*los, hi], "eta": args.eta, "trials": args.trials,
+               "sh_trials": args.sh_trials or 2 * args.trials}
     print(summary)
     report(args.name, rows, summary)
 
