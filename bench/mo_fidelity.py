@@ -76,8 +76,9 @@ def main() -> None:
     ap.add_argument("--name", default="mo_fidelity", help="the results file: results/NAME.json")
     args = ap.parse_args()
     lows = args.low.split(",")
-    *los, hi = (float(e) for e in args.epochs.split(","))
-    if len(los) != len(lows) or not all(a < b for a, b in zip([*los, hi], [*los, hi][1:])):
+    ladder = [float(e) for e in args.epochs.split(",")]
+    hi, sh_trials = ladder[-1], args.sh_trials or 2 * args.trials
+    if len(ladder) != len(lows) + 1 or not all(a < b for a, b in zip(ladder, ladder[1:])):
         raise SystemExit(f"--epochs {args.epochs!r}: one increasing fidelity per --low table ({len(lows)}), then the main table's")
     seeds = [int(s) for s in args.seeds.split(",")]
     pinned = [f"--evaluator.table={args.table}"] if args.table else []
@@ -90,7 +91,7 @@ def main() -> None:
     best_hv = hypervolume(true, target, floor)
     common = ["--strategy.name=nsga2", "--strategy.nsga2.population=16", "--search.batch_size=16",
               "--reward.mode=hard", "--search.patience=1000", *pinned]
-    sh = [f"--evaluator.fidelity.tables=[{', '.join(lows)}]", f"--evaluator.fidelity.epochs=[{', '.join(map(str, [*los, hi]))}]",
+    sh = [f"--evaluator.fidelity.tables=[{', '.join(lows)}]", f"--evaluator.fidelity.epochs={ladder}",
           f"--evaluator.fidelity.eta={args.eta}"]
     work = Path(tempfile.mkdtemp(prefix="mo_fidelity_"))
     rows = []
@@ -98,7 +99,7 @@ def main() -> None:
         runs = {}
         # successive halving pays fewer epochs per trial: it gets more trials, and is
         # judged by the epochs it has paid when its front first matches the full search's
-        for method, extra, trials in (("full", [], args.trials), ("sh", sh, args.sh_trials or 2 * args.trials)):
+        for method, extra, trials in (("full", [], args.trials), ("sh", sh, sh_trials)):
             run = work / f"{method}-s{seed}"
             cfg = load_search_config(args.config, [f"--run_dir={run}", f"--strategy.seed={seed}",
                                                    f"--search.trials={trials}", *common, *extra])
@@ -116,8 +117,8 @@ def main() -> None:
                "fraction_sd": statistics.stdev(fr) if len(fr) > 1 else None,
                "full_hv_mean": statistics.fmean(r["full_hv"] for r in rows),
                "sh_hv_mean": statistics.fmean(r["sh_hv"] for r in rows),
-               "config": args.config, "table": args.table or base.evaluator.table, "low": lows, "epochs": [*los, hi], "eta": args.eta, "trials": args.trials,
-               "sh_trials": args.sh_trials or 2 * args.trials}
+               "config": args.config, "table": args.table or base.evaluator.table, "low": lows, "epochs": ladder, "eta": args.eta, "trials": args.trials,
+               "sh_trials": sh_trials}
     print(summary)
     report(args.name, rows, summary)
 
