@@ -13,8 +13,8 @@ distillnas training step (Stepper: forward, CE, backward, SGD) is timed under
 
 Each column is images/s (median of 3 timed windows after warm-up), all measured in one run, so
 the ratios to fp32 hold even when other jobs share the cores (the absolute numbers do not: say
-what else ran). The fraction of peak divides the step's FLOPs (torch.utils.flop_counter, forward
-+ backward) per second by the machine's measured peak: a large torch.mm in fp32 and in bf16.
+what else ran). The fraction of peak divides the step's FLOPs (3 x the forward's, counted by
+torch.utils.flop_counter; see step_flops) per second by the machine's measured peak: a large torch.mm in fp32 and in bf16.
 With --compile, the compile time of each model is reported beside the steps a proxy trial
 (a few hundred) and a retraining (thousands) need to pay it back.
 
@@ -74,11 +74,15 @@ def sync(device: torch.device) -> None:
 
 
 def step_flops(model: torch.nn.Module, batch: int, device: torch.device) -> int:
-    x, y = torch.randn(batch, 1, 28, 28, device=device), torch.randint(0, 10, (batch,), device=device)
-    with FlopCounterMode(display=False) as fc:
-        F.cross_entropy(model(x), y).backward()
-    model.zero_grad(set_to_none=True)
-    return fc.get_total_flops()
+    """A training step's FLOPs: 3x the counted forward (backward = input grad + weight grad, each
+    about one forward). Not the counter run over backward: torch 2.13's FlopCounterMode counts a
+    depthwise conv's backward as a dense one (a 64-channel 3x3 depthwise conv, fwd 7.2 MFLOP,
+    fwd+bwd counted 477 MFLOP, 66x the true ~22), which made mobilenetv2-w0.1 look 5x heavier
+    than resnet8 at equal MACs (38 against 7 GFLOP per step)."""
+    x = torch.randn(batch, 1, 28, 28, device=device)
+    with torch.no_grad(), FlopCounterMode(display=False) as fc:
+        model(x)
+    return 3 * fc.get_total_flops()
 
 
 def images_per_s(model: torch.nn.Module, batch: int, precision: Precision, channels_last: bool,
