@@ -14,8 +14,9 @@ cost at which successive halving first reaches the full-fidelity search's final 
 (its fraction of the full search's cost: the issue's goal is <= 1/2).
 
     python bench/mo_fidelity.py --low bench/table_parts/mnist5k_mnasnet/kd_resnet8_e1.txt
-    python bench/mo_fidelity.py --config akd_fmnist_table --table kd_e4.txt --low kd_e1.txt --epochs 1,4
-    python bench/mo_fidelity.py --config akd_fmnist_table --table kd9.txt --low kd9_e1.txt,kd9_e3.txt --epochs 1,3,9
+    python bench/mo_fidelity.py --config akd_fmnist_table --table fmnist_mnasnet_kd4 --low fmnist_mnasnet_kd4_e1 --epochs 1,4
+    python bench/mo_fidelity.py --config akd_fmnist_table --table fmnist_mnasnet_kd9 \
+        --low fmnist_mnasnet_kd9_e1,fmnist_mnasnet_kd9_e3 --epochs 1,3,9 --trials 48 --sh-trials 288
 Writes results/NAME.json (default mo_fidelity).
 """
 from __future__ import annotations

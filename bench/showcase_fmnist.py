@@ -123,7 +123,11 @@ def share_teacher_cache(folder: Path, shared: Path) -> None:
     link = folder / "teacher_cache"
     if link != shared and not link.exists() and not link.is_symlink():
         shared.mkdir(parents=True, exist_ok=True)
-        link.symlink_to(shared.resolve(), target_is_directory=True)
+        try:
+            link.symlink_to(shared.resolve(), target_is_directory=True)
+        except FileExistsError:  # two runs of one row's seeds started together: the other made it
+            if link.resolve() != shared.resolve():
+                raise
 
 
 def finished(out: Path, row: str, seeds: list[int]) -> list[dict]:

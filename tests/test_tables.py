@@ -410,3 +410,24 @@ def test_fmnist_table_searches_with_early_stopping_under_its_constraint(tmp_path
     assert outcome.best and all(b["params"] <= 75000 for b in outcome.best)
     top = {r["arch"] for r in rows_ if r["extra"].get("fidelity") == 2.0}
     assert all(b["arch"] in top for b in outcome.best)
+
+
+def test_fmnist_three_rung_ladder_promotes_through_every_rung(tmp_path):
+    """The [1, 3, 9] tables hold the same 243 archs; halving over them evaluates at every rung,
+    fewer archs at each higher rung, and keeps only 9-epoch trials within the target in its front."""
+    names = ["fmnist_mnasnet_kd9_e1", "fmnist_mnasnet_kd9_e3", "fmnist_mnasnet_kd9"]
+    tables = [read_benchmark(n) for n in names]
+    assert all(set(t.rows) == set(tables[-1].rows) for t in tables) and len(tables[-1].rows) == 243
+    cfg = load_search_config("akd_fmnist_table", [
+        f"--run_dir={tmp_path / 'r'}", "--search.trials=36", "--evaluator.table=fmnist_mnasnet_kd9",
+        f"--evaluator.fidelity.tables=[{names[0]}, {names[1]}]", "--evaluator.fidelity.epochs=[1, 3, 9]",
+        "--evaluator.fidelity.eta=3"])
+    outcome = run_search(cfg, progress=False)
+    rows_ = TrialStore(outcome.run_dir / "trials.sqlite", readonly=True).trials()
+    per_rung = [sum(r["extra"].get("fidelity") == f for r in rows_) for f in (1.0, 3.0, 9.0)]
+    assert per_rung[0] > per_rung[1] > per_rung[2] > 0
+    for r in rows_:  # each rung's score is looked up in its own table
+        table = tables[(1.0, 3.0, 9.0).index(r["extra"]["fidelity"])]
+        assert r["accuracy"] == pytest.approx(table.accuracy[r["arch"]])
+    top = {r["arch"] for r in rows_ if r["extra"].get("fidelity") == 9.0}
+    assert outcome.best and all(b["arch"] in top and b["params"] <= 75000 for b in outcome.best)
