@@ -14,7 +14,8 @@ distillnas training step (Stepper: forward, CE, backward, SGD) is timed under
 Each column is images/s (median of 3 timed windows after warm-up), all measured in one run, so
 the ratios to fp32 hold even when other jobs share the cores (the absolute numbers do not: say
 what else ran). The fraction of peak divides the step's FLOPs (3 x the forward's, counted by
-torch.utils.flop_counter; see step_flops) per second by the machine's measured peak: a large torch.mm in fp32 and in bf16.
+torch.utils.flop_counter; see step_flops) per second by the machine's measured peak: a large
+torch.mm in fp32 and in bf16.
 With --compile, the compile time of each model is reported beside the steps a proxy trial
 (a few hundred) and a retraining (thousands) need to pay it back.
 
@@ -77,7 +78,7 @@ def step_flops(model: torch.nn.Module, batch: int, device: torch.device) -> int:
     """A training step's FLOPs: 3x the counted forward (backward = input grad + weight grad, each
     about one forward). Not the counter run over backward: torch 2.13's FlopCounterMode counts a
     depthwise conv's backward as a dense one (a 64-channel 3x3 depthwise conv, fwd 7.2 MFLOP,
-    fwd+bwd counted 477 MFLOP, 66x the true ~22), which made mobilenetv2-w0.1 look 5x heavier
+    fwd+bwd counted 477 MFLOP, 22x the true ~22), which made mobilenetv2-w0.1 look 5x heavier
     than resnet8 at equal MACs (38 against 7 GFLOP per step)."""
     x = torch.randn(batch, 1, 28, 28, device=device)
     with torch.no_grad(), FlopCounterMode(display=False) as fc:
