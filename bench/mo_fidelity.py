@@ -72,6 +72,9 @@ def main() -> None:
     ap.add_argument("--sh-trials", type=int, default=None,
                     help="paid evaluations of successive halving (default 2 x --trials; a longer ladder pays "
                     "fewer epochs per evaluation, so give it more to spend about the full search's cost)")
+    ap.add_argument("--sh-batch", type=int, default=16,
+                    help="archs per halving bracket (the full search's batch is 16): promotion is decided "
+                    "within a bracket, so an arch that loses its own is never promoted later")
     ap.add_argument("--seeds", default="0,1,2,3,4")
     ap.add_argument("--eta", type=int, default=3)
     ap.add_argument("--name", default="mo_fidelity", help="the results file: results/NAME.json")
@@ -79,6 +82,8 @@ def main() -> None:
     lows = args.low.split(",")
     ladder = [float(e) for e in args.epochs.split(",")]
     hi, sh_trials = ladder[-1], args.sh_trials or 2 * args.trials
+    if not 2 <= args.sh_batch <= 1000:
+        raise SystemExit(f"--sh-batch {args.sh_batch}: give 2..1000 archs per bracket")
     if len(ladder) != len(lows) + 1 or not all(a < b for a, b in zip(ladder, ladder[1:])):
         raise SystemExit(f"--epochs {args.epochs!r}: one increasing fidelity per --low table ({len(lows)}), then the main table's")
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -93,7 +98,7 @@ def main() -> None:
     common = ["--strategy.name=nsga2", "--strategy.nsga2.population=16", "--search.batch_size=16",
               "--reward.mode=hard", "--search.patience=1000", *pinned]
     sh = [f"--evaluator.fidelity.tables=[{', '.join(lows)}]", f"--evaluator.fidelity.epochs={ladder}",
-          f"--evaluator.fidelity.eta={args.eta}"]
+          f"--evaluator.fidelity.eta={args.eta}", f"--search.batch_size={args.sh_batch}"]
     work = Path(tempfile.mkdtemp(prefix="mo_fidelity_"))
     rows = []
     for seed in seeds:
@@ -119,7 +124,7 @@ def main() -> None:
                "full_hv_mean": statistics.fmean(r["full_hv"] for r in rows),
                "sh_hv_mean": statistics.fmean(r["sh_hv"] for r in rows),
                "config": args.config, "table": args.table or base.evaluator.table, "low": lows, "epochs": ladder, "eta": args.eta, "trials": args.trials,
-               "sh_trials": sh_trials}
+               "sh_trials": sh_trials, "sh_batch": args.sh_batch}
     print(summary)
     report(args.name, rows, summary)
 
