@@ -75,6 +75,9 @@ def main() -> None:
     ap.add_argument("--sh-batch", type=int, default=16,
                     help="archs per halving bracket (the full search's batch is 16): promotion is decided "
                     "within a bracket, so an arch that loses its own is never promoted later")
+    ap.add_argument("--mode", default="sh", choices=["sh", "hyperband"],
+                    help="sh: every bracket starts at the cheapest rung; hyperband: brackets cycle through "
+                    "the rungs they start at (evaluator.fidelity.mode)")
     ap.add_argument("--seeds", default="0,1,2,3,4")
     ap.add_argument("--eta", type=int, default=3)
     ap.add_argument("--name", default="mo_fidelity", help="the results file: results/NAME.json")
@@ -98,7 +101,8 @@ def main() -> None:
     common = ["--strategy.name=nsga2", "--strategy.nsga2.population=16", "--search.batch_size=16",
               "--reward.mode=hard", "--search.patience=1000", *pinned]
     sh = [f"--evaluator.fidelity.tables=[{', '.join(lows)}]", f"--evaluator.fidelity.epochs={ladder}",
-          f"--evaluator.fidelity.eta={args.eta}", f"--search.batch_size={args.sh_batch}"]
+          f"--evaluator.fidelity.eta={args.eta}", f"--search.batch_size={args.sh_batch}",
+          f"--evaluator.fidelity.mode={args.mode}"]
     work = Path(tempfile.mkdtemp(prefix="mo_fidelity_"))
     rows = []
     for seed in seeds:
@@ -124,7 +128,8 @@ def main() -> None:
                "full_hv_mean": statistics.fmean(r["full_hv"] for r in rows),
                "sh_hv_mean": statistics.fmean(r["sh_hv"] for r in rows),
                "config": args.config, "table": args.table or base.evaluator.table, "low": lows, "epochs": ladder, "eta": args.eta, "trials": args.trials,
-               "sh_trials": sh_trials, "sh_batch": args.sh_batch}
+               "sh_trials": sh_trials, "sh_batch": args.sh_batch,
+               "mode": args.mode}
     print(summary)
     report(args.name, rows, summary)
 

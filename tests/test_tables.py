@@ -431,3 +431,29 @@ def test_fmnist_three_rung_ladder_promotes_through_every_rung(tmp_path):
         assert r["accuracy"] == pytest.approx(table.accuracy[r["arch"]])
     top = {r["arch"] for r in rows_ if r["extra"].get("fidelity") == 9.0}
     assert outcome.best and all(b["arch"] in top and b["params"] <= 75000 for b in outcome.best)
+
+
+def test_table_hyperband_brackets_start_at_every_rung(tmp_path):
+    """Under `evaluator.fidelity.mode=hyperband` batches cycle through Hyperband's brackets: the
+    bracket that skips every low rung looks its archs up in the top table directly, paying its
+    full epochs, so an arch a low rung ranks badly can still reach the front."""
+    cfg = load_search_config("akd_fmnist_table", [
+        f"--run_dir={tmp_path / 'r'}", "--search.trials=60", "--search.batch_size=9",
+        "--evaluator.table=fmnist_mnasnet_kd9", "--evaluator.fidelity.mode=hyperband",
+        "--evaluator.fidelity.tables=[fmnist_mnasnet_kd9_e1, fmnist_mnasnet_kd9_e3]",
+        "--evaluator.fidelity.epochs=[1, 3, 9]", "--evaluator.fidelity.eta=3"])
+    outcome = run_search(cfg, progress=False)
+    rows_ = TrialStore(outcome.run_dir / "trials.sqlite", readonly=True).trials()
+    firsts = {}  # batch -> the fidelity its first rung was looked up at, and how many archs it held
+    for r in rows_:
+        if r["extra"].get("rung", 0) == 0 and r["extra"].get("reused_from") is None:
+            f, n = firsts.get(r["batch"], (r["extra"]["fidelity"], 0))
+            firsts[r["batch"]] = (f, n + 1)
+    assert [firsts[b][0] for b in sorted(firsts)][:3] == [1.0, 3.0, 9.0]
+    assert firsts[0][1] == 9 and firsts[2][1] <= 3  # Hyperband's sizes: n, then n (s_max+1) eta^-s_max
+    direct = [r for r in rows_ if r["batch"] == 2 and r["extra"].get("reused_from") is None]
+    assert direct and all(r["extra"]["epochs_trained"] == 9.0 for r in direct)
+    with pytest.raises(DistillnasError, match="mode"):
+        load_search_config("akd_fmnist_table", [f"--run_dir={tmp_path / 'x'}", "--evaluator.fidelity.mode=asha",
+                                                 "--evaluator.fidelity.tables=[fmnist_mnasnet_kd9_e1]",
+                                                 "--evaluator.fidelity.epochs=[1, 9]"])

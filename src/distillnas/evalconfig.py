@@ -160,6 +160,10 @@ class TableFidelity(Section):
     tables: list[str] = Field(..., min_length=1, max_length=19)  # lower-fidelity tables, cheapest first
     epochs: list[float] = Field(..., min_length=2, max_length=20)  # each table's fidelity, then the main table's
     eta: int = Field(3, ge=2, le=100)
+    # sh: every batch starts at the first table; hyperband: batches cycle through Hyperband's
+    # brackets (start at rung s, with proportionally fewer archs), so some archs are scored at
+    # the top fidelity without passing a low rung that would have dropped them
+    mode: Literal["sh", "hyperband"] = "sh"
 
     @model_validator(mode="after")
     def _rungs(self) -> "TableFidelity":

@@ -22,6 +22,7 @@ built once per process. An evaluator that holds state across trials (the superne
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 import traceback
 from abc import ABC
@@ -233,6 +234,22 @@ class Evaluator(ABC):
 
 
 EVALUATORS: Registry[type[Evaluator]] = Registry("evaluator")
+
+
+def hyperband_skipped(batch: int, rungs: int, mode: str) -> int:
+    """Hyperband's s for this batch: how many rungs its bracket skips at the start (batches cycle
+    through the brackets); 0 for successive halving (Li et al., JMLR 2018)."""
+    return batch % rungs if mode == "hyperband" and rungs > 1 else 0
+
+
+def hyperband_size(n: int, skipped: int, rungs: int, eta: int) -> int:
+    """Hyperband's bracket size: n_s = n (s_max + 1) / (s + 1) eta^(s - s_max) archs for the
+    bracket with s + 1 rungs, so every bracket spends about the same epochs."""
+    if not skipped:
+        return n
+    s_max = rungs - 1
+    s = s_max - skipped
+    return max(1, math.ceil(n * (s_max + 1) / (s + 1) * eta ** (s - s_max)))
 
 
 def evaluate_trial(ctx: EvalContext, tokens: tuple[int, ...], seed: int) -> TrialResult:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -18,7 +17,8 @@ from ..spaces import SearchSpace
 from ..teachers import Teacher
 from ..training import train_student
 from ..zerocost import SCORES, TEACHER_SCORES, make_probe, score_model, teacher_modules
-from .base import EVALUATORS, EvalContext, Evaluator, TrialResult, load_setup, measure_costs
+from .base import (EVALUATORS, EvalContext, Evaluator, TrialResult, hyperband_size, hyperband_skipped, load_setup,
+                   measure_costs)
 
 log = logging.getLogger(__name__)
 
@@ -103,22 +103,17 @@ class ProxyEvaluator(Evaluator):
     def _bracket(self, batch: int) -> int:
         """Hyperband's s for this batch (rungs skipped at the start); 0 for successive halving."""
         f = self.cfg.evaluator.proxy.fidelity
-        if f.epochs is None or f.mode != "hyperband":
-            return 0
-        return batch % len(f.epochs)
+        return 0 if f.epochs is None else hyperband_skipped(batch, len(f.epochs), f.mode)
 
     def rungs(self, batch: int) -> list[float | None]:
         f = self.cfg.evaluator.proxy.fidelity
         return [None] if f.epochs is None else [float(e) for e in f.epochs[self._bracket(batch):]]
 
     def ask_size(self, batch: int, n: int) -> int:
-        """Hyperband's bracket sizes: n_s = n (s_max + 1) / (s + 1) eta^(s - s_max) archs for the
-        bracket with s + 1 rungs, so every bracket spends about the same epochs."""
-        f, skipped = self.cfg.evaluator.proxy.fidelity, self._bracket(batch)
-        if skipped:
-            s_max = len(f.epochs) - 1
-            s = s_max - skipped
-            n = max(1, math.ceil(n * (s_max + 1) / (s + 1) * f.eta ** (s - s_max)))
+        """Hyperband's bracket sizes (`hyperband_size`), times the screen's oversampling."""
+        f = self.cfg.evaluator.proxy.fidelity
+        if f.epochs is not None:
+            n = hyperband_size(n, self._bracket(batch), len(f.epochs), f.eta)
         return n * self.oversample
 
     def task(self, fidelity: float | None = None, resume: float | None = None) -> tuple[Callable[..., TrialResult], Any]:

@@ -9,7 +9,8 @@ from typing import Any
 from ..benchmarks import read_benchmark
 from ..errors import DistillnasError
 from ..spaces import SearchSpace
-from .base import EVALUATORS, EvalContext, Evaluator, TrialResult, measure_costs, worker_state
+from .base import (EVALUATORS, EvalContext, Evaluator, TrialResult, hyperband_size, hyperband_skipped,
+                   measure_costs, worker_state)
 
 
 def read_table(path: str) -> dict[str, float]:
@@ -42,7 +43,14 @@ class TableEvaluator(Evaluator):
 
     def rungs(self, batch: int) -> list[float | None]:
         f = self.cfg.evaluator.fidelity
-        return [None] if f is None else [float(e) for e in f.epochs]
+        return [None] if f is None else [float(e) for e in f.epochs[hyperband_skipped(batch, len(f.epochs), f.mode):]]
+
+    def ask_size(self, batch: int, n: int) -> int:
+        """Hyperband's bracket sizes (`hyperband_size`); n under successive halving."""
+        f = self.cfg.evaluator.fidelity
+        if f is None:
+            return n
+        return hyperband_size(n, hyperband_skipped(batch, len(f.epochs), f.mode), len(f.epochs), f.eta)
 
     @staticmethod
     def run(ctx: EvalContext, tokens: tuple[int, ...], seed: int) -> TrialResult:
