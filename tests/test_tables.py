@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 
 from distillnas.store import TrialStore
-from distillnas.analysis.tables import comparison_report, compare_tables, export_table, merge_tables, verdict
+from distillnas.analysis.tables import (comparison_report, compare_tables, export_table, merge_seeds, merge_tables,
+                                       verdict)
 from distillnas.benchmarks import BenchmarkTable, read_benchmark, write_benchmark
 from distillnas.checkpoint import weights_digest
+from distillnas.cli import main
 from distillnas.errors import DistillnasError
 from distillnas.runconfig import load_search_config
 from distillnas.search import run_search
@@ -102,6 +104,42 @@ def test_the_exports_of_grid_shards_merge_into_the_whole_table(tmp_path):
         merge_tables([parts[0], str(tmp_path / "other.txt")])
     with pytest.raises(DistillnasError, match="needs two or more"):
         merge_tables(parts[:1])
+
+
+def _seed_part(tmp_path, name, seed, accs, **meta):
+    """A two-arch table of one seed, as `table export` writes for evaluator.proxy.seeds=[seed]."""
+    head = {"dataset": "fashion_mnist", "proxy": {"epochs": 3.0, "seeds": [seed]}, "source": name, **meta}
+    rows = {k: [a, a, p, 10 * p, lat] for k, (a, p, lat) in accs.items()}
+    table = BenchmarkTable(head, ["accuracy", f"acc_seed{seed}", "params", "macs", "latency_ms"], rows)
+    return str(write_benchmark(tmp_path / f"{name}.txt", table))
+
+
+def test_merge_seeds_puts_other_seeds_of_the_same_archs_side_by_side(tmp_path, capsys):
+    a = _seed_part(tmp_path, "a", 0, {"x": (80.0, 100, 0.5), "y": (70.0, 200, 0.0), "w": (60.0, 300, 0.0)})
+    b = _seed_part(tmp_path, "b", 1, {"y": (74.0, 200, 0.0), "x": (81.0, 100, 0.7), "w": (61.0, 300, 0.0)})
+    joined = read_benchmark(write_benchmark(tmp_path / "ab.txt", merge_seeds([b, a])))
+    assert joined.columns == ["accuracy", "acc_seed0", "acc_seed1", "params", "macs", "latency_ms"]
+    assert joined.rows["x"] == pytest.approx([80.5, 80.0, 81.0, 100, 1000, 0.6])
+    assert joined.rows["y"][:3] == pytest.approx([72.0, 70.0, 74.0])
+    assert joined.meta["proxy"]["seeds"] == [0, 1] and joined.meta["source"] == "seeds joined from b, a"
+    cmp = compare_tables([str(tmp_path / "ab.txt"), str(tmp_path / "ab.txt")], ["p", "q"], 1, 0)
+    assert cmp.noise_floor["p"] == pytest.approx(1.0)  # the seeds now give the column its noise floor
+    for parts, code, says in (([a, b], 0, "3 archs x 2 seeds from 2 tables"), ([a, a], 2, "acc_seed0 is in both")):
+        with pytest.raises(SystemExit) as e:
+            main(["table", "merge", "--seeds", *parts, "--out", str(tmp_path / f"cli{code}.txt")])
+        out = capsys.readouterr()
+        assert e.value.code == code and says in out.out + out.err
+    assert read_benchmark(tmp_path / "cli0.txt").rows == joined.rows and not (tmp_path / "cli2.txt").exists()
+    same = {"x": (1.0, 100, 0), "y": (2.0, 200, 0), "w": (3.0, 300, 0)}
+    cases = {"is in both": [a, _seed_part(tmp_path, "c", 0, same)],
+             "differ in 1 arch(s) (e.g. 'z')": [a, _seed_part(tmp_path, "d", 1, {**same, "z": (3.0, 9, 0)})],
+             "has params 100, 101": [a, _seed_part(tmp_path, "e", 1, {**same, "x": (1.0, 101, 0)})],
+             "made with dataset='cifar10'": [a, _seed_part(tmp_path, "f", 1, same, dataset="cifar10")],
+             "made with proxy=": [a, _seed_part(tmp_path, "g", 1, same, proxy={"epochs": 9.0, "seeds": [1]})],
+             "needs two or more": [a]}
+    for says, parts in cases.items():
+        with pytest.raises(DistillnasError, match=re.escape(says)):
+            merge_seeds(parts)
 
 
 def test_the_teacher_digest_names_weights_not_files(tmp_path, teacher_dir):

@@ -176,6 +176,57 @@ def merge_tables(paths: list[str]) -> BenchmarkTable:
     return out
 
 
+def merge_seeds(paths: list[str]) -> BenchmarkTable:
+    """One table from runs of one protocol over the same archs that trained other seeds (a second
+    seed added later, for a column's noise floor, or to average a noisy rung): the seed columns
+    side by side, the mean accuracy taken over all of them. Headers must agree as for
+    `merge_tables` except the proxy's seeds, which must not overlap; every part must hold the
+    same archs with the same params and MACs; a measured latency is averaged over the parts."""
+    if len(paths) < 2:
+        raise DistillnasError(f"table merge --seeds needs two or more tables (got {len(paths)})")
+    parts = [read_benchmark(p) for p in paths]
+    first, keys, seeds = parts[0], set(parts[0].rows), {}  # seed column -> the part that holds it
+    for path, part in zip(paths, parts):
+        _check_same_protocol(paths[0], _without_seeds(first), path, _without_seeds(part))
+        if not part.seed_columns:
+            raise DistillnasError(f"{path!r} has no per-seed accuracy columns (acc_seedN) to join")
+        for c in part.seed_columns:
+            if c in seeds:
+                raise DistillnasError(f"{c} is in both {seeds[c]!r} and {path!r}: join runs of other seeds")
+            seeds[c] = path
+        if set(part.rows) != keys:
+            odd = sorted(set(part.rows) ^ keys)
+            raise DistillnasError(f"{path!r} and {paths[0]!r} differ in {len(odd)} arch(s) (e.g. {odd[0][:200]!r}); "
+                                  "joining seeds needs the same archs in every part")
+    rest = [c for c in first.columns if c != "accuracy" and not c.startswith("acc_seed")]
+    order = sorted(seeds, key=lambda c: (not c[8:].isdigit(), int(c[8:]) if c[8:].isdigit() else 0, c))
+    out = BenchmarkTable(dict(first.meta), ["accuracy", *order, *rest])
+    for key in first.rows:
+        named = [dict(zip(p.columns, p.rows[key])) for p in parts]
+        acc = [next(n[c] for n in named if c in n) for c in order]
+        for c in {"params", "macs"} & set(rest):
+            if len({n[c] for n in named}) > 1:
+                raise DistillnasError(f"arch {key[:200]} has {c} {', '.join(f'{n[c]:g}' for n in named)} in the "
+                                      "parts: they were not built alike")
+        out.rows[key] = [sum(acc) / len(acc), *acc, *(sum(n[c] for n in named) / len(named) for c in rest)]
+    proxy = dict(first.meta.get("proxy") or {})
+    if "seeds" in proxy:
+        proxy["seeds"] = sorted(s for p in parts for s in (p.meta.get("proxy") or {}).get("seeds", []))
+        out.meta["proxy"] = proxy
+    out.meta["source"] = "seeds joined from " + ", ".join(str(part.meta.get("source", p)) for p, part in zip(paths, parts))
+    out.meta["date"] = max(str(part.meta.get("date", "")) for part in parts)
+    return out
+
+
+def _without_seeds(table: BenchmarkTable) -> BenchmarkTable:
+    """The table's header and columns with its seeds left out: what must agree when seeds are joined."""
+    meta = dict(table.meta)
+    if isinstance(meta.get("proxy"), dict):
+        meta["proxy"] = {k: v for k, v in meta["proxy"].items() if k != "seeds"}
+    meta.pop("columns", None)
+    return BenchmarkTable(meta, [c for c in table.columns if not c.startswith("acc_seed")])
+
+
 def _check_same_protocol(path_a: str, a: BenchmarkTable, path_b: str, b: BenchmarkTable) -> None:
     skip = _PER_PART - ({"teacher"} if "teacher_sha" in a.meta and "teacher_sha" in b.meta else set())
     if a.columns != b.columns:

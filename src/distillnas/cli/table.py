@@ -42,17 +42,22 @@ def table_export(
 def table_merge(
     tables: List[str] = typer.Argument(..., metavar="TABLES", help="Two or more parts of one table (e.g. the exports of grid shards)."),
     out_file: Path = typer.Option(..., "--out", "-o", help="The merged table file to write."),
+    seeds: bool = typer.Option(False, "--seeds", help="Join seeds instead of archs: every part holds the same archs, "
+                               "trained with other evaluator.proxy.seeds; the seed columns go side by side and the "
+                               "accuracy becomes their mean."),
 ) -> None:
     """Join the parts of a table made by the same protocol in several runs (strategy.grid.shards
     over sittings or machines). Parts that differ in space, data, loss, proxy settings or teacher
-    weights, or that share an arch, are refused."""
-    from ..analysis.tables import merge_tables
+    weights, or that share an arch, are refused. With --seeds, join runs of other seeds over the
+    same archs (a second seed for the noise floor)."""
+    from ..analysis.tables import merge_seeds, merge_tables
     from ..benchmarks import write_benchmark
 
     check_dir(out_file.parent, "output directory")
-    table = merge_tables(tables)
+    table = merge_seeds(tables) if seeds else merge_tables(tables)
     write_benchmark(ensure_dir(out_file.parent, "output directory") / out_file.name, table)
-    out.print(f"{len(table.rows):,} archs from {len(tables)} tables -> {out_file}", soft_wrap=True)
+    what = f" x {len(table.seed_columns)} seeds" if seeds else ""
+    out.print(f"{len(table.rows):,} archs{what} from {len(tables)} tables -> {out_file}", soft_wrap=True)
 
 
 @table_app.command("compare")
