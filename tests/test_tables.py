@@ -140,6 +140,15 @@ def test_merge_seeds_puts_other_seeds_of_the_same_archs_side_by_side(tmp_path, c
     for says, parts in cases.items():
         with pytest.raises(DistillnasError, match=re.escape(says)):
             merge_seeds(parts)
+    # a rung of a longer ladder is the top of a shorter one when the cosine restarts at every rung
+    ladder = {"epochs": 9.0, "seeds": [0], "fidelity": {"epochs": [1, 3, 9], "schedule": "rung"}}
+    rung3 = _seed_part(tmp_path, "r9", 0, same, proxy=ladder, fidelity="3 of 9 epochs (restarted)")
+    short = {"epochs": 3.0, "seeds": [1], "fidelity": {"epochs": [1, 3], "schedule": "rung"}}
+    assert merge_seeds([rung3, _seed_part(tmp_path, "r3", 1, same, proxy=short, fidelity="3 of 3 epochs")]).rows
+    for proxy, rung in ((short | {"fidelity": {"epochs": [1, 3], "schedule": "horizon"}}, "3 of 3 epochs"),
+                        (short, "1 of 3 epochs")):  # one lr schedule over the ladder; another rung
+        with pytest.raises(DistillnasError, match="only parts of one protocol"):
+            merge_seeds([rung3, _seed_part(tmp_path, "x", 1, same, proxy=proxy, fidelity=rung)])
 
 
 def test_the_teacher_digest_names_weights_not_files(tmp_path, teacher_dir):

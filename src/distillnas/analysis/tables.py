@@ -204,7 +204,7 @@ def merge_seeds(paths: list[str]) -> BenchmarkTable:
     for key in first.rows:
         named = [dict(zip(p.columns, p.rows[key])) for p in parts]
         acc = [next(n[c] for n in named if c in n) for c in order]
-        for c in {"params", "macs"} & set(rest):
+        for c in (c for c in rest if c in ("params", "macs")):
             if len({n[c] for n in named}) > 1:
                 raise DistillnasError(f"arch {key[:200]} has {c} {', '.join(f'{n[c]:g}' for n in named)} in the "
                                       "parts: they were not built alike")
@@ -219,12 +219,29 @@ def merge_seeds(paths: list[str]) -> BenchmarkTable:
 
 
 def _without_seeds(table: BenchmarkTable) -> BenchmarkTable:
-    """The table's header and columns with its seeds left out: what must agree when seeds are joined."""
+    """The table's header and columns with its seeds left out: what must agree when seeds are joined.
+
+    Under the `rung` schedule a rung's training does not depend on the rungs above it (the cosine
+    restarts at every rung), so the 3-epoch rung of a [1, 3, 9] ladder is the protocol of the top
+    of a [1, 3] one: a rung's proxy is compared cut at that rung."""
     meta = dict(table.meta)
-    if isinstance(meta.get("proxy"), dict):
-        meta["proxy"] = {k: v for k, v in meta["proxy"].items() if k != "seeds"}
     meta.pop("columns", None)
+    proxy = meta.get("proxy")
+    if isinstance(proxy, dict):
+        proxy = meta["proxy"] = {k: v for k, v in proxy.items() if k != "seeds"}
+        fid, rung = proxy.get("fidelity") or {}, str(meta.get("fidelity", "")).split(" of ")[0]
+        if isinstance(fid, dict) and fid.get("schedule") == "rung" and _is_number(rung):
+            r = float(rung)
+            proxy.update(epochs=r, fidelity={**fid, "epochs": [e for e in fid.get("epochs") or [] if e <= r]})
+            meta["fidelity"] = f"rung {r:g}"
     return BenchmarkTable(meta, [c for c in table.columns if not c.startswith("acc_seed")])
+
+
+def _is_number(text: str) -> bool:
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
 
 
 def _check_same_protocol(path_a: str, a: BenchmarkTable, path_b: str, b: BenchmarkTable) -> None:

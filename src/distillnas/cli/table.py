@@ -44,7 +44,8 @@ def table_merge(
     out_file: Path = typer.Option(..., "--out", "-o", help="The merged table file to write."),
     seeds: bool = typer.Option(False, "--seeds", help="Join seeds instead of archs: every part holds the same archs, "
                                "trained with other evaluator.proxy.seeds; the seed columns go side by side and the "
-                               "accuracy becomes their mean."),
+                               "accuracy becomes their mean (a rung exported from a fidelity.schedule=rung ladder joins the "
+                               "top of a shorter ladder of that rung)."),
 ) -> None:
     """Join the parts of a table made by the same protocol in several runs (strategy.grid.shards
     over sittings or machines). Parts that differ in space, data, loss, proxy settings or teacher
