@@ -46,14 +46,17 @@ def hypervolume(points: list[tuple[float, float]], target: float, floor: float) 
     return area
 
 
-def curve(run: Path, metric: str, target: float, floor: float, top: float | None, full: float) -> list[tuple]:
-    """(cumulative epochs paid, hypervolume of the top-fidelity front) after each batch."""
+def curve(run: Path, metric: str, target: float, floor: float, top: float | None, full: float,
+          low_seeds: int = 1) -> list[tuple]:
+    """(cumulative epochs paid, hypervolume of the top-fidelity front) after each batch; a rung
+    below the top trained `low_seeds` times pays that many times its epochs."""
     rows = TrialStore(run / "trials.sqlite", readonly=True).trials()
     out, paid, seen = [], 0.0, []
     for b in sorted({r["batch"] for r in rows}):
         for r in (r for r in rows if r["batch"] == b):
             if r["extra"].get("reused_from") is None and r["status"] != "screened":
-                paid += r["extra"].get("epochs_trained", full)
+                low = top is not None and r["extra"].get("fidelity", top) < top
+                paid += r["extra"].get("epochs_trained", full) * (low_seeds if low else 1)
             if r["status"] == "ok" and (top is None or r["extra"].get("fidelity") == top):
                 seen.append((100 * r["accuracy"], float(r[metric])))
         out.append((paid, hypervolume(seen, target, floor)))
@@ -94,6 +97,9 @@ def main() -> None:
                     "the rungs they start at (evaluator.fidelity.mode)")
     ap.add_argument("--seeds", default="0,1,2,3,4")
     ap.add_argument("--eta", type=int, default=3)
+    ap.add_argument("--low-seeds", type=int, default=1,
+                    help="training seeds averaged in each --low table (e.g. tables joined by `table merge --seeds`): "
+                    "an evaluation at a lower rung pays that many times its epochs; a promoted arch continues one")
     ap.add_argument("--levels", default="",
                     help="also report, per method, the epochs paid until its front first reaches each of these "
                     "fractions of the true front's hypervolume (comma-separated, e.g. 0.9,0.95): a comparison "
@@ -103,6 +109,8 @@ def main() -> None:
     lows = args.low.split(",")
     ladder = [float(e) for e in args.epochs.split(",")]
     hi, sh_trials = ladder[-1], args.sh_trials or 2 * args.trials
+    if not 1 <= args.low_seeds <= 10:
+        raise SystemExit(f"--low-seeds {args.low_seeds}: give 1..10")
     if not 2 <= args.sh_batch <= 1000:
         raise SystemExit(f"--sh-batch {args.sh_batch}: give 2..1000 archs per bracket")
     if len(ladder) != len(lows) + 1 or not all(a < b for a, b in zip(ladder, ladder[1:])):
@@ -135,7 +143,7 @@ def main() -> None:
             cfg = load_search_config(args.config, [f"--run_dir={run}", f"--strategy.seed={seed}",
                                                    f"--search.trials={trials}", *common, *extra])
             run_search(cfg, progress=False)
-            runs[method] = curve(run, metric, target, floor, cfg.evaluator.top_fidelity(), hi)
+            runs[method] = curve(run, metric, target, floor, cfg.evaluator.top_fidelity(), hi, args.low_seeds)
         full_cost, full_hv = runs["full"][-1]
         reach = next((c for c, hv in runs["sh"] if hv >= full_hv - 1e-9), None)
         rows.append({"seed": seed, "full_cost": full_cost, "full_hv": full_hv / best_hv,
@@ -152,7 +160,7 @@ def main() -> None:
                "sh_hv_mean": statistics.fmean(r["sh_hv"] for r in rows),
                "config": args.config, "table": args.table or base.evaluator.table, "low": lows, "epochs": ladder, "eta": args.eta, "trials": args.trials,
                "sh_trials": sh_trials, "sh_batch": args.sh_batch,
-               "mode": args.mode, "levels": {f"{x:g}": level_summary(rows, x) for x in levels}}
+               "mode": args.mode, "low_seeds": args.low_seeds, "levels": {f"{x:g}": level_summary(rows, x) for x in levels}}
     print(summary)
     report(args.name, rows, summary)
 
