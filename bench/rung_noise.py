@@ -96,7 +96,7 @@ def noise_row(label: str, t, top, keys: list[str], resamples: int) -> dict:
     tau, lo, hi = boot_tau(col[seeds[0]], col[seeds[1]], resamples)
     row = {"rung": label, "archs": len(keys), "tau_seeds": tau, "tau_seeds_ci": [lo, hi],
            "seeds_for_0.8": seeds_needed(tau),
-           "seed_sd": round(statistics.fmean(float(np.std([t.column(s)[k] for s in seeds], ddof=1)) for k in keys), 3)}
+           "seed_sd": round(float(np.std([col[s] for s in seeds], axis=0, ddof=1).mean()), 3)}
     if t is top:
         return row
     pairs = {"matched": [(c, c) for c in seeds if c in tcol],
