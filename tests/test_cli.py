@@ -115,3 +115,29 @@ def test_every_help_page_reads_plainly(capsys, monkeypatch):
     assert pages >= 15
     _, out, _ = run(capsys, "train", "--help")
     assert "(default: 30; with --from-run" in out  # the default epochs are stated
+
+
+def test_command_lists_show_each_summary_as_one_paragraph(capsys, monkeypatch):
+    """A group's command list joins the docstring's single line breaks (typer's rich mode kept
+    them, so summaries broke mid-sentence): on a wide terminal a summary is one line."""
+    import typer
+
+    from distillnas.cli.app import app
+
+    monkeypatch.setenv("COLUMNS", "1000")
+    groups = [(), *[p for p in _commands(None) if getattr(_lookup(typer.main.get_command(app), p), "commands", None)]]
+    assert len(groups) >= 3
+    for path in groups:
+        _, out, _ = run(capsys, *path, "--help")
+        group = _lookup(typer.main.get_command(app), path)
+        for name, cmd in group.commands.items():
+            first = " ".join((cmd.help or "").split("\n\n")[0].split())
+            row = next(line for line in out.splitlines() if re.match(rf"[│\s]*{name}\s", line))
+            assert first[:120] in " ".join(row.split()), (path, name, row)
+
+
+def _lookup(root, path):
+    """The click command at PATH under ROOT."""
+    for name in path:
+        root = root.commands[name]
+    return root
