@@ -80,7 +80,7 @@ def students() -> dict[str, Callable[[], nn.Module]]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     ap.add_argument("--reps", type=int, default=8, help="timed repeats per conv shape")
     ap.add_argument("--steps", type=int, default=6, help="steps per timed window of a whole student")

@@ -40,7 +40,7 @@ def models(shape: tuple[int, int, int], classes: int) -> dict[str, tuple[torch.n
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--run", type=Path, help="a finished search: its best student's latency is measured too")
     p.add_argument("--repeats", type=int, default=50)
     a = p.parse_args()

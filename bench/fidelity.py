@@ -58,7 +58,7 @@ def epochs_spent(run: Path, epochs: int) -> float:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--trials", type=int, default=24, help="archs of the full-fidelity search")
     p.add_argument("--epochs", type=int, default=3, help="proxy epochs at full fidelity")
     p.add_argument("--final-epochs", type=float, default=8)

@@ -85,7 +85,7 @@ def seeds_needed(tau: float | None, target: float = 0.8) -> float | None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--config", default="table_resnet_fmnist")
     ap.add_argument("--loss", default="ce", help="the column's loss (ce, kd, od)")
     ap.add_argument("--teacher", default=None, help="teacher spec (directory, checkpoint or shipped name) for kd/od")

@@ -90,7 +90,7 @@ def run(name: str, fn: Callable[[], dict]) -> dict:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cpu-smoke", action="store_true", help="run the flow on CPU at toy sizes (no GPU needed)")
     args = ap.parse_args()
     smoke = args.cpu_smoke

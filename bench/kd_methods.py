@@ -58,7 +58,7 @@ def matched_resnet(params: int, ds) -> str:  # noqa: ANN001
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--epochs", type=float, default=5)
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--teacher-epochs", type=float, default=6)

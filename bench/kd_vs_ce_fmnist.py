@@ -73,7 +73,7 @@ def summary(rows: list[dict]) -> list[dict]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--teacher", required=True, help="the ensemble: a directory of member checkpoints or a shipped name")
     ap.add_argument("--epochs", type=float, default=3.0)
     ap.add_argument("--warmup", type=float, default=0.3)

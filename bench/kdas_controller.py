@@ -88,7 +88,7 @@ def summary(rows: list[dict], variant: str) -> dict:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--teacher", required=True, help="comma-separated teacher checkpoints (the ensemble)")
     p.add_argument("--variants", default="steps4-w200,steps20-w50", help=f"any of {', '.join(VARIANTS)}")
     p.add_argument("--seeds", default="0,1,2")

@@ -72,7 +72,7 @@ def loaders(ds, splits, batch: int, folder_ds=None, folder_splits=None) -> dict[
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--steps", type=int, default=30, help="measured batches per row")
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--stream-images", type=int, default=3000, help="images of the generated folder (0: skip)")

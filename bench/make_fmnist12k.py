@@ -28,7 +28,7 @@ def idx_bytes(magic: int, items: np.ndarray) -> bytes:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--source", default=None, help="folder of the four Fashion-MNIST IDX files")
     args = ap.parse_args()
     folder = find_folder(SETS["fashion_mnist"], args.source)

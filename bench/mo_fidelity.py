@@ -78,7 +78,7 @@ def level_summary(rows: list[dict], level: float) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--config", default="akd_mnist5k_table")
     ap.add_argument("--table", default=None, help="the main (full-fidelity) table, by name or path (default: the config's)")
     ap.add_argument("--low", required=True, help="the lower-fidelity table(s), cheapest first, comma-separated "

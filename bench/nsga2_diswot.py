@@ -43,7 +43,7 @@ def search(strategy: str, seed: int, points: dict, target: float, budget: int, b
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seeds", type=int, default=10)
     p.add_argument("--target", type=float, default=5e5)
     p.add_argument("--budgets", default="24,32,48")

@@ -69,7 +69,7 @@ def grid(quick: bool) -> list[tuple[int, int, int, int, int]]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--passes", type=int, default=40)
     ap.add_argument("--limit", type=float, default=10.0, help="seconds before a case counts as hung")

@@ -43,7 +43,7 @@ def students() -> list[tuple[str, dict | None]]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--dataset", default="mnist5k")
     ap.add_argument("--data-root", default=None)
     ap.add_argument("--epochs", type=float, default=None, help="default: the default search's final.optim.epochs")

@@ -47,7 +47,7 @@ def search(run: str, cpus: int | None, trials: int, teacher: str | None) -> floa
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--trials", type=int, default=8)
     p.add_argument("--repeats", type=int, default=3, help="times the three searches run, interleaved")
     a = p.parse_args()

@@ -45,7 +45,7 @@ def measure_all(models: dict[str, torch.nn.Module], core: int, repeats: int) -> 
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--students", type=int, default=12)
     p.add_argument("--reference", default="resnet8")
     p.add_argument("--relative", type=float, default=3.0)

@@ -33,7 +33,7 @@ TRAIN_CLASSES = [0, 1, 2, 3, 4, 5]
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--epochs", type=float, default=10)
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--teacher-epochs", type=float, default=6)

@@ -46,7 +46,7 @@ def ranks(values: dict[str, float], keys: list[str]) -> dict[str, int]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--top", required=True, help="the ladder's top table (by name or path)")
     ap.add_argument("--rungs", required=True, help="rung tables with two or more seed columns, comma-separated")
     ap.add_argument("--config", default="akd_fmnist_table", help="the search config whose reward metric and "

@@ -63,7 +63,7 @@ def search(strategy: str, seed: int, table: dict[str, float], budget: int, batch
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seeds", type=int, default=100)
     p.add_argument("--first-seed", type=int, default=100,
                    help="seeds first-seed .. first-seed+seeds-1 (settings were chosen on seeds 0-39)")

@@ -78,7 +78,7 @@ def search(name: str, seed: int, space, kind: str, budget: int) -> tuple[float, 
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--config", default="akd_fmnist", help="the config whose space is searched")
     p.add_argument("--objective", choices=("add", "pair"), default="pair")
     p.add_argument("--budget", type=int, default=64, help="paid evaluations per search")

@@ -97,7 +97,7 @@ def held_out(guide_table, score_table, space, name: str, seed: int, budget: int)
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--kd", default="diswot_s1_kd", help="the KD table (file or packaged name)")
     p.add_argument("--ce", default=None, help="a CE table over the same archs (AKD Table 5 in miniature)")
     p.add_argument("--at", default="50,100,200", help="regret after this many paid evaluations")

@@ -127,7 +127,7 @@ def child(args: list[str], kill_after: float | None = None) -> dict | None:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--images", type=int, default=24_000)
     p.add_argument("--epochs", type=float, default=1)
     p.add_argument("--kill-after", type=float, default=40.0, help="seconds into the first cache fill")

@@ -126,7 +126,7 @@ def peak_flops(dtype: torch.dtype, device: torch.device, n: int = 2048, reps: in
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--steps", type=int, default=12, help="steps per timed window")
     ap.add_argument("--compile", action="store_true", help="also time torch.compile of the auto setting")
     ap.add_argument("--device", default="cpu", help="cpu or cuda[:N] (bench/gpu_check.py runs it on a GPU)")

@@ -29,7 +29,7 @@ from _common import report
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--teacher", nargs="+", required=True, help="teacher checkpoints (or a directory) for DisWOT, "
                    "trained on --diswot-data")
     p.add_argument("--diswot-data", default="fmnist12k", help="dataset the s1 archs are scored on")
