@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from distillnas.store import TrialStore
-from distillnas.analysis.tables import (comparison_report, compare_tables, export_table, merge_seeds, merge_tables,
-                                       verdict)
+from distillnas.analysis.compare import comparison_report, compare_tables, verdict
+from distillnas.analysis.tables import export_table, merge_seeds, merge_tables
 from distillnas.benchmarks import BenchmarkTable, read_benchmark, write_benchmark
 from distillnas.checkpoint import weights_digest
 from distillnas.cli import main
@@ -310,7 +310,7 @@ def test_the_interaction_anova_matches_its_sums_by_hand():
     residuals are +-0.5, MS 1 (df 1): F = 9, p = 0.205, gain sd sqrt((9 - 1) / 2) = 2. The
     columns' mean: arch 1 (0.5, 3.5), arch 2 (4.5, 6.5), MS 12.25 and 0.25: arch sd sqrt(6).
     Seed variances 2, 2 | 8, 2: seed sd sqrt(3.5)."""
-    from distillnas.analysis.tables import interaction
+    from distillnas.analysis.compare import interaction
 
     a = np.array([[0.0, 2.0], [2.0, 4.0]])
     b = np.array([[1.0, 5.0], [7.0, 9.0]])
@@ -324,7 +324,7 @@ def test_the_interaction_anova_matches_its_sums_by_hand():
 def test_matched_seed_noise_shared_by_both_columns_is_no_interaction():
     """Seeds matched across columns share part of their noise (same initial weights, batch
     order): the paired test keeps its level (the pooled two-way ANOVA would not)."""
-    from distillnas.analysis.tables import interaction
+    from distillnas.analysis.compare import interaction
 
     rng = np.random.default_rng(1)
     n = 400

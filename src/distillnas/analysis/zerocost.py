@@ -21,7 +21,8 @@ from ..rundir import RunDir
 from ..spaces import SearchSpace, build_space
 from ..teachers import load_teacher
 from ..zerocost import TEACHER_SCORES, check_scores, make_probe, score_model, teacher_modules
-from .tables import _seeds, export_table
+from .compare import seed_matrix
+from .tables import export_table
 
 
 @dataclass
@@ -126,7 +127,7 @@ def study(paths: list[str], scores: list[str], teacher: list[str] | None = None,
                         {s.name: np.array([100 * s.table.accuracy[k] for k in keys]) for s in sources},
                         seconds_per_arch=(time.perf_counter() - start) / len(keys), teacher=", ".join(specs))
     for s in sources:
-        seeds = _seeds(s.table, keys)
+        seeds = seed_matrix(s.table, keys)
         out.noise_floor[s.name] = None if seeds is None else float(stats.kendalltau(seeds[:, 0], seeds[:, 1]).statistic)
         for n in scores:
             r = stats.kendalltau(values[n], out.accuracy[s.name])

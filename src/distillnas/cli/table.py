@@ -74,7 +74,7 @@ def table_compare(
     the best student of each column and its rank in the others, rank reversals beyond seed noise,
     the teacher effect: how much less two teachers' rankings agree than two seeds of one, and the
     arch x teacher interaction on accuracies (a paired ANOVA), with a one-line verdict per pair."""
-    from ..analysis.tables import compare_tables, comparison_report, comparison_rows, verdict
+    from ..analysis.compare import compare_tables, comparison_report, comparison_rows, verdict
 
     check_dir(out_dir, "output directory (--out)")
     cmp = compare_tables(tables, [n.strip() for n in names.split(",")] if names else None, top, resamples)
