@@ -189,6 +189,9 @@ def main() -> None:
     p.add_argument("--manmade", default=",".join(MANMADE), help="Which man-made students the manmade step trains "
                    "(default all: %(default)s). mobilenetv2-w0.1 trains ~10x slower per step than resnet8 on this CPU "
                    "(~2.5 h per 30-epoch seed at one thread against ~17 min): its many tiny depthwise convolutions.")
+    p.add_argument("--losses", default="kd,ce", help="Which rows of each man-made student the manmade step trains, "
+                   "in this order (default: %(default)s); two processes can train one seed's KD and CE rows side by "
+                   "side with --losses kd beside --losses ce.")
     p.add_argument("--table", action="store_true", help="Print the table as it stands (the rows and seeds that have "
                    "finished, the others marked) and exit: trains nothing.")
     a = p.parse_args()
@@ -196,6 +199,9 @@ def main() -> None:
     chosen = [m.strip() for m in a.manmade.split(",") if m.strip()]
     if not chosen or any(m not in MANMADE for m in chosen):
         p.error(f"--manmade {a.manmade!r}: give a comma list of {', '.join(MANMADE)}")
+    losses = [x.strip() for x in a.losses.split(",") if x.strip()]
+    if not losses or any(x not in ("kd", "ce") for x in losses) or len(set(losses)) != len(losses):
+        p.error(f"--losses {a.losses!r}: give kd, ce or both, comma-separated")
     if not steps or any(s not in STEPS for s in steps):
         p.error(f"--steps {a.steps!r}: give a comma list of {', '.join(STEPS)}")
     seeds = [int(s) for s in a.seeds.split(",")]
@@ -219,16 +225,17 @@ def main() -> None:
     for kind in steps:
         if kind == "manmade":
             for name, arch in ((n, x) for n, x in manmade.items() if n in chosen):
-                for loss in ("kd", "ce"):
+                for loss in losses:
                     done[f"{name}-{loss}"] = summary(ROWS[f"{name}-{loss}"], retrain(
                         f"{name}-{loss}", arch, None, loss, a.teacher, data, seeds, cfg[loss], a.out), arch=arch)
             continue
         picks[kind] = pick = search(kind, a.teacher, a.out, a.quick, a.trials)
         done[f"search-{kind}"] = summary(STEPS[kind], retrain(f"search-{kind}", pick["arch"], pick["space"], "kd", a.teacher,
                                                         data, seeds, cfg["kd"], a.out), **pick)
-    if set(steps) != set(STEPS) or set(chosen) != set(MANMADE):
-        print(f"steps {', '.join(steps)} done (man-made: {', '.join(chosen)}); the table needs every step and student: "
-              "rerun without --steps and --manmade, or see it as it stands with --table")
+    if set(steps) != set(STEPS) or set(chosen) != set(MANMADE) or len(losses) < 2:
+        print(f"steps {', '.join(steps)} done (man-made: {', '.join(chosen)}, {' and '.join(losses)}); the table needs "
+              "every step, student and loss: rerun without --steps, --manmade and --losses, or see it as it stands "
+              "with --table")
         return
     rows = teacher_rows(a.teacher, data) + [done[k] for k in ROWS]
     best = rows[-1]
