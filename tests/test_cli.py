@@ -105,9 +105,7 @@ def test_every_help_page_reads_plainly(capsys, monkeypatch):
         assert not swallowed, (path, swallowed)
         from distillnas.cli.app import app
 
-        cmd = typer.main.get_command(app)
-        for name in path:
-            cmd = cmd.commands[name]
+        cmd = _lookup(typer.main.get_command(app), path)
         flat = re.sub(r"[\s│]+", " ", out)
         for bracketed in re.findall(r"\w\[\w+\]", (cmd.help or "").replace("\\[", "[")):  # pip extras
             assert bracketed in flat, (path, bracketed)
@@ -125,12 +123,12 @@ def test_command_lists_show_each_summary_as_one_paragraph(capsys, monkeypatch):
     from distillnas.cli.app import app
 
     monkeypatch.setenv("COLUMNS", "1000")
-    groups = [(), *[p for p in _commands(None) if getattr(_lookup(typer.main.get_command(app), p), "commands", None)]]
+    root = typer.main.get_command(app)
+    groups = [(), *[p for p in _commands(None) if getattr(_lookup(root, p), "commands", None)]]
     assert len(groups) >= 3
     for path in groups:
         _, out, _ = run(capsys, *path, "--help")
-        group = _lookup(typer.main.get_command(app), path)
-        for name, cmd in group.commands.items():
+        for name, cmd in _lookup(root, path).commands.items():
             first = " ".join((cmd.help or "").split("\n\n")[0].split())
             row = next(line for line in out.splitlines() if re.match(rf"[│\s]*{name}\s", line))
             assert first[:120] in " ".join(row.split()), (path, name, row)
