@@ -22,7 +22,9 @@ def _pausing(insert):  # noqa: ANN001, ANN202
     def wrapped(self, *args, **kwargs):  # noqa: ANN001, ANN202
         insert(self, *args, **kwargs)
         if self.count() in AT and not MARKER.exists():
-            MARKER.write_text(str(self.count()))
+            staged = MARKER.with_name(MARKER.name + ".tmp")
+            staged.write_text(str(self.count()))
+            staged.replace(MARKER)  # atomic: the parent never reads a marker created but not yet written
             while True:
                 time.sleep(60)  # the trial is stored (autocommit): SIGKILL lands here
     return wrapped
