@@ -96,6 +96,9 @@ def main() -> None:
     ap.add_argument("--mode", default="sh", choices=["sh", "hyperband"],
                     help="sh: every bracket starts at the cheapest rung; hyperband: brackets cycle through "
                     "the rungs they start at (evaluator.fidelity.mode)")
+    ap.add_argument("--promote", default="front", choices=["front", "strata"],
+                    help="how a rung ranks its promotions (evaluator.fidelity.promote): front: constrained Pareto "
+                    "fronts; strata: by accuracy within equal-count cost strata, one per promoted arch")
     ap.add_argument("--seeds", default="0,1,2,3,4")
     ap.add_argument("--eta", type=int, default=3)
     ap.add_argument("--low-seeds", type=int, default=1,
@@ -132,7 +135,7 @@ def main() -> None:
               "--reward.mode=hard", "--search.patience=1000", *pinned]
     sh = [f"--evaluator.fidelity.tables=[{', '.join(lows)}]", f"--evaluator.fidelity.epochs={ladder}",
           f"--evaluator.fidelity.eta={args.eta}", f"--search.batch_size={args.sh_batch}",
-          f"--evaluator.fidelity.mode={args.mode}"]
+          f"--evaluator.fidelity.mode={args.mode}", f"--evaluator.fidelity.promote={args.promote}"]
     work = Path(tempfile.mkdtemp(prefix="mo_fidelity_"))
     rows = []
     for seed in seeds:
@@ -163,7 +166,7 @@ def main() -> None:
                "sh_hv_mean": statistics.fmean(r["sh_hv"] for r in rows),
                "config": args.config, "table": args.table or base.evaluator.table, "low": lows, "epochs": ladder, "eta": args.eta, "trials": args.trials,
                "sh_trials": sh_trials, "sh_batch": args.sh_batch,
-               "mode": args.mode, "low_seeds": args.low_seeds, "levels": {f"{x:g}": level_summary(rows, x) for x in levels}}
+               "mode": args.mode, "promote": args.promote, "low_seeds": args.low_seeds, "levels": {f"{x:g}": level_summary(rows, x) for x in levels}}
     print(summary)
     report(args.name, rows, summary)
 

@@ -331,6 +331,46 @@ def test_two_objective_promotions_follow_constrained_pareto_ranks():
     assert promotion_order(results, reward, objectives=1)[0] == 1  # one objective: by reward
 
 
+def test_stratified_promotions_take_the_best_of_each_cost_stratum():
+    """promote: strata - the students within the target, cut by cost into k strata of equal
+    count, each ranked by accuracy: the best of every stratum go first, where Pareto fronts
+    would promote two from the expensive end."""
+    from distillnas.reward import RewardConfig
+    from distillnas.selection import promotion_order
+
+    reward = RewardConfig(metric="macs", reference=None, target=10.0, mode="hard")
+    r = lambda acc, macs: {"status": "ok", "accuracy": acc, "macs": macs, "params": 1, "latency_ms": 1.0}  # noqa: E731
+    results = {0: r(0.70, 1.0), 1: r(0.72, 2.0), 2: r(0.71, 3.0), 3: r(0.90, 4.0), 4: r(0.95, 5.0),
+               5: r(0.93, 6.0), 6: r(0.99, 20.0)}
+    assert promotion_order(results, reward, objectives=2) == [4, 3, 1, 0, 5, 2, 6]  # fronts {0, 1, 3, 4}, {2, 5}
+    assert promotion_order(results, reward, objectives=2, strata=2) == [4, 1, 5, 2, 3, 0, 6]  # {0,1,2} {3,4,5}
+    assert promotion_order(results, reward, objectives=2, strata=3) == [4, 3, 1, 5, 2, 0, 6]  # {0,1} {2,3} {4,5}
+    assert promotion_order(results, reward, objectives=1, strata=2) == promotion_order(results, reward, objectives=1)
+
+
+def test_a_table_search_promotes_within_cost_strata_when_told(tmp_path):
+    """evaluator.fidelity.promote=strata reaches every bracket's promotions: each batch continues
+    exactly the top ceil(n / eta) of its first rung in the stratified order."""
+    from distillnas.selection import promotion_order
+
+    run = tmp_path / "ts"
+    cfg = load_search_config("akd_diswot", [f"--run_dir={run}", "--search.trials=24", "--search.batch_size=8",
+                                            "--strategy.name=nsga2", "--strategy.nsga2.population=8",
+                                            "--evaluator.fidelity.tables=[diswot_s1_ce]",
+                                            "--evaluator.fidelity.epochs=[1, 3]", "--evaluator.fidelity.eta=2",
+                                            "--evaluator.fidelity.promote=strata"])
+    run_search(cfg, progress=False)
+    store = TrialStore(run / "trials.sqlite")
+    batches = {t["batch"] for t in store.trials()}
+    assert len(batches) >= 2
+    for b in batches:
+        res = store.batch_results(b)
+        first = {s: r for s, r in res.items() if r["extra"].get("fidelity") == 1.0}
+        k = -(-len(first) // 2)
+        promoted = {r["extra"]["origin"] for r in res.values() if r["extra"].get("fidelity") == 3.0}
+        assert promoted == set(promotion_order(first, cfg.reward, objectives=2, strata=k)[:k])
+
+
 def test_a_table_search_halves_over_a_lower_fidelity_table(tmp_path):
     """Successive halving over tables: rung 0 is looked up in the cheaper table, the best
     1/eta go on to the main one; only last-rung trials are chosen or complete."""

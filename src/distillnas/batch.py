@@ -64,11 +64,16 @@ def _promotions(store: TrialStore, b: int, n: int, evaluator: Evaluator,
         if any(s not in results for s in alive):
             break  # the rung is unfinished: no promotion yet
         k = math.ceil(len(alive) / evaluator.eta)
-        ok = promotion_order({s: results[s] for s in alive}, reward, objectives)
+        ok = promotion_order({s: results[s] for s in alive}, reward, objectives, _strata(evaluator, k))
         alive = {offset + i: alive[s] for i, s in enumerate(ok[:k])}
         out.append(alive)
         offset += k
     return out
+
+
+def _strata(evaluator: Evaluator, promoted: int) -> int:
+    """`promotion_order`'s cost strata: one per promoted arch under `fidelity.promote: strata`, else 0."""
+    return promoted if evaluator.promote == "strata" else 0
 
 
 def told_results(store: TrialStore, b: int, n: int, evaluator: Evaluator) -> dict[int, dict]:

@@ -84,6 +84,11 @@ class FidelityConfig(Section):
     mode: Literal["sh", "asha", "hyperband"] = "sh"
     # what the strategy is told for each arch: its reward at the highest rung it reached, or at
     # the first rung (one fidelity for every arch)
+    # two objectives (nsga2): how a rung ranks the students it promotes. front: constrained Pareto
+    # fronts (NSGA-II); strata: the best by accuracy within each of k equal-count cost strata
+    # (k = the number promoted), which takes out a short rung's bias toward large students
+    # (bench/mo_fidelity.py measures both)
+    promote: Literal["front", "strata"] = "front"
     tell: Literal["highest", "first"] = "highest"
     # horizon: one cosine over the last rung, so a lower rung is scored mid-schedule at a high lr
     # (on Fashion-MNIST such rungs ranked at chance: Kendall tau 0.13 between 1 and 2 epochs over
@@ -164,6 +169,11 @@ class TableFidelity(Section):
     # brackets (start at rung s, with proportionally fewer archs), so some archs are scored at
     # the top fidelity without passing a low rung that would have dropped them
     mode: Literal["sh", "hyperband"] = "sh"
+    # two objectives (nsga2): how a rung ranks the students it promotes. front: constrained Pareto
+    # fronts (NSGA-II); strata: the best by accuracy within each of k equal-count cost strata
+    # (k = the number promoted), which takes out a short rung's bias toward large students
+    # (bench/mo_fidelity.py measures both)
+    promote: Literal["front", "strata"] = "front"
 
     @model_validator(mode="after")
     def _rungs(self) -> "TableFidelity":

@@ -201,6 +201,7 @@ class Evaluator(ABC):
         return [None]
 
     eta: ClassVar[int] = 3  # successive halving keeps the best 1/eta of a rung
+    promote: ClassVar[str] = "front"  # two objectives: rank a rung by Pareto front or within cost strata
     asynchronous: ClassVar[bool] = False  # ASHA: promote as results arrive, not rung by rung
     tell_first: ClassVar[bool] = False  # tell the strategy each arch's first-rung reward, not its highest
 

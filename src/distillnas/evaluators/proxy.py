@@ -94,6 +94,11 @@ class ProxyEvaluator(Evaluator):
         """Successive halving's reduction factor (the best 1/eta go on)."""
         return self.cfg.evaluator.proxy.fidelity.eta
 
+    @property
+    def promote(self) -> str:  # type: ignore[override]
+        """How a two-objective rung ranks its promotions (`selection.promotion_order`)."""
+        return self.cfg.evaluator.proxy.fidelity.promote
+
     def work(self, tokens: tuple[int, ...]) -> float:
         """The candidate's MACs: proxy training time grows with them."""
         ds, _ = load_setup(self.ctx).loaded

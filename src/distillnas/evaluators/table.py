@@ -41,6 +41,12 @@ class TableEvaluator(Evaluator):
         f = self.cfg.evaluator.fidelity
         return f.eta if f else 3
 
+    @property
+    def promote(self) -> str:  # type: ignore[override]
+        """How a two-objective rung ranks its promotions (`selection.promotion_order`)."""
+        f = self.cfg.evaluator.fidelity
+        return f.promote if f else "front"
+
     def rungs(self, batch: int) -> list[float | None]:
         f = self.cfg.evaluator.fidelity
         return [None] if f is None else [float(e) for e in f.epochs[hyperband_skipped(batch, len(f.epochs), f.mode):]]
