@@ -3,8 +3,9 @@
 nsga2 (accuracy up, cost down, the target a hard constraint) searches a tabular benchmark
 twice per seed: at full fidelity (every arch looked up in the main table, costing its full
 epochs) and under successive halving (`evaluator.fidelity`: every arch first looked up in a
-lower-fidelity table of the same protocol stopped early, the best 1/eta by constrained Pareto
-rank promoted to the main table, paying only the epochs beyond the rung they continue). Cost
+lower-fidelity table of the same protocol stopped early, the best 1/eta - by accuracy within
+cost strata, or by constrained Pareto rank (`--promote`) - promoted to the main table, paying
+only the epochs beyond the rung they continue). Cost
 is proxy epochs paid (free repeats excluded). After each batch the front found so far - archs
 evaluated at the top fidelity, within the target - is scored by its hypervolume against the
 true front of the whole table (accuracy x (target - cost), normalised by the true front's).
@@ -15,6 +16,8 @@ cost at which successive halving first reaches the full-fidelity search's final 
 how many seeds reach it within 1/2 of the cost: the issue's goal).
 
     python bench/mo_fidelity.py --low bench/table_parts/mnist5k_mnasnet/kd_resnet8_e1.txt
+    python bench/mo_fidelity.py --config akd_mnist5k216_table --low mnist5k216_kd9_e1_seed0,mnist5k216_kd9_e3_seed0 \
+        --epochs 1,3,9 --trials 48 --sh-trials 288 --promote front
     python bench/mo_fidelity.py --config akd_fmnist_table --table fmnist_mnasnet_kd4 --low fmnist_mnasnet_kd4_e1 --epochs 1,4
     python bench/mo_fidelity.py --config akd_fmnist_table --table fmnist_mnasnet_kd9 \
         --low fmnist_mnasnet_kd9_e1,fmnist_mnasnet_kd9_e3 --epochs 1,3,9 --trials 48 --sh-trials 288
@@ -96,9 +99,10 @@ def main() -> None:
     ap.add_argument("--mode", default="sh", choices=["sh", "hyperband"],
                     help="sh: every bracket starts at the cheapest rung; hyperband: brackets cycle through "
                     "the rungs they start at (evaluator.fidelity.mode)")
-    ap.add_argument("--promote", default="front", choices=["front", "strata"],
-                    help="how a rung ranks its promotions (evaluator.fidelity.promote): front: constrained Pareto "
-                    "fronts; strata: by accuracy within equal-count cost strata, one per promoted arch")
+    ap.add_argument("--promote", default="strata", choices=["front", "strata"],
+                    help="how a rung ranks its promotions (evaluator.fidelity.promote): strata (the default): by "
+                    "accuracy within equal-count cost strata, one per promoted arch; front: constrained Pareto "
+                    "fronts (every measurement before 2026-12-07b, when it was the only order)")
     ap.add_argument("--seeds", default="0,1,2,3,4")
     ap.add_argument("--eta", type=int, default=3)
     ap.add_argument("--low-seeds", type=int, default=1,

@@ -130,6 +130,10 @@ def test_hyperband_brackets_cycle_with_hyperbands_sizes(tmp_path):
     ev = make_evaluator(cfg, space, RunDir(tmp_path / "h"), None)
     assert [(ev.ask_size(b, 9), ev.rungs(b)) for b in range(4)] == [
         (9, [1.0, 3.0, 9.0]), (5, [3.0, 9.0]), (3, [9.0]), (9, [1.0, 3.0, 9.0])]
+    assert ev.promote == "strata"  # the proxy's fidelity section carries the promotion order too
+    told = load_search_config(None, [f"--run_dir={tmp_path / 'h'}", "--evaluator.proxy.fidelity.epochs=[1, 3]",
+                                     "--evaluator.proxy.fidelity.promote=front", "--cost.latency=none"])
+    assert make_evaluator(told, space, RunDir(tmp_path / "h"), None).promote == "front"
 
 
 @pytest.mark.parametrize("bad", ["[3]", "[3, 1]", "[0, 2]"])
@@ -213,7 +217,7 @@ def _toy_trial(fidelity: float, tokens: tuple, seed: int):
 class _ToyEvaluator:
     """The lifecycle calls `_run_asha` makes, around `_toy_trial` (the loop's own code is under test)."""
 
-    eta, reuse_repeats, asynchronous = 2, True, True
+    eta, reuse_repeats, asynchronous, promote = 2, True, True, "front"
 
     def rungs(self, b):
         return [1.0, 2.0]
@@ -348,27 +352,62 @@ def test_stratified_promotions_take_the_best_of_each_cost_stratum():
     assert promotion_order(results, reward, objectives=1, strata=2) == promotion_order(results, reward, objectives=1)
 
 
-def test_a_table_search_promotes_within_cost_strata_when_told(tmp_path):
-    """evaluator.fidelity.promote=strata reaches every bracket's promotions: each batch continues
-    exactly the top ceil(n / eta) of its first rung in the stratified order."""
+def _table_halving(run, trials: int, *extra: str):  # noqa: ANN202
+    return load_search_config("akd_diswot", [f"--run_dir={run}", f"--search.trials={trials}", "--search.batch_size=8",
+                                             "--strategy.name=nsga2", "--strategy.nsga2.population=8",
+                                             "--evaluator.fidelity.tables=[diswot_s1_ce]",
+                                             "--evaluator.fidelity.epochs=[1, 3]", "--evaluator.fidelity.eta=2", *extra])
+
+
+def _promoted_as(store: TrialStore, b: int, reward, strata: bool) -> bool:  # noqa: ANN001
+    """Whether batch b continued exactly the top ceil(n / 2) of its first rung in that order."""
     from distillnas.selection import promotion_order
 
-    run = tmp_path / "ts"
-    cfg = load_search_config("akd_diswot", [f"--run_dir={run}", "--search.trials=24", "--search.batch_size=8",
-                                            "--strategy.name=nsga2", "--strategy.nsga2.population=8",
-                                            "--evaluator.fidelity.tables=[diswot_s1_ce]",
-                                            "--evaluator.fidelity.epochs=[1, 3]", "--evaluator.fidelity.eta=2",
-                                            "--evaluator.fidelity.promote=strata"])
-    run_search(cfg, progress=False)
+    res = store.batch_results(b)
+    first = {s: r for s, r in res.items() if r["extra"].get("fidelity") == 1.0}
+    k = -(-len(first) // 2)
+    promoted = {r["extra"]["origin"] for r in res.values() if r["extra"].get("fidelity") == 3.0}
+    return promoted == set(promotion_order(first, reward, objectives=2, strata=k if strata else 0)[:k])
+
+
+def test_a_table_search_promotes_within_cost_strata_by_default(tmp_path):
+    """fidelity.promote (default strata) reaches every bracket's promotions: each batch continues
+    exactly the top ceil(n / eta) of its first rung in the stratified order, or by Pareto front
+    when told `front`."""
+    for promote, strata in (([], True), (["--evaluator.fidelity.promote=front"], False)):
+        run = tmp_path / f"ts{strata}"
+        cfg = _table_halving(run, 24, *promote)
+        assert cfg.evaluator.fidelity.promote == ("strata" if strata else "front")
+        run_search(cfg, progress=False)
+        store = TrialStore(run / "trials.sqlite")
+        batches = {t["batch"] for t in store.trials()}
+        assert len(batches) >= 2 and all(_promoted_as(store, b, cfg.reward, strata) for b in batches)
+    assert not all(_promoted_as(store, b, cfg.reward, True) for b in batches)  # the two orders differ here
+
+
+def test_a_run_recorded_before_promote_existed_resumes_promoting_by_front(tmp_path, caplog):
+    """`fidelity.promote` came with a new default (strata); a run recorded before it promoted by
+    Pareto front, so it resumes that way (its record reads as `front`, the setting's legacy value)
+    unless told otherwise, and told otherwise it is a different run."""
+    import logging
+
+    import yaml
+
+    run = tmp_path / "old"
+    run_search(_table_halving(run, 16, "--evaluator.fidelity.promote=front"), progress=False)
+    path = run / "config.yaml"
+    saved = yaml.safe_load(path.read_text())
+    del saved["evaluator"]["fidelity"]["promote"]  # as a version before fidelity.promote wrote it
+    path.write_text(yaml.safe_dump(saved, sort_keys=False))
+    with pytest.raises(DistillnasError, match="differs in: evaluator.fidelity.promote"):
+        run_search(_table_halving(run, 24, "--evaluator.fidelity.promote=strata"), progress=False)
+    with caplog.at_level(logging.INFO, logger="distillnas"):
+        out = run_search(cfg := _table_halving(run, 24), progress=False)
+    assert "resuming as it ran, with evaluator.fidelity.promote=front" in caplog.text
+    assert out.evaluated > 0 and yaml.safe_load(path.read_text())["evaluator"]["fidelity"]["promote"] == "front"
     store = TrialStore(run / "trials.sqlite")
-    batches = {t["batch"] for t in store.trials()}
-    assert len(batches) >= 2
-    for b in batches:
-        res = store.batch_results(b)
-        first = {s: r for s, r in res.items() if r["extra"].get("fidelity") == 1.0}
-        k = -(-len(first) // 2)
-        promoted = {r["extra"]["origin"] for r in res.values() if r["extra"].get("fidelity") == 3.0}
-        assert promoted == set(promotion_order(first, cfg.reward, objectives=2, strata=k)[:k])
+    assert all(_promoted_as(store, b, cfg.reward, False) for b in {t["batch"] for t in store.trials()})
+    assert RunDir(run).load_config().evaluator.fidelity.promote == "front"
 
 
 def test_a_table_search_halves_over_a_lower_fidelity_table(tmp_path):

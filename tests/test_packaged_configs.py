@@ -2,6 +2,8 @@
 their whole space at every rung (a grid budget short of it would leave a table with holes)."""
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from distillnas.runconfig import load_search_config, packaged_configs
@@ -39,3 +41,26 @@ def test_the_fmnist_early_stopping_table_straddles_its_params_target():
 def _corners(sizes: list[int]) -> list[tuple[int, ...]]:
     """The all-first and all-last option archs (the smallest and the largest here)."""
     return [tuple(0 for _ in sizes), tuple(n - 1 for n in sizes)]
+
+
+def test_the_mnist5k216_tables_cover_their_configs_space_and_straddle_its_target():
+    """Every shipped rung of the mnist5k216 ladder holds exactly the config's 216 students (a
+    search over it never asks for one a table lacks), and the MACs target cuts the space."""
+    from distillnas.benchmarks import read_benchmark
+    from distillnas.benchmarks.tables import packaged_tables
+
+    cfg = load_search_config("akd_mnist5k216_table", [])
+    space = space_from_config(cfg.space)
+    keys = {space.table_key(space.validate(list(t))) for t in _all(space.sizes)}
+    assert len(keys) == space.cardinality == 216
+    names = [n for n in packaged_tables() if n.startswith("mnist5k216_")]
+    assert len(names) == 9 and cfg.evaluator.table in names
+    for name in names:
+        assert set(read_benchmark(name).accuracy) == keys, name
+    main = read_benchmark(cfg.evaluator.table)
+    macs = [float(dict(zip(main.columns, row))["macs"]) for row in main.rows.values()]
+    assert min(macs) < cfg.reward.target < max(macs)
+
+
+def _all(sizes: list[int]) -> list[tuple[int, ...]]:
+    return list(itertools.product(*(range(n) for n in sizes)))

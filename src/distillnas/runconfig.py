@@ -11,7 +11,7 @@ from .config import SearchConfig, validate
 from .catalog import packaged_configs
 from .errors import DistillnasError
 from .io import read_yaml_file
-from .section import declared_defaults, setting_differences
+from .section import declared_defaults, setting_differences, unset_legacy_settings
 
 # Keys that may change between the start of a run and its resumption: how it executes,
 # and how far it goes - not what it computes.
@@ -93,6 +93,44 @@ def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             out[key] = v
     return out
+
+
+def with_settings(dump: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
+    """`dump` (a config's plain data) with each dotted key of `settings` set, in place."""
+    for key, value in settings.items():
+        *parents, leaf = key.split(".")
+        node = dump
+        for p in parents:
+            node = node[p]
+        node[leaf] = value
+    return dump
+
+
+def _setting(dump: dict[str, Any], key: str) -> Any:
+    for part in key.split("."):
+        dump = dump[part]
+    return dump
+
+
+def read_recorded(raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A saved search config as the current version reads it, and the settings it lacks that
+    read as their legacy value, not today's default (`section.unset_legacy_settings`): the record
+    was written before they existed, by code that behaved as that value."""
+    recorded = validate(SearchConfig, raw)
+    legacy = unset_legacy_settings(recorded)
+    return with_settings(recorded.model_dump(), legacy), legacy
+
+
+def adopt_legacy(legacy: dict[str, Any], cfg: SearchConfig) -> tuple[SearchConfig, list[str]]:
+    """`cfg` as a run recorded before some settings existed ran (`legacy`, from `read_recorded`):
+    each of them not given in `cfg` takes its legacy value, so the run resumes as it started, not
+    under a newer default. Returns the config and the 'key=value' settings adopted."""
+    dump = cfg.model_dump()
+    adopted = {k: legacy[k] for k in sorted(unset_legacy_settings(cfg).keys() & legacy.keys())
+               if _setting(dump, k) != legacy[k]}
+    if not adopted:
+        return cfg, []
+    return validate(SearchConfig, with_settings(dump, adopted)), [f"{k}={v}" for k, v in sorted(adopted.items())]
 
 
 def config_differences(saved: dict[str, Any], cfg: SearchConfig) -> list[str]:

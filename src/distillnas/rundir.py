@@ -29,7 +29,7 @@ from .config import SearchConfig, validate
 from .errors import DistillnasError
 from .io import atomic_torch_save, atomic_write_text, ensure_dir, read_yaml_file, safe_torch_load
 from .models import canonical_arch
-from .runconfig import config_differences
+from .runconfig import adopt_legacy, config_differences, read_recorded
 from .store import TrialStore
 from .strategies import Strategy
 
@@ -76,15 +76,22 @@ class RunDir:
         return [str(p) for s in cfg.teacher.seeds if (p := self.member(cfg.teacher.arch, s)).is_file()]
 
     # --- open / resume --------------------------------------------------------------------
-    def open(self, cfg: SearchConfig) -> "RunDir":
-        """Create the run directory, or check that an existing one was made by this config.
+    def open(self, cfg: SearchConfig) -> SearchConfig:
+        """Create the run directory, or check that an existing one was made by this config;
+        returns the config to run with (`cfg`, or for a run recorded before a setting's default
+        changed, `cfg` with that setting as the run started: `runconfig.adopt_legacy`).
 
         A run whose config changed before any trial succeeded holds nothing to lose (say, a
         first attempt with a wrong teacher path, whose trials all failed): it starts over with
         the new config instead of being refused forever; its old store is kept beside it."""
         ensure_dir(self.path, "run directory")
+        saved, legacy = self._recorded()
+        if saved is not None:
+            cfg, adopted = adopt_legacy(legacy, cfg)
+            if adopted:
+                log.info("run directory %s was recorded before %s existed: resuming as it ran, with %s", self,
+                         ", ".join(a.split("=")[0] for a in adopted), ", ".join(adopted))
         resolved = cfg.model_dump()
-        saved = self.saved_config()
         if saved is not None:
             diff = config_differences(saved, cfg)
             if diff and self.successful_trials() > 0:
@@ -102,15 +109,19 @@ class RunDir:
                                   "use another --run-dir, or delete it to start fresh")
         if saved != resolved:  # new, resumable keys changed, or started over: write what runs now
             atomic_write_text(self.config, yaml.safe_dump(resolved, sort_keys=False))
-        return self
+        return cfg
 
     def saved_config(self) -> dict[str, Any] | None:
-        """The saved config as the current version reads it (older layouts normalised), or None."""
+        """The saved config as the current version reads it (older layouts normalised, settings
+        added since read as the recording code behaved: `runconfig.read_recorded`), or None."""
+        return self._recorded()[0]
+
+    def _recorded(self) -> tuple[dict[str, Any] | None, dict[str, Any]]:
         if not self.config.is_file():
-            return None
+            return None, {}
         raw = read_yaml_file(self.config, "saved config")
         try:
-            return validate(SearchConfig, raw).model_dump()
+            return read_recorded(raw)
         except DistillnasError as e:
             raise DistillnasError(f"{str(self.config)!r} was written by a distillnas this version cannot read ({e}); "
                                   "use another --run-dir, or delete it to start fresh") from None
@@ -182,8 +193,8 @@ class RunDir:
             raise DistillnasError(f"{str(self)!r} is not a run directory (it needs {self.CONFIG} and {self.STORE})")
 
     def load_config(self) -> SearchConfig:
-        """The run's config.yaml, validated."""
-        return validate(SearchConfig, read_yaml_file(self.config, "saved config"))
+        """The run's config.yaml, validated (settings added since read as the run ran)."""
+        return validate(SearchConfig, read_recorded(read_yaml_file(self.config, "saved config"))[0])
 
     def load(self) -> tuple[SearchConfig, dict[str, Any]]:
         """(config, best.yaml) of a finished search; clear errors for anything else."""

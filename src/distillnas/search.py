@@ -106,7 +106,7 @@ def run_search(cfg: SearchConfig, console: Console | None = None, progress: bool
         return finished_readonly(cfg, run, space, start)
     setup = check_setup(cfg)
     cfg = resolve_reference(cfg, run, setup)
-    run.open(cfg)
+    cfg = run.open(cfg)
     evaluator = make_evaluator(cfg, space, run, prepare_teacher(cfg, run, console, setup.spec))
     evaluator.prepare(setup.data, setup.teacher)
     store = run.store()

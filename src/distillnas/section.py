@@ -184,3 +184,26 @@ def declared_defaults(model: BaseModel) -> dict[str, Any]:
             default = field.get_default(call_default_factory=True)
             out[name] = default.model_dump() if isinstance(default, BaseModel) else default
     return out
+
+
+def _legacy(field: Any) -> Any:
+    """The value a field's `legacy` marker declares (`_ABSENT` where it has none). A setting added
+    with a default other than the behaviour it replaced declares that behaviour,
+    `Field(new, json_schema_extra={"legacy": old})`: a record written before the setting existed
+    ran as `old` (`runconfig.read_recorded`)."""
+    extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+    return extra.get("legacy", _ABSENT)
+
+
+def unset_legacy_settings(model: BaseModel, prefix: str = "") -> dict[str, Any]:
+    """{dotted key: legacy value} of every field of a config instance that declares one (`_legacy`)
+    and was not given (pydantic's `model_fields_set`): in a record, the settings it predates; in
+    a config to run, those left to their default."""
+    out: dict[str, Any] = {}
+    for name, field in type(model).model_fields.items():
+        value = getattr(model, name)
+        if isinstance(value, BaseModel):
+            out.update(unset_legacy_settings(value, f"{prefix}{name}."))
+        elif _legacy(field) is not _ABSENT and name not in model.model_fields_set:
+            out[f"{prefix}{name}"] = _legacy(field)
+    return out
