@@ -86,7 +86,7 @@ class RunDir:
         the new config instead of being refused forever; its old store is kept beside it."""
         ensure_dir(self.path, "run directory")
         saved, legacy = self._recorded()
-        if saved is not None:
+        if legacy and self.successful_trials() > 0:  # a run to resume, recorded before some settings existed
             cfg, adopted = adopt_legacy(legacy, cfg)
             if adopted:
                 log.info("run directory %s was recorded before %s existed: resuming as it ran, with %s", self,
