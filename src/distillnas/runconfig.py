@@ -98,11 +98,8 @@ def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 def with_settings(dump: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
     """`dump` (a config's plain data) with each dotted key of `settings` set, in place."""
     for key, value in settings.items():
-        *parents, leaf = key.split(".")
-        node = dump
-        for p in parents:
-            node = node[p]
-        node[leaf] = value
+        parent, _, leaf = key.rpartition(".")
+        (_setting(dump, parent) if parent else dump)[leaf] = value
     return dump
 
 
