@@ -51,16 +51,18 @@ def hypervolume(points: list[tuple[float, float]], target: float, floor: float) 
 
 
 def curve(run: Path, metric: str, target: float, floor: float, top: float | None, full: float,
-          low_seeds: int = 1) -> list[tuple]:
+          low_seeds: int = 1, low_charge: float = 0.0) -> list[tuple]:
     """(cumulative epochs paid, hypervolume of the top-fidelity front) after each batch; a rung
-    below the top trained `low_seeds` times pays that many times its epochs."""
+    below the top trained `low_seeds` times pays that many times its epochs, each plus
+    `low_charge` epochs of scoring work (batch-norm recalibration's forward passes)."""
     rows = TrialStore(run / "trials.sqlite", readonly=True).trials()
     out, paid, seen = [], 0.0, []
     for b in sorted({r["batch"] for r in rows}):
         for r in (r for r in rows if r["batch"] == b):
             if r["extra"].get("reused_from") is None and r["status"] != "screened":
                 low = top is not None and r["extra"].get("fidelity", top) < top
-                paid += r["extra"].get("epochs_trained", full) * (low_seeds if low else 1)
+                epochs = r["extra"].get("epochs_trained", full)
+                paid += (epochs + low_charge) * low_seeds if low else epochs
             if r["status"] == "ok" and (top is None or r["extra"].get("fidelity") == top):
                 seen.append((100 * r["accuracy"], float(r[metric])))
         out.append((paid, hypervolume(seen, target, floor)))
@@ -108,6 +110,9 @@ def main() -> None:
     ap.add_argument("--low-seeds", type=int, default=1,
                     help="training seeds averaged in each --low table (e.g. tables joined by `table merge --seeds`): "
                     "an evaluation at a lower rung pays that many times its epochs; a promoted arch continues one")
+    ap.add_argument("--low-charge", type=float, default=0.0,
+                    help="epochs of extra work each lower-rung evaluation pays beside its training (e.g. "
+                    "the forward passes of fidelity.recalibrate, measured by bench/recalibrate_rung.py)")
     ap.add_argument("--levels", default="",
                     help="also report, per method, the epochs paid until its front first reaches each of these "
                     "fractions of the true front's hypervolume (comma-separated, e.g. 0.9,0.95): a comparison "
@@ -117,6 +122,8 @@ def main() -> None:
     lows = args.low.split(",")
     ladder = [float(e) for e in args.epochs.split(",")]
     hi, sh_trials = ladder[-1], args.sh_trials or 2 * args.trials
+    if not 0 <= args.low_charge <= 10:
+        raise SystemExit(f"--low-charge {args.low_charge}: give 0..10 epochs")
     if not 1 <= args.low_seeds <= 10:
         raise SystemExit(f"--low-seeds {args.low_seeds}: give 1..10")
     if not 2 <= args.sh_batch <= 1000:
@@ -151,7 +158,8 @@ def main() -> None:
             cfg = load_search_config(args.config, [f"--run_dir={run}", f"--strategy.seed={seed}",
                                                    f"--search.trials={trials}", *common, *extra])
             run_search(cfg, progress=False)
-            runs[method] = curve(run, metric, target, floor, cfg.evaluator.top_fidelity(), hi, args.low_seeds)
+            runs[method] = curve(run, metric, target, floor, cfg.evaluator.top_fidelity(), hi, args.low_seeds,
+                                 args.low_charge)
         full_cost, full_hv = runs["full"][-1]
         reach = next((c for c, hv in runs["sh"] if hv >= full_hv - 1e-9), None)
         rows.append({"seed": seed, "full_cost": full_cost, "full_hv": full_hv / best_hv,
@@ -170,7 +178,7 @@ def main() -> None:
                "sh_hv_mean": statistics.fmean(r["sh_hv"] for r in rows),
                "config": args.config, "table": args.table or base.evaluator.table, "low": lows, "epochs": ladder, "eta": args.eta, "trials": args.trials,
                "sh_trials": sh_trials, "sh_batch": args.sh_batch,
-               "mode": args.mode, "promote": args.promote, "low_seeds": args.low_seeds, "levels": {f"{x:g}": level_summary(rows, x) for x in levels}}
+               "mode": args.mode, "promote": args.promote, "low_seeds": args.low_seeds, "low_charge": args.low_charge, "levels": {f"{x:g}": level_summary(rows, x) for x in levels}}
     print(summary)
     report(args.name, rows, summary)
 

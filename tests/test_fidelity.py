@@ -18,6 +18,7 @@ from distillnas.rundir import RunDir
 from distillnas.spaces import build_space
 from distillnas.store import TrialStore
 from distillnas.training import train_student
+from distillnas.training.loop import recalibrated
 
 from conftest import quick_cfg, tiny_overrides
 
@@ -61,6 +62,93 @@ def test_a_restarted_schedule_is_still_one_run_continued_rung_to_rung(tmp_path):
                           save_state=tmp_path / "alone.pt")
     c, d = (torch.load(tmp_path / f, weights_only=True) for f in ("alone.pt", "e1.pt"))
     assert alone.status == "ok" and all(torch.equal(c["model"][k], d["model"][k]) for k in c["model"])
+
+
+def test_recalibration_re_estimates_batch_norm_as_the_mean_of_its_batches():
+    """The copy's running statistics are the plain mean of the batches' statistics (unbiased
+    variance, as BatchNorm keeps it); the weights and the original model are untouched."""
+    from types import SimpleNamespace
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 3, 3), torch.nn.BatchNorm2d(3))
+    model[1].running_mean.fill_(7.0)
+    batches = [SimpleNamespace(x=torch.randn(4, 1, 6, 6) * (i + 1) + i) for i in range(3)]
+    copied = recalibrated(model, batches, 2, torch.device("cpu"))
+    with torch.no_grad():
+        feats = [model[0](b.x) for b in batches[:2]]
+    mean = sum(f.mean((0, 2, 3)) for f in feats) / 2
+    var = sum(f.transpose(0, 1).reshape(3, -1).var(1, unbiased=True) for f in feats) / 2
+    assert torch.allclose(copied[1].running_mean, mean, atol=1e-5)
+    assert torch.allclose(copied[1].running_var, var, atol=1e-4)
+    assert not copied.training and torch.equal(copied[0].weight, model[0].weight)
+    assert torch.all(model[1].running_mean == 7.0)  # the trained model keeps its own statistics
+
+
+def test_a_recalibrated_rung_keeps_the_state_its_continuation_starts_from(tmp_path):
+    """Recalibrating changes how rung 1 is scored, never what it saves: the continued rung is
+    bit for bit the one continued from an unrecalibrated rung 1."""
+    ds, splits = prepare_data(DataConfig(name="synthetic"))
+    cfg = lambda e: quick_cfg(optim={"epochs": e}, augment="none")  # noqa: E731
+    kw = dict(seed=1, horizon=2, restarts=(1.0,), eval_splits=("minival",))
+    plain = train_student("resnet8-w0.25", cfg(1), ds, splits, save_state=tmp_path / "a1.pt", **kw)
+    recal = train_student("resnet8-w0.25", cfg(1), ds, splits, save_state=tmp_path / "b1.pt", recalibrate=3, **kw)
+    a, b = (torch.load(tmp_path / f, weights_only=True) for f in ("a1.pt", "b1.pt"))
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"]) and a["step"] == b["step"]
+    assert plain.metrics != recal.metrics
+    ends = [train_student("resnet8-w0.25", cfg(2), ds, splits, resume_from=tmp_path / f, **kw) for f in ("a1.pt", "b1.pt")]
+    assert ends[0].continued and ends[0].metrics == ends[1].metrics
+
+
+def test_fidelity_recalibrate_scores_only_the_lower_rungs(tmp_path, teacher_dir, monkeypatch):
+    """`fidelity.recalibrate`: rung 1 is scored recalibrated, the top rung as trained, so with
+    every arch run at every rung (eta 1) the top rung's scores match a run without it."""
+    import distillnas.evaluators.proxy as proxy
+    seen, real = [], proxy.train_student
+    monkeypatch.setattr(proxy, "train_student", lambda *a, **kw: seen.append(kw["recalibrate"]) or real(*a, **kw))
+    scores = {}
+    for name, k in (("plain", 0), ("recal", 4)):
+        run = tmp_path / name
+        extra = ["--evaluator.proxy.fidelity.epochs=[1, 2]", "--evaluator.proxy.fidelity.eta=1",
+                 f"--evaluator.proxy.fidelity.recalibrate={k}", "--strategy.name=random"]
+        run_search(load_search_config(None, tiny_overrides(run, teacher_dir, trials=6, batch=3, extra=extra)),
+                   progress=False)
+        scores[name] = {(t["arch"], t["extra"]["fidelity"]): t["accuracy"]
+                        for t in TrialStore(run / "trials.sqlite").trials()}
+    assert seen == [0] * 6 + [4] * 3 + [0] * 3
+    assert scores["plain"].keys() == scores["recal"].keys()
+    top = [k for k in scores["plain"] if k[1] == 2.0]
+    low = [k for k in scores["plain"] if k[1] == 1.0]
+    assert len(top) == len(low) == 3
+    assert all(scores["plain"][k] == scores["recal"][k] for k in top)
+    assert any(scores["plain"][k] != scores["recal"][k] for k in low)
+
+
+def test_a_run_recorded_before_recalibrate_existed_resumes_scoring_as_trained(tmp_path, teacher_dir,
+                                                                              monkeypatch, caplog):
+    """`fidelity.recalibrate` came with a default of 5; a run recorded before it scored its lower
+    rungs as trained, so it resumes at 0 (the setting's legacy value), while a new run gets 5."""
+    import logging
+
+    import yaml
+
+    import distillnas.evaluators.proxy as proxy
+    seen, real = [], proxy.train_student
+    monkeypatch.setattr(proxy, "train_student", lambda *a, **kw: seen.append(kw["recalibrate"]) or real(*a, **kw))
+    extra = ["--evaluator.proxy.fidelity.epochs=[1, 2]", "--evaluator.proxy.fidelity.eta=1", "--strategy.name=random"]
+    run = tmp_path / "old"
+    cfg = load_search_config(None, tiny_overrides(run, teacher_dir, trials=2, batch=1, extra=extra))
+    assert cfg.evaluator.proxy.fidelity.recalibrate == 5
+    run_search(cfg, progress=False)
+    assert seen == [5, 0]
+    path = run / "config.yaml"
+    saved = yaml.safe_load(path.read_text())
+    del saved["evaluator"]["proxy"]["fidelity"]["recalibrate"]  # as a version before it wrote it
+    path.write_text(yaml.safe_dump(saved, sort_keys=False))
+    seen.clear()
+    with caplog.at_level(logging.INFO, logger="distillnas"):
+        run_search(load_search_config(None, tiny_overrides(run, teacher_dir, trials=4, batch=1, extra=extra)),
+                   progress=False)
+    assert "resuming as it ran, with evaluator.proxy.fidelity.recalibrate=0" in caplog.text
+    assert seen == [0, 0]
 
 
 FID = ["--evaluator.proxy.fidelity.epochs=[1, 2]", "--evaluator.proxy.fidelity.eta=2"]

@@ -151,6 +151,24 @@ def test_merge_seeds_puts_other_seeds_of_the_same_archs_side_by_side(tmp_path, c
             merge_seeds([rung3, _seed_part(tmp_path, "x", 1, same, proxy=proxy, fidelity=rung)])
 
 
+def test_a_table_made_before_a_setting_existed_merges_with_one_at_its_default(tmp_path):
+    """The shipped tables predate `fidelity.promote` and `fidelity.recalibrate`: a part exported
+    today joins them where the code that wrote them behaved the same. `promote` never changes a
+    score; `recalibrate` (default 5, legacy 0) changes only a lower rung's, so a lower rung
+    scored recalibrated is another protocol and a top rung is not."""
+    same = {"x": (1.0, 100, 0), "y": (2.0, 200, 0)}
+    old = {"epochs": 9.0, "seeds": [0], "fidelity": {"epochs": [1, 3, 9], "eta": 1, "schedule": "rung"}}
+    new = lambda recal: {"epochs": 9.0, "seeds": [1], "fidelity": {  # noqa: E731
+        "epochs": [1, 3, 9], "eta": 1, "schedule": "rung", "promote": "strata", "recalibrate": recal}}
+    rung = "1 of 9 epochs (the cosine lr restarted at every rung)"
+    a = _seed_part(tmp_path, "old", 0, same, proxy=old, fidelity=rung)
+    assert merge_seeds([a, _seed_part(tmp_path, "new", 1, same, proxy=new(0), fidelity=rung)]).rows["x"][:3] == [1.0] * 3
+    with pytest.raises(DistillnasError, match="only parts of one protocol"):
+        merge_seeds([a, _seed_part(tmp_path, "recal", 1, same, proxy=new(5), fidelity=rung)])
+    top = _seed_part(tmp_path, "old_top", 0, same, proxy=old)
+    assert merge_seeds([top, _seed_part(tmp_path, "new_top", 1, same, proxy=new(5))]).rows["y"][:3] == [2.0] * 3
+
+
 def test_the_teacher_digest_names_weights_not_files(tmp_path, teacher_dir):
     members = sorted(teacher_dir.glob("*.pt"))
     copies = []
@@ -219,11 +237,12 @@ def test_a_ladder_run_with_eta_1_exports_a_table_per_rung(tmp_path, teacher_dir)
     for t in stored:
         table = top if t["extra"]["fidelity"] == 2.0 else low
         assert math.isclose(table.rows[space.table_key(tuple(t["tokens"]))][0], by_rung[(t["extra"]["fidelity"], t["arch"])])
-    assert low.meta["fidelity"] == "1 of 2 epochs (one lr schedule over all of them)"
+    assert low.meta["fidelity"] == ("1 of 2 epochs (one lr schedule over all of them; scored after re-estimating "
+                                    "batch-norm statistics on 5 training batches)")
     assert top.meta["fidelity"].startswith("2 of 2")
     cfg_path = run / "config.yaml"  # the same run read as one with a cosine restart per rung
     cfg_path.write_text(cfg_path.read_text().replace("schedule: horizon", "schedule: rung"))
-    assert export_table(run, fidelity=1)[0].meta["fidelity"] == "1 of 2 epochs (the cosine lr restarted at every rung)"
+    assert export_table(run, fidelity=1)[0].meta["fidelity"].startswith("1 of 2 epochs (the cosine lr restarted at every rung;")
     with pytest.raises(DistillnasError, match="--fidelity 3 is not a rung of this run; its rungs are 1, 2 epochs"):
         export_table(run, fidelity=3)
     plain = tmp_path / "plain"

@@ -169,6 +169,21 @@ def settings_match(recorded: Any, current: Any, defaults: Any = _ABSENT) -> bool
     return not setting_differences(recorded, current, defaults)
 
 
+def with_defaults(recorded: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """`recorded` (a section's plain data) with every setting it lacks at its declared default
+    (`declared_defaults`'s shape; one without a default stays absent): how a record written
+    before a setting existed compares with one written after, when that setting is at its
+    default (`setting_differences` reads a record the same way)."""
+    out = dict(recorded)
+    for k, d in defaults.items():
+        if k not in out:
+            if d is not _ABSENT:
+                out[k] = d
+        elif isinstance(out[k], dict) and isinstance(d, dict):
+            out[k] = with_defaults(out[k], d)
+    return out
+
+
 def declared_defaults(model: BaseModel) -> dict[str, Any]:
     """The declared default of every field of a config instance, the same shape as its
     `model_dump()`: nested sections recurse into the section actually chosen (a union's

@@ -15,6 +15,9 @@ from ..benchmarks import BenchmarkTable, read_benchmark
 from ..checkpoint import weights_digest
 from ..data import prepare_data
 from ..errors import DistillnasError
+from ..evalconfig import ProxyConfig
+from ..runconfig import with_settings
+from ..section import declared_defaults, unset_legacy_settings, with_defaults
 from ..rundir import RunDir
 from ..spaces import space_from_config
 from ..teachers.load import expand_spec
@@ -88,6 +91,9 @@ def export_table(run_dir: str | Path, fidelity: float | None = None) -> tuple[Be
     if rung is not None:  # which rung of the run's ladder this table holds
         how = ("the cosine lr restarted at every rung" if cfg.evaluator.proxy.fidelity.schedule == "rung"
                else "one lr schedule over all of them")
+        k = cfg.evaluator.proxy.fidelity.recalibrate
+        if k and rung < cfg.evaluator.top_fidelity():
+            how += f"; scored after re-estimating batch-norm statistics on {k} training batches"
         meta["fidelity"] = f"{rung:g} of {cfg.evaluator.top_fidelity():g} epochs ({how})"
     g = cfg.strategy.shard()
     if g is not None:
@@ -189,8 +195,7 @@ def _without_seeds(table: BenchmarkTable) -> BenchmarkTable:
     Under the `rung` schedule a rung's training does not depend on the rungs above it (the cosine
     restarts at every rung), so the 3-epoch rung of a [1, 3, 9] ladder is the protocol of the top
     of a [1, 3] one: a rung's proxy is compared cut at that rung."""
-    meta = dict(table.meta)
-    meta.pop("columns", None)
+    meta = _as_read(table.meta)
     proxy = meta.get("proxy")
     if isinstance(proxy, dict):
         proxy = meta["proxy"] = {k: v for k, v in proxy.items() if k != "seeds"}
@@ -209,7 +214,45 @@ def _is_number(text: str) -> bool:
         return False
 
 
+# Proxy settings that choose which archs a run trains, never how one is trained: they cannot
+# change a row's score, so tables that differ in them are of one protocol.
+_NOT_PROTOCOL = ("promote", "tell")
+# Fidelity settings that change only a lower rung's scores: part of a lower rung's protocol, not
+# of a top rung's or a one-fidelity run's.
+_BELOW_THE_TOP = ("recalibrate",)
+
+
+def _is_top_rung(meta: dict[str, Any]) -> bool:
+    """Whether a table holds a one-fidelity run or its run's top rung (its `fidelity` line absent
+    or `T of T epochs`); `rung R`, a lower rung's header as `_without_seeds` cut it, is not."""
+    line = meta.get("fidelity")
+    if line is None:
+        return True
+    rung, _, rest = str(line).partition(" of ")
+    top = rest.split(" ")[0]
+    return _is_number(rung) and _is_number(top) and float(rung) >= float(top)
+
+
+def _as_read(meta: dict[str, Any]) -> dict[str, Any]:
+    """A table header (less its columns) as its protocol: each proxy setting it predates at
+    the value the code that wrote it behaved as (its legacy value where one is declared, else
+    its default), so a table made before a setting was added merges with one made after at
+    that value; the settings in `_NOT_PROTOCOL` left out, and those in `_BELOW_THE_TOP` unless
+    the table is a lower rung."""
+    meta = {k: v for k, v in meta.items() if k != "columns"}
+    if isinstance(meta.get("proxy"), dict):
+        base = ProxyConfig()
+        as_written = with_settings(declared_defaults(base), unset_legacy_settings(base))
+        proxy = with_defaults(meta["proxy"], as_written)
+        if isinstance(proxy.get("fidelity"), dict):
+            drop = _NOT_PROTOCOL + (_BELOW_THE_TOP if _is_top_rung(meta) else ())
+            proxy["fidelity"] = {k: v for k, v in proxy["fidelity"].items() if k not in drop}
+        meta["proxy"] = proxy
+    return meta
+
+
 def _check_same_protocol(path_a: str, a: BenchmarkTable, path_b: str, b: BenchmarkTable) -> None:
+    a, b = (BenchmarkTable(_as_read(t.meta), t.columns, t.rows) for t in (a, b))
     skip = _PER_PART - ({"teacher"} if "teacher_sha" in a.meta and "teacher_sha" in b.meta else set())
     if a.columns != b.columns:
         raise DistillnasError(f"{path_b!r} has columns {' '.join(b.columns)!r}, {path_a!r} {' '.join(a.columns)!r}")

@@ -154,6 +154,7 @@ class ProxyEvaluator(Evaluator):
                              precision=ctx.precision, compile=ctx.compile)
         last = float(p.fidelity.epochs[-1]) if ctx.fidelity and p.fidelity.epochs else None
         restarts = tuple(float(e) for e in p.fidelity.epochs[:-1]) if last and p.fidelity.schedule == "rung" else ()
+        recalibrate = p.fidelity.recalibrate if last and ctx.fidelity < last else 0  # a lower rung only
         runs = []
         for s in (p.seeds or [seed]):
             resume = state_file(ctx.state_dir, arch, s, ctx.resume_fidelity) if ctx.resume_fidelity else None
@@ -164,7 +165,8 @@ class ProxyEvaluator(Evaluator):
                               space.config())
             runs.append(train_student(student, cfg, ds, splits, teacher=st.teacher, cache=st.cache, seed=s,
                                       train_split="minitrain", eval_splits=("minival",),
-                                      horizon=last, restarts=restarts, resume_from=resume, save_state=save))
+                                      horizon=last, restarts=restarts, resume_from=resume, save_state=save,
+                                      recalibrate=recalibrate))
         bad = next((r for r in runs if r.status != "ok"), None)
         accuracy = None if bad else sum(r.metrics["minival"] for r in runs) / len(runs)
         extra: dict[str, Any] = {"images_per_s": sum(r.images_per_s for r in runs) / len(runs), **spread}

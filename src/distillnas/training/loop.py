@@ -7,6 +7,7 @@ with those checks, so the supernet's shared-weight training takes the same step.
 """
 from __future__ import annotations
 
+import copy
 import math
 import time
 from dataclasses import dataclass, field
@@ -141,6 +142,37 @@ def evaluate(model: nn.Module, loader: TensorLoader, device: torch.device, chann
     return right / max(1, loader.num_examples)
 
 
+@torch.no_grad()
+def recalibrated(model: nn.Module, loader: TensorLoader, batches: int, device: torch.device,
+                 channels_last: bool = False, precision: Precision = FP32) -> nn.Module:
+    """A copy of `model` whose batch-norm running statistics are re-estimated as the plain mean
+    over its first `batches` training batches; the weights and `model` itself are untouched.
+
+    Why: a run stopped early, at a high lr, carries running statistics (an exponential average,
+    momentum 0.1) that lag weights still moving fast, so its eval-mode score mixes how good the
+    weights are with how stale the statistics are. Re-estimating them is what one-shot NAS does
+    before scoring a sub-network (Guo et al., "Single Path One-Shot NAS", ECCV 2020, recompute
+    the BN statistics on a training subset; Cai et al., "Once-for-All", ICLR 2020). It costs
+    `batches` forward passes without gradients."""
+    copied = copy.deepcopy(model)
+    norms = [m for m in copied.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    if not norms or batches <= 0:
+        return copied
+    for m in norms:
+        m.reset_running_stats()
+    copied.train()
+    for i, b in enumerate(loader):
+        if i >= batches:
+            break
+        for m in norms:  # 1/(i+1): the cumulative mean of the batches' statistics
+            m.momentum = 1.0 / (i + 1)
+        x = b.x.to(device, memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+        with precision.autocast(device):
+            copied(x)
+    copied.eval()
+    return copied
+
+
 def _first_bad_parameter(model: nn.Module, loss_fn: nn.Module) -> str | None:
     named = [*model.named_parameters(), *loss_fn.named_parameters(prefix="loss")]
     return next((n for n, p in named if not torch.isfinite(p).all()), None)
@@ -174,7 +206,8 @@ def fit(model: nn.Module, loss_fn: nn.Module, loader: TensorLoader, cfg: OptimCo
         device: torch.device = torch.device("cpu"), channels_last: bool = False,
         progress: bool = False, label: str = "train", horizon: float | None = None,
         restarts: tuple[float, ...] = (), resume: dict | None = None, keep_state: bool = False,
-        extra: Extra | None = None,        precision: Precision = FP32, compiled: bool = False) -> FitResult:
+        extra: Extra | None = None, precision: Precision = FP32, compiled: bool = False,
+        recalibrate: int = 0) -> FitResult:
     """Train `model` for cfg.epochs (fractions allowed) and evaluate it on `evals`.
 
     Multi-fidelity: the lr schedule spans `horizon` epochs (default cfg.epochs), its cosine
@@ -182,7 +215,9 @@ def fit(model: nn.Module, loss_fn: nn.Module, loader: TensorLoader, cfg: OptimCo
     returns the model, optimiser, step and the loader's random state, and `resume` (such a
     state, of a run with the same horizon) continues it - bit for bit the run that trained to
     cfg.epochs at once, when the stop falls on an epoch boundary. `compiled`: the forward runs
-    through torch.compile (the module itself is what is evaluated and saved)."""
+    through torch.compile (the module itself is what is evaluated and saved). `recalibrate` > 0
+    scores `evals` on a copy whose batch-norm statistics are re-estimated on that many training
+    batches (`recalibrated`); the model, its saved state and any continuation are unchanged."""
     model.to(device)
     loss_fn.to(device)
     if channels_last and device.type == "cpu" and channels_last_hazard(model) is not None:
@@ -227,6 +262,8 @@ def fit(model: nn.Module, loss_fn: nn.Module, loader: TensorLoader, cfg: OptimCo
                        images_per_s=seen / max(wall, 1e-9), error=error)
     if status == "ok":
         result.state = _snapshot(model, opt, loader, step) if keep_state else None
+        scored = recalibrated(model, loader, recalibrate, device, channels_last, precision) \
+            if recalibrate and evals else model
         for name, ev in (evals or {}).items():
-            result.metrics[name] = evaluate(model, ev, device, channels_last, precision)
+            result.metrics[name] = evaluate(scored, ev, device, channels_last, precision)
     return result

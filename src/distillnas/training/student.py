@@ -102,7 +102,7 @@ def train_student(student: Student | str, cfg: TrainConfig, ds: ImageDataset, sp
                   out_dir: str | Path | None = None, run_config: dict | None = None,
                   progress: bool = False, horizon: float | None = None, restarts: tuple[float, ...] = (),
                   resume_from: str | Path | None = None, save_state: str | Path | None = None,
-                  cohort: int = 1, extra=None) -> StudentRun:  # noqa: ANN001
+                  cohort: int = 1, extra=None, recalibrate: int = 0) -> StudentRun:  # noqa: ANN001
     """Train a student on one split under cfg.loss, evaluate, and (if out_dir) save a checkpoint.
 
     `student` says what to build (`models.Student`: an arch label, a model factory and the
@@ -114,7 +114,10 @@ def train_student(student: Student | str, cfg: TrainConfig, ds: ImageDataset, sp
     and leaves its own state in `save_state` for a later, longer rung.
     `cohort` > 1 trains that many peers of the arch by deep mutual learning (schemes.py); the
     first peer is the student evaluated and saved. `extra` adds a term computed from the
-    model and the batch (loop.Extra; BSS).
+    model and the batch (loop.Extra; BSS). `recalibrate` > 0 scores the eval splits after
+    re-estimating the batch-norm statistics on that many training batches (loop.recalibrated:
+    what a multi-fidelity rung below the top is scored with); the checkpoint and state keep
+    the trained statistics.
     """
     student = resolve_student(student, ds)  # before seeding: checking a name builds a model once
     spec = cfg.loss.name
@@ -146,7 +149,8 @@ def train_student(student: Student | str, cfg: TrainConfig, ds: ImageDataset, sp
               progress=progress, label=f"{arch} {spec} seed {seed}", horizon=horizon, restarts=restarts,
               resume=resume,
               keep_state=save_state is not None, extra=extra, precision=precision,
-              compiled=use_compile(cfg.compile, _steps_left(cfg, len(loader), resume), device))
+              compiled=use_compile(cfg.compile, _steps_left(cfg, len(loader), resume), device),
+              recalibrate=recalibrate)
     if res.state is not None and save_state is not None:
         atomic_torch_save(save_state, res.state)
     model = first
