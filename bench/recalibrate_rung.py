@@ -1,7 +1,8 @@
 """Does a lower rung rank better when its batch-norm statistics are re-estimated? (issue 44)
 
 Re-trains the lower-rung evaluations of a finished table run (`fidelity.eta=1`: every arch at
-every rung) - the same config, teacher and seeds, through the proxy evaluator's own path - and
+every rung) - the same config, teacher and seeds, through the proxy evaluator's own path, a
+rung above the first continuing the rungs below as the run did - and
 scores each student twice from one training: as the table did (running statistics) and after
 `training.loop.recalibrated` over K training batches, for each K given. The plain score must
 equal the table's (the run is reproduced, checked for every arch); the recalibrated ones are
@@ -81,6 +82,18 @@ def _context(run_dir: Path, work: Path, fidelity: float):  # noqa: ANN202
     return space, cfg, replace(ev.ctx, fidelity=fidelity, resume_fidelity=0.0, state_dir=str(work / "fidelity"))
 
 
+def _train_to(ctx, tokens: tuple[int, ...], seed: int, rungs: list[float]):  # noqa: ANN001, ANN202
+    """Train an arch up the run's ladder to its last rung as the run did (each rung continuing
+    the one below from its saved state), so only the last rung's training is scored and timed."""
+    below = 0.0
+    for r in rungs:
+        _scores.clear()
+        _times.clear()
+        res = ProxyEvaluator.run(replace(ctx, fidelity=r, resume_fidelity=below), tokens, seed)
+        below = r
+    return res
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--run", required=True, help="the finished table run whose lower rung is re-trained")
@@ -108,6 +121,7 @@ def main() -> None:
     keys = keys[:args.archs] if args.archs else keys
     work = Path(tempfile.mkdtemp(prefix="recal_"))
     space, cfg, ctx = _context(Path(args.run), work, fidelity)
+    rungs = [float(e) for e in cfg.evaluator.proxy.fidelity.epochs or [] if float(e) < fidelity] + [fidelity]
     seed = cfg.evaluator.proxy.seeds[0] if cfg.evaluator.proxy.seeds else 0
     log = RESULTS / f"{args.name}.jsonl"
     rows = [json.loads(x) for x in log.read_text().splitlines()] if log.exists() else []
@@ -118,7 +132,7 @@ def main() -> None:
             continue
         _scores.clear()
         _times.clear()
-        res = ProxyEvaluator.run(ctx, space.from_string(key), seed)
+        res = _train_to(ctx, space.from_string(key), seed, rungs)
         plain = table.column(table.columns[0])[key]
         if res.accuracy is None or abs(100 * res.accuracy - plain) > 1e-3:
             raise SystemExit(f"{key}: re-trained to {res.accuracy}, the table says {plain}: not the table's run")
@@ -135,11 +149,12 @@ def main() -> None:
         fid = cfg.evaluator.proxy.fidelity.model_copy(update={"recalibrate": k})
         proxy = cfg.evaluator.proxy.model_copy(update={"fidelity": fid})
         c = replace(ctx, evaluator=cfg.evaluator.model_copy(update={"proxy": proxy}))
-        res = ProxyEvaluator.run(c, space.from_string(rows[0]["arch"]), seed)
+        res = _train_to(c, space.from_string(rows[0]["arch"]), seed, rungs)
         checked = {"arch": rows[0]["arch"], "k": k, "feature": 100 * res.accuracy, "bench": rows[0][f"recal{k}"]}
         if abs(checked["feature"] - checked["bench"]) > 1e-6:
             raise SystemExit(f"fidelity.recalibrate={k} scored {checked['feature']}, this script {checked['bench']}")
-    summary = _summary(rows, batches, [t for t in args.top.split(",") if t.strip()], fidelity)
+    trained = fidelity - (rungs[-2] if len(rungs) > 1 else 0.0)
+    summary = _summary(rows, batches, [t for t in args.top.split(",") if t.strip()], trained)
     summary.update(run=args.run, table=args.table, fidelity=fidelity, seed=seed, checked=checked)
     if args.out and len(rows) == len(keys) == len(table.rows):
         for k in batches:
@@ -158,9 +173,9 @@ def main() -> None:
     report(args.name, rows, summary)
 
 
-def _summary(rows: list[dict], batches: list[int], tops: list[str], fidelity: float) -> dict:
+def _summary(rows: list[dict], batches: list[int], tops: list[str], trained: float) -> dict:
     """Per column (plain, each K): Kendall tau against each top table; each K's cost in epochs
-    (its time over the rung's training time, times the rung's epochs)."""
+    (its time over the rung's training time, times the epochs that training covers)."""
     out: dict = {"archs": len(rows), "taus": {}}
     keys = [r["arch"] for r in rows]
     for top in tops:
@@ -168,7 +183,7 @@ def _summary(rows: list[dict], batches: list[int], tops: list[str], fidelity: fl
         y = [t.column(t.columns[0])[k] for k in keys]
         out["taus"][top] = {c: kendalltau([r[c] for r in rows], y)[0] for c in ["plain"] + [f"recal{k}" for k in batches]}
     train = sum(r.get("train_s", 0.0) for r in rows)
-    out["cost_in_epochs"] = {k: fidelity * sum(r.get(f"recal{k}_s", 0.0) for r in rows) / train if train else None
+    out["cost_in_epochs"] = {k: trained * sum(r.get(f"recal{k}_s", 0.0) for r in rows) / train if train else None
                                   for k in batches}
     return out
 
