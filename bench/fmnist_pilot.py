@@ -110,9 +110,11 @@ def main() -> None:
     rungs = sorted({int(r) for r in args.rungs.split(",")} | {epochs}) if args.rungs else list(range(1, epochs + 1))
     if rungs[0] < 1 or rungs[-1] > epochs:
         raise SystemExit(f"--rungs {args.rungs}: give whole epochs in 1..{epochs}")
-    # the proxy evaluator treats a fidelity ladder as this run's schedule: its last rung is the horizon
+    # the proxy evaluator treats a fidelity ladder as this run's schedule: its last rung is the horizon;
+    # every rung scored as trained, as when the pilot was measured (before fidelity.recalibrate)
     cfg = cfg.model_copy(update={"evaluator": cfg.evaluator.model_copy(update={"proxy": p.model_copy(update={
-        "fidelity": p.fidelity.model_copy(update={"epochs": rungs if len(rungs) > 1 else None})})})})
+        "fidelity": p.fidelity.model_copy(update={"epochs": rungs if len(rungs) > 1 else None,
+                                                  "recalibrate": 0})})})})
     setup = check_setup(cfg)  # data and teacher checked before any training
     spec = setup.spec if args.teacher else None
     space = space_from_config(cfg.space)

@@ -17,7 +17,7 @@ the floor - how two seeds of the 2-epoch proxy agree with each other.
 
     for arm in rung:0 horizon:1 rung:1; do                # 48 archs x 2 rungs each, ~25 min of one core
       distillnas search --config table_mnasnet_fmnist --run-dir bench/results/pilot_schedule_fmnist/${arm%:*}_s${arm#*:} \
-        --evaluator.proxy.fidelity.schedule=${arm%:*} "--evaluator.proxy.seeds=[${arm#*:}]" --search.trials=96 --search.batch_size=24
+        --evaluator.proxy.fidelity.schedule=${arm%:*} --evaluator.proxy.fidelity.recalibrate=0 "--evaluator.proxy.seeds=[${arm#*:}]" --search.trials=96 --search.batch_size=24
     done
     python bench/schedule_pilot.py
 Writes results/schedule_pilot_fmnist.json.

@@ -56,10 +56,11 @@ QUICK = ["--data.name=synthetic", "--data.train_subset=null", "--space.blocks=2"
 
 def search(kind: str, teacher: str, out: Path, quick: bool, trials: int | None) -> dict:
     """One AKD search (`kind` kd or ce guides the proxy) and its pick: the top arch of best.yaml."""
-    # horizon: the schedule the KD-guided search ran with (akd_fmnist now restarts at every rung); both
-    # searches keep the one protocol
+    # horizon: the schedule the KD-guided search ran with (akd_fmnist now restarts at every rung), and
+    # its lower rungs scored as trained (fidelity.recalibrate came later, default 5); both searches
+    # keep the one protocol
     overrides = [f"--run_dir={out / f'search_{kind}'}", f"--teacher.spec=[{teacher}]",
-                 "--evaluator.proxy.fidelity.schedule=horizon"]
+                 "--evaluator.proxy.fidelity.schedule=horizon", "--evaluator.proxy.fidelity.recalibrate=0"]
     if kind == "ce":
         overrides.append("--evaluator.proxy.loss.name=ce")
     overrides += QUICK if quick else []
