@@ -103,9 +103,10 @@ class FidelityConfig(Section):
     # running statistics that lag its weights (training.loop.recalibrated); the top rung, the
     # saved state and every continuation are unchanged, so only the promotions can differ.
     # Measured (bench/recalibrate_rung.py, mnist5k216): 5 batches lift the 1-epoch rung's Kendall
-    # tau with the 9-epoch score from 0.27 to 0.34-0.42 for 0.04 epochs of forward passes, and on
-    # held-out search seeds [1, 9] halving reached the full search's front within half its cost
-    # in 6 of 20 seeds against 4 (bench/ledger_wave3.md). Runs made before it existed resume at 0.
+    # tau with the 9-epoch score from 0.26-0.35 to 0.34-0.42 for 0.04 epochs of forward passes (a
+    # 3-epoch rung's is unchanged), and on held-out search seeds [1, 9] halving reached the full
+    # search's front within half its cost in 6 of 20 seeds against 4, [1, 3, 9] in 7 against 3
+    # (bench/ledger_wave3.md). Runs made before it existed resume at 0.
     recalibrate: int = Field(5, ge=0, le=1000, json_schema_extra={"legacy": 0})
 
     @field_validator("epochs")
