@@ -84,3 +84,18 @@ def teachers(data, arch: str, seeds: int, epochs: float, out: Path, route: int =
 
 def _fmt(v: object) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def share_teacher_cache(folder: Path, shared: Path) -> None:
+    """Point FOLDER/teacher_cache at SHARED, so runs of one teacher, data and views (the same cache
+    entries, keyed by all three) fill it once instead of once per run (~10 minutes each on full
+    Fashion-MNIST). An entry's lock keeps two processes from filling it at once."""
+    folder.mkdir(parents=True, exist_ok=True)
+    link = folder / "teacher_cache"
+    if link != shared and not link.exists() and not link.is_symlink():
+        shared.mkdir(parents=True, exist_ok=True)
+        try:
+            link.symlink_to(shared.resolve(), target_is_directory=True)
+        except FileExistsError:  # two runs started together: the other made it
+            if link.resolve() != shared.resolve():
+                raise

@@ -38,7 +38,7 @@ from distillnas.teachers import evaluate_teacher, expand_spec, load_teacher
 from distillnas.training import train_teachers
 from distillnas.trainer import train
 
-from _common import RESULTS
+from _common import RESULTS, share_teacher_cache
 
 # the steps in the order a single process runs them: what the table most needs first (the searched
 # student, then the baselines it must beat), so a run cut short has its headline rows; value: row label
@@ -115,20 +115,6 @@ def retrain(row: str, arch: str, space: dict | None, loss: str, teacher: str, da
                                                 "checkpoint": run.checkpoint}))
         done.append(json.loads(mark.read_text()))
     return done
-
-
-def share_teacher_cache(folder: Path, shared: Path) -> None:
-    """Every KD row reads one teacher cache (the same teacher, data and views, so the same entries):
-    filled once, ~10 minutes, instead of once per row. Its lock keeps two processes from filling it at once."""
-    folder.mkdir(parents=True, exist_ok=True)
-    link = folder / "teacher_cache"
-    if link != shared and not link.exists() and not link.is_symlink():
-        shared.mkdir(parents=True, exist_ok=True)
-        try:
-            link.symlink_to(shared.resolve(), target_is_directory=True)
-        except FileExistsError:  # two runs of one row's seeds started together: the other made it
-            if link.resolve() != shared.resolve():
-                raise
 
 
 def finished(out: Path, row: str, seeds: list[int]) -> list[dict]:

@@ -41,7 +41,7 @@ from distillnas.store import TrialStore
 from distillnas.teachers import TeacherCache, load_teacher
 from distillnas.training import train_student
 
-from _common import RESULTS
+from _common import RESULTS, share_teacher_cache
 
 STRATEGIES = ["ppo", "reinforce", "tpe", "evolution", "random"]
 QUICK = ["--data.name=synthetic", "--data.train_subset=null", "--space.blocks=2", "--evaluator.proxy.warmup_epochs=0.1",
@@ -156,6 +156,7 @@ def main() -> None:
     cfgs = {(s, k): load_search_config(args.config, overrides(args, s, k)) for s in strategies for k in seeds}
     runs = {}
     for (s, k), cfg in cfgs.items():
+        share_teacher_cache(args.out / f"{s}-s{k}", args.out / "teacher_cache")
         outcome = run_search(cfg, None, progress=False)
         curve = best_so_far(outcome.run_dir, cfg.reward, args.trials)
         pick = max((t for t in outcome.best), key=lambda t: t["reward"])["arch"] if outcome.best else None
