@@ -34,17 +34,31 @@ def test_evaluate_reproduces_the_recorded_test_accuracy_with_per_class_and_costs
     assert sum(e.per_class) / 10 == pytest.approx(e.top1, abs=0.05)  # balanced classes
 
 
+def test_evaluate_in_the_recorded_precision_reproduces_a_bf16_trainings_score(synth, tmp_path):
+    """Training scores in its precision; `recorded` scores there too (fp32, the default, is portable)."""
+    ds, sp = synth
+    r = train_student("resnet8-w0.25", quick_cfg(optim={"epochs": 1}, precision="bf16"), ds, sp, train_split="train",
+                      eval_splits=("test",), out_dir=tmp_path, run_config={"data": {"name": "synthetic"}})
+    assert read_checkpoint(r.checkpoint)["config"]["precision"] == "bf16"
+    recorded = evaluate_checkpoint(r.checkpoint, latency=False, precision="recorded")
+    assert recorded.precision == "bf16" and recorded.top1 == pytest.approx(r.metrics["test"], abs=1e-6)
+    assert evaluate_checkpoint(r.checkpoint, latency=False).precision == "fp32"
+
+
 def test_evaluate_cli_prints_and_writes_json(student, capsys, tmp_path):
     code, out, err = run(capsys, "evaluate", student.checkpoint, "--no-latency", "--json", str(tmp_path / "e.json"))
     assert code == 0, err
     assert "top-1 (%)" in out and "per class (%)" in out and "(x/255 - [0.5, 0.5, 0.5]) / [0.25, 0.25, 0.25]" in out
-    assert json.loads((tmp_path / "e.json").read_text())["latency_ms"] is None
+    assert "scored in fp32" in out
+    written = json.loads((tmp_path / "e.json").read_text())
+    assert written["latency_ms"] is None and written["precision"] == "fp32"
 
 
 @pytest.mark.parametrize("args,says", [
     (["--dataset", "mnist5k"], "takes 3 channels but dataset 'mnist5k' has 1"),
     (["--split", "dev"], "unknown split 'dev'"),
     (["--dataset", "imagenet"], "unknown dataset 'imagenet'"),
+    (["--precision", "fp8"], "unknown precision 'fp8'; choose one of: fp32, recorded, bf16"),
 ])
 def test_evaluate_refuses_a_dataset_that_does_not_fit(student, capsys, tmp_path, args, says):
     code, _, err = run(capsys, "evaluate", student.checkpoint, "--no-latency", *args,

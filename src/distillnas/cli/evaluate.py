@@ -24,6 +24,9 @@ def evaluate(
     split: str = typer.Option("test", help="test (the official test set where there is one) | minival | minitrain "
                               "| train"),
     latency: bool = typer.Option(True, help="Measure CPU latency at batch 1 (one pinned thread, fp32)."),
+    precision: str = typer.Option("fp32", help="Precision to compute accuracy in: fp32 (portable across CPUs) | "
+                                  "recorded (the one training scored the checkpoint in, e.g. bf16: reproduces the "
+                                  "score training printed, on the same kind of CPU) | bf16."),
     out_json: Optional[Path] = typer.Option(None, "--json", help="Also write the result as JSON here."),
 ) -> None:
     """Score a student checkpoint with the input preprocessing it recorded: top-1 and per-class accuracy,
@@ -32,7 +35,7 @@ def evaluate(
 
     if out_json is not None:
         check_dir(out_json.parent, "output directory (--json)")
-    e = evaluate_checkpoint(checkpoint, dataset, data_root, split, latency)
+    e = evaluate_checkpoint(checkpoint, dataset, data_root, split, latency, precision=precision)
     t = Table(title=f"{checkpoint.name} on {e.dataset} ({e.split}, {e.examples:,} images)")
     t.add_column("top-1 (%)", justify="right")
     t.add_column("params", justify="right")
@@ -44,8 +47,8 @@ def evaluate(
     out.print(f"arch: {e.arch}", soft_wrap=True)  # whole: a cut arch string cannot be rebuilt
     out.print("per class (%): " + ", ".join(f"{c}: {100 * a:.1f}" for c, a in enumerate(e.per_class)), soft_wrap=True)
     pre = e.preprocessing
-    out.print(f"input: {pre['channels']}x{pre['size']}x{pre['size']}, (x/255 - {pre['mean']}) / {pre['std']}",
-              soft_wrap=True)
+    out.print(f"input: {pre['channels']}x{pre['size']}x{pre['size']}, (x/255 - {pre['mean']}) / {pre['std']}; "
+              f"scored in {e.precision}", soft_wrap=True)
     if out_json is not None:
         atomic_write_text(out_json, json.dumps(e.as_dict(), indent=2))
         out.print(f"-> {out_json}")
