@@ -28,6 +28,7 @@ import json
 import statistics
 from pathlib import Path
 
+from rich.console import Console
 from scipy.stats import mannwhitneyu
 
 from distillnas.data import prepare_data
@@ -154,10 +155,11 @@ def main() -> None:
                        args.teacher)
     # every search's config is built (and so checked) before any of them runs
     cfgs = {(s, k): load_search_config(args.config, overrides(args, s, k)) for s in strategies for k in seeds}
-    runs = {}
+    runs, console = {}, Console()
     for (s, k), cfg in cfgs.items():
         share_teacher_cache(args.out / f"{s}-s{k}", args.out / "teacher_cache")
-        outcome = run_search(cfg, None, progress=False)
+        print(f"{s} seed {k}: searching into {args.out / f'{s}-s{k}'}", flush=True)
+        outcome = run_search(cfg, console)  # progress a log file can follow: a plain line every 30 s
         curve = best_so_far(outcome.run_dir, cfg.reward, args.trials)
         pick = max((t for t in outcome.best), key=lambda t: t["reward"])["arch"] if outcome.best else None
         runs[(s, k)] = {"strategy": s, "seed": k, "curve": curve, "entropy": entropy_curve(outcome.run_dir),
