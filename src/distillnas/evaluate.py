@@ -8,11 +8,11 @@ another is named; channels, image size and class count must agree, checked befor
 
 Accuracy is computed in float32 by default: portable across CPUs. Training scores in its own
 precision (bf16 where `auto` chose it); bf16 inference of one checkpoint differs from float32 by a
-few hundredths of a point on Fashion-MNIST (0.00-0.08 on the showcase's checkpoints), and bf16
-on different CPU kernels by about as much (two seeds of the showcase's pick, scored in bf16 on
-another machine than the one that trained them, differ by 0.02 from what training printed). `precision="recorded"` scores in the training's recorded precision,
-which reproduces the test score training printed on the same kind of CPU. Latency is always
-measured in float32.
+few hundredths of a point on Fashion-MNIST (0.00-0.08 on the showcase's checkpoints), and bf16 on
+different CPU kernels by about as much (two seeds of the showcase's pick, scored in bf16 on
+another machine than the one that trained them, differ by 0.02 from what training printed).
+`precision="recorded"` scores in the training's recorded precision, which reproduces the test
+score training printed on the same kind of CPU. Latency is always measured in float32.
 """
 from __future__ import annotations
 
