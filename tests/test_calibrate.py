@@ -85,3 +85,24 @@ def test_a_ladder_run_is_calibrated_rung_by_rung(tmp_path, teacher_dir, capsys):
     assert code == 0 and "rung 1 epochs: Kendall tau" in text and "rung 2 epochs" in text
     from distillnas.analysis import build_report
     assert "rung (epochs)" in build_report([run]).read_text()
+
+
+def test_a_subset_run_is_scored_on_the_holdout_and_old_marks_are_retrained(tmp_path, teacher_dir, monkeypatch):
+    """With data.train_subset the retrained students are scored on the images the subset left out
+    (not on the small mini-val); a result kept before the holdout existed is trained again."""
+    run = tmp_path / "sub"
+    run_search(load_search_config(None, tiny_overrides(run, teacher_dir, trials=3, batch=3,
+                                                       extra=["--data.train_subset=240"])), progress=False)
+    c = calibrate_run(run, archs=3, epochs=0.5, seeds=[0])
+    assert c.split == "holdout" and c.trained_now == 3
+    marks = sorted((run / "calibrate" / "kd-e0.5").glob("*-seed0.json"))
+    docs = [json.loads(m.read_text()) for m in marks]
+    assert len(marks) == 3 and all(0 <= d["holdout"] <= 1 and 0 <= d["accuracy"] <= 1 for d in docs)
+    assert sorted(c.final_accuracy) == sorted(d["holdout"] for d in docs)
+    old = {k: v for k, v in docs[0].items() if k != "holdout"}
+    marks[0].write_text(json.dumps(old))
+    trained = []
+    real = cal.train_student
+    monkeypatch.setattr(cal, "train_student", lambda *a, **kw: trained.append(kw["eval_splits"]) or real(*a, **kw))
+    again = calibrate_run(run, archs=3, epochs=0.5, seeds=[0])
+    assert trained == [("minival", "holdout")] and again.trained_now == 1

@@ -30,6 +30,22 @@ def test_mnist5k_splits_are_stratified_disjoint_and_seeded():
     assert len(sub.train) == 1000 and torch.bincount(ds.labels[sub.train]).tolist() == [100] * 10
 
 
+def test_the_holdout_is_what_a_train_subset_leaves_bounded_and_drawn_last(monkeypatch):
+    import distillnas.data.base as base
+
+    ds = load_dataset("mnist5k")
+    assert len(make_splits(ds).holdout) == 0  # no subset, nothing left out
+    sub = make_splits(ds, train_subset=1000)
+    pool = torch.cat([sub.train, sub.test, sub.holdout])
+    assert len(sub.holdout) == 3000 and len(pool.unique()) == len(pool) == 5000
+    monkeypatch.setattr(base, "HOLDOUT_MAX", 500)
+    small = make_splits(ds, train_subset=1000)
+    assert torch.bincount(ds.labels[small.holdout]).tolist() == [50] * 10
+    assert not set(small.holdout.tolist()) - set(sub.holdout.tolist())
+    # drawn after the other splits: bounding it changes none of them
+    assert all(torch.equal(getattr(small, k), getattr(sub, k)) for k in ("minitrain", "minival", "test"))
+
+
 def test_digits_is_8x8_without_flips():
     ds = load_dataset("digits")
     assert ds.images.shape == (1797, 1, 8, 8) and not ds.flip and int(ds.images.max()) == 255

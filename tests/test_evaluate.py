@@ -57,6 +57,7 @@ def test_evaluate_cli_prints_and_writes_json(student, capsys, tmp_path):
 @pytest.mark.parametrize("args,says", [
     (["--dataset", "mnist5k"], "takes 3 channels but dataset 'mnist5k' has 1"),
     (["--split", "dev"], "unknown split 'dev'"),
+    (["--split", "holdout"], "split 'holdout' holds no images for 'synthetic'"),  # trained without a subset
     (["--dataset", "imagenet"], "unknown dataset 'imagenet'"),
     (["--precision", "fp8"], "unknown precision 'fp8'; choose one of: fp32, recorded, bf16"),
 ])

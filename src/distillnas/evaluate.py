@@ -97,7 +97,8 @@ def evaluate_checkpoint(path: str | Path, dataset: str | None = None, root: str 
         path: a checkpoint written by `train`, `train --from-run`, `teacher train` or a search.
         dataset: the dataset to score on (default: the one the checkpoint was trained on).
         root: the folder of an on-disk dataset.
-        split: test (the official test set where there is one), minival, minitrain or train.
+        split: test (the official test set where there is one), minival, minitrain, train or
+            holdout (training images the checkpoint's data.train_subset left out).
         latency: also measure batch-1 CPU latency (one thread, fp32).
         batch_size: examples per forward pass.
         precision: fp32 (portable across CPUs), recorded (the precision training scored it in,
@@ -122,6 +123,9 @@ def evaluate_checkpoint(path: str | Path, dataset: str | None = None, root: str 
     _check_fit(ds, meta, str(path))
     ds = _normalised_as_recorded(ds, meta)
     idx = splits.get(split)
+    if not len(idx):
+        raise DistillnasError(f"split {split!r} holds no images for {ds.name!r} here (holdout is what a "
+                              "data.train_subset leaves out); choose test, minival, minitrain or train")
     preds = []
     with torch.inference_mode():
         for b in TensorLoader(ds, idx, batch_size):

@@ -203,7 +203,7 @@ def calibration_scatter(cal: dict, path: Path) -> Path:
         ax.scatter(proxy, seeds[:, k], s=10, alpha=0.5, color="tab:gray", label="a retraining seed" if k == 0 else None)
     ax.scatter(proxy, seeds.mean(axis=1), s=40, facecolors="none", edgecolors="tab:blue", label="mean over seeds")
     lo, hi = cal["tau_interval"]
-    ax.set(xlabel="proxy top-1 on mini-val (%)", ylabel="retrained top-1 on mini-val (%)",
+    ax.set(xlabel="proxy top-1 on mini-val (%)", ylabel=f"retrained top-1 on {cal.get('split', 'minival')} (%)",
            title=f"proxy vs {cal['recipe']}: Kendall tau {cal['tau']:+.2f} [{lo:+.2f}, {hi:+.2f}]")
     ax.legend()
     return _save(fig, path)

@@ -173,7 +173,7 @@ def calibration_section(run: RunData, out: Path) -> str:
                  "retrained top-1 (%)": 100 * means[i], "retrained rank": order.index(i) + 1, "arch": arch}
                 for i, arch in enumerate(cal["archs"])]
         floor = f"{cal['noise_tau']:+.2f}" if cal.get("noise_tau") is not None else "not measured (one seed)"
-        parts.append(f"<h3>Can the proxy be trusted? ({html.escape(recipe)}, seeds {cal['seeds']}, mini-val)</h3>"
+        parts.append(f"<h3>Can the proxy be trusted? ({html.escape(recipe)}, seeds {cal['seeds']}, scored on {cal.get('split', 'minival')})</h3>"
                      f"<p>Kendall tau {cal['tau']:+.3f} (95% interval {cal['tau_interval'][0]:+.2f} to "
                      f"{cal['tau_interval'][1]:+.2f}), Spearman {cal['spearman']:+.3f}; retraining seed noise floor "
                      f"{floor}; the proxy's best is #{cal['top1_rank']} after retraining. "

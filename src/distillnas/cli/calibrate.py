@@ -25,8 +25,8 @@ def calibrate(
     device: str = DeviceOpt,
     progress: bool = ProgressOpt,
 ) -> None:
-    """Retrain a sample of a search's students with its final recipe (mini-train -> mini-val) and
-    report how the proxy ranked them: Kendall tau and Spearman with bootstrap intervals, the
+    """Retrain a sample of a search's students with its final recipe (mini-train -> the holdout
+    split a data.train_subset leaves, else mini-val) and report how the proxy ranked them: Kendall tau and Spearman with bootstrap intervals, the
     seed noise floor, where the proxy's best lands, and a verdict; the run's report gains its table and
     figure. Resumable: run it again."""
     from ..analysis import build_report
@@ -35,7 +35,7 @@ def calibrate(
     c = calibrate_run(run, archs, epochs, parse_seeds(seeds) if seeds else None, device, precision, progress,
                       on_result=lambda arch, seed, acc: out.print(f"retrained {arch[:48]}.. seed {seed}: "
                                                                   f"{100 * acc:.2f} %", highlight=False))
-    t = Table(title=f"proxy against retraining ({c.recipe}, seeds {', '.join(map(str, c.seeds))}; mini-val)")
+    t = Table(title=f"proxy against retraining ({c.recipe}, seeds {', '.join(map(str, c.seeds))}; {c.split})")
     for col in ("proxy rank", "proxy top-1 (%)", "retrained top-1 (%)", "retrained rank", "arch"):
         t.add_column(col, justify="right" if col != "arch" else "left")
     order = sorted(range(len(c.archs)), key=lambda i: -c.final_accuracy[i])

@@ -22,7 +22,7 @@ def evaluate(
                                           "must match the model's."),
     data_root: Optional[str] = typer.Option(None, "--data-root", help="Directory of an on-disk dataset."),
     split: str = typer.Option("test", help="test (the official test set where there is one) | minival | minitrain "
-                              "| train"),
+                              "| train | holdout (the images a data.train_subset left out)"),
     latency: bool = typer.Option(True, help="Measure CPU latency at batch 1 (one pinned thread, fp32)."),
     precision: str = typer.Option("fp32", help="Precision to compute accuracy in: fp32 (portable across CPUs) | "
                                   "recorded (the one training scored the checkpoint in, e.g. bf16: reproduces the "

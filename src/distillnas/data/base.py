@@ -15,7 +15,8 @@ import torch
 
 from ..errors import DistillnasError
 
-SPLIT_NAMES = ("train", "minitrain", "minival", "test")
+SPLIT_NAMES = ("train", "minitrain", "minival", "test", "holdout")
+HOLDOUT_MAX = 10_000  # images of the training pool left out by data.train_subset kept as `holdout`
 
 
 @dataclass(frozen=True, eq=False)
@@ -70,11 +71,15 @@ class ImageDataset:
 
 @dataclass(frozen=True)
 class Splits:
-    """Index tensors into the pool. `train` = minitrain + minival (for final training)."""
+    """Index tensors into the pool. `train` = minitrain + minival (for final training);
+    `holdout` = training images a `train_subset` left out (empty without one): a score that
+    neither the search nor the test set has touched, large enough to rank students that differ
+    by less than a 1,000-image mini-val resolves (`distillnas calibrate`)."""
 
     minitrain: torch.Tensor
     minival: torch.Tensor
     test: torch.Tensor
+    holdout: torch.Tensor = field(default_factory=lambda: torch.empty(0, dtype=torch.int64))
 
     @property
     def train(self) -> torch.Tensor:
@@ -122,17 +127,26 @@ def make_splits(
         train_idx, test_idx = pool[: ds.test_start], pool[ds.test_start :]
     else:
         train_idx, test_idx = _stratified(labels, pool, test_fraction, rng)
+    left_out = np.empty(0, dtype=np.int64)
     if train_subset is not None:
         if not 0 < train_subset <= len(train_idx):
             raise DistillnasError(f"train_subset must be in 1..{len(train_idx)} for {ds.name!r}, got {train_subset}")
         if train_subset < len(train_idx):
-            _, train_idx = _stratified(labels, train_idx, train_subset / len(train_idx), rng)
+            left_out, train_idx = _stratified(labels, train_idx, train_subset / len(train_idx), rng)
     minitrain, minival = _stratified(labels, train_idx, val_fraction, rng)
+    holdout = _holdout(labels, left_out, rng)  # drawn last: the splits above are as before it existed
     _check_sizes(ds, {"mini-train": minitrain, "mini-val": minival, "test": test_idx},
                  {"mini-train": "data.val_fraction", "mini-val": "data.val_fraction",
                   "test": "data.test_fraction" if ds.test_start is None else "the dataset's test set"})
     as_t = lambda a: torch.from_numpy(a.astype(np.int64))  # noqa: E731
-    return Splits(as_t(minitrain), as_t(minival), as_t(test_idx))
+    return Splits(as_t(minitrain), as_t(minival), as_t(test_idx), as_t(holdout))
+
+
+def _holdout(labels: np.ndarray, left_out: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A stratified sample of at most HOLDOUT_MAX of the images `train_subset` left out."""
+    if len(left_out) <= HOLDOUT_MAX:
+        return left_out
+    return _stratified(labels, left_out, HOLDOUT_MAX / len(left_out), rng)[1]
 
 
 def _check_sizes(ds: ImageDataset, splits: dict[str, np.ndarray], setting: dict[str, str]) -> None:

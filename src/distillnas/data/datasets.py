@@ -81,4 +81,4 @@ def restrict_classes(ds: ImageDataset, splits: Splits, classes: list[int]) -> Sp
                               f"0..{ds.num_classes - 1}" + (f" ({bad} are not)" if bad else ""))
     keep = torch.tensor(sorted(set(classes)))
     pick = lambda idx: idx[torch.isin(ds.labels[idx], keep)]  # noqa: E731
-    return Splits(pick(splits.minitrain), pick(splits.minival), pick(splits.test))
+    return Splits(pick(splits.minitrain), pick(splits.minival), pick(splits.test), pick(splits.holdout))
