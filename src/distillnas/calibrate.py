@@ -129,7 +129,7 @@ def calibrate_run(run_dir: str | Path, archs: int = 8, epochs: float | None = No
             if split not in _read_mark(mark):  # missing, or kept before the holdout split existed
                 student = student_of(t["arch"], space, ds.num_classes, ds.in_channels, ds.input_size)
                 r = train_student(student, tcfg, ds, splits, teacher=teacher, cache=cache, seed=seed,
-                                  train_split="minitrain", eval_splits=tuple(dict.fromkeys(("minival", split))),
+                                  train_split="minitrain", eval_splits=("minival",) if split == "minival" else ("minival", split),
                                   progress=progress)
                 if r.status != "ok":
                     raise DistillnasError(f"retraining {t['arch'][:60]} (seed {seed}) {r.status}: {r.error}")
