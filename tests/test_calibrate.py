@@ -1,10 +1,11 @@
 """`distillnas calibrate`: a finished search's students retrained, the proxy's ranking measured."""
 import json
+import shutil
 
 import pytest
 
 import distillnas.calibrate as cal
-from distillnas.calibrate import _spread, _verdict, calibrate_run
+from distillnas.calibrate import _coverage_order, _spread, _verdict, calibrate_run
 from distillnas.errors import DistillnasError
 from distillnas.runconfig import load_search_config
 from distillnas.search import run_search
@@ -40,6 +41,36 @@ def test_calibration_retrains_a_spread_sample_and_resumes(finished, monkeypatch)
 def test_the_sample_spans_the_ranking():
     pool = [{"arch": str(i)} for i in range(10)]
     assert [t["arch"] for t in _spread(pool, 4)] == ["0", "3", "6", "9"]
+
+
+def test_any_prefix_of_the_training_order_spans_the_ranking():
+    for k in range(1, 40):
+        order = _coverage_order(k)
+        assert sorted(order) == list(range(k))
+        for m in range(2, k + 1):  # no gap of a prefix is wider than three even spacings
+            picked = sorted(order[:m])
+            assert picked[0] == 0 and picked[-1] == k - 1
+            assert max(b - a for a, b in zip(picked, picked[1:])) <= 3 * (k - 1) / (m - 1)
+    assert _coverage_order(24)[:4] == [0, 23, 11, 5]
+
+
+def test_a_stopped_calibration_is_measured_as_it_stands(finished, tmp_path, monkeypatch, capsys):
+    full = calibrate_run(finished, archs=3, epochs=1, seeds=[0, 1])  # resumed, or trained
+    run = tmp_path / "run"
+    shutil.copytree(finished, run)
+
+    def no_training(*a, **kw):
+        raise AssertionError("--finished-only trained")
+
+    monkeypatch.setattr(cal, "train_student", no_training)
+    same = calibrate_run(run, archs=3, epochs=1, seeds=[0, 1], finished_only=True)
+    assert same.final_accuracy == full.final_accuracy and same.trained_now == 0 and same.notes == []
+    code, text, _ = cli(capsys, "calibrate", str(run), "--archs", "3", "--epochs", "1", "--seeds", "0,1",
+                        "--finished-only")
+    assert code == 0 and "0 retraining(s) now" in text and "verdict:" in text
+    sorted((run / "calibrate" / "kd-e1").glob("*-seed1.json"))[0].unlink()
+    with pytest.raises(DistillnasError, match="2 of 3 students have finished"):
+        calibrate_run(run, archs=3, epochs=1, seeds=[0, 1], finished_only=True)
 
 
 def test_verdicts():

@@ -18,7 +18,9 @@ final training (with `fidelity.eta: 1` every student reaches every rung).
 
 Resumable like a search: each (student, seed) result is kept in
 RUN/calibrate/<loss>-e<epochs>/ as it finishes, so a killed calibration loses at most the
-training in progress and a second call trains only what is missing.
+training in progress and a second call trains only what is missing. Students are trained in
+an order whose every prefix spans the ranking (best, worst, midpoints), so a calibration stopped
+part way can be measured as it stands (`finished_only`) over a spread sample.
 """
 from __future__ import annotations
 
@@ -83,7 +85,7 @@ class Calibration:
 
 def calibrate_run(run_dir: str | Path, archs: int = 8, epochs: float | None = None, seeds: list[int] | None = None,
                   device: str = "auto", precision: str = "auto", progress: bool = False,
-                  on_result: Callable[[str, int, float], None] | None = None) -> Calibration:
+                  finished_only: bool = False, on_result: Callable[[str, int, float], None] | None = None) -> Calibration:
     """Retrain `archs` students of a finished search and measure how its proxy ranked them.
 
     Args:
@@ -93,7 +95,9 @@ def calibrate_run(run_dir: str | Path, archs: int = 8, epochs: float | None = No
         seeds: retraining seeds (default: the run's final.seeds; two or more give a noise floor).
         device, precision: as for training.
         progress: progress bars / log lines for each retraining.
-        on_result: called with (arch, seed, accuracy) after each retraining finishes.
+        finished_only: train nothing; measure over the sampled students whose retraining has
+            finished under every seed (a calibration stopped part way; at least 3 needed).
+        on_result: called with (arch, seed, accuracy) after each retraining that ran now.
 
     Raises:
         DistillnasError: not a finished run, too few successful students, or bad counts -
@@ -121,28 +125,36 @@ def calibrate_run(run_dir: str | Path, archs: int = 8, epochs: float | None = No
     cache = TeacherCache(run.teacher_cache)
     space = best.get("space")
     split = "holdout" if len(splits.holdout) >= max(1, len(splits.minival)) else "minival"
-    per_seed, trained, wall = [], 0, 0.0
-    for t in sample:
-        row = []
+    marks = {(i, seed): folder / f"{hashlib.sha1(t['arch'].encode()).hexdigest()[:16]}-seed{seed}.json"
+             for i, t in enumerate(sample) for seed in seed_list}
+    trained, wall = 0, 0.0
+    for i in [] if finished_only else _coverage_order(len(sample)):
+        t = sample[i]
         for seed in seed_list:
-            mark = folder / f"{hashlib.sha1(t['arch'].encode()).hexdigest()[:16]}-seed{seed}.json"
-            if split not in _read_mark(mark):  # missing, or kept before the holdout split existed
-                student = student_of(t["arch"], space, ds.num_classes, ds.in_channels, ds.input_size)
-                r = train_student(student, tcfg, ds, splits, teacher=teacher, cache=cache, seed=seed,
-                                  train_split="minitrain", eval_splits=("minival",) if split == "minival" else ("minival", split),
-                                  progress=progress)
-                if r.status != "ok":
-                    raise DistillnasError(f"retraining {t['arch'][:60]} (seed {seed}) {r.status}: {r.error}")
-                atomic_write_text(mark, json.dumps({"arch": t["arch"], "seed": seed, "accuracy": r.metrics["minival"],
-                                                    "holdout": r.metrics.get("holdout"), "wall_s": r.wall_s}))
-                trained, wall = trained + 1, wall + r.wall_s
-            acc = float(_read_mark(mark)[split])
-            row.append(acc)
+            mark = marks[i, seed]
+            if split in _read_mark(mark):  # done (a mark kept before the holdout split existed is retrained)
+                continue
+            student = student_of(t["arch"], space, ds.num_classes, ds.in_channels, ds.input_size)
+            r = train_student(student, tcfg, ds, splits, teacher=teacher, cache=cache, seed=seed,
+                              train_split="minitrain", eval_splits=("minival",) if split == "minival" else ("minival", split),
+                              progress=progress)
+            if r.status != "ok":
+                raise DistillnasError(f"retraining {t['arch'][:60]} (seed {seed}) {r.status}: {r.error}")
+            atomic_write_text(mark, json.dumps({"arch": t["arch"], "seed": seed, "accuracy": r.metrics["minival"],
+                                                "holdout": r.metrics.get("holdout"), "wall_s": r.wall_s}))
+            trained, wall = trained + 1, wall + r.wall_s
             if on_result is not None:
-                on_result(t["arch"], seed, acc)
-        per_seed.append(row)
+                on_result(t["arch"], seed, float(r.metrics[split]))
+    done = [i for i in range(len(sample)) if all(split in _read_mark(marks[i, s]) for s in seed_list)]
+    if len(done) < 3:
+        raise DistillnasError(f"{len(done)} of {len(sample)} students have finished retraining under every seed "
+                              f"in {folder}; --finished-only needs at least 3 (run without it to train them)")
+    per_seed = [[float(_read_mark(marks[i, s])[split]) for s in seed_list] for i in done]
+    notes = [] if len(done) == len(sample) else [
+        f"{len(done)} of {len(sample)} sampled students finished retraining; the measures cover those only"]
+    sample = [sample[i] for i in done]
     result = _measure(str(run), recipe, sample, per_seed, seed_list, reward)
-    result.trained_now, result.wall_s, result.split = trained, wall, split
+    result.trained_now, result.wall_s, result.split, result.notes = trained, wall, split, notes
     atomic_write_text(folder / "calibration.json", json.dumps(result.as_dict(), indent=1))
     return result
 
@@ -182,6 +194,24 @@ def _spread(pool: list[dict[str, Any]], k: int) -> list[dict[str, Any]]:
     """k students evenly spaced over the ranking: the best, the worst and between."""
     idx = sorted({int(round(i)) for i in np.linspace(0, len(pool) - 1, k)})
     return [pool[i] for i in idx]
+
+
+def _coverage_order(k: int) -> list[int]:
+    """The order to train k rank-sorted students in so that any prefix spans the ranking: the
+    best, the worst, then the midpoints of ever finer gaps. A calibration stopped part way
+    (`finished_only`) then measures a spread sample, not only the proxy's top."""
+    if k <= 2:
+        return list(range(k))
+    order, gaps = [0, k - 1], [(0, k - 1)]
+    while gaps:
+        nxt = []
+        for lo, hi in gaps:
+            if hi - lo > 1:
+                mid = (lo + hi) // 2
+                order.append(mid)
+                nxt += [(lo, mid), (mid, hi)]
+        gaps = nxt
+    return order
 
 
 def _measure(run: str, recipe: str, sample: list[dict[str, Any]], per_seed: list[list[float]], seeds: list[int],

@@ -177,7 +177,8 @@ def calibration_section(run: RunData, out: Path) -> str:
                      f"<p>Kendall tau {cal['tau']:+.3f} (95% interval {cal['tau_interval'][0]:+.2f} to "
                      f"{cal['tau_interval'][1]:+.2f}), Spearman {cal['spearman']:+.3f}; retraining seed noise floor "
                      f"{floor}; the proxy's best is #{cal['top1_rank']} after retraining. "
-                     f"<b>{html.escape(cal['verdict'])}</b></p>" + _table(rows)
+                     f"<b>{html.escape(cal['verdict'])}</b></p>"
+                     + "".join(f"<p><i>{html.escape(n)}</i></p>" for n in cal.get("notes", [])) + _table(rows)
                      + (_table([{"rung (epochs)": r["fidelity"], "students": r["archs"], "Kendall tau": r["tau"],
                                  "95% interval": f"{r['tau_interval'][0]:+.2f} to {r['tau_interval'][1]:+.2f}"}
                                 for r in cal.get("ladder", [])]) if cal.get("ladder") else "")

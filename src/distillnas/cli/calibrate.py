@@ -24,6 +24,9 @@ def calibrate(
     precision: str = PrecisionOpt,
     device: str = DeviceOpt,
     progress: bool = ProgressOpt,
+    finished_only: bool = typer.Option(False, "--finished-only", help="Train nothing: measure over the sampled "
+                                       "students already retrained under every seed (a calibration stopped part "
+                                       "way; at least 3)."),
 ) -> None:
     """Retrain a sample of a search's students with its final recipe (mini-train -> the holdout
     split a data.train_subset leaves, else mini-val) and report how the proxy ranked them: Kendall tau and Spearman with bootstrap intervals, the
@@ -33,7 +36,7 @@ def calibrate(
     from ..calibrate import calibrate_run
 
     c = calibrate_run(run, archs, epochs, parse_seeds(seeds) if seeds else None, device, precision, progress,
-                      on_result=lambda arch, seed, acc: out.print(f"retrained {arch[:48]}.. seed {seed}: "
+                      finished_only=finished_only, on_result=lambda arch, seed, acc: out.print(f"retrained {arch[:48]}.. seed {seed}: "
                                                                   f"{100 * acc:.2f} %", highlight=False))
     t = Table(title=f"proxy against retraining ({c.recipe}, seeds {', '.join(map(str, c.seeds))}; {c.split})")
     for col in ("proxy rank", "proxy top-1 (%)", "retrained top-1 (%)", "retrained rank", "arch"):
@@ -53,5 +56,7 @@ def calibrate(
         out.print(f"rung {r['fidelity']:g} epochs: Kendall tau {r['tau']:+.3f} [{r['tau_interval'][0]:+.2f}, "
                   f"{r['tau_interval'][1]:+.2f}] over {r['archs']} students", highlight=False)
     out.print(f"verdict: {c.verdict}", soft_wrap=True)
+    for note in c.notes:
+        out.print(f"note: {note}", soft_wrap=True)
     out.print(f"{c.trained_now} retraining(s) now; results in {Path(c.run) / 'calibrate' / c.recipe}", soft_wrap=True)
     out.print(f"report (with the calibration): {build_report([run])}", soft_wrap=True)
