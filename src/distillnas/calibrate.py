@@ -121,7 +121,7 @@ def calibrate_run(run_dir: str | Path, archs: int = 8, epochs: float | None = No
     folder = ensure_dir(run.path / "calibrate" / recipe, "calibration directory")
     ds, splits = prepare_data(cfg.data)
     specs = run.teacher_members(cfg)
-    teacher = load_teacher(specs, ds) if specs and tcfg.loss.name != "ce" else None
+    teacher = load_teacher(specs, ds) if specs and tcfg.loss.name != "ce" and not finished_only else None
     cache = TeacherCache(run.teacher_cache)
     space = best.get("space")
     split = "holdout" if len(splits.holdout) >= max(1, len(splits.minival)) else "minival"
