@@ -56,10 +56,12 @@ QUICK = ["--data.name=synthetic", "--data.train_subset=null", "--space.blocks=2"
 
 def search(kind: str, teacher: str, out: Path, quick: bool, trials: int | None) -> dict:
     """One AKD search (`kind` kd or ce guides the proxy) and its pick: the top arch of best.yaml."""
-    # horizon: the schedule the KD-guided search ran with (akd_fmnist now restarts at every rung), and
-    # its lower rungs scored as trained (fidelity.recalibrate came later, default 5); both searches
-    # keep the one protocol
-    overrides = [f"--run_dir={out / f'search_{kind}'}", f"--teacher.spec=[{teacher}]",
+    # the protocol the KD-guided search ran with, pinned: every student through rungs of 1, 2, 3 and 5
+    # epochs (eta 1; akd_fmnist now searches at one 5-epoch fidelity, the only rung that ranked like
+    # the retraining: `distillnas calibrate` on this run) under one cosine (horizon), its lower rungs
+    # scored as trained (fidelity.recalibrate came later); both searches keep the one protocol
+    overrides = [f"--run_dir={out / f'search_{kind}'}", f"--teacher.spec=[{teacher}]", "--search.trials=256",
+                 "--evaluator.proxy.fidelity.epochs=[1, 2, 3, 5]", "--evaluator.proxy.fidelity.eta=1",
                  "--evaluator.proxy.fidelity.schedule=horizon", "--evaluator.proxy.fidelity.recalibrate=0"]
     if kind == "ce":
         overrides.append("--evaluator.proxy.loss.name=ce")
@@ -167,7 +169,7 @@ def main() -> None:
     p.add_argument("--epochs", type=float, default=30, help="Retraining epochs of every row.")
     p.add_argument("--seeds", default="0,1,2", help="Retraining seeds of every row.")
     p.add_argument("--views", type=int, default=8, help="Cached augmented teacher views for the KD rows.")
-    p.add_argument("--trials", type=int, default=None, help="Search budget in paid trials, a rung evaluation each (default: the config's 256 = 64 students x 4 rungs).")
+    p.add_argument("--trials", type=int, default=None, help="Search budget in paid trials, a rung evaluation each (default: the showcase's 256 = 64 students x 4 rungs).")
     p.add_argument("--quick", action="store_true", help="Toy sizes on the synthetic data: checks the pipeline.")
     p.add_argument("--steps", default=",".join(STEPS),
                    help="Which steps this process runs, in this order (default all: %(default)s). Two processes "
